@@ -1,0 +1,73 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+from accounts.services import api_key_create, api_key_revoke
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    extra = 0
+    can_delete = False
+    fields = ["prefix", "name", "livemode", "created_at", "last_used_at", "revoked_at", "expires_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["-created_at"]
+    list_display = ["email", "name", "currency", "is_active", "is_staff", "created_at"]
+    list_filter = ["is_active", "is_staff", "currency"]
+    search_fields = ["email", "name"]
+    readonly_fields = ["id", "created_at", "updated_at", "last_login"]
+    inlines = [ApiKeyInline]
+    fieldsets = [
+        (None, {"fields": ["id", "email", "password"]}),
+        ("Profile", {"fields": ["name", "locale", "currency", "meta"]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Dates", {"fields": ["last_login", "created_at", "updated_at"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["prefix", "name", "owner", "livemode", "created_at", "last_used_at", "revoked_at", "expires_at"]
+    list_filter = ["livemode", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["prefix", "name", "owner__email"]
+    list_select_related = ["owner"]
+    raw_id_fields = ["owner"]
+    actions = ["revoke_keys"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["owner", "name", "livemode", "expires_at"]
+        return ["id", "prefix", "owner", "name", "livemode", "created_at", "last_used_at", "revoked_at", "expires_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["id", "prefix", "owner", "livemode", "created_at", "last_used_at", "revoked_at"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # New keys go through the service so only the hash is stored; the raw key is shown once.
+        created = api_key_create(owner=obj.owner, name=obj.name, livemode=obj.livemode, expires_at=obj.expires_at)
+        obj.pk = created.api_key.pk
+        obj._state.adding = False
+        messages.warning(request, f"The new key is {created.raw_key} — copy it now, it will not be shown again.")
+
+    @admin.action(description="Revoke the selected keys now")
+    def revoke_keys(self, request, queryset):
+        count = 0
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(api_key=api_key)
+            count += 1
+        self.message_user(request, f"Revoked {count} key(s) at {timezone.now():%H:%M:%S} UTC.")

@@ -1,0 +1,88 @@
+"""Writes on users and API keys."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey, User, email_normalise
+
+KEY_CACHE_SECONDS = 60
+LAST_USED_WRITE_INTERVAL_SECONDS = 60
+
+
+def api_key_hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def api_key_cache_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
+
+
+@dataclass(frozen=True)
+class CreatedApiKey:
+    api_key: ApiKey
+    raw_key: str
+
+
+def user_get_or_create(*, email: str, name: str = "") -> tuple[User, bool]:
+    """The user with this email (compared stripped and lower-cased), created if new."""
+    normalised = email_normalise(email)
+    with transaction.atomic():
+        user = User.objects.filter(email=normalised).first()
+        if user:
+            return user, False
+        return User.objects.create_user(normalised, name=name), True
+
+
+def api_key_create(*, owner: User, name: str = "", livemode: bool = True,
+                   expires_at: datetime | None = None) -> CreatedApiKey:
+    """Make a key with 128 random bits; store only its hash. The raw key is returned once."""
+    raw = (ApiKey.LIVE_PREFIX if livemode else ApiKey.TEST_PREFIX) + secrets.token_hex(16)
+    api_key = ApiKey.objects.create(
+        owner=owner, name=name, livemode=livemode, expires_at=expires_at,
+        prefix=raw[: len(ApiKey.LIVE_PREFIX) + 4], key_hash=api_key_hash(raw),
+    )
+    return CreatedApiKey(api_key=api_key, raw_key=raw)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke at once: the row is marked and the cached lookup dropped."""
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    cache.delete(api_key_cache_key(api_key.key_hash))
+    return api_key
+
+
+def api_key_authenticate(raw_key: str) -> ApiKey | None:
+    """The usable key for this raw value, or None. Hot path: cached, at most one query."""
+    if not raw_key.startswith((ApiKey.LIVE_PREFIX, ApiKey.TEST_PREFIX)) or len(raw_key) > 100:
+        return None
+    digest = api_key_hash(raw_key)
+    cache_key = api_key_cache_key(digest)
+    api_key = cache.get(cache_key)
+    if api_key is None:
+        api_key = ApiKey.objects.select_related("owner").filter(key_hash=digest).first()
+        if api_key is None:
+            return None
+        cache.set(cache_key, api_key, KEY_CACHE_SECONDS)
+    now = timezone.now()
+    if not api_key.is_usable(now) or not api_key.owner.is_active:
+        return None
+    # Record use at most once a minute per key, not on every request.
+    if cache.add(f"apikey-used:{api_key.pk}", 1, LAST_USED_WRITE_INTERVAL_SECONDS):
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    return api_key
+
+
+def demo_user_ensure(*, email: str) -> CreatedApiKey | None:
+    """On a first embedded run: a demo user with a test key. None when the user already exists."""
+    user, created = user_get_or_create(email=email, name="Demo user")
+    if not created:
+        return None
+    return api_key_create(owner=user, name="demo", livemode=False)

@@ -1,0 +1,154 @@
+"""Jobs API: thin DRF views that parse, call a service and serialize."""
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiKey
+from jobs import selectors, services
+from jobs.intake import intake_parse
+from jobs.models import Job
+from jobs.serializers import JobCreateSerializer, JobDetailSerializer, JobSerializer
+from jobs.workflows import workflow_all
+from levqor.errors import ApiError, error_body
+
+
+def _livemode(request) -> bool:
+    return request.auth.livemode if isinstance(request.auth, ApiKey) else True
+
+
+def _api_key(request) -> ApiKey | None:
+    return request.auth if isinstance(request.auth, ApiKey) else None
+
+
+def _owned_job(request, job_id) -> Job:
+    job = selectors.job_get_for(request.user, livemode=_livemode(request), job_id=job_id)
+    if job is None:
+        raise ApiError("not_found", "No such job.", status_code=404, details={"job_id": str(job_id)})
+    return job
+
+
+class JobPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 100
+
+
+def _create(request, *, legacy: bool, render) -> Response:
+    """Shared intake path of POST /jobs and the old POST /intake."""
+    owner, livemode = request.user, _livemode(request)
+    try:
+        body = request.body
+    except RequestDataTooBig as exc:
+        raise ApiError("request_too_large", "The request body is too large.", status_code=413,
+                       details={"limit_bytes": settings.MAX_REQUEST_BODY_BYTES}) from exc
+    key = request.headers.get("Idempotency-Key", "").strip()
+    endpoint = "intake" if legacy else "jobs"
+    fingerprint = ""
+    if key:
+        fingerprint = services.request_fingerprint(endpoint=endpoint, body=body)
+        replay = services.idempotency_lookup(owner=owner, livemode=livemode, key=key, fingerprint=fingerprint)
+        if replay is not None:
+            return Response(replay.body, status=replay.status, headers={"Idempotent-Replayed": "true"})
+    parsed = intake_parse(body=body, content_type=request.content_type, legacy=legacy)
+    job, stored = services.job_create(owner=owner, api_key=_api_key(request), livemode=livemode, request=parsed,
+                                      idempotency_key=key, render=render, fingerprint=fingerprint, endpoint=endpoint)
+    if job is None:  # a concurrent twin with the same key won: replay its answer
+        return Response(stored.body, status=stored.status, headers={"Idempotent-Replayed": "true"})
+    status_code, body = stored if stored else render(job)
+    return Response(body, status=status_code, headers={"Location": f"/api/v1/jobs/{job.pk}"})
+
+
+class JobCollectionView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", enum=Job.Status.values), OpenApiParameter("workflow", str),
+                    OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
+        responses=JobSerializer(many=True), summary="List my jobs, newest first",
+    )
+    def get(self, request):
+        status_filter = request.query_params.get("status")
+        if status_filter and status_filter not in Job.Status.values:
+            raise ApiError("validation_failed", f"status must be one of {', '.join(Job.Status.values)}.",
+                           details={"field": "status"})
+        jobs = selectors.job_list_for(request.user, livemode=_livemode(request), status=status_filter,
+                                      workflow=request.query_params.get("workflow"))
+        paginator = JobPagination()
+        page = paginator.paginate_queryset(jobs, request, view=self)
+        return paginator.get_paginated_response(JobSerializer(page, many=True).data)
+
+    @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer}, summary="Submit a job",
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)])
+    def post(self, request):
+        return _create(request, legacy=False, render=lambda job: (201, dict(JobSerializer(job).data)))
+
+
+class IntakeView(APIView):
+    """The old intake: same checks, answers 202 {"job_id", "status"}."""
+
+    @extend_schema(request=JobCreateSerializer, summary="Submit a job (old Levqor contract)",
+                   responses={202: inline_serializer("IntakeAccepted", {"job_id": serializers.UUIDField(),
+                                                                        "status": serializers.CharField()})})
+    def post(self, request):
+        return _create(request, legacy=True,
+                       render=lambda job: (202, {"job_id": str(job.pk), "status": job.status}))
+
+
+class JobDetailView(APIView):
+    @extend_schema(responses=JobDetailSerializer, summary="One job, with its event log")
+    def get(self, request, job_id):
+        job = _owned_job(request, job_id)
+        return Response(JobDetailSerializer(job).data)
+
+
+class JobCancelView(APIView):
+    @extend_schema(request=None, responses=JobSerializer, summary="Cancel a queued or running job")
+    def post(self, request, job_id):
+        job = services.job_cancel(job=_owned_job(request, job_id))
+        return Response(JobSerializer(job).data, status=status.HTTP_200_OK)
+
+
+class JobRetryView(APIView):
+    @extend_schema(request=None, responses=JobSerializer, summary="Run a failed or cancelled job again")
+    def post(self, request, job_id):
+        job = services.job_retry(job=_owned_job(request, job_id))
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class LegacyStatusView(APIView):
+    @extend_schema(summary="A job's status (old Levqor contract)", responses=inline_serializer(
+        "LegacyStatus", {"job_id": serializers.UUIDField(), "status": serializers.CharField(),
+                         "created_at": serializers.DateTimeField(), "result": serializers.JSONField(),
+                         "error": serializers.JSONField()}))
+    def get(self, request, job_id):
+        job = selectors.job_get_for(request.user, livemode=_livemode(request), job_id=job_id)
+        if job is None:  # the old shape kept job_id at the top level
+            return Response({**error_body("not_found", "No such job.", {"job_id": str(job_id)}),
+                             "job_id": str(job_id)}, status=404)
+        error = {"code": job.error_code, "message": job.error_message} if job.error_code else None
+        return Response({"job_id": str(job.pk), "status": job.status, "created_at": job.created_at,
+                         "result": job.result, "error": error})
+
+
+class WorkflowListView(APIView):
+    @extend_schema(summary="The workflows a job can run, with their payload schemas", responses=inline_serializer(
+        "WorkflowList", {"data": serializers.ListField(child=serializers.DictField())}))
+    def get(self, request):
+        return Response({"data": [
+            {"name": w.name, "description": w.description, "payload_schema": w.payload_schema,
+             "timeout_seconds": w.timeout_seconds, "max_attempts": w.max_attempts}
+            for w in workflow_all()
+        ]})
+
+
+class WebhookSecretView(APIView):
+    @extend_schema(summary="The secret that signs my job callbacks (Standard Webhooks)",
+                   responses=inline_serializer("WebhookSecret", {"secret": serializers.CharField()}))
+    def get(self, request):
+        return Response({"secret": request.user.webhook_secret,
+                         "scheme": "Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature (v1, "
+                                   "HMAC-SHA256 over id.timestamp.body)"})

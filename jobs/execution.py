@@ -1,0 +1,217 @@
+"""Running jobs on workers, by the rules of ARCHITECTURE.md section 4: compare-and-set
+transitions, a lease per run, our own attempt counter and backoff, and a reaper."""
+
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from jobs import dispatch
+from jobs.models import Job, JobEvent, UptimeMinute, WorkerHeartbeat
+from jobs.services import job_callback_schedule, spend_adjust
+from jobs.workflows import JobCancelled, JobContext, JobError, workflow_get
+from jobs.workflows.base import JobTimedOut
+
+logger = logging.getLogger("levqor.jobs")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _lease_seconds(job: Job) -> float:
+    workflow = workflow_get(job.workflow)
+    return (workflow.timeout_seconds if workflow else 60) + settings.JOB_LEASE_GRACE_SECONDS
+
+
+def job_claim(*, worker: str | None = None) -> Job | None:
+    """Take the best due queued job (high before normal before low, oldest first) and mark it
+    running under a lease. PostgreSQL skips rows another worker holds; SQLite's IMMEDIATE
+    transactions serialise the claim, so a job is never handed to two workers."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = (Job.objects.select_for_update(skip_locked=True)
+               .filter(status=Job.Status.QUEUED, next_attempt_at__lte=now)
+               .order_by("-priority", "created_at").first())
+        if job is None:
+            return None
+        job.status = Job.Status.RUNNING
+        job.attempts += 1
+        job.started_at = job.started_at or now
+        job.lease_expires_at = now + timedelta(seconds=_lease_seconds(job))
+        job.worker = worker or worker_name()
+        job.save(update_fields=["status", "attempts", "started_at", "lease_expires_at", "worker", "updated_at"])
+        JobEvent.objects.create(job=job, kind=JobEvent.Kind.STARTED, attempt=job.attempts,
+                                from_status=Job.Status.QUEUED, to_status=Job.Status.RUNNING, at=now,
+                                data={"worker": job.worker})
+    return job
+
+
+@dataclass
+class Outcome:
+    status: str
+    result: object = None
+    error: JobError | None = None
+    cost: Decimal | None = None
+
+
+def _cancel_requested(job_id) -> bool:
+    return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
+
+
+def job_execute(job: Job) -> Outcome:
+    """Run the workflow's handler for a claimed job and say how it ended. No database writes."""
+    workflow = workflow_get(job.workflow)
+    if workflow is None:
+        return Outcome(Job.Status.FAILED, error=JobError("unknown_workflow", f"No workflow {job.workflow!r}."))
+    ctx = JobContext(job_id=job.pk, attempt=job.attempts, livemode=job.livemode,
+                     timeout_seconds=workflow.timeout_seconds, cancel_requested=lambda: _cancel_requested(job.pk))
+    try:
+        result = workflow.handler(ctx, job.payload)
+        if ctx.remaining() < 0:
+            raise JobTimedOut(workflow.timeout_seconds)
+        # The result must be storable as JSON; a handler that returns something else has failed.
+        result = json.loads(json.dumps(result, cls=DjangoJSONEncoder))
+        return Outcome(Job.Status.SUCCEEDED, result=result,
+                       cost=ctx.actual_cost if ctx.actual_cost is not None else job.estimated_cost)
+    except JobCancelled:
+        return Outcome(Job.Status.CANCELLED, error=JobError("cancelled", "Cancelled while running."),
+                       cost=ctx.actual_cost)
+    except JobError as exc:
+        return Outcome(Job.Status.FAILED, error=exc, cost=ctx.actual_cost)
+    except Exception as exc:  # a crash in a handler must not lose the job
+        logger.exception("workflow handler crashed", extra={"job_id": str(job.pk), "workflow": job.workflow})
+        return Outcome(Job.Status.FAILED, error=JobError("handler_error", f"The workflow crashed: {type(exc).__name__}."),
+                       cost=ctx.actual_cost)
+
+
+def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
+    """Record how an attempt ended, only if this worker still holds the job's lease (same
+    attempt, still running). A transient failure with attempts left goes back to the queue
+    with backoff. Returns the new status, or None if the lease was lost."""
+    now = timezone.now()
+    error = outcome.error
+    status = outcome.status
+    retry_at = None
+    if status == Job.Status.FAILED and error is not None and error.retryable and job.attempts < job.max_attempts:
+        status = Job.Status.QUEUED
+        workflow = workflow_get(job.workflow)
+        retry_at = now + timedelta(seconds=dispatch.backoff_seconds(
+            job.attempts, base=workflow.retry_base_seconds if workflow else None))
+    fields = {"status": status, "lease_expires_at": None}
+    final = status in Job.FINAL_STATUSES
+    if final:
+        run_cost = outcome.cost or Decimal(0)
+        fields.update(finished_at=now, result=outcome.result,
+                      actual_cost=F("actual_cost") + run_cost if job.actual_cost is not None else run_cost,
+                      error_code=error.code if error else "", error_message=error.message if error else "")
+    else:
+        fields.update(next_attempt_at=retry_at, error_code=error.code, error_message=error.message)
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts).update(**fields):
+            logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
+            return None
+        events = []
+        if error is not None and status != Job.Status.CANCELLED:
+            events.append(JobEvent(job=job, kind=JobEvent.Kind.ATTEMPT_FAILED, attempt=job.attempts,
+                                   from_status=Job.Status.RUNNING, to_status=status, duration_ms=duration_ms,
+                                   error_code=error.code, error_message=error.message, at=now,
+                                   data={"retryable": error.retryable, **error.details}))
+        kind = {Job.Status.SUCCEEDED: JobEvent.Kind.SUCCEEDED, Job.Status.FAILED: JobEvent.Kind.FAILED,
+                Job.Status.CANCELLED: JobEvent.Kind.CANCELLED, Job.Status.QUEUED: JobEvent.Kind.RETRY_SCHEDULED}[status]
+        events.append(JobEvent(job=job, kind=kind, attempt=job.attempts, from_status=Job.Status.RUNNING,
+                               to_status=status, duration_ms=duration_ms, at=now,
+                               data={"next_attempt_at": retry_at.isoformat()} if retry_at else {}))
+        JobEvent.objects.bulk_create(events)
+        if final:
+            spend_adjust(job=job, delta=(outcome.cost or Decimal(0)) - job.estimated_cost)
+            job_callback_schedule(job=job)
+        else:
+            transaction.on_commit(lambda: dispatch.run_token_at(retry_at))
+    return status
+
+
+def job_run_next(*, worker: str | None = None) -> Job | None:
+    """Claim the best due job, run it, record the outcome. What one django-q2 task does."""
+    job = job_claim(worker=worker)
+    if job is None:
+        return None
+    started = time.monotonic()
+    outcome = job_execute(job)
+    job_finish(job, outcome, duration_ms=int((time.monotonic() - started) * 1000))
+    return job
+
+
+def job_reap(*, now=None, max_tokens: int = 1000) -> dict:
+    """The recurring safety net. Jobs whose lease ran out (their worker died) go back to the
+    queue while attempts remain, else fail; due jobs without a waiting task get one; callbacks
+    whose delivery was lost are sent again. Also the worker's heartbeat."""
+    now = now or timezone.now()
+    requeued = failed = 0
+    expired = list(Job.objects.filter(status=Job.Status.RUNNING, lease_expires_at__lt=now)
+                   .values_list("pk", "attempts", "max_attempts", "cancel_requested_at")[:1000])
+    for pk, attempts, max_attempts, cancel_requested_at in expired:
+        if cancel_requested_at is not None:
+            new_status, code, message = Job.Status.CANCELLED, "cancelled", "Cancelled; its worker stopped answering."
+        elif attempts < max_attempts:
+            new_status, code, message = Job.Status.QUEUED, "lease_expired", "The worker running it stopped answering."
+        else:
+            new_status, code, message = Job.Status.FAILED, "lease_expired", "The worker stopped answering on the last attempt."
+        fields = {"status": new_status, "lease_expires_at": None, "error_code": code, "error_message": message}
+        if new_status == Job.Status.QUEUED:
+            fields["next_attempt_at"] = now
+        else:
+            fields.update(finished_at=now, actual_cost=Coalesce(F("actual_cost"), Value(Decimal(0))))
+        with transaction.atomic():
+            if not Job.objects.filter(pk=pk, status=Job.Status.RUNNING, attempts=attempts,
+                                      lease_expires_at__lt=now).update(**fields):
+                continue
+            job = Job.objects.get(pk=pk)
+            JobEvent.objects.create(job=job, kind=JobEvent.Kind.LEASE_EXPIRED, attempt=attempts,
+                                    from_status=Job.Status.RUNNING, to_status=new_status, error_code=code,
+                                    error_message=message, at=now)
+            if new_status == Job.Status.QUEUED:
+                requeued += 1
+            else:
+                failed += 1
+                spend_adjust(job=job, delta=-job.estimated_cost)
+                job_callback_schedule(job=job)
+    due = Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now).count()
+    tokens = max(0, min(due - dispatch.queue_size(), max_tokens))
+    if tokens:
+        dispatch.run_tokens_enqueue(tokens)
+    lost_callbacks = list(Job.objects.filter(callback_status=Job.CallbackStatus.PENDING,
+                                             callback_next_at__lt=now - timedelta(minutes=2))
+                          .values_list("pk", flat=True)[:500])
+    for pk in lost_callbacks:
+        dispatch.callback_enqueue(pk)
+    worker_heartbeat()
+    return {"requeued": requeued, "failed": failed, "tokens": tokens, "callbacks": len(lost_callbacks)}
+
+
+def worker_heartbeat() -> None:
+    now = timezone.now()
+    WorkerHeartbeat.objects.update_or_create(name=socket.gethostname(), defaults={"beat_at": now})
+    UptimeMinute.objects.bulk_create([UptimeMinute(minute=now.replace(second=0, microsecond=0))],
+                                     ignore_conflicts=True)
+
+
+def worker_alive() -> tuple[bool, str]:
+    """Readiness: a worker beat within WORKER_HEARTBEAT_MAX_AGE_SECONDS."""
+    beat = WorkerHeartbeat.objects.order_by("-beat_at").values_list("beat_at", flat=True).first()
+    if beat is None:
+        return False, "no worker has reported yet"
+    age = (timezone.now() - beat).total_seconds()
+    limit = settings.WORKER_HEARTBEAT_MAX_AGE_SECONDS
+    return age <= limit, f"last heartbeat {age:.0f} s ago (limit {limit} s)"

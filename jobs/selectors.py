@@ -1,0 +1,26 @@
+"""Reads of jobs that more than one caller needs."""
+
+from django.db.models import Count, Q, QuerySet
+
+from jobs.models import Job
+
+
+def job_list_for(owner, *, livemode: bool, status: str | None = None, workflow: str | None = None) -> QuerySet:
+    jobs = Job.objects.filter(owner=owner, livemode=livemode)
+    if status:
+        jobs = jobs.filter(status=status)
+    if workflow:
+        jobs = jobs.filter(workflow=workflow)
+    return jobs
+
+
+def job_get_for(owner, *, livemode: bool, job_id) -> Job | None:
+    """The job if this owner (in this mode) may see it; None otherwise, so callers answer 404."""
+    return Job.objects.filter(pk=job_id, owner=owner, livemode=livemode).first()
+
+
+def job_status_counts() -> dict[str, int]:
+    """How many jobs are in each state, in one aggregate query."""
+    counts = Job.objects.aggregate(
+        **{status: Count("pk", filter=Q(status=status)) for status in Job.Status.values}, total=Count("pk"))
+    return counts

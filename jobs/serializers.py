@@ -1,0 +1,51 @@
+"""How a job looks from outside: in API answers and in callback bodies alike."""
+
+from rest_framework import serializers
+
+from jobs.models import Job, JobEvent
+
+
+class JobEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobEvent
+        fields = ["kind", "attempt", "from_status", "to_status", "duration_ms", "error_code", "error_message",
+                  "data", "at"]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    priority = serializers.CharField(source="priority_name")
+    error = serializers.SerializerMethodField()
+    estimated_cost = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=True)
+    actual_cost = serializers.DecimalField(max_digits=12, decimal_places=6, coerce_to_string=True, allow_null=True)
+
+    class Meta:
+        model = Job
+        fields = ["id", "object", "livemode", "workflow", "status", "priority", "payload", "callback_url", "result",
+                  "error", "attempts", "max_attempts", "next_attempt_at", "cancel_requested_at", "estimated_cost",
+                  "actual_cost", "callback_status", "created_at", "started_at", "finished_at"]
+
+    object = serializers.SerializerMethodField()
+
+    def get_object(self, job) -> str:
+        return "job"
+
+    def get_error(self, job) -> dict | None:
+        if not job.error_code:
+            return None
+        return {"code": job.error_code, "message": job.error_message}
+
+
+class JobDetailSerializer(JobSerializer):
+    events = JobEventSerializer(many=True, read_only=True)
+
+    class Meta(JobSerializer.Meta):
+        fields = JobSerializer.Meta.fields + ["events"]
+
+
+class JobCreateSerializer(serializers.Serializer):
+    """Only for the OpenAPI schema: intake validation runs against the old JSON schema."""
+
+    workflow = serializers.CharField(max_length=128)
+    payload = serializers.DictField()
+    callback_url = serializers.URLField(max_length=1024, required=False)
+    priority = serializers.ChoiceField(choices=["low", "normal", "high"], required=False)

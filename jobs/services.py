@@ -1,0 +1,182 @@
+"""Writes on jobs from the outside: intake (with guardrails and idempotency), cancel, retry."""
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+from jobs import dispatch
+from jobs.intake import IntakeRequest
+from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent
+from jobs.workflows import workflow_get
+from levqor.errors import ApiError
+
+logger = logging.getLogger("levqor.jobs")
+IDEMPOTENCY_TTL_HOURS = 24
+
+
+# --- cost guardrails ------------------------------------------------------------------------
+
+def spend_reserve(*, owner: User, livemode: bool, amount: Decimal, day=None) -> None:
+    """Reserve amount of today's budget atomically, or raise cost_limit_exceeded with the figures.
+
+    One conditional UPDATE decides, so two concurrent intakes can never both pass a full budget.
+    """
+    limit = settings.JOB_COST_LIMIT
+    if amount > limit:
+        raise ApiError("cost_limit_exceeded", f"The job's estimated cost {amount} is over the per-job limit {limit}.",
+                       status_code=422, details={"estimated_cost": str(amount), "per_job_limit": str(limit)})
+    day = day or timezone.now().date()
+    budget = settings.DAILY_BUDGET
+    rows = DailySpend.objects.filter(owner=owner, day=day, livemode=livemode)
+    if rows.filter(amount__lte=budget - amount).update(amount=F("amount") + amount):
+        return
+    DailySpend.objects.bulk_create([DailySpend(owner=owner, day=day, livemode=livemode)], ignore_conflicts=True)
+    if rows.filter(amount__lte=budget - amount).update(amount=F("amount") + amount):
+        return
+    spent = rows.values_list("amount", flat=True).first() or Decimal(0)
+    raise ApiError("cost_limit_exceeded",
+                   f"Today's spend {spent.normalize():f} plus this job's {amount.normalize():f} would pass the daily "
+                   f"budget {budget}.", status_code=422,
+                   details={"estimated_cost": str(amount), "spent_today": str(spent), "daily_budget": str(budget)})
+
+
+def spend_adjust(*, job: Job, delta: Decimal) -> None:
+    """Move the day's spend by delta (actual cost minus the reserved estimate)."""
+    if delta:
+        DailySpend.objects.filter(owner_id=job.owner_id, day=job.spend_day, livemode=job.livemode).update(
+            amount=F("amount") + delta)
+
+
+# --- idempotency ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: dict
+
+
+def request_fingerprint(*, endpoint: str, body: bytes) -> str:
+    return hashlib.sha256(endpoint.encode() + b"\0" + body).hexdigest()
+
+
+def idempotency_lookup(*, owner: User, livemode: bool, key: str, fingerprint: str) -> StoredResponse | None:
+    """The stored answer for this key, None if unseen; 422 if it came with another request."""
+    if len(key) > 255:
+        raise ApiError("invalid_idempotency_key", "Idempotency-Key must be at most 255 characters.")
+    record = (IdempotencyRecord.objects.filter(owner=owner, livemode=livemode, key=key,
+                                               created_at__gte=timezone.now() - timezone.timedelta(hours=IDEMPOTENCY_TTL_HOURS))
+              .only("request_hash", "response_status", "response_body").first())
+    if record is None:
+        return None
+    if record.request_hash != fingerprint:
+        raise ApiError("idempotency_key_reused", "This Idempotency-Key was used with a different request.",
+                       status_code=422, details={"idempotency_key": key})
+    if record.response_status is None:
+        raise ApiError("idempotency_in_flight", "A request with this Idempotency-Key is still being processed.",
+                       status_code=409, details={"idempotency_key": key})
+    return StoredResponse(record.response_status, record.response_body)
+
+
+# --- intake -----------------------------------------------------------------------------------
+
+def job_create(*, owner: User, api_key: ApiKey | None, livemode: bool, request: IntakeRequest,
+               idempotency_key: str = "", render=None, fingerprint: str = "",
+               endpoint: str = "") -> tuple[Job | None, StoredResponse | None]:
+    """Accept a job: reserve its estimated cost, store it with its first event, and hand it to
+    the workers once the transaction commits. With an idempotency key the rendered answer is
+    stored beside it, so a retry of the same request gets the same answer."""
+    workflow = request.workflow
+    estimate = workflow.estimate_cost(request.payload)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            if idempotency_key:
+                # Claims the key first: a concurrent twin waits here, then sees the stored answer.
+                record = IdempotencyRecord.objects.create(owner=owner, livemode=livemode, key=idempotency_key,
+                                                          endpoint=endpoint, request_hash=fingerprint, created_at=now)
+            spend_reserve(owner=owner, livemode=livemode, amount=estimate, day=now.date())
+            job = Job.objects.create(
+                owner=owner, api_key=api_key, livemode=livemode, workflow=workflow.name, payload=request.payload,
+                callback_url=request.callback_url, priority=request.priority, max_attempts=workflow.max_attempts,
+                estimated_cost=estimate, idempotency_key=idempotency_key, created_at=now, next_attempt_at=now,
+                spend_day=now.date(),
+            )
+            JobEvent.objects.create(job=job, kind=JobEvent.Kind.CREATED, to_status=Job.Status.QUEUED, at=now,
+                                    data={"estimated_cost": str(estimate)})
+            stored = None
+            if idempotency_key and render is not None:
+                stored = StoredResponse(*render(job))
+                record.response_status, record.response_body = stored.status, stored.body
+                record.save(update_fields=["response_status", "response_body"])
+            transaction.on_commit(dispatch.run_tokens_enqueue)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        replay = idempotency_lookup(owner=owner, livemode=livemode, key=idempotency_key, fingerprint=fingerprint)
+        if replay is None:
+            raise
+        return None, replay
+    return job, stored
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Cancel a queued job at once; ask a running one to stop at its next checkpoint."""
+    now = timezone.now()
+    with transaction.atomic():
+        if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+                status=Job.Status.CANCELLED, finished_at=now, cancel_requested_at=now, next_attempt_at=now,
+                error_code="cancelled", error_message="Cancelled before it ran."):
+            JobEvent.objects.create(job=job, kind=JobEvent.Kind.CANCELLED, attempt=job.attempts,
+                                    from_status=Job.Status.QUEUED, to_status=Job.Status.CANCELLED, at=now)
+            job.refresh_from_db()
+            spend_adjust(job=job, delta=-job.estimated_cost)
+            job_callback_schedule(job=job)
+        elif Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, cancel_requested_at__isnull=True).update(
+                cancel_requested_at=now):
+            JobEvent.objects.create(job=job, kind=JobEvent.Kind.CANCEL_REQUESTED, attempt=job.attempts,
+                                    from_status=Job.Status.RUNNING, to_status=Job.Status.RUNNING, at=now)
+            job.refresh_from_db()
+        else:
+            job.refresh_from_db()
+            if job.status not in (Job.Status.RUNNING,):
+                raise ApiError("job_not_cancellable", f"A {job.status} job cannot be cancelled.", status_code=409,
+                               details={"status": job.status})
+    return job
+
+
+def job_retry(*, job: Job) -> Job:
+    """Run a failed or cancelled job again, with a fresh set of attempts and a new cost reservation."""
+    workflow = workflow_get(job.workflow)
+    if workflow is None:
+        raise ApiError("unknown_workflow", f"The workflow {job.workflow!r} no longer exists.", status_code=409)
+    now = timezone.now()
+    with transaction.atomic():
+        spend_reserve(owner=job.owner, livemode=job.livemode, amount=job.estimated_cost, day=now.date())
+        previous = job.status
+        updated = Job.objects.filter(pk=job.pk, status__in=[Job.Status.FAILED, Job.Status.CANCELLED]).update(
+            status=Job.Status.QUEUED, max_attempts=F("attempts") + workflow.max_attempts, next_attempt_at=now,
+            cancel_requested_at=None, lease_expires_at=None, error_code="", error_message="", result=None,
+            finished_at=None, callback_status=Job.CallbackStatus.NONE, callback_next_at=None, spend_day=now.date())
+        if not updated:
+            raise ApiError("job_not_retryable", f"Only failed or cancelled jobs can be retried; this one is {job.status}.",
+                           status_code=409, details={"status": job.status})
+        JobEvent.objects.create(job=job, kind=JobEvent.Kind.RETRIED, attempt=job.attempts, from_status=previous,
+                                to_status=Job.Status.QUEUED, at=now)
+        transaction.on_commit(dispatch.run_tokens_enqueue)
+    job.refresh_from_db()
+    return job
+
+
+def job_callback_schedule(*, job: Job) -> None:
+    """After a final state: mark the callback pending and send it once the transaction commits."""
+    if not job.callback_url:
+        return
+    Job.objects.filter(pk=job.pk).update(callback_status=Job.CallbackStatus.PENDING, callback_next_at=timezone.now())
+    transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))

@@ -1,0 +1,105 @@
+"""What a workflow is: a name, a payload schema, a cost estimate, a timeout, a retry policy
+and a handler. Handlers get a JobContext and raise JobError subclasses to fail."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+
+class JobError(Exception):
+    """A failure of the job's work, with a stable code. Permanent unless a subclass says so."""
+
+    retryable = False
+
+    def __init__(self, code: str, message: str, *, details: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class TransientJobError(JobError):
+    """A failure that may pass: the job is retried with backoff while attempts remain."""
+
+    retryable = True
+
+
+class JobCancelled(Exception):
+    """Raised at a checkpoint when the job's cancel was requested."""
+
+
+class JobTimedOut(TransientJobError):
+    def __init__(self, timeout_seconds: float):
+        super().__init__("timeout", f"The job ran past its {timeout_seconds:g} s timeout.")
+
+
+class JobContext:
+    """What a handler may ask while it runs: time left, cancel checks, cost reporting."""
+
+    CANCEL_POLL_SECONDS = 0.25
+
+    def __init__(self, *, job_id, attempt: int, livemode: bool, timeout_seconds: float,
+                 cancel_requested: Callable[[], bool], clock: Callable[[], float] = time.monotonic):
+        self.job_id = job_id
+        self.attempt = attempt
+        self.livemode = livemode
+        self.timeout_seconds = timeout_seconds
+        self._clock = clock
+        self._deadline = clock() + timeout_seconds
+        self._cancel_requested = cancel_requested
+        self._last_cancel_poll = float("-inf")
+        self.actual_cost: Decimal | None = None
+
+    def remaining(self) -> float:
+        return self._deadline - self._clock()
+
+    def checkpoint(self) -> None:
+        """Stop here if the job was cancelled or ran out of time."""
+        if self.remaining() <= 0:
+            raise JobTimedOut(self.timeout_seconds)
+        now = self._clock()
+        if now - self._last_cancel_poll >= self.CANCEL_POLL_SECONDS:
+            self._last_cancel_poll = now
+            if self._cancel_requested():
+                raise JobCancelled()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep in small steps, checking for cancel and the deadline between them."""
+        end = self._clock() + seconds
+        while True:
+            self.checkpoint()
+            left = end - self._clock()
+            if left <= 0:
+                return
+            time.sleep(min(left, self.CANCEL_POLL_SECONDS, max(self.remaining(), 0.001)))
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    description: str
+    payload_schema: dict
+    handler: Callable[[JobContext, dict], Any]
+    estimate_cost: Callable[[dict], Decimal]
+    timeout_seconds: float = 60
+    max_attempts: int = 3
+    retry_base_seconds: float | None = None
+    validator: Draft202012Validator = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        Draft202012Validator.check_schema(self.payload_schema)
+        # Compiled once per workflow, not per request.
+        object.__setattr__(self, "validator", Draft202012Validator(self.payload_schema, format_checker=FormatChecker()))
+
+    def payload_errors(self, payload: dict) -> list[dict]:
+        """Every way the payload breaks the schema: which field, and why."""
+        errors = sorted(self.validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+        return [
+            {"field": "payload" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path),
+             "message": e.message, "validator": e.validator}
+            for e in errors
+        ]

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class LevqorConfig(AppConfig):
+    name = "levqor"
+    verbose_name = "Levqor core"
+
+    def ready(self):
+        from levqor import checks  # noqa: F401  (registers the system checks)

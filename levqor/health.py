@@ -1,0 +1,77 @@
+"""Liveness, readiness and uptime. Apps register their own readiness checks (the worker
+heartbeat is the jobs app's), so this package knows no app."""
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+
+PROCESS_STARTED_AT = time.time()
+_READINESS_CHECKS: dict[str, Callable[[], tuple[bool, str]]] = {}
+
+
+def register_readiness_check(name: str, check: Callable[[], tuple[bool, str]]) -> None:
+    _READINESS_CHECKS[name] = check
+
+
+def _check_database() -> tuple[bool, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return True, connection.vendor
+
+
+def _check_cache() -> tuple[bool, str]:
+    key = "levqor:readiness-probe"
+    token = str(time.monotonic_ns())
+    cache.set(key, token, 30)
+    if cache.get(key) != token:
+        return False, "cache did not return what was written"
+    return True, settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+
+
+register_readiness_check("database", _check_database)
+register_readiness_check("cache", _check_cache)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def root(request):
+    return JsonResponse({"ok": True, "service": "levqor-backend", "version": settings.LEVQOR_VERSION,
+                         "build": settings.LEVQOR_BUILD})
+
+
+def health(request):
+    """Liveness: the process answers. No database, no cache."""
+    return JsonResponse({"ok": True, "ts": int(time.time())})
+
+
+def status(request):
+    """Readiness: every registered check must pass, else "fail" and 503."""
+    checks = {}
+    for name, check in _READINESS_CHECKS.items():
+        try:
+            ok, detail = check()
+        except Exception as exc:  # a check that raises is a failed check, never a 500
+            ok, detail = False, f"{type(exc).__name__}: {exc}"[:200]
+        checks[name] = {"ok": ok, "detail": detail}
+    passing = all(c["ok"] for c in checks.values())
+    return JsonResponse({"status": "pass" if passing else "fail", "timestamp": _now_iso(), "checks": checks},
+                        status=200 if passing else 503)
+
+
+def uptime(request):
+    now = time.time()
+    return JsonResponse({
+        "uptime_seconds": int(now - PROCESS_STARTED_AT),
+        "start_time": datetime.fromtimestamp(PROCESS_STARTED_AT, UTC).isoformat(),
+        "current_time": datetime.fromtimestamp(now, UTC).isoformat(),
+        "version": settings.LEVQOR_VERSION,
+        "build": settings.LEVQOR_BUILD,
+    })

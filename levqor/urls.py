@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from jobs import ops
+from levqor import health
+
+handler400 = "levqor.errors.handler400"
+handler403 = "levqor.errors.handler403"
+handler404 = "levqor.errors.handler404"
+handler500 = "levqor.errors.handler500"
+
+urlpatterns = [
+    path("", health.root, name="root"),
+    path("health", health.health, name="health"),
+    path("status", health.status, name="status"),
+    path("ops/uptime", health.uptime, name="ops-uptime"),
+    path("ops/queue_health", ops.queue_health, name="ops-queue-health"),
+    path("public/metrics", ops.public_metrics, name="public-metrics"),
+    path("public/openapi.json", SpectacularAPIView.as_view(), name="openapi-public"),
+    path("api/v1/schema", SpectacularAPIView.as_view(), name="openapi"),
+    path("api/v1/docs", SpectacularRedocView.as_view(url_name="openapi"), name="api-docs"),
+    path("api/v1/", include("jobs.urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,134 @@
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory, api_key_for
+
+
+def pytest_report_header(config):
+    db = os.environ.get("DATABASE_URL") and "PostgreSQL (DATABASE_URL)" or "SQLite"
+    redis = "Redis (REDIS_URL)" if os.environ.get("REDIS_URL") else "no Redis: local-memory cache, ORM broker"
+    return f"levqor: database {db}; {redis}"
+
+
+def pytest_collection_modifyitems(config, items):
+    on_pg = bool(os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")))
+    on_redis = bool(os.environ.get("REDIS_URL"))
+    for item in items:
+        if "postgres" in item.keywords and not on_pg:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (CI does)"))
+        if "redis" in item.keywords and not on_redis:
+            item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL (CI does)"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def key_pair(db):
+    """(user, raw live key)."""
+    return api_key_for()
+
+
+@pytest.fixture
+def client_for():
+    """An API client authenticated with a raw key."""
+    def make(raw_key, header="X-Api-Key"):
+        client = APIClient()
+        if header == "X-Api-Key":
+            client.credentials(HTTP_X_API_KEY=raw_key)
+        else:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        return client
+    return make
+
+
+@pytest.fixture
+def api(key_pair, client_for):
+    user, raw = key_pair
+    client = client_for(raw)
+    client.user = user
+    return client
+
+
+def post_json(client, path, body, **extra):
+    return client.post(path, data=json.dumps(body), content_type="application/json", **extra)
+
+
+@pytest.fixture
+def on_postgres():
+    return connection.vendor == "postgresql"
+
+
+class Recorder:
+    """What a fake HTTP server received, and what it should answer next."""
+
+    def __init__(self):
+        self.requests = []
+        self.responses = []  # (status, dict body) popped in order; default 200 {}
+        self.lock = threading.Lock()
+
+    def next_response(self):
+        with self.lock:
+            return self.responses.pop(0) if self.responses else (200, {})
+
+
+@pytest.fixture
+def fake_server():
+    """A real HTTP server on 127.0.0.1 that records every request and answers from a script."""
+    recorder = Recorder()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            with recorder.lock:
+                recorder.requests.append({"method": self.command, "path": self.path,
+                                          "headers": dict(self.headers.items()), "body": body})
+            status, payload = recorder.next_response()
+            if callable(payload):
+                payload = payload(recorder.requests[-1])
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield recorder
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def settings_outbound_strict(settings):
+    settings.OUTBOUND_ALLOW_PRIVATE = False
+    return settings
+
+
+__all__ = ["post_json", "settings"]
