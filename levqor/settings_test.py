@@ -3,9 +3,15 @@
 import os
 
 from levqor.settings import *  # noqa: F403
-from levqor.settings import CACHES, Q_CLUSTER, REDIS_URL
+from levqor.settings import CACHES, DATABASES, Q_CLUSTER, REDIS_URL, VAR_DIR
 
-_RUN = os.environ.get("PYTEST_XDIST_WORKER", "") or str(os.getpid())
+_RUN = os.environ.get("LEVQOR_TEST_RUN") or str(os.getpid())
+# A test database per test run, so two runs on one machine (developers in parallel) never
+# share one. Worker processes that a test starts get the test database's real NAME.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-levqor-{_RUN}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_levqor_{_RUN}"}
 # Our own queue and cache namespace, so tasks and keys of a test run never mix with a live cluster's.
 Q_CLUSTER = {**Q_CLUSTER, "name": f"levqor-test-{_RUN}"}
 if REDIS_URL:
