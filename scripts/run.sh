@@ -20,12 +20,24 @@ $PY manage.py demo_setup
 
 $PY manage.py qcluster &
 WORKER=$!
-cleanup() { kill -TERM "$WORKER" 2>/dev/null || true; wait "$WORKER" 2>/dev/null || true; }
-trap cleanup EXIT
-trap 'exit 0' INT TERM
-
-echo "Levqor: web on http://127.0.0.1:${PORT} (${WEB_CONCURRENCY} gunicorn worker(s)), worker pid ${WORKER}" >&2
 .venv/bin/gunicorn levqor.wsgi --bind "0.0.0.0:${PORT}" --workers "$WEB_CONCURRENCY" \
   --access-logfile - --graceful-timeout 20 &
 WEB=$!
+echo "Levqor: web on http://127.0.0.1:${PORT} (${WEB_CONCURRENCY} gunicorn worker(s), pid ${WEB}), worker pid ${WORKER}" >&2
+
+stop() {
+  trap - INT TERM EXIT
+  kill -TERM "$WEB" "$WORKER" 2>/dev/null || true
+  # Both finish what they are doing; after 25 s whatever is left is killed (the lease
+  # reaper re-runs any job that was cut off).
+  for _ in $(seq 1 250); do
+    kill -0 "$WEB" 2>/dev/null || kill -0 "$WORKER" 2>/dev/null || break
+    sleep 0.1
+  done
+  pkill -KILL -P "$WORKER" 2>/dev/null || true
+  kill -KILL "$WEB" "$WORKER" 2>/dev/null || true
+}
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
+# When either one stops, stop the other too.
 wait -n "$WEB" "$WORKER"
