@@ -1,7 +1,10 @@
 """Checking an intake request, in the old service's order: content type, JSON, schema,
-workflow, payload schema, payload size, callback URL. Each failure is a clear ApiError."""
+workflow, payload size, payload schema, callback URL. Each failure is a clear ApiError."""
 
+import ast
 import json
+import math
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -35,12 +38,90 @@ class IntakeRequest:
     priority: int
 
 
-def _field_of(error) -> str:
-    if error.validator == "additionalProperties":
-        return "body"
-    if error.validator == "required":
-        return error.message.split("'")[1] if "'" in error.message else "body"
-    return ".".join(str(p) for p in error.absolute_path) or "body"
+_REQUIRED_SUFFIX = " is a required property"
+
+
+def _missing_property(validator: str, message: str) -> str | None:
+    """The property a "required" error is about (jsonschema only says so in its message)."""
+    if validator == "required" and message.endswith(_REQUIRED_SUFFIX):
+        try:
+            name = ast.literal_eval(message[: -len(_REQUIRED_SUFFIX)])
+        except (ValueError, SyntaxError):
+            return None
+        return name if isinstance(name, str) else None
+    return None
+
+
+def _field_name(path, prefix: str = "") -> str:
+    """payload.messages[0].role: keys dotted, list indexes in brackets."""
+    name = prefix
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+def _field_errors(error, *, prefix: str = "") -> list[dict]:
+    """One {"field", "message", "validator"} per offending field, so a client can point at it."""
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return [{"field": _field_name([*path, name], prefix), "message": f"{name!r} is not an accepted field.",
+                 "validator": error.validator} for name in extras]
+    missing = _missing_property(error.validator, error.message)
+    if missing:
+        path.append(missing)
+    return [{"field": _field_name(path, prefix) or "body", "message": error.message, "validator": error.validator}]
+
+
+def _schema_errors(validator, instance, *, prefix: str = "") -> list[dict]:
+    found = [item for error in validator.iter_errors(instance) for item in _field_errors(error, prefix=prefix)]
+    return sorted(found, key=lambda item: item["field"])
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is out of range")
+    return value
+
+
+# Valid JSON that no JSON column can store (PostgreSQL's jsonb refuses both): \u0000 and a
+# lone UTF-16 surrogate. Only bodies with such an escape are walked.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _unstorable(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value or not value.isascii() and _has_lone_surrogate(value)
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(v) for v in value)
+    return False
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _json_load(body: bytes):
+    try:
+        text = body.decode("utf-8")
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError("invalid_json", "Invalid JSON", details={"reason": str(exc)[:200]}) from exc
+    if _SUSPECT_ESCAPE.search(text) and _unstorable(data):
+        raise ApiError("invalid_json", "Invalid JSON",
+                       details={"reason": "strings may not contain \\u0000 or unpaired surrogates"})
+    return data
 
 
 def intake_parse(*, body: bytes, content_type: str, legacy: bool = False) -> IntakeRequest:
@@ -50,14 +131,11 @@ def intake_parse(*, body: bytes, content_type: str, legacy: bool = False) -> Int
         # The old /intake answered 400 here; the new endpoint answers the proper 415.
         raise ApiError("invalid_content_type", "Content-Type must be application/json",
                        status_code=400 if legacy else 415, details={"content_type": media_type or None})
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError("invalid_json", "Invalid JSON", details={"reason": str(exc)[:200]}) from exc
-    errors = sorted(_INTAKE_VALIDATOR.iter_errors(data), key=lambda e: list(e.absolute_path))
+    data = _json_load(body)
+    errors = _schema_errors(_INTAKE_VALIDATOR, data)
     if errors:
         raise ApiError("validation_failed", "The request body does not match the intake schema.",
-                       details={"errors": [{"field": _field_of(e), "message": e.message} for e in errors]})
+                       details={"errors": errors})
     workflow = workflow_get(data["workflow"])
     if workflow is None:
         raise ApiError("unknown_workflow", f"There is no workflow called {data['workflow']!r}.",
@@ -68,7 +146,8 @@ def intake_parse(*, body: bytes, content_type: str, legacy: bool = False) -> Int
         raise ApiError("payload_too_large", f"The payload is {size} bytes; the limit is "
                        f"{settings.JOB_PAYLOAD_MAX_BYTES} bytes.", status_code=413,
                        details={"field": "payload", "size_bytes": size, "limit_bytes": settings.JOB_PAYLOAD_MAX_BYTES})
-    payload_errors = workflow.payload_errors(payload)
+    # Named the same way as the body's own fields (the workflow's schema is compiled once, there).
+    payload_errors = _schema_errors(workflow.validator, payload, prefix="payload")
     if payload_errors:
         raise ApiError("invalid_payload", f"The payload does not fit the {workflow.name} workflow's schema.",
                        details={"workflow": workflow.name, "errors": payload_errors})
