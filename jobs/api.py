@@ -54,14 +54,23 @@ def _create(request, *, legacy: bool, render) -> Response:
         fingerprint = services.request_fingerprint(endpoint=endpoint, body=body)
         replay = services.idempotency_lookup(owner=owner, livemode=livemode, key=key, fingerprint=fingerprint)
         if replay is not None:
-            return Response(replay.body, status=replay.status, headers={"Idempotent-Replayed": "true"})
+            return _replayed(replay)
     parsed = intake_parse(body=body, content_type=request.content_type, legacy=legacy)
     job, stored = services.job_create(owner=owner, api_key=_api_key(request), livemode=livemode, request=parsed,
                                       idempotency_key=key, render=render, fingerprint=fingerprint, endpoint=endpoint)
     if job is None:  # a concurrent twin with the same key won: replay its answer
-        return Response(stored.body, status=stored.status, headers={"Idempotent-Replayed": "true"})
-    status_code, body = stored if stored else render(job)
+        return _replayed(stored)
+    status_code, body = (stored.status, stored.body) if stored else render(job)
     return Response(body, status=status_code, headers={"Location": f"/api/v1/jobs/{job.pk}"})
+
+
+def _replayed(stored: services.StoredResponse) -> Response:
+    """The first answer again, headers included (Stripe semantics), marked as a replay."""
+    headers = {"Idempotent-Replayed": "true"}
+    job_id = stored.body.get("id") or stored.body.get("job_id") if isinstance(stored.body, dict) else None
+    if job_id:
+        headers["Location"] = f"/api/v1/jobs/{job_id}"
+    return Response(stored.body, status=stored.status, headers=headers)
 
 
 class JobCollectionView(APIView):

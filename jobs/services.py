@@ -91,39 +91,56 @@ def job_create(*, owner: User, api_key: ApiKey | None, livemode: bool, request: 
                endpoint: str = "") -> tuple[Job | None, StoredResponse | None]:
     """Accept a job: reserve its estimated cost, store it with its first event, and hand it to
     the workers once the transaction commits. With an idempotency key the rendered answer is
-    stored beside it, so a retry of the same request gets the same answer."""
+    stored beside it, so a retry of the same request gets the same answer; if a concurrent
+    twin with the same key won, returns (None, its stored answer)."""
     workflow = request.workflow
     estimate = workflow.estimate_cost(request.payload)
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            if idempotency_key:
-                # Claims the key first: a concurrent twin waits here, then sees the stored answer.
-                record = IdempotencyRecord.objects.create(owner=owner, livemode=livemode, key=idempotency_key,
-                                                          endpoint=endpoint, request_hash=fingerprint, created_at=now)
-            spend_reserve(owner=owner, livemode=livemode, amount=estimate, day=now.date())
-            job = Job.objects.create(
-                owner=owner, api_key=api_key, livemode=livemode, workflow=workflow.name, payload=request.payload,
-                callback_url=request.callback_url, priority=request.priority, max_attempts=workflow.max_attempts,
-                estimated_cost=estimate, idempotency_key=idempotency_key, created_at=now, next_attempt_at=now,
-                spend_day=now.date(),
-            )
-            JobEvent.objects.create(job=job, kind=JobEvent.Kind.CREATED, to_status=Job.Status.QUEUED, at=now,
-                                    data={"estimated_cost": str(estimate)})
-            stored = None
-            if idempotency_key and render is not None:
-                stored = StoredResponse(*render(job))
-                record.response_status, record.response_body = stored.status, stored.body
-                record.save(update_fields=["response_status", "response_body"])
-            transaction.on_commit(dispatch.run_tokens_enqueue)
-    except IntegrityError:
-        if not idempotency_key:
-            raise
-        replay = idempotency_lookup(owner=owner, livemode=livemode, key=idempotency_key, fingerprint=fingerprint)
-        if replay is None:
-            raise
-        return None, replay
-    return job, stored
+    job = Job(
+        owner=owner, api_key=api_key, livemode=livemode, workflow=workflow.name, payload=request.payload,
+        callback_url=request.callback_url, priority=request.priority, max_attempts=workflow.max_attempts,
+        estimated_cost=estimate, idempotency_key=idempotency_key, created_at=now, next_attempt_at=now,
+        spend_day=now.date(),
+    )
+    # The answer is rendered before the insert (the id is made here, not by the database) so the
+    # key's record is written once, complete, instead of inserted empty and updated.
+    stored = StoredResponse(*render(job)) if idempotency_key and render is not None else None
+    for attempt in range(2):
+        try:
+            _job_insert(job=job, idempotency_key=idempotency_key, stored=stored, endpoint=endpoint,
+                        fingerprint=fingerprint, now=now)
+            return job, stored
+        except IntegrityError:
+            if not idempotency_key:
+                raise
+            replay = idempotency_lookup(owner=owner, livemode=livemode, key=idempotency_key, fingerprint=fingerprint)
+            if replay is not None:
+                return None, replay
+            # The key's record is past the replay window: forget it, then claim the key afresh.
+            if attempt or not _idempotency_expired(owner=owner, livemode=livemode, key=idempotency_key).delete()[0]:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _idempotency_expired(*, owner: User, livemode: bool, key: str):
+    cutoff = timezone.now() - timezone.timedelta(hours=IDEMPOTENCY_TTL_HOURS)
+    return IdempotencyRecord.objects.filter(owner=owner, livemode=livemode, key=key, created_at__lt=cutoff)
+
+
+def _job_insert(*, job: Job, idempotency_key: str, stored: StoredResponse | None, endpoint: str, fingerprint: str,
+                now) -> None:
+    with transaction.atomic():
+        if idempotency_key:
+            # Claims the key first: a concurrent twin waits on this row, then replays its answer.
+            IdempotencyRecord.objects.create(
+                owner=job.owner, livemode=job.livemode, key=idempotency_key, endpoint=endpoint,
+                request_hash=fingerprint, created_at=now,
+                response_status=stored.status if stored else None, response_body=stored.body if stored else None)
+        spend_reserve(owner=job.owner, livemode=job.livemode, amount=job.estimated_cost, day=now.date())
+        job.save(force_insert=True)
+        JobEvent.objects.create(job=job, kind=JobEvent.Kind.CREATED, to_status=Job.Status.QUEUED, at=now,
+                                data={"estimated_cost": str(job.estimated_cost)})
+        transaction.on_commit(dispatch.run_tokens_enqueue)
 
 
 def job_cancel(*, job: Job) -> Job:
@@ -158,15 +175,18 @@ def job_retry(*, job: Job) -> Job:
         raise ApiError("unknown_workflow", f"The workflow {job.workflow!r} no longer exists.", status_code=409)
     now = timezone.now()
     with transaction.atomic():
-        spend_reserve(owner=job.owner, livemode=job.livemode, amount=job.estimated_cost, day=now.date())
         previous = job.status
         updated = Job.objects.filter(pk=job.pk, status__in=[Job.Status.FAILED, Job.Status.CANCELLED]).update(
             status=Job.Status.QUEUED, max_attempts=F("attempts") + workflow.max_attempts, next_attempt_at=now,
             cancel_requested_at=None, lease_expires_at=None, error_code="", error_message="", result=None,
             finished_at=None, callback_status=Job.CallbackStatus.NONE, callback_next_at=None, spend_day=now.date())
         if not updated:
+            job.refresh_from_db(fields=["status"])
             raise ApiError("job_not_retryable", f"Only failed or cancelled jobs can be retried; this one is {job.status}.",
                            status_code=409, details={"status": job.status})
+        # After the state check, so a job that cannot be retried says so even when the budget is spent;
+        # a refused reservation rolls the re-queue back.
+        spend_reserve(owner=job.owner, livemode=job.livemode, amount=job.estimated_cost, day=now.date())
         JobEvent.objects.create(job=job, kind=JobEvent.Kind.RETRIED, attempt=job.attempts, from_status=previous,
                                 to_status=Job.Status.QUEUED, at=now)
         transaction.on_commit(dispatch.run_tokens_enqueue)
