@@ -134,7 +134,8 @@ class LegacyStatusView(APIView):
                          "created_at": serializers.DateTimeField(), "result": serializers.JSONField(),
                          "error": serializers.JSONField()}))
     def get(self, request, job_id):
-        job = selectors.job_get_for(request.user, livemode=_livemode(request), job_id=job_id)
+        job = selectors.job_get_for(request.user, livemode=_livemode(request), job_id=job_id,
+                                    fields=("id", "status", "created_at", "result", "error_code", "error_message"))
         if job is None:  # the old shape kept job_id at the top level
             return Response({**error_body("not_found", "No such job.", {"job_id": str(job_id)}),
                              "job_id": str(job_id)}, status=404)

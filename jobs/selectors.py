@@ -14,9 +14,13 @@ def job_list_for(owner, *, livemode: bool, status: str | None = None, workflow: 
     return jobs
 
 
-def job_get_for(owner, *, livemode: bool, job_id) -> Job | None:
-    """The job if this owner (in this mode) may see it; None otherwise, so callers answer 404."""
-    return Job.objects.filter(pk=job_id, owner=owner, livemode=livemode).first()
+def job_get_for(owner, *, livemode: bool, job_id, fields: tuple[str, ...] = ()) -> Job | None:
+    """The job if this owner (in this mode) may see it; None otherwise, so callers answer 404.
+    fields limits the columns loaded (a status poll need not fetch a 200 KiB payload)."""
+    jobs = Job.objects.filter(pk=job_id, owner=owner, livemode=livemode)
+    if fields:
+        jobs = jobs.only(*fields)
+    return jobs.first()
 
 
 def job_status_counts() -> dict[str, int]:

@@ -1,0 +1,100 @@
+"""Query counts of the hot endpoints, pinned (ARCHITECTURE.md section 7: O(1) queries).
+
+Measured with real transactions (transactional db), so BEGIN/COMMIT are counted and the
+enqueue that runs after commit is too. The first request with a key is "cold": it loads the
+key (1 SELECT), records its use (1 UPDATE) and, the owner's first job of the day, creates the
+day's spend row. After that the key comes from the cache and its use is not written again
+within the minute.
+"""
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from jobs.models import Job
+from tests.conftest import post_json
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DEMO = {"workflow": "demo.flow", "payload": {"hello": "world"}}
+TX = 2  # BEGIN + COMMIT of the intake transaction
+# The ORM broker (embedded mode) enqueues with one INSERT after commit; the Redis broker with none.
+ENQUEUE = 1 if "orm" in settings.Q_CLUSTER else 0
+KEY_COLD = 2  # SELECT the key + UPDATE its last_used_at
+INTAKE = TX + 1 + 2 + ENQUEUE  # reserve spend (1 UPDATE), INSERT job, INSERT event
+FIRST_OF_DAY = 2  # the day's spend row: INSERT ... ON CONFLICT DO NOTHING, then the UPDATE again
+
+
+def test_intake_cold_then_steady(api, django_assert_num_queries):
+    with django_assert_num_queries(KEY_COLD + INTAKE + FIRST_OF_DAY):
+        assert post_json(api, "/api/v1/intake", DEMO).status_code == 202
+    for _ in range(3):
+        with django_assert_num_queries(INTAKE):
+            assert post_json(api, "/api/v1/intake", DEMO).status_code == 202
+
+
+def test_jobs_post_steady(api, django_assert_num_queries):
+    post_json(api, "/api/v1/jobs", DEMO)
+    with django_assert_num_queries(INTAKE):
+        assert post_json(api, "/api/v1/jobs", DEMO).status_code == 201
+
+
+def test_idempotent_intake_and_its_replay(api, django_assert_num_queries):
+    post_json(api, "/api/v1/jobs", DEMO)
+    # + the key's lookup (SELECT) and its record (one INSERT holding the answer).
+    with django_assert_num_queries(INTAKE + 2):
+        assert post_json(api, "/api/v1/jobs", DEMO, HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+    with django_assert_num_queries(1):
+        assert post_json(api, "/api/v1/jobs", DEMO, HTTP_IDEMPOTENCY_KEY="k")["Idempotent-Replayed"] == "true"
+
+
+def test_a_refused_intake_writes_nothing(api, django_assert_num_queries):
+    post_json(api, "/api/v1/jobs", DEMO)
+    with django_assert_num_queries(0):
+        assert post_json(api, "/api/v1/jobs", {"workflow": "demo.flow"}).status_code == 400
+
+
+def test_legacy_status_cold_and_steady_without_the_payload(api, django_assert_num_queries):
+    job_id = post_json(api, "/api/v1/intake", {"workflow": "demo.flow", "payload": {"blob": "x" * 100_000}}).json()[
+        "job_id"]
+    cache.clear()  # as if this were another web process meeting the key for the first time
+    with django_assert_num_queries(KEY_COLD + 1):
+        assert api.get(f"/api/v1/status/{job_id}").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get(f"/api/v1/status/{job_id}").json()["status"] == "queued"
+    assert len(queries) == 1
+    # A status poll does not drag the job's (here 100 KB) payload out of the database.
+    assert '"payload"' not in queries[0]["sql"]
+
+
+def _jobs(owner, n):
+    now = timezone.now()
+    Job.objects.bulk_create(Job(owner=owner, workflow="demo.flow", payload={"i": i},
+                                created_at=now - timezone.timedelta(seconds=i)) for i in range(n))
+
+
+def test_job_list_is_one_query_whatever_its_length(api, django_assert_num_queries):
+    _jobs(api.user, 1)
+    api.get("/api/v1/jobs")  # warms the key
+    with django_assert_num_queries(1):
+        assert len(api.get("/api/v1/jobs").json()["results"]) == 1
+    _jobs(api.user, 29)
+    with django_assert_num_queries(1):
+        assert len(api.get("/api/v1/jobs").json()["results"]) == 30
+    with django_assert_num_queries(1):
+        page = api.get("/api/v1/jobs?limit=10&status=queued&workflow=demo.flow").json()
+    with django_assert_num_queries(1):
+        assert len(api.get(page["next"]).json()["results"]) == 10
+
+
+def test_job_detail_is_two_queries_whatever_its_history(api, django_assert_num_queries):
+    job_id = post_json(api, "/api/v1/jobs", DEMO).json()["id"]
+    with django_assert_num_queries(2):  # the job, its events
+        assert len(api.get(f"/api/v1/jobs/{job_id}").json()["events"]) == 1
+    api.post(f"/api/v1/jobs/{job_id}/cancel")
+    api.post(f"/api/v1/jobs/{job_id}/retry")
+    with django_assert_num_queries(2):
+        assert len(api.get(f"/api/v1/jobs/{job_id}").json()["events"]) == 3
