@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from accounts.services import api_key_create, api_key_revoke
+from accounts.services import api_key_cache_forget, api_key_create, api_key_revoke
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -34,6 +34,11 @@ class UserAdmin(BaseUserAdmin):
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:  # e.g. deactivated: their keys must stop working now, not when the cache expires
+            api_key_cache_forget(*obj.api_keys.values_list("key_hash", flat=True))
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
@@ -57,6 +62,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
+            api_key_cache_forget(obj.key_hash)  # a new expiry applies at once, not when the cache expires
             return
         # New keys go through the service so only the hash is stored; the raw key is shown once.
         created = api_key_create(owner=obj.owner, name=obj.name, livemode=obj.livemode, expires_at=obj.expires_at)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, User, email_normalise
@@ -32,11 +32,18 @@ class CreatedApiKey:
 def user_get_or_create(*, email: str, name: str = "") -> tuple[User, bool]:
     """The user with this email (compared stripped and lower-cased), created if new."""
     normalised = email_normalise(email)
-    with transaction.atomic():
-        user = User.objects.filter(email=normalised).first()
-        if user:
-            return user, False
-        return User.objects.create_user(normalised, name=name), True
+    user = User.objects.filter(email__iexact=normalised).first()
+    if user:
+        return user, False
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(normalised, name=name), True
+    except IntegrityError:
+        # Someone created the same user between our read and our insert: theirs is ours.
+        user = User.objects.filter(email__iexact=normalised).first()
+        if user is None:
+            raise
+        return user, False
 
 
 def api_key_create(*, owner: User, name: str = "", livemode: bool = True,
@@ -55,8 +62,15 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
-    cache.delete(api_key_cache_key(api_key.key_hash))
+    api_key_cache_forget(api_key.key_hash)
     return api_key
+
+
+def api_key_cache_forget(*key_hashes: str) -> None:
+    """Drop cached key lookups, so a change to a key or its owner bites on the next request
+    rather than up to KEY_CACHE_SECONDS later."""
+    if key_hashes:
+        cache.delete_many([api_key_cache_key(h) for h in key_hashes])
 
 
 def api_key_authenticate(raw_key: str) -> ApiKey | None:
