@@ -2,7 +2,8 @@
 
 import logging
 
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -67,6 +68,13 @@ def api_exception_handler(exc, context):
         for name, value in exc.headers.items():
             response[name] = value
         return response
+    # DRF maps Django's own Http404/PermissionDenied only inside its handler; map them here too, so
+    # the code below sees a DRF exception (with .detail) and their messages (which may name models)
+    # are not shown to clients.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled API error", exc_info=exc)

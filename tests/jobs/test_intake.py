@@ -257,3 +257,10 @@ def test_known_workflows_are_listed(api):
 def test_the_limits_are_the_documented_ones():
     assert settings.MAX_REQUEST_BODY_BYTES == 512 * 1024
     assert settings.JOB_PAYLOAD_MAX_BYTES == PAYLOAD_LIMIT
+
+
+def test_a_content_length_that_is_not_a_number_is_400(api):
+    response = api.generic("POST", INTAKE, b"{}", content_type="application/json", CONTENT_LENGTH="lots",
+                           **{"wsgi.input": UnreadableInput()})
+    assert_api_error(response, 400, "bad_request")
+    assert_nothing_stored()

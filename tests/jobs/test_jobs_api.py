@@ -7,11 +7,15 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from django.utils import timezone
+from rest_framework import exceptions
 
 from accounts.services import api_key_create, api_key_revoke
 from jobs.execution import job_claim, job_run_next
 from jobs.models import DailySpend, Job
+from levqor.errors import api_exception_handler
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
 from tests.factories import UserFactory, api_key_for
@@ -400,3 +404,23 @@ def test_unknown_api_path_has_the_error_shape(api):
 def test_webhook_secret_is_the_owners(api):
     body = api.get("/api/v1/webhooks/secret").json()
     assert body["secret"] == api.user.webhook_secret
+
+
+@pytest.mark.parametrize(("exc", "status", "code"), [
+    pytest.param(Http404("No Job matches the given query."), 404, "not_found", id="django_404"),
+    pytest.param(DjangoPermissionDenied("secret rule 7"), 403, "permission_denied", id="django_403"),
+    pytest.param(exceptions.Throttled(wait=7), 429, "rate_limited", id="throttled"),
+    pytest.param(exceptions.ValidationError({"name": ["required"]}), 400, "validation_failed", id="drf_validation"),
+    pytest.param(KeyError("internal detail"), 500, "internal_error", id="crash"),
+])
+def test_every_exception_a_view_raises_answers_in_the_one_shape(exc, status, code):
+    response = api_exception_handler(exc, {})
+    assert response.status_code == status
+    assert set(response.data) == {"error", "message", "details", "correlation_id"}
+    assert response.data["error"] == code
+    # Nothing internal reaches the client: no model names, no exception text, no traceback.
+    assert not {"Job", "secret", "internal", "Traceback"} & set(str(response.data).replace("'", " ").split())
+    if code == "rate_limited":
+        assert response["Retry-After"] == "7"
+    if code == "validation_failed":
+        assert response.data["details"] == {"name": ["required"]}
