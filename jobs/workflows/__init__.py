@@ -12,6 +12,11 @@ def workflow_register(workflow: Workflow) -> Workflow:
     return workflow
 
 
+def workflow_unregister(name: str) -> None:
+    """Remove a workflow (tests register their own and take them out again)."""
+    _REGISTRY.pop(name, None)
+
+
 def workflow_get(name: str) -> Workflow | None:
     return _REGISTRY.get(name)
 
@@ -30,4 +35,4 @@ def _register_builtins():
 _register_builtins()
 
 __all__ = ["JobCancelled", "JobContext", "JobError", "TransientJobError", "Workflow", "workflow_all",
-           "workflow_get", "workflow_register"]
+           "workflow_get", "workflow_register", "workflow_unregister"]
