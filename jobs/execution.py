@@ -66,6 +66,9 @@ class Outcome:
     cost: Decimal | None = None
 
 
+_CANCELLED_WHILE_RUNNING = JobError("cancelled", "Cancelled while running.")
+
+
 def _cancel_requested(job_id) -> bool:
     return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
 
@@ -86,8 +89,7 @@ def job_execute(job: Job) -> Outcome:
         return Outcome(Job.Status.SUCCEEDED, result=result,
                        cost=ctx.actual_cost if ctx.actual_cost is not None else job.estimated_cost)
     except JobCancelled:
-        return Outcome(Job.Status.CANCELLED, error=JobError("cancelled", "Cancelled while running."),
-                       cost=ctx.actual_cost)
+        return Outcome(Job.Status.CANCELLED, error=_CANCELLED_WHILE_RUNNING, cost=ctx.actual_cost)
     except JobError as exc:
         return Outcome(Job.Status.FAILED, error=exc, cost=ctx.actual_cost)
     except Exception as exc:  # a crash in a handler must not lose the job
@@ -99,7 +101,8 @@ def job_execute(job: Job) -> Outcome:
 def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
     """Record how an attempt ended, only if this worker still holds the job's lease (same
     attempt, still running). A transient failure with attempts left goes back to the queue
-    with backoff. Returns the new status, or None if the lease was lost."""
+    with backoff, unless a cancel was requested meanwhile. Returns the new status, or None if
+    the lease was lost."""
     now = timezone.now()
     error = outcome.error
     status = outcome.status
@@ -109,21 +112,26 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
         workflow = workflow_get(job.workflow)
         retry_at = now + timedelta(seconds=dispatch.backoff_seconds(
             job.attempts, base=workflow.retry_base_seconds if workflow else None))
-    fields = {"status": status, "lease_expires_at": None}
-    final = status in Job.FINAL_STATUSES
-    if final:
-        run_cost = outcome.cost or Decimal(0)
-        fields.update(finished_at=now, result=outcome.result,
-                      actual_cost=F("actual_cost") + run_cost if job.actual_cost is not None else run_cost,
-                      error_code=error.code if error else "", error_message=error.message if error else "")
-    else:
-        fields.update(next_attempt_at=retry_at, error_code=error.code, error_message=error.message)
+    held = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts)
     with transaction.atomic():
-        if not Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts).update(**fields):
-            logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
-            return None
+        if status == Job.Status.QUEUED:
+            # Back to the queue only if nobody asked to cancel; a cancel wins over a retry.
+            if not held.filter(cancel_requested_at__isnull=True).update(
+                    status=status, lease_expires_at=None, next_attempt_at=retry_at,
+                    error_code=error.code, error_message=error.message):
+                status, retry_at = Job.Status.CANCELLED, None
+        final = status in Job.FINAL_STATUSES
+        if final:
+            job_error = _CANCELLED_WHILE_RUNNING if status == Job.Status.CANCELLED else error
+            run_cost = outcome.cost or Decimal(0)
+            if not held.update(status=status, lease_expires_at=None, finished_at=now, result=outcome.result,
+                               actual_cost=F("actual_cost") + run_cost if job.actual_cost is not None else run_cost,
+                               error_code=job_error.code if job_error else "",
+                               error_message=job_error.message if job_error else ""):
+                logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
+                return None
         events = []
-        if error is not None and status != Job.Status.CANCELLED:
+        if error is not None and outcome.status != Job.Status.CANCELLED:
             events.append(JobEvent(job=job, kind=JobEvent.Kind.ATTEMPT_FAILED, attempt=job.attempts,
                                    from_status=Job.Status.RUNNING, to_status=status, duration_ms=duration_ms,
                                    error_code=error.code, error_message=error.message, at=now,
@@ -174,8 +182,9 @@ def job_reap(*, now=None, max_tokens: int = 1000) -> dict:
         else:
             fields.update(finished_at=now, actual_cost=Coalesce(F("actual_cost"), Value(Decimal(0))))
         with transaction.atomic():
-            if not Job.objects.filter(pk=pk, status=Job.Status.RUNNING, attempts=attempts,
-                                      lease_expires_at__lt=now).update(**fields):
+            # Decided on what was read above: if a cancel came in since, leave it to the next run.
+            if not Job.objects.filter(pk=pk, status=Job.Status.RUNNING, attempts=attempts, lease_expires_at__lt=now,
+                                      cancel_requested_at__isnull=cancel_requested_at is None).update(**fields):
                 continue
             job = Job.objects.get(pk=pk)
             JobEvent.objects.create(job=job, kind=JobEvent.Kind.LEASE_EXPIRED, attempt=attempts,
