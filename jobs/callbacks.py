@@ -15,7 +15,7 @@ from django.utils import timezone
 from jobs import dispatch
 from jobs.models import CallbackDelivery, Job, JobEvent
 from jobs.serializers import JobSerializer
-from levqor.outbound import OutboundTargetRefused, outbound_url_check
+from levqor.outbound import OutboundTargetRefused, OutboundTransport, outbound_url_check
 from levqor.webhooks import webhook_headers
 
 logger = logging.getLogger("levqor.jobs.callbacks")
@@ -49,8 +49,9 @@ def job_callback_deliver(*, job_id) -> str | None:
         outbound_url_check(job.callback_url)
         headers = webhook_headers(secret=job.owner.webhook_secret, msg_id=msg_id, timestamp=int(time.time()), body=body)
         headers["user-agent"] = "Levqor-Webhooks/1"
-        response = httpx.post(job.callback_url, content=body, headers=headers,
-                              timeout=settings.CALLBACK_TIMEOUT_SECONDS, follow_redirects=False)
+        with httpx.Client(transport=OutboundTransport(), timeout=settings.CALLBACK_TIMEOUT_SECONDS,
+                          follow_redirects=False) as client:
+            response = client.post(job.callback_url, content=body, headers=headers)
         status_code = response.status_code
         if not 200 <= status_code < 300:
             error = f"The receiver answered {status_code}."

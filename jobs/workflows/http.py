@@ -6,7 +6,7 @@ import httpx
 from django.conf import settings
 
 from jobs.workflows.base import JobContext, JobError, TransientJobError, Workflow
-from levqor.outbound import OutboundTargetRefused, outbound_url_check
+from levqor.outbound import OutboundTargetRefused, OutboundTransport, outbound_url_check
 
 SCHEMA = {
     "type": "object",
@@ -41,7 +41,8 @@ def handle(ctx: JobContext, payload: dict) -> dict:
     cap = settings.HTTP_REQUEST_MAX_RESPONSE_BYTES
     ctx.checkpoint()
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        # The transport connects only to the address it checks (no DNS rebinding past the check above).
+        with httpx.Client(timeout=timeout, follow_redirects=False, transport=OutboundTransport()) as client:
             with client.stream(payload.get("method", "GET"), url, headers=headers, **kwargs) as response:
                 chunks, size, truncated = [], 0, False
                 for chunk in response.iter_bytes():
@@ -51,6 +52,8 @@ def handle(ctx: JobContext, payload: dict) -> dict:
                         truncated = True
                         break
                     ctx.checkpoint()
+    except OutboundTargetRefused as exc:
+        raise JobError("target_not_allowed", str(exc)) from exc
     except httpx.TimeoutException as exc:
         raise TransientJobError("upstream_timeout", f"The request timed out after {timeout:g} s.") from exc
     except httpx.TransportError as exc:
