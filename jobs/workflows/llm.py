@@ -69,17 +69,23 @@ def handle(ctx: JobContext, payload: dict) -> dict:
         raise JobError("provider_rejected", f"The LLM provider refused the request ({response.status_code}).",
                        details={"body": response.text[:2000]})
     try:
+        # Everything read from the answer is read here, so any odd shape is a bad response, not a crash.
         data = response.json()
-        message = data["choices"][0]["message"]
+        choice = data["choices"][0]
+        message = choice["message"]
+        role, content = message.get("role", "assistant"), message.get("content", "")
         usage = data["usage"]
         input_tokens, output_tokens = int(usage["prompt_tokens"]), int(usage["completion_tokens"])
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        if input_tokens < 0 or output_tokens < 0:  # would bill a credit
+            raise ValueError("negative token count")
+        model, finish_reason = data.get("model", body["model"]), choice.get("finish_reason")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise JobError("provider_bad_response", "The LLM provider's answer was not a chat completion.") from exc
     ctx.actual_cost = _price(input_tokens, output_tokens)
     return {
-        "model": data.get("model", body["model"]),
-        "message": {"role": message.get("role", "assistant"), "content": message.get("content", "")},
-        "finish_reason": data["choices"][0].get("finish_reason"),
+        "model": model,
+        "message": {"role": role, "content": content},
+        "finish_reason": finish_reason,
         "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
         "cost": str(ctx.actual_cost),
     }
