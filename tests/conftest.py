@@ -30,9 +30,24 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
-    cache.clear()
+    _cache_clear()
     yield
-    cache.clear()
+    _cache_clear()
+
+
+def _cache_clear():
+    """Empty this run's cache and django-q2 queue. On Redis, cache.clear() is FLUSHDB, which
+    would also wipe the keys and queues of other test runs sharing the database."""
+    if not settings.REDIS_URL:
+        cache.clear()
+        return
+    from django_redis import get_redis_connection
+
+    client = get_redis_connection("default")
+    for pattern in (f"{settings.CACHES['default']['KEY_PREFIX']}:*", f"django_q:{settings.Q_CLUSTER['name']}:*"):
+        keys = list(client.scan_iter(pattern, count=1000))
+        if keys:
+            client.delete(*keys)
 
 
 @pytest.fixture
@@ -117,7 +132,8 @@ def fake_server():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits up to one interval, and the default 0.5 s adds up.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
     yield recorder
