@@ -1,6 +1,7 @@
 """Hand work to django-q2. A task carries no job: it tells a worker "run the best due job",
 so priority is decided at claim time from our table, and a lost task loses nothing."""
 
+import logging
 import random
 import threading
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ RUN_NEXT = "jobs.tasks.job_run_next"
 DELIVER_CALLBACK = "jobs.tasks.job_callback_deliver"
 
 _local = threading.local()
+logger = logging.getLogger("levqor.jobs")
 
 
 def _broker():
@@ -32,22 +34,42 @@ def backoff_seconds(attempt: int, *, base: float | None = None, cap: float | Non
     return random.uniform(ceiling / 2, ceiling)
 
 
+def _handed_over(what: str):
+    """Run after a commit: if the broker (or the schedule table) fails, the work is not lost, as
+    our Job table still says it is due and the reaper hands it over again, so log, never raise.
+    Raising would turn an accepted job into a 500 (and a client retry into a duplicate)."""
+    def wrap(func):
+        def handed(*args, **kwargs):
+            try:
+                func(*args, **kwargs)
+            except Exception:
+                _local.broker = None  # connect afresh next time
+                logger.warning("could not hand %s to django-q2; the reaper will", what, exc_info=True)
+        handed.__name__, handed.__doc__ = func.__name__, func.__doc__
+        return handed
+    return wrap
+
+
+@_handed_over("run tokens")
 def run_tokens_enqueue(count: int = 1) -> None:
     broker = _broker()
     for _ in range(count):
         async_task(RUN_NEXT, broker=broker)
 
 
+@_handed_over("a retry's run token")
 def run_token_at(when: datetime) -> None:
     """A run token at a later time (retry backoff), through django-q2's scheduler."""
     Schedule.objects.create(func=RUN_NEXT, schedule_type=Schedule.ONCE, next_run=when, repeats=-1)
 
 
+@_handed_over("a callback")
 def callback_enqueue(job_id, *, when: datetime | None = None) -> None:
     if when is None:
         async_task(DELIVER_CALLBACK, str(job_id), broker=_broker())
     else:
-        Schedule.objects.create(func=DELIVER_CALLBACK, args=repr(str(job_id)) + ",", schedule_type=Schedule.ONCE,
+        # args is parsed with ast.literal_eval by the scheduler: a one-element tuple.
+        Schedule.objects.create(func=DELIVER_CALLBACK, args=repr((str(job_id),)), schedule_type=Schedule.ONCE,
                                 next_run=when, repeats=-1)
 
 

@@ -8,8 +8,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import redis
 from django.db import connection
 from django.utils import timezone
+from django_q.brokers.redis_broker import Redis as RedisBroker
 from django_q.models import Schedule
 
 from jobs import dispatch
@@ -17,6 +19,7 @@ from jobs.execution import Outcome, job_claim, job_finish, job_reap, job_run_nex
 from jobs.models import DailySpend, Job
 from jobs.services import job_cancel
 from jobs.workflows import JobContext, TransientJobError, Workflow
+from tests.conftest import post_json
 from tests.jobs.support import (
     event_kinds,
     job_lease_expire,
@@ -356,3 +359,30 @@ def test_a_retry_schedule_fires_a_run_token_that_runs_the_job(user):
     assert dispatch.RUN_NEXT in ran  # (beside the recurring reaper, also due)
     job.refresh_from_db()
     assert (job.status, job.attempts) == ("succeeded", 2)
+
+
+# --- the broker is down -----------------------------------------------------------------------
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """This thread's django-q2 broker pointed at a Redis that does not answer."""
+    broker = RedisBroker.__new__(RedisBroker)
+    broker.list_key = "django_q:unreachable:q"
+    broker.connection = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=None)
+    monkeypatch.setattr(dispatch._local, "broker", broker, raising=False)
+    yield
+    dispatch._local.broker = None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_intake_accepts_the_job_while_the_broker_is_down_and_the_reaper_sends_it_later(api, broker_down):
+    response = post_json(api, "/api/v1/jobs", {"workflow": "demo.flow", "payload": {"n": 1}})
+    assert response.status_code == 201, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.status == "queued"
+
+    dispatch._local.broker = None  # the broker is back
+    assert job_reap()["tokens"] == 1
+    tasks_drain()
+    job.refresh_from_db()
+    assert job.status == "succeeded"
