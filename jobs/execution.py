@@ -18,8 +18,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs import dispatch
-from jobs.models import Job, JobEvent, UptimeMinute, WorkerHeartbeat
-from jobs.services import job_callback_schedule, spend_adjust
+from jobs.models import IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
+from jobs.services import IDEMPOTENCY_TTL_HOURS, job_callback_schedule, spend_adjust
 from jobs.workflows import JobCancelled, JobContext, JobError, workflow_get
 from jobs.workflows.base import JobTimedOut
 
@@ -113,19 +113,23 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
         retry_at = now + timedelta(seconds=dispatch.backoff_seconds(
             job.attempts, base=workflow.retry_base_seconds if workflow else None))
     held = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts)
+    # What this attempt really cost (tokens used before a failure too) is added to the job.
+    run_cost = outcome.cost or Decimal(0)
+    total_cost = Coalesce(F("actual_cost"), Value(Decimal(0))) + run_cost
     with transaction.atomic():
         if status == Job.Status.QUEUED:
             # Back to the queue only if nobody asked to cancel; a cancel wins over a retry.
-            if not held.filter(cancel_requested_at__isnull=True).update(
-                    status=status, lease_expires_at=None, next_attempt_at=retry_at,
+            if held.filter(cancel_requested_at__isnull=True).update(
+                    status=status, lease_expires_at=None, next_attempt_at=retry_at, actual_cost=total_cost,
                     error_code=error.code, error_message=error.message):
+                spend_adjust(job=job, delta=run_cost)
+            else:
                 status, retry_at = Job.Status.CANCELLED, None
         final = status in Job.FINAL_STATUSES
         if final:
             job_error = _CANCELLED_WHILE_RUNNING if status == Job.Status.CANCELLED else error
-            run_cost = outcome.cost or Decimal(0)
             if not held.update(status=status, lease_expires_at=None, finished_at=now, result=outcome.result,
-                               actual_cost=F("actual_cost") + run_cost if job.actual_cost is not None else run_cost,
+                               actual_cost=total_cost,
                                error_code=job_error.code if job_error else "",
                                error_message=job_error.message if job_error else ""):
                 logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
@@ -143,7 +147,8 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
                                data={"next_attempt_at": retry_at.isoformat()} if retry_at else {}))
         JobEvent.objects.bulk_create(events)
         if final:
-            spend_adjust(job=job, delta=(outcome.cost or Decimal(0)) - job.estimated_cost)
+            # The reservation was the estimate; what ran before this attempt is already counted.
+            spend_adjust(job=job, delta=run_cost - job.estimated_cost)
             job_callback_schedule(job=job)
         else:
             transaction.on_commit(lambda: dispatch.run_token_at(retry_at))
@@ -205,8 +210,12 @@ def job_reap(*, now=None, max_tokens: int = 1000) -> dict:
                           .values_list("pk", flat=True)[:500])
     for pk in lost_callbacks:
         dispatch.callback_enqueue(pk)
+    # Idempotency answers are kept for 24 hours; older ones go, a bounded batch per run.
+    stale = IdempotencyRecord.objects.filter(created_at__lt=now - timedelta(hours=IDEMPOTENCY_TTL_HOURS))
+    expired_keys, _ = IdempotencyRecord.objects.filter(pk__in=list(stale.values_list("pk", flat=True)[:5000])).delete()
     worker_heartbeat()
-    return {"requeued": requeued, "failed": failed, "tokens": tokens, "callbacks": len(lost_callbacks)}
+    return {"requeued": requeued, "failed": failed, "tokens": tokens, "callbacks": len(lost_callbacks),
+            "idempotency_expired": expired_keys}
 
 
 def worker_heartbeat() -> None:

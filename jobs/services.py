@@ -198,5 +198,7 @@ def job_callback_schedule(*, job: Job) -> None:
     """After a final state: mark the callback pending and send it once the transaction commits."""
     if not job.callback_url:
         return
-    Job.objects.filter(pk=job.pk).update(callback_status=Job.CallbackStatus.PENDING, callback_next_at=timezone.now())
+    # Each final state is a new message with a fresh set of delivery attempts.
+    Job.objects.filter(pk=job.pk).update(callback_status=Job.CallbackStatus.PENDING, callback_attempts=0,
+                                         callback_next_at=timezone.now())
     transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
