@@ -3,7 +3,7 @@
 The box is shared (other engineers run test suites on it), so every figure comes with its
 "other" share: CPU used by live processes that are neither ours nor the stores nor kernel
 threads. A window with a large "other" is noise, not a result. "unattributed" is busy time no
-live process accounts for (interrupts, processes that exited during the window).
+process accounts for (interrupts, the last 0.25 s of processes that exited during the window).
 
 Sources: /proc/stat (the whole machine), /proc/<pid>/stat (processes alive at the end of the
 window, grouped by our process groups or by name) and getrusage(RUSAGE_CHILDREN) for the load
@@ -12,6 +12,7 @@ generator, which is our direct child and is reaped inside the window.
 
 import os
 import resource
+import threading
 import time
 from contextlib import contextmanager
 
@@ -51,6 +52,8 @@ def _children_cpu() -> float:
 class CpuMeter:
     """groups: pgid -> label for our own process groups (gunicorn, qcluster)."""
 
+    SAMPLE_SECONDS = 0.25
+
     def __init__(self):
         self.groups: dict[int, str] = {}
 
@@ -89,15 +92,28 @@ class CpuMeter:
         busy0, _ = _machine_ticks()
         procs0 = _processes()
         children0 = _children_cpu()
+        # Processes come and go inside a window (django-q2 recycles a worker every 500 tasks):
+        # a sampler keeps the last figure of each, so an exited worker's CPU is not lost.
+        seen: dict[int, tuple[int, str, int]] = dict(procs0)
+        stop = threading.Event()
+
+        def sample():
+            while not stop.wait(self.SAMPLE_SECONDS):
+                seen.update(_processes())
+
+        sampler = threading.Thread(target=sample, name="cpu-sampler", daemon=True)
+        sampler.start()
         started = time.monotonic()
         try:
             yield usage
         finally:
             elapsed = max(time.monotonic() - started, 1e-6)
+            stop.set()
+            sampler.join(5)
             busy1, _ = _machine_ticks()
-            procs1 = _processes()
+            seen.update(_processes())
             by_label: dict[str, float] = {}
-            for pid, (pgid, name, ticks) in procs1.items():
+            for pid, (pgid, name, ticks) in seen.items():
                 before = procs0.get(pid)
                 delta = ticks - (before[2] if before and before[1] == name else 0)
                 if delta > 0:

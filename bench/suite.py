@@ -427,8 +427,9 @@ class Suite:
         self.wait_job(Job.objects.get().pk, timeout=30)
         self.reset_state()
         observed: dict = {}
+        self.wait_quiet(observed)
         window_start = timezone.now()
-        with self.observe(observed):
+        with self.observe(observed, quiet=False):
             result = self.load(spec, seconds=a.sustain_seconds)
         window_end = timezone.now()
         seconds = (window_end - window_start).total_seconds()
