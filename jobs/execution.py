@@ -12,34 +12,33 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs import dispatch
-from jobs.models import IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
+from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
 from jobs.services import IDEMPOTENCY_TTL_HOURS, job_callback_schedule, spend_adjust
-from jobs.workflows import JobCancelled, JobContext, JobError, workflow_get
+from jobs.workflows import JobCancelled, JobContext, JobError, workflow_all, workflow_get
 from jobs.workflows.base import JobTimedOut
 
 logger = logging.getLogger("levqor.jobs")
 
-
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
 
 def _lease_seconds(job: Job) -> float:
     workflow = workflow_get(job.workflow)
     return (workflow.timeout_seconds if workflow else 60) + settings.JOB_LEASE_GRACE_SECONDS
-
 
 def job_claim(*, worker: str | None = None) -> Job | None:
     """Take the best due queued job (high before normal before low, oldest first) and mark it
     running under a lease. PostgreSQL skips rows another worker holds; SQLite's IMMEDIATE
     transactions serialise the claim, so a job is never handed to two workers."""
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        return _job_claim_postgres(now=now, worker=worker or worker_name())
     with transaction.atomic():
         job = (Job.objects.select_for_update(skip_locked=True)
                .filter(status=Job.Status.QUEUED, next_attempt_at__lte=now)
@@ -57,6 +56,41 @@ def job_claim(*, worker: str | None = None) -> Job | None:
                                 data={"worker": job.worker})
     return job
 
+def _lease_seconds_sql() -> tuple[str, list]:
+    """The lease length per workflow as a SQL CASE, so the claim needs no second round trip."""
+    workflows = workflow_all()
+    grace = settings.JOB_LEASE_GRACE_SECONDS
+    sql = "CASE j.workflow " + " ".join("WHEN %s THEN %s" for _ in workflows) + " ELSE %s END"
+    params = [v for w in workflows for v in (w.name, w.timeout_seconds + grace)] + [60 + grace]
+    return sql, params
+
+def _job_claim_postgres(*, now, worker: str) -> Job | None:
+    """The claim as one statement: pick (SKIP LOCKED), mark running under a lease, log the
+    'started' event. One round trip and one commit instead of five (see bench/README.md)."""
+    lease_sql, lease_params = _lease_seconds_sql()
+    event_table, job_table = JobEvent._meta.db_table, Job._meta.db_table
+    sql = f"""
+        WITH picked AS (
+            SELECT id FROM {job_table}
+            WHERE status = 'queued' AND next_attempt_at <= %s
+            ORDER BY priority DESC, created_at ASC
+            LIMIT 1 FOR UPDATE SKIP LOCKED
+        ), claimed AS (
+            UPDATE {job_table} j
+            SET status = 'running', attempts = j.attempts + 1, started_at = COALESCE(j.started_at, %s),
+                lease_expires_at = %s + make_interval(secs => {lease_sql}), worker = %s, updated_at = %s
+            FROM picked WHERE j.id = picked.id
+            RETURNING j.*
+        ), logged AS (
+            INSERT INTO {event_table} (job_id, kind, attempt, from_status, to_status, duration_ms, error_code,
+                                       error_message, data, at)
+            SELECT id, 'started', attempts, 'queued', 'running', NULL, '', '', %s::jsonb, %s FROM claimed
+        )
+        SELECT * FROM claimed
+    """  # noqa: S608  (table names come from our models; every value is a parameter)
+    params = [now, now, now, *lease_params, worker, now, json.dumps({"worker": worker}), now]
+    claimed = list(Job.objects.raw(sql, params))  # one statement: atomic on its own
+    return claimed[0] if claimed else None
 
 @dataclass
 class Outcome:
@@ -65,13 +99,10 @@ class Outcome:
     error: JobError | None = None
     cost: Decimal | None = None
 
-
 _CANCELLED_WHILE_RUNNING = JobError("cancelled", "Cancelled while running.")
-
 
 def _cancel_requested(job_id) -> bool:
     return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
-
 
 def job_execute(job: Job) -> Outcome:
     """Run the workflow's handler for a claimed job and say how it ended. No database writes."""
@@ -79,7 +110,8 @@ def job_execute(job: Job) -> Outcome:
     if workflow is None:
         return Outcome(Job.Status.FAILED, error=JobError("unknown_workflow", f"No workflow {job.workflow!r}."))
     ctx = JobContext(job_id=job.pk, attempt=job.attempts, livemode=job.livemode,
-                     timeout_seconds=workflow.timeout_seconds, cancel_requested=lambda: _cancel_requested(job.pk))
+                     timeout_seconds=workflow.timeout_seconds, cancel_requested=lambda: _cancel_requested(job.pk),
+                     cancel_known_clear=job.cancel_requested_at is None)
     try:
         result = workflow.handler(ctx, job.payload)
         if ctx.remaining() < 0:
@@ -96,7 +128,6 @@ def job_execute(job: Job) -> Outcome:
         logger.exception("workflow handler crashed", extra={"job_id": str(job.pk), "workflow": job.workflow})
         return Outcome(Job.Status.FAILED, error=JobError("handler_error", f"The workflow crashed: {type(exc).__name__}."),
                        cost=ctx.actual_cost)
-
 
 def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
     """Record how an attempt ended, only if this worker still holds the job's lease (same
@@ -116,6 +147,9 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
     # What this attempt really cost (tokens used before a failure too) is added to the job.
     run_cost = outcome.cost or Decimal(0)
     total_cost = Coalesce(F("actual_cost"), Value(Decimal(0))) + run_cost
+    if status in Job.FINAL_STATUSES and connection.vendor == "postgresql":
+        return _job_finish_final_postgres(job, outcome, status=status, run_cost=run_cost, now=now,
+                                          duration_ms=duration_ms)
     with transaction.atomic():
         if status == Job.Status.QUEUED:
             # Back to the queue only if nobody asked to cancel; a cancel wins over a retry.
@@ -127,25 +161,15 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
                 status, retry_at = Job.Status.CANCELLED, None
         final = status in Job.FINAL_STATUSES
         if final:
-            job_error = _CANCELLED_WHILE_RUNNING if status == Job.Status.CANCELLED else error
+            job_error = _final_error(status, error)
             if not held.update(status=status, lease_expires_at=None, finished_at=now, result=outcome.result,
                                actual_cost=total_cost,
                                error_code=job_error.code if job_error else "",
                                error_message=job_error.message if job_error else ""):
                 logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
                 return None
-        events = []
-        if error is not None and outcome.status != Job.Status.CANCELLED:
-            events.append(JobEvent(job=job, kind=JobEvent.Kind.ATTEMPT_FAILED, attempt=job.attempts,
-                                   from_status=Job.Status.RUNNING, to_status=status, duration_ms=duration_ms,
-                                   error_code=error.code, error_message=error.message, at=now,
-                                   data={"retryable": error.retryable, **error.details}))
-        kind = {Job.Status.SUCCEEDED: JobEvent.Kind.SUCCEEDED, Job.Status.FAILED: JobEvent.Kind.FAILED,
-                Job.Status.CANCELLED: JobEvent.Kind.CANCELLED, Job.Status.QUEUED: JobEvent.Kind.RETRY_SCHEDULED}[status]
-        events.append(JobEvent(job=job, kind=kind, attempt=job.attempts, from_status=Job.Status.RUNNING,
-                               to_status=status, duration_ms=duration_ms, at=now,
-                               data={"next_attempt_at": retry_at.isoformat()} if retry_at else {}))
-        JobEvent.objects.bulk_create(events)
+        JobEvent.objects.bulk_create(_finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now,
+                                                    retry_at=retry_at))
         if final:
             # The reservation was the estimate; what ran before this attempt is already counted.
             spend_adjust(job=job, delta=run_cost - job.estimated_cost)
@@ -154,6 +178,72 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
             transaction.on_commit(lambda: dispatch.run_token_at(retry_at))
     return status
 
+def _final_error(status: str, error: JobError | None) -> JobError | None:
+    return _CANCELLED_WHILE_RUNNING if status == Job.Status.CANCELLED else error
+
+def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int, now, retry_at) -> list[JobEvent]:
+    """The event rows an attempt's end adds: the failure (if any), then the transition."""
+    error = outcome.error
+    events = []
+    if error is not None and outcome.status != Job.Status.CANCELLED:
+        events.append(JobEvent(job=job, kind=JobEvent.Kind.ATTEMPT_FAILED, attempt=job.attempts,
+                               from_status=Job.Status.RUNNING, to_status=status, duration_ms=duration_ms,
+                               error_code=error.code, error_message=error.message, at=now,
+                               data={"retryable": error.retryable, **error.details}))
+    kind = {Job.Status.SUCCEEDED: JobEvent.Kind.SUCCEEDED, Job.Status.FAILED: JobEvent.Kind.FAILED,
+            Job.Status.CANCELLED: JobEvent.Kind.CANCELLED, Job.Status.QUEUED: JobEvent.Kind.RETRY_SCHEDULED}[status]
+    events.append(JobEvent(job=job, kind=kind, attempt=job.attempts, from_status=Job.Status.RUNNING,
+                           to_status=status, duration_ms=duration_ms, at=now,
+                           data={"next_attempt_at": retry_at.isoformat()} if retry_at else {}))
+    return events
+
+def _job_finish_final_postgres(job: Job, outcome: Outcome, *, status: str, run_cost: Decimal, now,
+                               duration_ms: int) -> str | None:
+    """A final state as one statement: the compare-and-set on the lease, the event rows, the
+    spend settlement and the callback marked pending, all or nothing, in one round trip."""
+    job_error = _final_error(status, outcome.error)
+    events = _finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now, retry_at=None)
+    delta = run_cost - job.estimated_cost
+    rows_sql = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb)"] * len(events))
+    rows = [v for e in events for v in (e.kind, e.to_status, e.duration_ms, e.error_code, e.error_message,
+                                         json.dumps(e.data, cls=DjangoJSONEncoder))]
+    result = None if outcome.result is None else json.dumps(outcome.result, cls=DjangoJSONEncoder)
+    job_table, event_table = Job._meta.db_table, JobEvent._meta.db_table
+
+    sql = f"""
+        WITH finished AS (
+            UPDATE {job_table}
+            SET status = %s, lease_expires_at = NULL, finished_at = %s, result = %s::jsonb,
+                actual_cost = COALESCE(actual_cost, 0) + %s, error_code = %s, error_message = %s, updated_at = %s,
+                callback_status = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_status END,
+                callback_attempts = CASE WHEN callback_url <> '' THEN 0 ELSE callback_attempts END,
+                callback_next_at = CASE WHEN callback_url <> '' THEN %s ELSE callback_next_at END
+            WHERE id = %s AND status = 'running' AND attempts = %s
+            RETURNING id, owner_id, spend_day, livemode, callback_url
+        ), logged AS (
+            INSERT INTO {event_table} (job_id, attempt, from_status, at, kind, to_status, duration_ms, error_code,
+                                       error_message, data)
+            SELECT finished.id, %s, 'running', %s, v.* FROM finished
+            CROSS JOIN (VALUES {rows_sql}) AS v(kind, to_status, duration_ms, error_code, error_message, data)
+        ), settled AS (
+            UPDATE {DailySpend._meta.db_table} d SET amount = d.amount + %s FROM finished
+            WHERE %s AND d.owner_id = finished.owner_id AND d.day = finished.spend_day
+              AND d.livemode = finished.livemode
+        )
+        SELECT id, callback_url FROM finished
+    """  # noqa: S608  (table names come from our models; every value is a parameter)
+    params = [status, now, result, run_cost, job_error.code if job_error else "",
+              job_error.message if job_error else "", now, now, job.pk, job.attempts,
+              job.attempts, now, *rows, delta, delta != 0]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        finished = cursor.fetchone()
+    if finished is None:
+        logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
+        return None
+    if finished[1]:
+        transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
+    return status
 
 def job_run_next(*, worker: str | None = None) -> Job | None:
     """Claim the best due job, run it, record the outcome. What one django-q2 task does."""
@@ -164,7 +254,6 @@ def job_run_next(*, worker: str | None = None) -> Job | None:
     outcome = job_execute(job)
     job_finish(job, outcome, duration_ms=int((time.monotonic() - started) * 1000))
     return job
-
 
 def job_reap(*, now=None, max_tokens: int = 1000) -> dict:
     """The recurring safety net. Jobs whose lease ran out (their worker died) go back to the
@@ -217,13 +306,11 @@ def job_reap(*, now=None, max_tokens: int = 1000) -> dict:
     return {"requeued": requeued, "failed": failed, "tokens": tokens, "callbacks": len(lost_callbacks),
             "idempotency_expired": expired_keys}
 
-
 def worker_heartbeat() -> None:
     now = timezone.now()
     WorkerHeartbeat.objects.update_or_create(name=socket.gethostname(), defaults={"beat_at": now})
     UptimeMinute.objects.bulk_create([UptimeMinute(minute=now.replace(second=0, microsecond=0))],
                                      ignore_conflicts=True)
-
 
 def worker_alive() -> tuple[bool, str]:
     """Readiness: a worker beat within WORKER_HEARTBEAT_MAX_AGE_SECONDS."""

@@ -43,7 +43,8 @@ class JobContext:
     CANCEL_POLL_SECONDS = 0.25
 
     def __init__(self, *, job_id, attempt: int, livemode: bool, timeout_seconds: float,
-                 cancel_requested: Callable[[], bool], clock: Callable[[], float] = time.monotonic):
+                 cancel_requested: Callable[[], bool], clock: Callable[[], float] = time.monotonic,
+                 cancel_known_clear: bool = False):
         self.job_id = job_id
         self.attempt = attempt
         self.livemode = livemode
@@ -51,7 +52,8 @@ class JobContext:
         self._clock = clock
         self._deadline = clock() + timeout_seconds
         self._cancel_requested = cancel_requested
-        self._last_cancel_poll = float("-inf")
+        # A claim that just read the row already knows no cancel was asked: skip the first poll.
+        self._last_cancel_poll = clock() if cancel_known_clear else float("-inf")
         self.actual_cost: Decimal | None = None
 
     def remaining(self) -> float:
