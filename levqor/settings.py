@@ -99,13 +99,21 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    # Persistent connections; the health check (a SELECT 1 before each request reuses one)
+    # costs a round trip per request, so it is opt-in for networks that drop idle connections.
+    DATABASES = {"default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "600")),
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", False))}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", str(VAR_DIR / "levqor.sqlite3")),
+            # Keep the connection: opening one runs the PRAGMAs and closing one checkpoints the
+            # WAL, which cost more than the request itself (and the ORM broker closes
+            # non-persistent connections on every enqueue).
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # WAL lets readers run beside the single writer; IMMEDIATE takes the write
                 # lock at BEGIN so two writers queue instead of failing with "database is locked".
