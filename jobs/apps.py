@@ -1,6 +1,7 @@
 import logging
 
 from django.apps import AppConfig
+from django.conf import settings
 from django.db.models.signals import post_migrate
 
 REAPER_SCHEDULE_NAME = "jobs.reap (lease reaper, dispatcher, heartbeat)"
@@ -16,9 +17,28 @@ def _reaper_schedule_ensure(sender, **kwargs):
     )
 
 
-def _heartbeat_on_spawn(sender, proc_name=None, **kwargs):
+def _worker_connection_tune(sender, connection, **kwargs):
+    """Worker processes commit job transitions without waiting for the disk flush.
+
+    Safe under ARCHITECTURE.md section 4: a crash can lose only the last moments of commits, so
+    a claim reverts to queued (run again) and a finish reverts to running (the lease reaper runs
+    it again); handlers are idempotent on the job id. Intake, in web processes, stays durable:
+    its 202 promises the job is stored."""
+    if connection.vendor == "postgresql" and settings.WORKER_ASYNC_COMMIT:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+
+
+def _worker_process_setup(sender, proc_name=None, **kwargs):
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
     from jobs.execution import worker_heartbeat
 
+    connection_created.connect(_worker_connection_tune, dispatch_uid="jobs-worker-connection")
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None:
+            _worker_connection_tune(None, connection)
     try:
         worker_heartbeat()
     except Exception:  # a worker must start even if the database blinks; the reaper beats again
@@ -37,4 +57,4 @@ class JobsConfig(AppConfig):
 
         register_readiness_check("worker", worker_alive)
         post_migrate.connect(_reaper_schedule_ensure, sender=self)
-        post_spawn.connect(_heartbeat_on_spawn, dispatch_uid="jobs-heartbeat")
+        post_spawn.connect(_worker_process_setup, dispatch_uid="jobs-worker-setup")

@@ -104,6 +104,10 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(
         DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "600")),
         conn_health_checks=env_bool("CONN_HEALTH_CHECKS", False))}
+    if env_bool("DB_SERVER_SIDE_BINDING", True):
+        # Server-side parameters let psycopg prepare statements that a connection repeats (the
+        # claim, the finish, intake), so PostgreSQL stops planning them on every job.
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -206,6 +210,8 @@ JOB_RETRY_BASE_SECONDS = float(os.environ.get("JOB_RETRY_BASE_SECONDS", "2"))
 JOB_RETRY_MAX_SECONDS = float(os.environ.get("JOB_RETRY_MAX_SECONDS", "600"))
 CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "6"))
 CALLBACK_TIMEOUT_SECONDS = float(os.environ.get("CALLBACK_TIMEOUT_SECONDS", "5"))
+# Workers commit job transitions without waiting for the flush (see jobs/apps.py for why it is safe).
+WORKER_ASYNC_COMMIT = env_bool("WORKER_ASYNC_COMMIT", True)
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = int(os.environ.get("WORKER_HEARTBEAT_MAX_AGE_SECONDS", "150"))
 # http.request and callbacks refuse private, loopback and link-local targets unless allowed.
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", DEBUG)
