@@ -1,12 +1,13 @@
 """Writes on jobs from the outside: intake (with guardrails and idempotency), cancel, retry."""
 
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -127,38 +128,51 @@ def _idempotency_expired(*, owner: User, livemode: bool, key: str):
     return IdempotencyRecord.objects.filter(owner=owner, livemode=livemode, key=key, created_at__lt=cutoff)
 
 
-def _insert_columns(obj) -> tuple[list[str], list[str], list]:
-    """Columns, typed placeholders and values to INSERT a model instance with raw SQL."""
-    fields = [f for f in obj._meta.concrete_fields if not f.db_returning]
-    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    return ([connection.ops.quote_name(f.column) for f in fields],
-            [f"%s::{f.cast_db_type(connection)}" for f in fields], values)
+def _insert_values(obj, fields, db) -> list:
+    return [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields]
 
 
-def _job_insert_postgres(*, job: Job, now) -> bool:
-    """Intake as one statement on PostgreSQL: reserve the estimate within today's budget, insert
-    the job and its 'created' event, all or nothing. False when the reservation did not pass
-    (no spend row yet today, or over budget): the caller takes the full path, which says why."""
-    event = JobEvent(job=job, kind=JobEvent.Kind.CREATED, to_status=Job.Status.QUEUED, at=now,
-                     data={"estimated_cost": str(job.estimated_cost)})
-    job_cols, job_marks, job_values = _insert_columns(job)
-    event_cols, event_marks, event_values = _insert_columns(event)
+@functools.cache
+def _intake_statement() -> tuple[str, tuple, tuple]:
+    """The one-statement intake for PostgreSQL, built once per process: the SQL text (so the
+    server can keep it prepared) and the fields whose values fill it."""
+    db = connections[DEFAULT_DB_ALIAS]
+    job_fields = tuple(f for f in Job._meta.concrete_fields if not f.db_returning)
+    event_fields = tuple(f for f in JobEvent._meta.concrete_fields if not f.db_returning)
+
+    def columns(fields):
+        return ", ".join(db.ops.quote_name(f.column) for f in fields)
+
+    def marks(fields):
+        return ", ".join(f"%s::{f.cast_db_type(db)}" for f in fields)
+
     sql = f"""
         WITH reserved AS (
             UPDATE {DailySpend._meta.db_table} SET amount = amount + %s
             WHERE owner_id = %s AND day = %s AND livemode = %s AND amount <= %s
             RETURNING 1
         ), created AS (
-            INSERT INTO {Job._meta.db_table} ({", ".join(job_cols)}) SELECT {", ".join(job_marks)} FROM reserved
+            INSERT INTO {Job._meta.db_table} ({columns(job_fields)}) SELECT {marks(job_fields)} FROM reserved
             RETURNING id
         ), logged AS (
-            INSERT INTO {JobEvent._meta.db_table} ({", ".join(event_cols)}) SELECT {", ".join(event_marks)} FROM created
+            INSERT INTO {JobEvent._meta.db_table} ({columns(event_fields)}) SELECT {marks(event_fields)} FROM created
         )
         SELECT count(*) FROM created
     """  # noqa: S608  (names come from our models; every value is a parameter)
+    return sql, job_fields, event_fields
+
+
+def _job_insert_postgres(*, job: Job, now) -> bool:
+    """Intake as one statement on PostgreSQL: reserve the estimate within today's budget, insert
+    the job and its 'created' event, all or nothing. False when the reservation did not pass
+    (no spend row yet today, or over budget): the caller takes the full path, which says why."""
+    db = connections[DEFAULT_DB_ALIAS]
+    sql, job_fields, event_fields = _intake_statement()
+    event = JobEvent(job=job, kind=JobEvent.Kind.CREATED, to_status=Job.Status.QUEUED, at=now,
+                     data={"estimated_cost": str(job.estimated_cost)})
     params = [job.estimated_cost, job.owner_id, job.spend_day, job.livemode, settings.DAILY_BUDGET - job.estimated_cost,
-              *job_values, *event_values]
-    with connection.cursor() as cursor:
+              *_insert_values(job, job_fields, db), *_insert_values(event, event_fields, db)]
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         inserted = cursor.fetchone()[0] == 1
     if inserted:
