@@ -143,13 +143,13 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
         workflow = workflow_get(job.workflow)
         retry_at = now + timedelta(seconds=dispatch.backoff_seconds(
             job.attempts, base=workflow.retry_base_seconds if workflow else None))
-    held = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts)
     # What this attempt really cost (tokens used before a failure too) is added to the job.
     run_cost = outcome.cost or Decimal(0)
-    total_cost = Coalesce(F("actual_cost"), Value(Decimal(0))) + run_cost
     if status in Job.FINAL_STATUSES and connection.vendor == "postgresql":
         return _job_finish_final_postgres(job, outcome, status=status, run_cost=run_cost, now=now,
                                           duration_ms=duration_ms)
+    held = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts)
+    total_cost = Coalesce(F("actual_cost"), Value(Decimal(0))) + run_cost
     with transaction.atomic():
         if status == Job.Status.QUEUED:
             # Back to the queue only if nobody asked to cancel; a cancel wins over a retry.
