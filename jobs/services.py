@@ -1,5 +1,6 @@
 """Writes on jobs from the outside: intake (with guardrails and idempotency), cancel, retry."""
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -132,59 +133,85 @@ def _insert_values(obj, fields, db) -> list:
     return [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields]
 
 
+@dataclass(frozen=True)
+class _IntakeSql:
+    reserve: str  # PostgreSQL: the whole intake as one CTE; SQLite: the reservation alone
+    job_insert: str
+    event_insert: str
+    job_fields: tuple
+    event_fields: tuple
+
+
 @functools.cache
-def _intake_statement() -> tuple[str, tuple, tuple]:
-    """The one-statement intake for PostgreSQL, built once per process: the SQL text (so the
-    server can keep it prepared) and the fields whose values fill it."""
+def _intake_sql(vendor: str) -> _IntakeSql:
+    """The fast intake's SQL, built once per process (and kept prepared by PostgreSQL)."""
     db = connections[DEFAULT_DB_ALIAS]
     job_fields = tuple(f for f in Job._meta.concrete_fields if not f.db_returning)
     event_fields = tuple(f for f in JobEvent._meta.concrete_fields if not f.db_returning)
+    typed = vendor == "postgresql"
 
     def columns(fields):
         return ", ".join(db.ops.quote_name(f.column) for f in fields)
 
     def marks(fields):
-        return ", ".join(f"%s::{f.cast_db_type(db)}" for f in fields)
+        return ", ".join(f"%s::{f.cast_db_type(db)}" if typed else "%s" for f in fields)
 
-    sql = f"""
-        WITH reserved AS (
-            UPDATE {DailySpend._meta.db_table} SET amount = amount + %s
-            WHERE owner_id = %s AND day = %s AND livemode = %s AND amount <= %s
-            RETURNING 1
-        ), created AS (
-            INSERT INTO {Job._meta.db_table} ({columns(job_fields)}) SELECT {marks(job_fields)} FROM reserved
-            RETURNING id
-        ), logged AS (
-            INSERT INTO {JobEvent._meta.db_table} ({columns(event_fields)}) SELECT {marks(event_fields)} FROM created
-        )
-        SELECT count(*) FROM created
-    """  # noqa: S608  (names come from our models; every value is a parameter)
-    return sql, job_fields, event_fields
+    # Table and column names come from our models; every value is a parameter.
+    reserve = (f"UPDATE {DailySpend._meta.db_table} SET amount = amount + %s "  # noqa: S608
+               "WHERE owner_id = %s AND day = %s AND livemode = %s AND amount <= %s")
+    job_insert = f"INSERT INTO {Job._meta.db_table} ({columns(job_fields)}) VALUES ({marks(job_fields)})"  # noqa: S608
+    event_insert = (f"INSERT INTO {JobEvent._meta.db_table} ({columns(event_fields)}) "  # noqa: S608
+                    f"VALUES ({marks(event_fields)})")
+    if typed:
+        reserve = f"""
+            WITH reserved AS ({reserve} RETURNING 1),
+            created AS (
+                INSERT INTO {Job._meta.db_table} ({columns(job_fields)}) SELECT {marks(job_fields)} FROM reserved
+                RETURNING id
+            ), logged AS (
+                INSERT INTO {JobEvent._meta.db_table} ({columns(event_fields)})
+                SELECT {marks(event_fields)} FROM created
+            )
+            SELECT count(*) FROM created
+        """  # noqa: S608
+    return _IntakeSql(reserve, job_insert, event_insert, job_fields, event_fields)
 
 
-def _job_insert_postgres(*, job: Job, now) -> bool:
-    """Intake as one statement on PostgreSQL: reserve the estimate within today's budget, insert
-    the job and its 'created' event, all or nothing. False when the reservation did not pass
-    (no spend row yet today, or over budget): the caller takes the full path, which says why."""
+def _job_insert_fast(*, job: Job, now) -> bool:
+    """Reserve the estimate within today's budget and insert the job and its 'created' event, all
+    or nothing, with SQL built once: one statement on PostgreSQL, three in one transaction on
+    SQLite. False when the reservation did not pass (no spend row yet today, or over budget):
+    the caller then takes the ORM path, which says why."""
     db = connections[DEFAULT_DB_ALIAS]
-    sql, job_fields, event_fields = _intake_statement()
+    sql = _intake_sql(db.vendor)
     event = JobEvent(job=job, kind=JobEvent.Kind.CREATED, to_status=Job.Status.QUEUED, at=now,
                      data={"estimated_cost": str(job.estimated_cost)})
-    params = [job.estimated_cost, job.owner_id, job.spend_day, job.livemode, settings.DAILY_BUDGET - job.estimated_cost,
-              *_insert_values(job, job_fields, db), *_insert_values(event, event_fields, db)]
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
-        inserted = cursor.fetchone()[0] == 1
-    if inserted:
-        job._state.adding = False
-        transaction.on_commit(dispatch.run_tokens_enqueue)
+    spend = DailySpend._meta.get_field
+    reserve = [spend(name).get_db_prep_value(value, db) for name, value in (
+        ("amount", job.estimated_cost), ("owner", job.owner_id), ("day", job.spend_day), ("livemode", job.livemode),
+        ("amount", settings.DAILY_BUDGET - job.estimated_cost))]
+    job_values = _insert_values(job, sql.job_fields, db)
+    event_values = _insert_values(event, sql.event_fields, db)
+    one_statement = db.vendor == "postgresql"  # atomic by itself: no BEGIN/COMMIT round trips
+    with contextlib.nullcontext() if one_statement else transaction.atomic(using=db.alias), db.cursor() as cursor:
+        if one_statement:
+            cursor.execute(sql.reserve, [*reserve, *job_values, *event_values])
+            inserted = cursor.fetchone()[0] == 1
+        else:
+            cursor.execute(sql.reserve, reserve)
+            inserted = cursor.rowcount == 1
+            if inserted:
+                cursor.execute(sql.job_insert, job_values)
+                cursor.execute(sql.event_insert, event_values)
+        if inserted:
+            job._state.adding = False
+            transaction.on_commit(dispatch.run_tokens_enqueue)
     return inserted
 
 
 def _job_insert(*, job: Job, idempotency_key: str, stored: StoredResponse | None, endpoint: str, fingerprint: str,
                 now) -> None:
-    if (not idempotency_key and connection.vendor == "postgresql" and job.estimated_cost <= settings.JOB_COST_LIMIT
-            and _job_insert_postgres(job=job, now=now)):
+    if not idempotency_key and job.estimated_cost <= settings.JOB_COST_LIMIT and _job_insert_fast(job=job, now=now):
         return
     with transaction.atomic():
         if idempotency_key:

@@ -26,11 +26,12 @@ ENQUEUE = 1 if "orm" in settings.Q_CLUSTER else 0
 KEY_COLD = 2  # SELECT the key + UPDATE its last_used_at
 ORM_INTAKE = TX + 1 + 2 + ENQUEUE  # reserve spend (1 UPDATE), INSERT job, INSERT event
 ON_POSTGRES = connection.vendor == "postgresql"
-# PostgreSQL: reserve + job + event are one statement; the transactional path only runs when that
-# statement reserved nothing (the owner's first job of the day), after it.
+# PostgreSQL: reserve + job + event are one statement (SQLite: the same three in one transaction);
+# the ORM path only runs when the fast one reserved nothing (the owner's first job of the day).
 INTAKE = 1 + ENQUEUE if ON_POSTGRES else ORM_INTAKE
+FAST_RESERVED_NOTHING = 1 if ON_POSTGRES else 3  # the lone statement, or BEGIN + UPDATE + COMMIT
 FIRST_OF_DAY = 2  # the day's spend row: INSERT ... ON CONFLICT DO NOTHING, then the UPDATE again
-COLD_INTAKE = KEY_COLD + (1 + ORM_INTAKE if ON_POSTGRES else ORM_INTAKE) + FIRST_OF_DAY
+COLD_INTAKE = KEY_COLD + FAST_RESERVED_NOTHING + ORM_INTAKE + FIRST_OF_DAY
 
 
 def test_intake_cold_then_steady(api, django_assert_num_queries):
