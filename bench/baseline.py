@@ -21,6 +21,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobs.intake import INTAKE_SCHEMA
+
 BASELINE_TABLE = "bench_baseline_event"
 BASELINE_TABLE_DDL = (
     f"CREATE TABLE IF NOT EXISTS {BASELINE_TABLE} ("
@@ -28,17 +30,8 @@ BASELINE_TABLE_DDL = (
     " payload text NOT NULL, created_at varchar(40) NOT NULL)"
 )
 
-SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["workflow", "payload"],
-    "properties": {
-        "workflow": {"type": "string", "minLength": 1, "maxLength": 128},
-        "payload": {"type": "object"},
-        "callback_url": {"type": "string", "minLength": 1, "maxLength": 1024},
-        "priority": {"enum": ["low", "normal", "high"]},
-    },
-}
+# The same old intake schema the real endpoint validates against, so the baseline does the same check.
+SCHEMA = INTAKE_SCHEMA
 VALIDATOR = Draft202012Validator(SCHEMA)  # compiled once, at import
 
 

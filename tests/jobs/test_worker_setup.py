@@ -16,8 +16,18 @@ def worker_setup():
     yield
     connection_created.disconnect(dispatch_uid="jobs-worker-connection")
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO on")
+        _synchronous_commit_on()
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+def _synchronous_commit_on() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO on")
 
 
 def test_a_starting_worker_beats_its_heartbeat(worker_setup):
@@ -26,24 +36,16 @@ def test_a_starting_worker_beats_its_heartbeat(worker_setup):
 
 @pytest.mark.postgres
 def test_worker_connections_commit_without_waiting_for_the_flush(worker_setup, settings):
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone()[0] == "off"
+    assert _synchronous_commit() == "off"
     # and a connection the worker opens later is tuned the same way
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit TO on")
+    _synchronous_commit_on()
     _worker_connection_tune(None, connection)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone()[0] == "off"
+    assert _synchronous_commit() == "off"
 
 
 @pytest.mark.postgres
 def test_async_commit_can_be_turned_off(settings):
     settings.WORKER_ASYNC_COMMIT = False
-    with connection.cursor() as cursor:
-        cursor.execute("SET synchronous_commit TO on")
+    _synchronous_commit_on()
     _worker_connection_tune(None, connection)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW synchronous_commit")
-        assert cursor.fetchone()[0] == "on"
+    assert _synchronous_commit() == "on"
