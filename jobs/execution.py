@@ -25,12 +25,15 @@ from jobs.workflows.base import JobTimedOut
 
 logger = logging.getLogger("levqor.jobs")
 
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
 
 def _lease_seconds(job: Job) -> float:
     workflow = workflow_get(job.workflow)
     return (workflow.timeout_seconds if workflow else 60) + settings.JOB_LEASE_GRACE_SECONDS
+
 
 def job_claim(*, worker: str | None = None) -> Job | None:
     """Take the best due queued job (high before normal before low, oldest first) and mark it
@@ -56,6 +59,7 @@ def job_claim(*, worker: str | None = None) -> Job | None:
                                 data={"worker": job.worker})
     return job
 
+
 def _lease_seconds_sql() -> tuple[str, list]:
     """The lease length per workflow as a SQL CASE, so the claim needs no second round trip."""
     workflows = workflow_all()
@@ -63,6 +67,7 @@ def _lease_seconds_sql() -> tuple[str, list]:
     sql = "CASE j.workflow " + " ".join("WHEN %s THEN %s" for _ in workflows) + " ELSE %s END"
     params = [v for w in workflows for v in (w.name, w.timeout_seconds + grace)] + [60 + grace]
     return sql, params
+
 
 def _job_claim_postgres(*, now, worker: str) -> Job | None:
     """The claim as one statement: pick (SKIP LOCKED), mark running under a lease, log the
@@ -92,6 +97,7 @@ def _job_claim_postgres(*, now, worker: str) -> Job | None:
     claimed = list(Job.objects.raw(sql, params))  # one statement: atomic on its own
     return claimed[0] if claimed else None
 
+
 @dataclass
 class Outcome:
     status: str
@@ -99,10 +105,13 @@ class Outcome:
     error: JobError | None = None
     cost: Decimal | None = None
 
+
 _CANCELLED_WHILE_RUNNING = JobError("cancelled", "Cancelled while running.")
+
 
 def _cancel_requested(job_id) -> bool:
     return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
+
 
 def job_execute(job: Job) -> Outcome:
     """Run the workflow's handler for a claimed job and say how it ended. No database writes."""
@@ -128,6 +137,7 @@ def job_execute(job: Job) -> Outcome:
         logger.exception("workflow handler crashed", extra={"job_id": str(job.pk), "workflow": job.workflow})
         return Outcome(Job.Status.FAILED, error=JobError("handler_error", f"The workflow crashed: {type(exc).__name__}."),
                        cost=ctx.actual_cost)
+
 
 def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
     """Record how an attempt ended, only if this worker still holds the job's lease (same
@@ -178,8 +188,10 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
             transaction.on_commit(lambda: dispatch.run_token_at(retry_at))
     return status
 
+
 def _final_error(status: str, error: JobError | None) -> JobError | None:
     return _CANCELLED_WHILE_RUNNING if status == Job.Status.CANCELLED else error
+
 
 def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int, now, retry_at) -> list[JobEvent]:
     """The event rows an attempt's end adds: the failure (if any), then the transition."""
@@ -196,6 +208,7 @@ def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int,
                            to_status=status, duration_ms=duration_ms, at=now,
                            data={"next_attempt_at": retry_at.isoformat()} if retry_at else {}))
     return events
+
 
 def _job_finish_final_postgres(job: Job, outcome: Outcome, *, status: str, run_cost: Decimal, now,
                                duration_ms: int) -> str | None:
@@ -245,6 +258,7 @@ def _job_finish_final_postgres(job: Job, outcome: Outcome, *, status: str, run_c
         transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
     return status
 
+
 def job_run_next(*, worker: str | None = None) -> Job | None:
     """Claim the best due job, run it, record the outcome. What one django-q2 task does."""
     job = job_claim(worker=worker)
@@ -254,6 +268,7 @@ def job_run_next(*, worker: str | None = None) -> Job | None:
     outcome = job_execute(job)
     job_finish(job, outcome, duration_ms=int((time.monotonic() - started) * 1000))
     return job
+
 
 def job_reap(*, now=None, max_tokens: int = 1000) -> dict:
     """The recurring safety net. Jobs whose lease ran out (their worker died) go back to the
@@ -306,11 +321,13 @@ def job_reap(*, now=None, max_tokens: int = 1000) -> dict:
     return {"requeued": requeued, "failed": failed, "tokens": tokens, "callbacks": len(lost_callbacks),
             "idempotency_expired": expired_keys}
 
+
 def worker_heartbeat() -> None:
     now = timezone.now()
     WorkerHeartbeat.objects.update_or_create(name=socket.gethostname(), defaults={"beat_at": now})
     UptimeMinute.objects.bulk_create([UptimeMinute(minute=now.replace(second=0, microsecond=0))],
                                      ignore_conflicts=True)
+
 
 def worker_alive() -> tuple[bool, str]:
     """Readiness: a worker beat within WORKER_HEARTBEAT_MAX_AGE_SECONDS."""

@@ -16,6 +16,7 @@ from tests.factories import UserFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
 
+
 @pytest.fixture
 def operator():
     admin = User.objects.create_superuser("ops@levqor.test", "a-long-operator-password")
@@ -23,10 +24,12 @@ def operator():
     client.force_login(admin)
     return client
 
+
 def _submit(api, **body):
     response = post_json(api, "/api/v1/jobs", {"workflow": "demo.flow", "payload": {}, **body})
     assert response.status_code == 201, response.content
     return Job.objects.get(pk=response.json()["id"])
+
 
 def test_job_list_filters_search_and_detail_show_the_event_log(operator, api):
     job = _submit(api)
@@ -43,6 +46,7 @@ def test_job_list_filters_search_and_detail_show_the_event_log(operator, api):
     page = operator.get(reverse("admin:jobs_job_change", args=[job.pk]))
     assert page.status_code == 200
     assert "created" in page.content.decode()  # the inline event log
+
 
 def test_admin_retry_and_cancel_actions_go_through_the_services(operator, api):
     queued = _submit(api)
@@ -62,10 +66,12 @@ def test_admin_retry_and_cancel_actions_go_through_the_services(operator, api):
     assert failed.status == "queued" and failed.max_attempts > failed.attempts
     assert JobEvent.objects.filter(job=failed, kind="retried").exists()
 
+
 def test_jobs_cannot_be_added_or_deleted_in_admin(operator, api):
     job = _submit(api)
     assert operator.get(reverse("admin:jobs_job_add")).status_code == 403
     assert operator.get(reverse("admin:jobs_job_delete", args=[job.pk])).status_code == 403
+
 
 def test_a_new_key_is_shown_once_and_only_its_hash_is_stored(operator):
     owner = UserFactory()
@@ -82,6 +88,7 @@ def test_a_new_key_is_shown_once_and_only_its_hash_is_stored(operator):
     detail = operator.get(reverse("admin:accounts_apikey_change", args=[key.pk])).content.decode()
     assert raw not in detail  # never shown again
 
+
 def test_revoke_action_stops_the_key_at_once(operator, client_for):
     owner = UserFactory()
 
@@ -93,6 +100,7 @@ def test_revoke_action_stops_the_key_at_once(operator, client_for):
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert client.get("/api/v1/jobs").status_code == 401
+
 
 def test_user_admin_searches_by_email_and_shows_keys(operator):
     owner = UserFactory(email="findme@example.com")
