@@ -17,7 +17,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from jobs import dispatch
+from jobs import dispatch, sql
 from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
 from jobs.services import IDEMPOTENCY_TTL_HOURS, job_callback_schedule, spend_adjust
 from jobs.workflows import JobCancelled, JobContext, JobError, workflow_all, workflow_get
@@ -42,6 +42,8 @@ def job_claim(*, worker: str | None = None) -> Job | None:
     now = timezone.now()
     if connection.vendor == "postgresql":
         return _job_claim_postgres(now=now, worker=worker or worker_name())
+    if connection.vendor == "sqlite":
+        return _job_claim_sqlite(now=now, worker=worker or worker_name())
     with transaction.atomic():
         job = (Job.objects.select_for_update(skip_locked=True)
                .filter(status=Job.Status.QUEUED, next_attempt_at__lte=now)
@@ -96,6 +98,42 @@ def _job_claim_postgres(*, now, worker: str) -> Job | None:
     params = [now, now, now, *lease_params, worker, now, json.dumps({"worker": worker}), now]
     claimed = list(Job.objects.raw(sql, params))  # one statement: atomic on its own
     return claimed[0] if claimed else None
+
+
+def _job_claim_sqlite(*, now, worker: str) -> Job | None:
+    """The claim on SQLite with SQL built once: the IMMEDIATE transaction holds the write lock
+    from its start, so pick-then-update cannot hand a job to two workers."""
+    ops, table = connection.ops, Job._meta.db_table
+    at = ops.adapt_datetimefield_value(now)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, workflow FROM {table} WHERE status = 'queued' AND next_attempt_at <= %s "  # noqa: S608
+                           "ORDER BY priority DESC, created_at ASC LIMIT 1", [at])
+            picked = cursor.fetchone()
+        if picked is None:
+            return None
+        workflow = workflow_get(picked[1])
+        lease = now + timedelta(seconds=(workflow.timeout_seconds if workflow else 60) + settings.JOB_LEASE_GRACE_SECONDS)
+        claimed = list(Job.objects.raw(
+            f"UPDATE {table} SET status = 'running', attempts = attempts + 1, "  # noqa: S608
+            "started_at = COALESCE(started_at, %s), lease_expires_at = %s, worker = %s, updated_at = %s "
+            "WHERE id = %s AND status = 'queued' RETURNING *",
+            [at, ops.adapt_datetimefield_value(lease), worker, at, picked[0]]))
+        if not claimed:
+            return None
+        job = claimed[0]
+        _events_insert([JobEvent(job=job, kind=JobEvent.Kind.STARTED, attempt=job.attempts, at=now,
+                                 from_status=Job.Status.QUEUED, to_status=Job.Status.RUNNING,
+                                 data={"worker": worker})])
+    return job
+
+
+def _events_insert(events: list) -> None:
+    """Insert event rows with the prebuilt statement (bulk_create compiles per call)."""
+    statement, fields = sql.insert_statement(JobEvent, connection.vendor)
+    with connection.cursor() as cursor:
+        for event in events:
+            cursor.execute(statement, sql.insert_values(event, fields, connection))
 
 
 @dataclass
@@ -158,6 +196,9 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
     if status in Job.FINAL_STATUSES and connection.vendor == "postgresql":
         return _job_finish_final_postgres(job, outcome, status=status, run_cost=run_cost, now=now,
                                           duration_ms=duration_ms)
+    if status in Job.FINAL_STATUSES and connection.vendor == "sqlite":
+        return _job_finish_final_sqlite(job, outcome, status=status, run_cost=run_cost, now=now,
+                                        duration_ms=duration_ms)
     held = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts)
     total_cost = Coalesce(F("actual_cost"), Value(Decimal(0))) + run_cost
     with transaction.atomic():
@@ -256,6 +297,38 @@ def _job_finish_final_postgres(job: Job, outcome: Outcome, *, status: str, run_c
         return None
     if finished[1]:
         transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
+    return status
+
+
+def _job_finish_final_sqlite(job: Job, outcome: Outcome, *, status: str, run_cost: Decimal, now,
+                             duration_ms: int) -> str | None:
+    """A final state on SQLite with SQL built once, in one transaction: the compare-and-set on
+    the lease, the event rows, the spend settlement and the callback marked pending."""
+    job_error = _final_error(status, outcome.error)
+    ops = connection.ops
+    at = ops.adapt_datetimefield_value(now)
+    result = None if outcome.result is None else json.dumps(outcome.result, cls=DjangoJSONEncoder)
+    delta = run_cost - job.estimated_cost
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Job._meta.db_table} SET status = %s, lease_expires_at = NULL, finished_at = %s, "  # noqa: S608
+                "result = %s, actual_cost = COALESCE(actual_cost, 0) + %s, error_code = %s, error_message = %s, "
+                "updated_at = %s, "
+                "callback_status = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_status END, "
+                "callback_attempts = CASE WHEN callback_url <> '' THEN 0 ELSE callback_attempts END, "
+                "callback_next_at = CASE WHEN callback_url <> '' THEN %s ELSE callback_next_at END "
+                "WHERE id = %s AND status = 'running' AND attempts = %s RETURNING callback_url",
+                [status, at, result, str(run_cost), job_error.code if job_error else "",
+                 job_error.message if job_error else "", at, at, job.pk.hex, job.attempts])
+            finished = cursor.fetchone()
+        if finished is None:
+            logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
+            return None
+        _events_insert(_finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now, retry_at=None))
+        spend_adjust(job=job, delta=delta)
+        if finished[0]:
+            transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
     return status
 
 

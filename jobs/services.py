@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from jobs import dispatch
+from jobs import dispatch, sql
 from jobs.intake import IntakeRequest
 from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent
 from jobs.workflows import workflow_get
@@ -129,10 +129,6 @@ def _idempotency_expired(*, owner: User, livemode: bool, key: str):
     return IdempotencyRecord.objects.filter(owner=owner, livemode=livemode, key=key, created_at__lt=cutoff)
 
 
-def _insert_values(obj, fields, db) -> list:
-    return [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields]
-
-
 @dataclass(frozen=True)
 class _IntakeSql:
     reserve: str  # PostgreSQL: the whole intake as one CTE; SQLite: the reservation alone
@@ -145,36 +141,23 @@ class _IntakeSql:
 @functools.cache
 def _intake_sql(vendor: str) -> _IntakeSql:
     """The fast intake's SQL, built once per process (and kept prepared by PostgreSQL)."""
-    db = connections[DEFAULT_DB_ALIAS]
-    job_fields = tuple(f for f in Job._meta.concrete_fields if not f.db_returning)
-    event_fields = tuple(f for f in JobEvent._meta.concrete_fields if not f.db_returning)
-    typed = vendor == "postgresql"
-
-    def columns(fields):
-        return ", ".join(db.ops.quote_name(f.column) for f in fields)
-
-    def marks(fields):
-        return ", ".join(f"%s::{f.cast_db_type(db)}" if typed else "%s" for f in fields)
-
+    job_columns, job_marks, job_fields = sql.insert_parts(Job, vendor)
+    event_columns, event_marks, event_fields = sql.insert_parts(JobEvent, vendor)
     # Table and column names come from our models; every value is a parameter.
     reserve = (f"UPDATE {DailySpend._meta.db_table} SET amount = amount + %s "  # noqa: S608
                "WHERE owner_id = %s AND day = %s AND livemode = %s AND amount <= %s")
-    job_insert = f"INSERT INTO {Job._meta.db_table} ({columns(job_fields)}) VALUES ({marks(job_fields)})"  # noqa: S608
-    event_insert = (f"INSERT INTO {JobEvent._meta.db_table} ({columns(event_fields)}) "  # noqa: S608
-                    f"VALUES ({marks(event_fields)})")
-    if typed:
+    if vendor == "postgresql":
         reserve = f"""
             WITH reserved AS ({reserve} RETURNING 1),
             created AS (
-                INSERT INTO {Job._meta.db_table} ({columns(job_fields)}) SELECT {marks(job_fields)} FROM reserved
-                RETURNING id
+                INSERT INTO {Job._meta.db_table} ({job_columns}) SELECT {job_marks} FROM reserved RETURNING id
             ), logged AS (
-                INSERT INTO {JobEvent._meta.db_table} ({columns(event_fields)})
-                SELECT {marks(event_fields)} FROM created
+                INSERT INTO {JobEvent._meta.db_table} ({event_columns}) SELECT {event_marks} FROM created
             )
             SELECT count(*) FROM created
         """  # noqa: S608
-    return _IntakeSql(reserve, job_insert, event_insert, job_fields, event_fields)
+    return _IntakeSql(reserve, sql.insert_statement(Job, vendor)[0], sql.insert_statement(JobEvent, vendor)[0],
+                      job_fields, event_fields)
 
 
 def _job_insert_fast(*, job: Job, now) -> bool:
@@ -182,27 +165,27 @@ def _job_insert_fast(*, job: Job, now) -> bool:
     or nothing, with SQL built once: one statement on PostgreSQL, three in one transaction on
     SQLite. False when the reservation did not pass (no spend row yet today, or over budget):
     the caller then takes the ORM path, which says why."""
-    db = connections[DEFAULT_DB_ALIAS]
-    sql = _intake_sql(db.vendor)
+    db = sql.db()
+    statements = _intake_sql(db.vendor)
     event = JobEvent(job=job, kind=JobEvent.Kind.CREATED, to_status=Job.Status.QUEUED, at=now,
                      data={"estimated_cost": str(job.estimated_cost)})
     spend = DailySpend._meta.get_field
     reserve = [spend(name).get_db_prep_value(value, db) for name, value in (
         ("amount", job.estimated_cost), ("owner", job.owner_id), ("day", job.spend_day), ("livemode", job.livemode),
         ("amount", settings.DAILY_BUDGET - job.estimated_cost))]
-    job_values = _insert_values(job, sql.job_fields, db)
-    event_values = _insert_values(event, sql.event_fields, db)
+    job_values = sql.insert_values(job, statements.job_fields, db)
+    event_values = sql.insert_values(event, statements.event_fields, db)
     one_statement = db.vendor == "postgresql"  # atomic by itself: no BEGIN/COMMIT round trips
     with contextlib.nullcontext() if one_statement else transaction.atomic(using=db.alias), db.cursor() as cursor:
         if one_statement:
-            cursor.execute(sql.reserve, [*reserve, *job_values, *event_values])
+            cursor.execute(statements.reserve, [*reserve, *job_values, *event_values])
             inserted = cursor.fetchone()[0] == 1
         else:
-            cursor.execute(sql.reserve, reserve)
+            cursor.execute(statements.reserve, reserve)
             inserted = cursor.rowcount == 1
             if inserted:
-                cursor.execute(sql.job_insert, job_values)
-                cursor.execute(sql.event_insert, event_values)
+                cursor.execute(statements.job_insert, job_values)
+                cursor.execute(statements.event_insert, event_values)
         if inserted:
             job._state.adding = False
             transaction.on_commit(dispatch.run_tokens_enqueue)
