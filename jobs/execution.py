@@ -30,11 +30,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _lease_seconds(job: Job) -> float:
-    workflow = workflow_get(job.workflow)
-    return (workflow.timeout_seconds if workflow else 60) + settings.JOB_LEASE_GRACE_SECONDS
-
-
 def job_claim(*, worker: str | None = None) -> Job | None:
     """Take the best due queued job (high before normal before low, oldest first) and mark it
     running under a lease. PostgreSQL skips rows another worker holds; SQLite's IMMEDIATE
@@ -42,24 +37,13 @@ def job_claim(*, worker: str | None = None) -> Job | None:
     now = timezone.now()
     if connection.vendor == "postgresql":
         return _job_claim_postgres(now=now, worker=worker or worker_name())
-    if connection.vendor == "sqlite":
-        return _job_claim_sqlite(now=now, worker=worker or worker_name())
-    with transaction.atomic():
-        job = (Job.objects.select_for_update(skip_locked=True)
-               .filter(status=Job.Status.QUEUED, next_attempt_at__lte=now)
-               .order_by("-priority", "created_at").first())
-        if job is None:
-            return None
-        job.status = Job.Status.RUNNING
-        job.attempts += 1
-        job.started_at = job.started_at or now
-        job.lease_expires_at = now + timedelta(seconds=_lease_seconds(job))
-        job.worker = worker or worker_name()
-        job.save(update_fields=["status", "attempts", "started_at", "lease_expires_at", "worker", "updated_at"])
-        JobEvent.objects.create(job=job, kind=JobEvent.Kind.STARTED, attempt=job.attempts,
-                                from_status=Job.Status.QUEUED, to_status=Job.Status.RUNNING, at=now,
-                                data={"worker": job.worker})
-    return job
+    return _job_claim_sqlite(now=now, worker=worker or worker_name())
+
+
+def _lease_seconds(workflow_name: str) -> float:
+    """A run's lease: its workflow's timeout plus the grace (60 s for a workflow no longer known)."""
+    workflow = workflow_get(workflow_name)
+    return (workflow.timeout_seconds if workflow else 60) + settings.JOB_LEASE_GRACE_SECONDS
 
 
 def _lease_seconds_sql() -> tuple[str, list]:
@@ -112,8 +96,7 @@ def _job_claim_sqlite(*, now, worker: str) -> Job | None:
             picked = cursor.fetchone()
         if picked is None:
             return None
-        workflow = workflow_get(picked[1])
-        lease = now + timedelta(seconds=(workflow.timeout_seconds if workflow else 60) + settings.JOB_LEASE_GRACE_SECONDS)
+        lease = now + timedelta(seconds=_lease_seconds(picked[1]))
         claimed = list(Job.objects.raw(
             f"UPDATE {table} SET status = 'running', attempts = attempts + 1, "  # noqa: S608
             "started_at = COALESCE(started_at, %s), lease_expires_at = %s, worker = %s, updated_at = %s "
