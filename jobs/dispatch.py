@@ -4,7 +4,7 @@ so priority is decided at claim time from our table, and a lost task loses nothi
 import logging
 import random
 import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django_q.brokers import get_broker
@@ -78,7 +78,3 @@ def queue_size() -> int:
         return _broker().queue_size() or 0
     except Exception:
         return 0
-
-
-def seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)

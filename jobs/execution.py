@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from jobs import dispatch, sql
 from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
-from jobs.services import IDEMPOTENCY_TTL_HOURS, job_callback_schedule, spend_adjust
+from jobs.services import idempotency_cutoff, job_callback_schedule, spend_adjust
 from jobs.workflows import JobCancelled, JobContext, JobError, workflow_all, workflow_get
 from jobs.workflows.base import JobTimedOut
 
@@ -40,10 +40,14 @@ def job_claim(*, worker: str | None = None) -> Job | None:
     return _job_claim_sqlite(now=now, worker=worker or worker_name())
 
 
+# The timeout assumed for a job whose workflow is no longer registered (it fails at once anyway).
+UNKNOWN_WORKFLOW_TIMEOUT_SECONDS = 60
+
+
 def _lease_seconds(workflow_name: str) -> float:
-    """A run's lease: its workflow's timeout plus the grace (60 s for a workflow no longer known)."""
+    """A run's lease: its workflow's timeout plus the grace."""
     workflow = workflow_get(workflow_name)
-    return (workflow.timeout_seconds if workflow else 60) + settings.JOB_LEASE_GRACE_SECONDS
+    return (workflow.timeout_seconds if workflow else UNKNOWN_WORKFLOW_TIMEOUT_SECONDS) + settings.JOB_LEASE_GRACE_SECONDS
 
 
 def _lease_seconds_sql() -> tuple[str, list]:
@@ -51,7 +55,7 @@ def _lease_seconds_sql() -> tuple[str, list]:
     workflows = workflow_all()
     grace = settings.JOB_LEASE_GRACE_SECONDS
     sql = "CASE j.workflow " + " ".join("WHEN %s THEN %s" for _ in workflows) + " ELSE %s END"
-    params = [v for w in workflows for v in (w.name, w.timeout_seconds + grace)] + [60 + grace]
+    params = [v for w in workflows for v in (w.name, w.timeout_seconds + grace)] + [UNKNOWN_WORKFLOW_TIMEOUT_SECONDS + grace]
     return sql, params
 
 
@@ -60,7 +64,7 @@ def _job_claim_postgres(*, now, worker: str) -> Job | None:
     'started' event. One round trip and one commit instead of five (see bench/README.md)."""
     lease_sql, lease_params = _lease_seconds_sql()
     event_table, job_table = JobEvent._meta.db_table, Job._meta.db_table
-    sql = f"""
+    statement = f"""
         WITH picked AS (
             SELECT id FROM {job_table}
             WHERE status = 'queued' AND next_attempt_at <= %s
@@ -80,7 +84,7 @@ def _job_claim_postgres(*, now, worker: str) -> Job | None:
         SELECT * FROM claimed
     """  # noqa: S608  (table names come from our models; every value is a parameter)
     params = [now, now, now, *lease_params, worker, now, json.dumps({"worker": worker}), now]
-    claimed = list(Job.objects.raw(sql, params))  # one statement: atomic on its own
+    claimed = list(Job.objects.raw(statement, params))  # one statement: atomic on its own
     return claimed[0] if claimed else None
 
 
@@ -234,28 +238,38 @@ def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int,
     return events
 
 
+def _final_update_sql(json_cast: str) -> str:
+    """The compare-and-set that records a final state (and marks a callback pending), shared by
+    both databases; json_cast types the result parameter where the database needs it."""
+    return (f"UPDATE {Job._meta.db_table} SET status = %s, lease_expires_at = NULL, finished_at = %s, "  # noqa: S608
+            f"result = %s{json_cast}, actual_cost = COALESCE(actual_cost, 0) + %s, error_code = %s, "
+            "error_message = %s, updated_at = %s, "
+            "callback_status = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_status END, "
+            "callback_attempts = CASE WHEN callback_url <> '' THEN 0 ELSE callback_attempts END, "
+            "callback_next_at = CASE WHEN callback_url <> '' THEN %s ELSE callback_next_at END "
+            "WHERE id = %s AND status = 'running' AND attempts = %s")
+
+
+def _final_update_params(job: Job, outcome: Outcome, *, status: str, run_cost, at, job_id) -> list:
+    job_error = _final_error(status, outcome.error)
+    result = None if outcome.result is None else json.dumps(outcome.result, cls=DjangoJSONEncoder)
+    return [status, at, result, run_cost, job_error.code if job_error else "", job_error.message if job_error else "",
+            at, at, job_id, job.attempts]
+
+
 def _job_finish_final_postgres(job: Job, outcome: Outcome, *, status: str, run_cost: Decimal, now,
                                duration_ms: int) -> str | None:
     """A final state as one statement: the compare-and-set on the lease, the event rows, the
     spend settlement and the callback marked pending, all or nothing, in one round trip."""
-    job_error = _final_error(status, outcome.error)
     events = _finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now, retry_at=None)
     delta = run_cost - job.estimated_cost
     rows_sql = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb)"] * len(events))
     rows = [v for e in events for v in (e.kind, e.to_status, e.duration_ms, e.error_code, e.error_message,
                                          json.dumps(e.data, cls=DjangoJSONEncoder))]
-    result = None if outcome.result is None else json.dumps(outcome.result, cls=DjangoJSONEncoder)
-    job_table, event_table = Job._meta.db_table, JobEvent._meta.db_table
-
-    sql = f"""
+    event_table = JobEvent._meta.db_table
+    statement = f"""
         WITH finished AS (
-            UPDATE {job_table}
-            SET status = %s, lease_expires_at = NULL, finished_at = %s, result = %s::jsonb,
-                actual_cost = COALESCE(actual_cost, 0) + %s, error_code = %s, error_message = %s, updated_at = %s,
-                callback_status = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_status END,
-                callback_attempts = CASE WHEN callback_url <> '' THEN 0 ELSE callback_attempts END,
-                callback_next_at = CASE WHEN callback_url <> '' THEN %s ELSE callback_next_at END
-            WHERE id = %s AND status = 'running' AND attempts = %s
+            {_final_update_sql("::jsonb")}
             RETURNING id, owner_id, spend_day, livemode, callback_url
         ), logged AS (
             INSERT INTO {event_table} (job_id, attempt, from_status, at, kind, to_status, duration_ms, error_code,
@@ -269,11 +283,10 @@ def _job_finish_final_postgres(job: Job, outcome: Outcome, *, status: str, run_c
         )
         SELECT id, callback_url FROM finished
     """  # noqa: S608  (table names come from our models; every value is a parameter)
-    params = [status, now, result, run_cost, job_error.code if job_error else "",
-              job_error.message if job_error else "", now, now, job.pk, job.attempts,
+    params = [*_final_update_params(job, outcome, status=status, run_cost=run_cost, at=now, job_id=job.pk),
               job.attempts, now, *rows, delta, delta != 0]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(statement, params)
         finished = cursor.fetchone()
     if finished is None:
         logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
@@ -287,29 +300,18 @@ def _job_finish_final_sqlite(job: Job, outcome: Outcome, *, status: str, run_cos
                              duration_ms: int) -> str | None:
     """A final state on SQLite with SQL built once, in one transaction: the compare-and-set on
     the lease, the event rows, the spend settlement and the callback marked pending."""
-    job_error = _final_error(status, outcome.error)
-    ops = connection.ops
-    at = ops.adapt_datetimefield_value(now)
-    result = None if outcome.result is None else json.dumps(outcome.result, cls=DjangoJSONEncoder)
-    delta = run_cost - job.estimated_cost
+    at = connection.ops.adapt_datetimefield_value(now)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Job._meta.db_table} SET status = %s, lease_expires_at = NULL, finished_at = %s, "  # noqa: S608
-                "result = %s, actual_cost = COALESCE(actual_cost, 0) + %s, error_code = %s, error_message = %s, "
-                "updated_at = %s, "
-                "callback_status = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_status END, "
-                "callback_attempts = CASE WHEN callback_url <> '' THEN 0 ELSE callback_attempts END, "
-                "callback_next_at = CASE WHEN callback_url <> '' THEN %s ELSE callback_next_at END "
-                "WHERE id = %s AND status = 'running' AND attempts = %s RETURNING callback_url",
-                [status, at, result, str(run_cost), job_error.code if job_error else "",
-                 job_error.message if job_error else "", at, at, job.pk.hex, job.attempts])
+            cursor.execute(f"{_final_update_sql('')} RETURNING callback_url",
+                           _final_update_params(job, outcome, status=status, run_cost=str(run_cost), at=at,
+                                                job_id=job.pk.hex))
             finished = cursor.fetchone()
         if finished is None:
             logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
             return None
         _events_insert(_finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now, retry_at=None))
-        spend_adjust(job=job, delta=delta)
+        spend_adjust(job=job, delta=run_cost - job.estimated_cost)
         if finished[0]:
             transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
     return status
@@ -371,7 +373,7 @@ def job_reap(*, now=None, max_tokens: int = 1000) -> dict:
     for pk in lost_callbacks:
         dispatch.callback_enqueue(pk)
     # Idempotency answers are kept for 24 hours; older ones go, a bounded batch per run.
-    stale = IdempotencyRecord.objects.filter(created_at__lt=now - timedelta(hours=IDEMPOTENCY_TTL_HOURS))
+    stale = IdempotencyRecord.objects.filter(created_at__lt=idempotency_cutoff(now))
     expired_keys, _ = IdempotencyRecord.objects.filter(pk__in=list(stale.values_list("pk", flat=True)[:5000])).delete()
     worker_heartbeat()
     return {"requeued": requeued, "failed": failed, "tokens": tokens, "callbacks": len(lost_callbacks),

@@ -5,6 +5,7 @@ import functools
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -68,12 +69,17 @@ def request_fingerprint(*, endpoint: str, body: bytes) -> str:
     return hashlib.sha256(endpoint.encode() + b"\0" + body).hexdigest()
 
 
+def idempotency_cutoff(now=None):
+    """Answers stored before this moment are past the replay window."""
+    return (now or timezone.now()) - timedelta(hours=IDEMPOTENCY_TTL_HOURS)
+
+
 def idempotency_lookup(*, owner: User, livemode: bool, key: str, fingerprint: str) -> StoredResponse | None:
     """The stored answer for this key, None if unseen; 422 if it came with another request."""
     if len(key) > 255:
         raise ApiError("invalid_idempotency_key", "Idempotency-Key must be at most 255 characters.")
     record = (IdempotencyRecord.objects.filter(owner=owner, livemode=livemode, key=key,
-                                               created_at__gte=timezone.now() - timezone.timedelta(hours=IDEMPOTENCY_TTL_HOURS))
+                                               created_at__gte=idempotency_cutoff())
               .only("request_hash", "response_status", "response_body").first())
     if record is None:
         return None
@@ -125,8 +131,7 @@ def job_create(*, owner: User, api_key: ApiKey | None, livemode: bool, request: 
 
 
 def _idempotency_expired(*, owner: User, livemode: bool, key: str):
-    cutoff = timezone.now() - timezone.timedelta(hours=IDEMPOTENCY_TTL_HOURS)
-    return IdempotencyRecord.objects.filter(owner=owner, livemode=livemode, key=key, created_at__lt=cutoff)
+    return IdempotencyRecord.objects.filter(owner=owner, livemode=livemode, key=key, created_at__lt=idempotency_cutoff())
 
 
 @dataclass(frozen=True)
