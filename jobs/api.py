@@ -67,7 +67,8 @@ def _create(request, *, legacy: bool, render) -> Response:
 def _replayed(stored: services.StoredResponse) -> Response:
     """The first answer again, headers included (Stripe semantics), marked as a replay."""
     headers = {"Idempotent-Replayed": "true"}
-    job_id = stored.body.get("id") or stored.body.get("job_id") if isinstance(stored.body, dict) else None
+    body = stored.body if isinstance(stored.body, dict) else {}
+    job_id = body.get("id") or body.get("job_id")
     if job_id:
         headers["Location"] = f"/api/v1/jobs/{job_id}"
     return Response(stored.body, status=stored.status, headers=headers)
