@@ -1,6 +1,7 @@
 """Hand work to django-q2. A task carries no job: it tells a worker "run the best due job",
 so priority is decided at claim time from our table, and a lost task loses nothing."""
 
+import functools
 import logging
 import random
 import threading
@@ -39,13 +40,13 @@ def _handed_over(what: str):
     our Job table still says it is due and the reaper hands it over again, so log, never raise.
     Raising would turn an accepted job into a 500 (and a client retry into a duplicate)."""
     def wrap(func):
+        @functools.wraps(func)
         def handed(*args, **kwargs):
             try:
                 func(*args, **kwargs)
             except Exception:
                 _local.broker = None  # connect afresh next time
                 logger.warning("could not hand %s to django-q2; the reaper will", what, exc_info=True)
-        handed.__name__, handed.__doc__ = func.__name__, func.__doc__
         return handed
     return wrap
 
