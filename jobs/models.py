@@ -30,7 +30,10 @@ class Job(models.Model):
     FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    # No index of its own: job_owner_list starts with owner and serves every owner lookup, and each
+    # index is paid on every insert and state change of a job.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs",
+                              db_index=False)
     api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="jobs")
     livemode = models.BooleanField(default=True)
@@ -104,7 +107,8 @@ class JobEvent(models.Model):
         CALLBACK_ATTEMPT = "callback_attempt"
 
     id = models.BigAutoField(primary_key=True)
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    # Indexed by jobevent_job_at, which starts with job.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(max_length=32, choices=Kind.choices)
     attempt = models.PositiveIntegerField(default=0)
     from_status = models.CharField(max_length=16, blank=True, default="")
