@@ -52,6 +52,7 @@ class JobsConfig(AppConfig):
     def ready(self):
         from django_q.signals import post_spawn
 
+        from jobs import checks  # noqa: F401  (registers the system checks)
         from jobs.execution import worker_alive
         from levqor.health import register_readiness_check
 

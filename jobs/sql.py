@@ -28,3 +28,31 @@ def insert_statement(model, vendor: str) -> tuple[str, tuple]:
 def insert_values(obj, fields, connection) -> list:
     """The row's values, prepared for the database as the ORM's save would."""
     return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+
+
+@functools.cache
+def row_reader(model, field_names: tuple[str, ...], vendor: str):
+    """A function turning a raw row of these fields (in this order) into a model instance, with
+    the same conversions the ORM applies, worked out once per process: Model.objects.raw()
+    re-derives column order and converters on every call, which a worker pays for every job."""
+    connection = db()
+    order = [f.name for f in model._meta.concrete_fields if f.name in field_names]
+    if list(field_names) != order:  # Model.from_db takes a partial row in field order
+        raise ValueError(f"fields must be in {model.__name__}'s field order: {order}")
+    steps = []
+    for name in field_names:
+        field = model._meta.get_field(name)
+        col = field.get_col(model._meta.db_table)
+        converters = [*connection.ops.get_db_converters(col), *field.get_db_converters(connection)]
+        steps.append((col, tuple(converters)))
+    attnames = tuple(model._meta.get_field(name).attname for name in field_names)
+
+    def read(row):
+        values = []
+        for value, (col, converters) in zip(row, steps, strict=True):
+            for convert in converters:
+                value = convert(value, col, connection)
+            values.append(value)
+        return model.from_db(connection.alias, attnames, values)
+
+    return read

@@ -2,12 +2,12 @@
 
 from jobs.callbacks import job_callback_deliver as _deliver
 from jobs.execution import job_reap as _reap
-from jobs.execution import job_run_next as _run_next
+from jobs.execution import job_run_due as _run_due
 
 
 def job_run_next():
-    job = _run_next()
-    return str(job.pk) if job else None
+    """A run token: run the due jobs (the name is kept for tokens already queued)."""
+    return _run_due()
 
 
 def job_callback_deliver(job_id):

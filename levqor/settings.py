@@ -212,6 +212,8 @@ CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "6"))
 CALLBACK_TIMEOUT_SECONDS = float(os.environ.get("CALLBACK_TIMEOUT_SECONDS", "5"))
 # Workers commit job transitions without waiting for the flush (see jobs/apps.py for why it is safe).
 WORKER_ASYNC_COMMIT = env_bool("WORKER_ASYNC_COMMIT", True)
+# One run token runs due jobs one after another for up to this long (see jobs.execution.job_run_due).
+WORKER_BATCH_SECONDS = float(os.environ.get("WORKER_BATCH_SECONDS", "5"))
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = int(os.environ.get("WORKER_HEARTBEAT_MAX_AGE_SECONDS", "150"))
 # http.request and callbacks refuse private, loopback and link-local targets unless allowed.
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", DEBUG)

@@ -15,7 +15,7 @@ from django_q.brokers.redis_broker import Redis as RedisBroker
 from django_q.models import Schedule
 
 from jobs import dispatch
-from jobs.execution import Outcome, job_claim, job_finish, job_reap, job_run_next
+from jobs.execution import Outcome, job_claim, job_finish, job_reap, job_run_due, job_run_next
 from jobs.models import DailySpend, Job
 from jobs.services import job_cancel
 from jobs.workflows import JobContext, TransientJobError, Workflow
@@ -386,3 +386,35 @@ def test_intake_accepts_the_job_while_the_broker_is_down_and_the_reaper_sends_it
     tasks_drain()
     job.refresh_from_db()
     assert job.status == "succeeded"
+
+
+# --- one run token, many jobs ------------------------------------------------------------------
+
+def test_a_run_token_runs_the_whole_backlog_best_first_then_stops(user):
+    low = job_submit(user, payload={"n": 1}, priority="low")
+    high = job_submit(user, payload={"n": 2}, priority="high")
+    normal = job_submit(user, payload={"n": 3})
+    waiting = job_submit(user, payload={"n": 4})
+    Job.objects.filter(pk=waiting.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+
+    assert job_run_due() == 3, "every due job ran on one token; the one waiting for its backoff did not"
+    started = list(Job.objects.filter(status="succeeded").order_by("started_at").values_list("pk", flat=True))
+    assert started == [high.pk, normal.pk, low.pk]
+    assert Job.objects.get(pk=waiting.pk).status == "queued"
+    assert job_run_due() == 0
+
+
+def test_a_run_token_starts_no_new_job_once_its_time_is_spent(user):
+    first, second = job_submit(user, payload={"n": 1}), job_submit(user, payload={"n": 2})
+    assert job_run_due(max_seconds=0) == 1, "the job under way finishes; no new one starts after the budget"
+    assert sorted(Job.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True)) == [
+        "queued", "succeeded"]
+
+
+def test_the_worker_check_refuses_a_batch_that_could_outlive_djangoq2s_timeout(settings):
+    from django.core.checks import run_checks
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 60}
+    assert "levqor.E101" in [e.id for e in run_checks()], "llm.chat may take 90 s: 60 s would kill it mid-run"
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 150}
+    assert "levqor.E101" not in [e.id for e in run_checks()]
