@@ -160,7 +160,7 @@ def run(*, raw_key: str, body: str, requests: int = 1000, log=print) -> dict:
             (Job, "save", "  Job INSERT (Model.save)"),
             (JobEvent, "save", "  JobEvent INSERT (Model.save)"),
             (connection, "commit", "  COMMIT"),
-            (dispatch, "run_tokens_enqueue", "  on_commit: run_tokens_enqueue"),
+            (dispatch, "run_tokens_push", "  run token (in the transaction or after it)"),
             (q_tasks.SignedPackage, "dumps", "    django-q2 pickle + sign"),
             (broker_cls, "enqueue", "    broker.enqueue"),
             (JSONRenderer, "render", "render JSON response"),

@@ -384,14 +384,14 @@ class Suite:
         from jobs.services import job_create
 
         stamps: list[float] = []
-        original = dispatch.run_tokens_enqueue
+        original = dispatch.run_tokens_push
 
         def stamped(count: int = 1) -> None:
             stamps.append(time.time())  # the moment just before the enqueue
             original(count)
 
         pickups, since_created = [], []
-        dispatch.run_tokens_enqueue = stamped  # this process only: services look it up at call time
+        dispatch.run_tokens_push = stamped  # this process only: dispatch looks it up at call time
         try:
             rng = random.Random(7)
             for _ in range(self.args.pickup_jobs):
@@ -402,7 +402,7 @@ class Suite:
                 pickups.append((row["started_at"].timestamp() - stamps[-1]) * 1000)
                 since_created.append((row["started_at"] - row["created_at"]).total_seconds() * 1000)
         finally:
-            dispatch.run_tokens_enqueue = original
+            dispatch.run_tokens_push = original
         ordered, ordered_created = sorted(pickups), sorted(since_created)
         out = {"jobs": len(pickups), "p50_ms": round(loadgen.percentile(ordered, 50), 2),
                "p95_ms": round(loadgen.percentile(ordered, 95), 2), "max_ms": round(ordered[-1], 2),

@@ -8,9 +8,15 @@ import threading
 from datetime import datetime
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
+from django.utils import timezone
 from django_q.brokers import get_broker
-from django_q.models import Schedule
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf
+from django_q.models import OrmQ, Schedule
 from django_q.tasks import async_task
+
+from jobs import sql
 
 RUN_NEXT = "jobs.tasks.job_run_next"
 DELIVER_CALLBACK = "jobs.tasks.job_callback_deliver"
@@ -19,12 +25,37 @@ _local = threading.local()
 logger = logging.getLogger("levqor.jobs")
 
 
+class _OrmBroker(ORM):
+    """django-q2's ORM broker writing the same row with SQL built once: its ORM create (and the
+    close_old_connections() it runs outside a transaction) cost more than the rest of an intake."""
+
+    def enqueue(self, task):
+        statement, fields = sql.insert_statement(OrmQ, connection.vendor)
+        row = OrmQ(key=self.list_key or Conf.CLUSTER_NAME, payload=task, lock=timezone.now())
+        with connection.cursor() as cursor:
+            cursor.execute(statement, sql.insert_values(row, fields, connection))
+
+    def waiting(self, *, up_to: int) -> int:
+        """Tasks not yet taken by a cluster (a taken one is locked into the future), counted up to up_to."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {OrmQ._meta.db_table} WHERE key = %s AND lock < %s "  # noqa: S608
+                "LIMIT %s) AS waiting",
+                [self.list_key, connection.ops.adapt_datetimefield_value(timezone.now()), up_to])
+            return cursor.fetchone()[0]
+
+
 def _broker():
     # One broker per thread, reused: a new Redis client per enqueue halves intake throughput.
     broker = getattr(_local, "broker", None)
     if broker is None:
-        broker = _local.broker = get_broker()
+        broker = _local.broker = _OrmBroker(list_key=Conf.CLUSTER_NAME) if _orm_broker_here() else get_broker()
     return broker
+
+
+def _orm_broker_here() -> bool:
+    """django-q2's queue is a table in our own database (the embedded default)."""
+    return Conf.ORM == DEFAULT_DB_ALIAS
 
 
 def backoff_seconds(attempt: int, *, base: float | None = None, cap: float | None = None) -> float:
@@ -51,11 +82,40 @@ def _handed_over(what: str):
     return wrap
 
 
-@_handed_over("run tokens")
-def run_tokens_enqueue(count: int = 1) -> None:
+def run_tokens_push(count: int = 1) -> None:
     broker = _broker()
     for _ in range(count):
         async_task(RUN_NEXT, broker=broker)
+
+
+@_handed_over("run tokens")
+def run_tokens_enqueue(count: int = 1) -> None:
+    run_tokens_push(count)
+
+
+def tokens_enough() -> int:
+    """Run tokens waiting in the queue beyond which another adds nothing: one per worker process,
+    as each token runs due jobs until none is left (jobs.execution.job_run_due)."""
+    return settings.Q_CLUSTER["workers"]
+
+
+def run_token_with_commit() -> None:
+    """Hand a job queued in the current transaction to the workers.
+
+    With django-q2's ORM broker on our own database this happens inside that transaction: one
+    commit instead of two, and no moment in which the job is stored without its token. And it is
+    skipped when enough tokens are still waiting: SQLite serialises writers, so none of those can
+    be taken before this transaction commits, and the worker that takes one runs this job too.
+
+    With another broker the token is sent once the transaction commits (if that fails, the reaper
+    sends one)."""
+    broker = _broker()
+    if isinstance(broker, _OrmBroker) and connection.in_atomic_block:
+        # PostgreSQL would let a worker take a counted token before this commit: always send there.
+        if connection.vendor != "sqlite" or broker.waiting(up_to=tokens_enough()) < tokens_enough():
+            run_tokens_push()  # a failure rolls the job back with it: the client sees an error, nothing is lost
+    else:
+        transaction.on_commit(run_tokens_enqueue)
 
 
 @_handed_over("a retry's run token")

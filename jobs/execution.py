@@ -351,18 +351,22 @@ def job_run_due(*, max_seconds: float | None = None) -> int:
     jobs, so django-q2's per-task cost (unpack, sign check, result queue, acknowledgement) is paid
     once per batch instead of once per job. Each job is still claimed alone, under its own lease,
     so a batch cut short by a crash loses nothing. The system check levqor.E101 keeps
-    max_seconds plus the longest workflow timeout under django-q2's hard timeout."""
+    max_seconds plus the longest workflow timeout under django-q2's hard timeout. A batch cut
+    by time sends a token for what is left."""
     budget = settings.WORKER_BATCH_SECONDS if max_seconds is None else max_seconds
     started = time.monotonic()
     ran = 0
     while job_run_next() is not None:
         ran += 1
         if time.monotonic() - started >= budget:
+            # Jobs may be left: a token carries on with them (intake may have sent none for
+            # them, as enough tokens were waiting then).
+            dispatch.run_tokens_enqueue()
             break
     return ran
 
 
-def job_reap(*, now=None, max_tokens: int = 1000) -> dict:
+def job_reap(*, now=None) -> dict:
     """The recurring safety net. Jobs whose lease ran out (their worker died) go back to the
     queue while attempts remain, else fail; due jobs without a waiting task get one; callbacks
     whose delivery was lost are sent again. Also the worker's heartbeat."""
@@ -398,7 +402,8 @@ def job_reap(*, now=None, max_tokens: int = 1000) -> dict:
                 spend_adjust(job=job, delta=-job.estimated_cost)
                 job_callback_schedule(job=job)
     due = Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now).count()
-    tokens = max(0, min(due - dispatch.queue_size(), max_tokens))
+    # Each token runs due jobs until none is left: one per worker is enough to drain any backlog.
+    tokens = max(0, min(due, dispatch.tokens_enough()) - dispatch.queue_size())
     if tokens:
         dispatch.run_tokens_enqueue(tokens)
     lost_callbacks = list(Job.objects.filter(callback_status=Job.CallbackStatus.PENDING,

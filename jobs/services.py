@@ -193,7 +193,7 @@ def _job_insert_fast(*, job: Job, now) -> bool:
                 cursor.execute(statements.event_insert, event_values)
         if inserted:
             job._state.adding = False
-            transaction.on_commit(dispatch.run_tokens_enqueue)
+            dispatch.run_token_with_commit()
     return inserted
 
 
@@ -212,7 +212,7 @@ def _job_insert(*, job: Job, idempotency_key: str, stored: StoredResponse | None
         job.save(force_insert=True)
         JobEvent.objects.create(job=job, kind=JobEvent.Kind.CREATED, to_status=Job.Status.QUEUED, at=now,
                                 data={"estimated_cost": str(job.estimated_cost)})
-        transaction.on_commit(dispatch.run_tokens_enqueue)
+        dispatch.run_token_with_commit()
 
 
 def job_cancel(*, job: Job) -> Job:
@@ -261,7 +261,7 @@ def job_retry(*, job: Job) -> Job:
         spend_reserve(owner=job.owner, livemode=job.livemode, amount=job.estimated_cost, day=now.date())
         JobEvent.objects.create(job=job, kind=JobEvent.Kind.RETRIED, attempt=job.attempts, from_status=previous,
                                 to_status=Job.Status.QUEUED, at=now)
-        transaction.on_commit(dispatch.run_tokens_enqueue)
+        dispatch.run_token_with_commit()
     job.refresh_from_db()
     return job
 
