@@ -1,14 +1,21 @@
 """Jobs API: thin DRF views that parse, call a service and serialize."""
 
+import functools
+import json
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
+from accounts.authentication import api_key_from_headers
 from accounts.models import ApiKey
+from accounts.services import api_key_authenticate
 from jobs import selectors, services
 from jobs.intake import intake_parse
 from jobs.models import Job
@@ -39,9 +46,10 @@ class JobPagination(CursorPagination):
     max_page_size = 100
 
 
-def _create(request, *, legacy: bool, render) -> Response:
-    """Shared intake path of POST /jobs and the old POST /intake."""
-    owner, livemode = request.user, _livemode(request)
+def _create(request, *, owner, api_key: ApiKey | None, legacy: bool, render) -> tuple[int, dict, dict]:
+    """Shared intake path of POST /jobs and the old POST /intake, for a DRF request or a plain one
+    (the API-key fast path): (status, body, headers)."""
+    livemode = api_key.livemode if api_key is not None else True
     try:
         body = request.body
     except RequestDataTooBig as exc:
@@ -56,22 +64,36 @@ def _create(request, *, legacy: bool, render) -> Response:
         if replay is not None:
             return _replayed(replay)
     parsed = intake_parse(body=body, content_type=request.content_type, legacy=legacy)
-    job, stored = services.job_create(owner=owner, api_key=_api_key(request), livemode=livemode, request=parsed,
+    job, stored = services.job_create(owner=owner, api_key=api_key, livemode=livemode, request=parsed,
                                       idempotency_key=key, render=render, fingerprint=fingerprint, endpoint=endpoint)
     if job is None:  # a concurrent twin with the same key won: replay its answer
         return _replayed(stored)
     status_code, body = (stored.status, stored.body) if stored else render(job)
-    return Response(body, status=status_code, headers={"Location": f"/api/v1/jobs/{job.pk}"})
+    return status_code, body, {"Location": f"/api/v1/jobs/{job.pk}"}
 
 
-def _replayed(stored: services.StoredResponse) -> Response:
+def _replayed(stored: services.StoredResponse) -> tuple[int, dict, dict]:
     """The first answer again, headers included (Stripe semantics), marked as a replay."""
     headers = {"Idempotent-Replayed": "true"}
     body = stored.body if isinstance(stored.body, dict) else {}
     job_id = body.get("id") or body.get("job_id")
     if job_id:
         headers["Location"] = f"/api/v1/jobs/{job_id}"
-    return Response(stored.body, status=stored.status, headers=headers)
+    return stored.status, stored.body, headers
+
+
+def _drf_create(request, *, legacy: bool, render) -> Response:
+    status_code, body, headers = _create(request, owner=request.user, api_key=_api_key(request), legacy=legacy,
+                                         render=render)
+    return Response(body, status=status_code, headers=headers)
+
+
+def _render_job(job: Job) -> tuple[int, dict]:
+    return 201, dict(JobSerializer(job).data)
+
+
+def _render_intake(job: Job) -> tuple[int, dict]:
+    return 202, {"job_id": str(job.pk), "status": job.status}
 
 
 class JobCollectionView(APIView):
@@ -94,7 +116,7 @@ class JobCollectionView(APIView):
     @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer}, summary="Submit a job",
                    parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)])
     def post(self, request):
-        return _create(request, legacy=False, render=lambda job: (201, dict(JobSerializer(job).data)))
+        return _drf_create(request, legacy=False, render=_render_job)
 
 
 class IntakeView(APIView):
@@ -104,8 +126,7 @@ class IntakeView(APIView):
                    responses={202: inline_serializer("IntakeAccepted", {"job_id": serializers.UUIDField(),
                                                                         "status": serializers.CharField()})})
     def post(self, request):
-        return _create(request, legacy=True,
-                       render=lambda job: (202, {"job_id": str(job.pk), "status": job.status}))
+        return _drf_create(request, legacy=True, render=_render_intake)
 
 
 class JobDetailView(APIView):
@@ -163,3 +184,49 @@ class WebhookSecretView(APIView):
         return Response({"secret": request.user.webhook_secret,
                          "scheme": "Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature (v1, "
                                    "HMAC-SHA256 over id.timestamp.body)"})
+
+
+# --- the API-key fast path of the two intake endpoints ----------------------------------------
+
+def _json_only(request) -> bool:
+    """The client asks for JSON (or anything): not the browsable API, not another format."""
+    accept = request.META.get("HTTP_ACCEPT", "")
+    if "format" in request.GET or "text/html" in accept:
+        return False
+    return not accept or any(kind in accept for kind in ("application/json", "*/*", "application/*"))
+
+
+def intake_fast_path(view_class: type[APIView], *, legacy: bool, render):
+    """The view of an intake endpoint: a POST by a valid API key asking for JSON is served here,
+    with the same services and answers, but without DRF's per-request machinery (request
+    wrapping, authenticator and permission loops, content negotiation, renderer lookup), which
+    cost more than the intake's own work. Everything else (other methods, sessions and the
+    browsable API, a missing or refused key, other formats) goes to the DRF view, which also
+    writes the error answers for those cases. The DRF view's attributes are kept, so the OpenAPI
+    schema still describes it."""
+    drf_view = view_class.as_view()
+
+    @functools.wraps(drf_view)
+    def view(request, *args, **kwargs):
+        raw_key = api_key_from_headers(request.headers) if request.method == "POST" else None
+        api_key = api_key_authenticate(raw_key) if raw_key and _json_only(request) else None
+        if api_key is None:
+            return drf_view(request, *args, **kwargs)
+        request.user, request.auth = api_key.owner, api_key
+        try:
+            status_code, body, headers = _create(request, owner=api_key.owner, api_key=api_key, legacy=legacy,
+                                                 render=render)
+        except ApiError as exc:
+            status_code, body, headers = exc.status_code, error_body(exc.code, exc.message, exc.details), exc.headers
+        response = HttpResponse(json.dumps(body, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":")),
+                                status=status_code, content_type="application/json")
+        for name, value in headers.items():
+            response[name] = value
+        response["Vary"] = "Accept"
+        return response
+
+    return view
+
+
+job_collection_view = intake_fast_path(JobCollectionView, legacy=False, render=_render_job)
+intake_view = intake_fast_path(IntakeView, legacy=True, render=_render_intake)
