@@ -3,6 +3,7 @@
 import functools
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import DateField, Field
 
 
 def db():
@@ -26,8 +27,36 @@ def insert_statement(model, vendor: str) -> tuple[str, tuple]:
 
 
 def insert_values(obj, fields, connection) -> list:
-    """The row's values, prepared for the database as the ORM's save would."""
-    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    """The row's values, prepared for the database as the ORM's save would. A field still at its
+    (constant) default takes the value prepared once per process: most of a new job's fields are."""
+    defaults = _prepared_defaults(type(obj), connection.vendor)
+    values = []
+    for f in fields:
+        prepared = defaults.get(f.attname)
+        if prepared is not None:
+            value = getattr(obj, f.attname)
+            if type(value) is type(prepared[0]) and value == prepared[0]:
+                values.append(prepared[1])
+                continue
+        values.append(f.get_db_prep_save(f.pre_save(obj, True), connection))
+    return values
+
+
+@functools.cache
+def _prepared_defaults(model, vendor: str) -> dict:
+    """attname -> (default, prepared default) for the fields whose default is a constant and whose
+    value is taken as it is (no auto_now-like pre_save)."""
+    connection = db()
+    out = {}
+    for f in model._meta.concrete_fields:
+        constant = not callable(f.default) if f.has_default() else f.null  # None, when nullable
+        plain_save = type(f).pre_save is Field.pre_save or (
+            isinstance(f, DateField) and not f.auto_now and not f.auto_now_add)
+        if not (constant and plain_save):
+            continue
+        default = f.get_default()
+        out[f.attname] = (default, f.get_db_prep_save(default, connection))
+    return out
 
 
 @functools.cache
