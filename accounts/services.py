@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, User, email_normalise
@@ -80,12 +80,12 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
         return None
     digest = api_key_hash(raw_key)
     cache_key = api_key_cache_key(digest)
-    api_key = cache.get(cache_key)
+    api_key = _key_from_record(cache.get(cache_key))
     if api_key is None:
         api_key = ApiKey.objects.select_related("owner").filter(key_hash=digest).first()
         if api_key is None:
             return None
-        cache.set(cache_key, api_key, KEY_CACHE_SECONDS)
+        cache.set(cache_key, _key_record(api_key), KEY_CACHE_SECONDS)
     now = timezone.now()
     if not api_key.is_usable(now) or not api_key.owner.is_active:
         return None
@@ -100,6 +100,27 @@ def api_key_authenticate(raw_key: str) -> ApiKey | None:
 
 
 _last_used_asked: dict = {}
+
+# A cached key is a tuple of plain column values (the key's, then its owner's), not a pickled
+# model: unpickling two model instances cost more than the cache round trip itself. The field
+# names travel with it, so a process with another version of the models treats it as a miss.
+_KEY_FIELDS = tuple(f.attname for f in ApiKey._meta.concrete_fields)
+_OWNER_FIELDS = tuple(f.attname for f in User._meta.concrete_fields)
+_RECORD_LAYOUT = hashlib.sha256(repr((_KEY_FIELDS, _OWNER_FIELDS)).encode()).hexdigest()[:16]
+
+
+def _key_record(api_key: ApiKey) -> tuple:
+    owner = api_key.owner
+    return (_RECORD_LAYOUT, tuple(getattr(api_key, name) for name in _KEY_FIELDS),
+            tuple(getattr(owner, name) for name in _OWNER_FIELDS))
+
+
+def _key_from_record(record) -> ApiKey | None:
+    if not isinstance(record, tuple) or len(record) != 3 or record[0] != _RECORD_LAYOUT:
+        return None
+    api_key = ApiKey.from_db(DEFAULT_DB_ALIAS, _KEY_FIELDS, record[1])
+    api_key.owner = User.from_db(DEFAULT_DB_ALIAS, _OWNER_FIELDS, record[2])
+    return api_key
 
 
 def demo_user_ensure(*, email: str) -> CreatedApiKey | None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.test import Client
@@ -17,7 +18,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from accounts.services import api_key_authenticate, api_key_create, api_key_revoke, user_get_or_create
+from accounts.services import (
+    api_key_authenticate,
+    api_key_cache_key,
+    api_key_create,
+    api_key_hash,
+    api_key_revoke,
+    user_get_or_create,
+)
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
 from tests.factories import UserFactory, api_key_for
@@ -165,6 +173,25 @@ def test_last_used_at_is_written_at_most_once_a_minute(key_pair, client_for):
             assert client.get("/api/v1/jobs").status_code == 200
         assert _key_updates(later) == []
         assert len(later) == 1  # only the list itself: the key came from the cache
+
+
+def test_a_cached_key_carries_its_owner_whole_and_an_unreadable_entry_is_a_miss(key_pair):
+    user, raw = key_pair
+    first = api_key_authenticate(raw)  # from the database, now cached
+    with CaptureQueriesContext(connection) as queries:
+        cached = api_key_authenticate(raw)
+    assert len(queries) == 0
+    assert (cached.pk, cached.livemode, cached.owner.pk, cached.owner.email, cached.owner.webhook_secret) == (
+        first.pk, first.livemode, user.pk, user.email, user.webhook_secret)
+    assert not cached._state.adding and cached.owner._state.db == "default"
+
+    # What another version of the models (other fields) left in the cache is read as a miss.
+    cache_key = api_key_cache_key(api_key_hash(raw))
+    cache.set(cache_key, ("another-layout", (1, 2), (3,)), 60)
+    with CaptureQueriesContext(connection) as queries:
+        assert api_key_authenticate(raw).pk == first.pk
+    assert len(queries) == 1, "loaded from the database again"
+    assert cache.get(cache_key)[0] != "another-layout", "and cached again in this version's layout"
 
 
 # --- revocation and expiry ------------------------------------------------------------------------
