@@ -35,15 +35,6 @@ class _OrmBroker(ORM):
         with connection.cursor() as cursor:
             cursor.execute(statement, sql.insert_values(row, fields, connection))
 
-    def waiting(self, *, up_to: int) -> int:
-        """Tasks not yet taken by a cluster (a taken one is locked into the future), counted up to up_to."""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT count(*) FROM (SELECT 1 FROM {OrmQ._meta.db_table} WHERE key = %s AND lock < %s "  # noqa: S608
-                "LIMIT %s) AS waiting",
-                [self.list_key, connection.ops.adapt_datetimefield_value(timezone.now()), up_to])
-            return cursor.fetchone()[0]
-
 
 def _broker():
     # One broker per thread, reused: a new Redis client per enqueue halves intake throughput.
@@ -100,20 +91,15 @@ def tokens_enough() -> int:
 
 
 def run_token_with_commit() -> None:
-    """Hand a job queued in the current transaction to the workers.
+    """Hand a job queued in the current transaction to the workers. With django-q2's ORM broker
+    on our own database the token row is written inside that transaction: one commit instead of
+    two, and no moment in which the job is stored without its token. With another broker it is
+    sent once the transaction commits (if that fails, the reaper sends one).
 
-    With django-q2's ORM broker on our own database this happens inside that transaction: one
-    commit instead of two, and no moment in which the job is stored without its token. And it is
-    skipped when enough tokens are still waiting: SQLite serialises writers, so none of those can
-    be taken before this transaction commits, and the worker that takes one runs this job too.
-
-    With another broker the token is sent once the transaction commits (if that fails, the reaper
-    sends one)."""
-    broker = _broker()
-    if isinstance(broker, _OrmBroker) and connection.in_atomic_block:
-        # PostgreSQL would let a worker take a counted token before this commit: always send there.
-        if connection.vendor != "sqlite" or broker.waiting(up_to=tokens_enough()) < tokens_enough():
-            run_tokens_push()  # a failure rolls the job back with it: the client sees an error, nothing is lost
+    Every job gets its token, even while tokens wait: the queue also holds other tasks
+    (callbacks, schedules), so a count of waiting tasks cannot prove a run token among them."""
+    if isinstance(_broker(), _OrmBroker) and connection.in_atomic_block:
+        run_tokens_push()  # a failure rolls the job back with it: the client sees an error, nothing is lost
     else:
         transaction.on_commit(run_tokens_enqueue)
 

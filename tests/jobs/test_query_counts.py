@@ -13,9 +13,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from django_q.brokers import get_broker
 
-from jobs.dispatch import queue_size, tokens_enough
 from jobs.models import Job
 from tests.conftest import post_json
 
@@ -25,10 +23,9 @@ DEMO = {"workflow": "demo.flow", "payload": {"hello": "world"}}
 TX = 2  # BEGIN + COMMIT of the intake transaction
 ON_POSTGRES = connection.vendor == "postgresql"
 ORM_BROKER = "orm" in settings.Q_CLUSTER
-# The run token: none through the database on the Redis broker. The ORM broker (embedded mode)
-# writes one INSERT in the intake's transaction on SQLite, after counting the tokens already
-# waiting (none is written when enough wait); on PostgreSQL the INSERT follows the commit.
-ENQUEUE = (1 if ON_POSTGRES else 2) if ORM_BROKER else 0
+# The run token: none through the database on the Redis broker; with the ORM broker (embedded
+# mode) one INSERT, in the intake's transaction on SQLite, after the commit on PostgreSQL.
+ENQUEUE = 1 if ORM_BROKER else 0
 KEY_COLD = 2  # SELECT the key + UPDATE its last_used_at
 ORM_INTAKE = TX + 1 + 2 + ENQUEUE  # reserve spend (1 UPDATE), INSERT job, INSERT event
 # PostgreSQL: reserve + job + event are one statement (SQLite: the same three in one transaction);
@@ -39,43 +36,22 @@ FIRST_OF_DAY = 2  # the day's spend row: INSERT ... ON CONFLICT DO NOTHING, then
 COLD_INTAKE = KEY_COLD + FAST_RESERVED_NOTHING + ORM_INTAKE + FIRST_OF_DAY
 
 
-def _tokens_forget():
-    """As if the workers had taken every waiting run token, so the next intake sends one."""
-    get_broker().purge_queue()
-
-
 def test_intake_cold_then_steady(api, django_assert_num_queries):
     with django_assert_num_queries(COLD_INTAKE):
         assert post_json(api, "/api/v1/intake", DEMO).status_code == 202
     for _ in range(3):
-        _tokens_forget()
         with django_assert_num_queries(INTAKE):
             assert post_json(api, "/api/v1/intake", DEMO).status_code == 202
 
 
 def test_jobs_post_steady(api, django_assert_num_queries):
     post_json(api, "/api/v1/jobs", DEMO)
-    _tokens_forget()
     with django_assert_num_queries(INTAKE):
         assert post_json(api, "/api/v1/jobs", DEMO).status_code == 201
 
 
-@pytest.mark.skipif(not ORM_BROKER or ON_POSTGRES, reason="tokens are skipped only with the ORM broker on SQLite")
-def test_intake_writes_no_token_while_enough_wait_and_the_workers_still_run_every_job(api, django_assert_num_queries):
-    from jobs.execution import job_run_due
-
-    for _ in range(tokens_enough()):
-        post_json(api, "/api/v1/intake", DEMO)
-    assert queue_size() == tokens_enough()
-    with django_assert_num_queries(INTAKE - 1):  # the count of waiting tokens, no INSERT
-        assert post_json(api, "/api/v1/intake", DEMO).status_code == 202
-    assert queue_size() == tokens_enough()
-    assert job_run_due() == tokens_enough() + 1, "the worker that takes a token runs the job that sent none"
-
-
 def test_idempotent_intake_and_its_replay(api, django_assert_num_queries):
     post_json(api, "/api/v1/jobs", DEMO)
-    _tokens_forget()
     # + the key's lookup (SELECT) and its record (one INSERT holding the answer), in a transaction.
     with django_assert_num_queries(ORM_INTAKE + 2):
         assert post_json(api, "/api/v1/jobs", DEMO, HTTP_IDEMPOTENCY_KEY="k").status_code == 201
