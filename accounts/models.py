@@ -7,6 +7,15 @@ from django.utils import timezone
 
 from levqor.webhooks import webhook_secret_generate
 
+# What an API key may do. A key holds a subset; a request outside it gets 403 insufficient_scope.
+SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write", "admin:read")
+# New keys, and the keys that existed before scopes: everything a customer's own key needs.
+DEFAULT_SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write")
+
+
+def default_scopes() -> list[str]:
+    return list(DEFAULT_SCOPES)
+
 
 def email_normalise(email: str) -> str:
     """Emails are compared stripped and lower-cased, as the old service did."""
@@ -42,12 +51,18 @@ class User(AbstractBaseUser, PermissionsMixin):
         USD = "USD"
         EUR = "EUR"
 
+    class Tier(models.TextChoices):
+        SANDBOX = "sandbox"
+        PRO = "pro"
+        ENTERPRISE = "enterprise"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField(max_length=254, unique=True)
     name = models.CharField(max_length=200, blank=True, default="")
     locale = models.CharField(max_length=16, default="en-GB")
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.GBP)
     meta = models.JSONField(default=dict, blank=True)
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.SANDBOX)
     # Secret that signs this user's job callbacks (Standard Webhooks). Shown to the owner only.
     webhook_secret = models.CharField(max_length=64, default=webhook_secret_generate, editable=False)
     is_active = models.BooleanField(default=True)
@@ -86,6 +101,11 @@ class ApiKey(models.Model):
     livemode = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    scopes = models.JSONField(default=default_scopes, blank=True)
+    # The key this one replaced by rotation (that one keeps working until its grace period ends).
+    rotated_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="rotated_to")
     revoked_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
 
@@ -99,3 +119,46 @@ class ApiKey(models.Model):
     def is_usable(self, now=None) -> bool:
         now = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class ApiKeyEvent(models.Model):
+    """Audit trail of a key's life: who created, rotated or revoked it, when and from where."""
+
+    class Action(models.TextChoices):
+        CREATED = "created"
+        ROTATED = "rotated"
+        REVOKED = "revoked"
+
+    id = models.BigAutoField(primary_key=True)
+    api_key = models.ForeignKey(ApiKey, null=True, on_delete=models.SET_NULL, related_name="events")
+    key_prefix = models.CharField(max_length=20)  # kept if the key row ever goes
+    action = models.CharField(max_length=16, choices=Action.choices)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "API key event"
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.key_prefix}… {self.action}"
+
+
+class Referral(models.Model):
+    """A tracked referral (old POST /api/v1/referrals/track): who, from which source and campaign."""
+
+    id = models.BigAutoField(primary_key=True)
+    email = models.EmailField(max_length=254)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals")
+    source = models.CharField(max_length=100, default="direct")
+    campaign = models.CharField(max_length=200, blank=True, default="")
+    medium = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["source", "created_at"], name="referral_source_created")]
+
+    def __str__(self):
+        return f"{self.email} via {self.source}"
