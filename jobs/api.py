@@ -19,7 +19,7 @@ from accounts.services import api_key_authenticate
 from jobs import selectors, services
 from jobs.intake import intake_parse
 from jobs.models import Job
-from jobs.serializers import JobCreateSerializer, JobDetailSerializer, JobSerializer
+from jobs.serializers import JobCreateSerializer, JobDetailSerializer, JobPageSerializer, JobSerializer
 from jobs.workflows import workflow_all
 from levqor.errors import ApiError, error_body
 
@@ -100,7 +100,7 @@ class JobCollectionView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("status", enum=Job.Status.values), OpenApiParameter("workflow", str),
                     OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
-        responses=JobSerializer(many=True), summary="List my jobs, newest first",
+        responses=JobPageSerializer, summary="List my jobs, newest first", operation_id="jobs_list",
     )
     def get(self, request):
         status_filter = request.query_params.get("status")
@@ -144,7 +144,7 @@ class JobCancelView(APIView):
 
 
 class JobRetryView(APIView):
-    @extend_schema(request=None, responses=JobSerializer, summary="Run a failed or cancelled job again")
+    @extend_schema(request=None, responses={202: JobSerializer}, summary="Run a failed or cancelled job again")
     def post(self, request, job_id):
         job = services.job_retry(job=_owned_job(request, job_id))
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

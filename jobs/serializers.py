@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from jobs.models import Job, JobEvent
+from jobs.workflows import workflow_all
 
 
 class JobEventSerializer(serializers.ModelSerializer):
@@ -45,7 +46,16 @@ class JobDetailSerializer(JobSerializer):
 class JobCreateSerializer(serializers.Serializer):
     """Only for the OpenAPI schema: intake validation runs against the old JSON schema."""
 
-    workflow = serializers.CharField(max_length=128)
+    workflow = serializers.ChoiceField(choices=[w.name for w in workflow_all()],
+                                       help_text="GET /api/v1/workflows gives each one's payload schema.")
     payload = serializers.DictField()
     callback_url = serializers.URLField(max_length=1024, required=False)
     priority = serializers.ChoiceField(choices=["low", "normal", "high"], required=False)
+
+
+class JobPageSerializer(serializers.Serializer):
+    """One page of GET /api/v1/jobs (cursor pagination): described for the schema only."""
+
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null on the last.")
+    previous = serializers.URLField(allow_null=True, help_text="The previous page, or null on the first.")
+    results = JobSerializer(many=True)

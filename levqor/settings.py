@@ -199,6 +199,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Run AI-automation jobs: intake, status, cancel and retry.",
     "VERSION": LEVQOR_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "levqor.openapi.error_responses"],
 }
 
 # Request bodies above this are refused with 413 before they are read.

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView, SpectacularJSONAPIView, SpectacularRedocView
 
 from jobs import ops
 from levqor import health
@@ -17,7 +17,7 @@ urlpatterns = [
     path("ops/uptime", health.uptime, name="ops-uptime"),
     path("ops/queue_health", ops.queue_health, name="ops-queue-health"),
     path("public/metrics", ops.public_metrics, name="public-metrics"),
-    path("public/openapi.json", SpectacularAPIView.as_view(), name="openapi-public"),
+    path("public/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-public"),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="openapi"),
     path("api/v1/docs", SpectacularRedocView.as_view(url_name="openapi"), name="api-docs"),
     path("api/v1/", include("jobs.urls")),

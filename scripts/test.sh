@@ -16,6 +16,11 @@ REDIS="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 echo "== suite on SQLite (local-memory cache, ORM broker)"
 env -u DATABASE_URL -u REDIS_URL $PY -m pytest "$@" || status=1
 
+if [ $# -eq 0 ]; then  # the whole suite, not a selection: fuzz the served API from its schema too
+  echo "== API fuzz: schemathesis against /public/openapi.json (no 5xx, every answer as documented)"
+  ./scripts/api_fuzz.sh || status=1
+fi
+
 pg_up=0; redis_up=0
 $PY - "$PG_URL" <<'PYEOF' && pg_up=1
 import sys, psycopg, dj_database_url
