@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "levqor.middleware.RequestIdMiddleware",
+    "levqor.request_log.RequestLogMiddleware",
     "levqor.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -266,10 +267,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "levqor.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    # Every handler redacts secrets (keys, tokens, passwords, auth headers, query secrets).
+    "filters": {"redact": {"()": "levqor.redaction.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django-q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")},
+        # One line per request at INFO; LOG_REQUESTS=false leaves them out (e.g. when the proxy logs).
+        "levqor.request": {"level": "INFO" if env_bool("LOG_REQUESTS", True) else "WARNING"},
     },
 }
