@@ -235,6 +235,11 @@ LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", "60"))
 # The first run in embedded mode creates a demo user and prints a demo key.
 DEMO_USER_EMAIL = os.environ.get("DEMO_USER_EMAIL", "demo@levqor.local")
 
+# --- Sentry: error reports, only when SENTRY_DSN is set (levqor/sentry.py, started in LevqorConfig.ready) ---
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT") or ("development" if DEBUG else "production")
+SENTRY_TRACES_SAMPLE_RATE = float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE") or "0")
+
 # --- Internationalisation / static ---------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
