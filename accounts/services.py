@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey, User, email_normalise
+from accounts.models import ApiKey, Referral, User, email_normalise
 
 KEY_CACHE_SECONDS = 60
 LAST_USED_WRITE_INTERVAL_SECONDS = 60
@@ -45,6 +45,45 @@ def user_get_or_create(*, email: str, name: str = "") -> tuple[User, bool]:
         if user is None:
             raise
         return user, False
+
+
+# Profile fields a client may set on a user (upsert and PATCH); everything else is ours.
+USER_PROFILE_FIELDS = ("name", "locale", "currency", "meta")
+
+
+def user_update(*, user: User, changes: dict) -> User:
+    """Apply profile changes: absent fields are kept and `meta` is merged key by key (shallow),
+    as the old service did. The row is locked while merging, so two concurrent updates of
+    different meta keys both survive."""
+    unknown = set(changes) - set(USER_PROFILE_FIELDS)
+    if unknown:
+        raise ValueError(f"not profile fields: {sorted(unknown)}")
+    if not changes:
+        return user
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        for name, value in changes.items():
+            if name == "meta":
+                value = {**(locked.meta or {}), **value}
+            setattr(locked, name, value)
+        locked.save(update_fields=[*changes, "updated_at"])
+    return locked
+
+
+def user_upsert(*, email: str, changes: dict) -> tuple[User, bool]:
+    """The user with this email (stripped, lower-cased) created with `changes`, or updated by
+    them when it exists (see user_update). Two concurrent upserts of one email give one user."""
+    user, created = user_get_or_create(email=email, name=changes.get("name", ""))
+    rest = {k: v for k, v in changes.items() if not (created and k == "name")}
+    return user_update(user=user, changes=rest), created
+
+
+def referral_track(*, email: str, source: str = "direct", campaign: str = "", medium: str = "") -> Referral:
+    """Record a referral; it is linked to the user when one has this email already."""
+    normalised = email_normalise(email)
+    user = User.objects.filter(email__iexact=normalised).only("pk").first()
+    return Referral.objects.create(email=normalised, user=user, source=source or "direct", campaign=campaign,
+                                   medium=medium)
 
 
 def api_key_create(*, owner: User, name: str = "", livemode: bool = True,

@@ -3,16 +3,20 @@
 from jobs.callbacks import job_callback_deliver as _deliver
 from jobs.execution import job_reap as _reap
 from jobs.execution import job_run_due as _run_due
+from levqor.sentry import task_errors_reported
 
 
+@task_errors_reported
 def job_run_next():
     """A run token: run the due jobs (the name is kept for tokens already queued)."""
     return _run_due()
 
 
+@task_errors_reported
 def job_callback_deliver(job_id):
     return _deliver(job_id=job_id)
 
 
+@task_errors_reported
 def job_reap():
     return _reap()

@@ -7,3 +7,6 @@ class LevqorConfig(AppConfig):
 
     def ready(self):
         from levqor import checks  # noqa: F401  (registers the system checks)
+        from levqor.sentry import sentry_init
+
+        sentry_init()  # web and worker processes alike; a no-op without SENTRY_DSN

@@ -10,6 +10,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 
+from levqor.sentry import sentry_status
+
 PROCESS_STARTED_AT = time.time()
 _READINESS_CHECKS: dict[str, Callable[[], tuple[bool, str]]] = {}
 
@@ -62,8 +64,10 @@ def status(request):
             ok, detail = False, f"{type(exc).__name__}: {exc}"[:200]
         checks[name] = {"ok": ok, "detail": detail}
     passing = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "pass" if passing else "fail", "timestamp": _now_iso(), "checks": checks},
-                        status=200 if passing else 503)
+    # Optional services that never fail readiness: reported, so "not configured" is visible.
+    info = {"sentry": sentry_status()}
+    return JsonResponse({"status": "pass" if passing else "fail", "timestamp": _now_iso(), "checks": checks,
+                         "info": info}, status=200 if passing else 503)
 
 
 def uptime(request):

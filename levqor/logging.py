@@ -23,6 +23,9 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 line[key] = value
-        if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
+        # exc_text first: the redaction filter leaves the traceback there, already cleaned.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exc"] = record.exc_text
         return json.dumps(line, default=str)

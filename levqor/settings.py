@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "levqor.middleware.RequestIdMiddleware",
+    "levqor.request_log.RequestLogMiddleware",
     "levqor.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -235,6 +236,11 @@ LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", "60"))
 # The first run in embedded mode creates a demo user and prints a demo key.
 DEMO_USER_EMAIL = os.environ.get("DEMO_USER_EMAIL", "demo@levqor.local")
 
+# --- Sentry: error reports, only when SENTRY_DSN is set (levqor/sentry.py, started in LevqorConfig.ready) ---
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT") or ("development" if DEBUG else "production")
+SENTRY_TRACES_SAMPLE_RATE = float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE") or "0")
+
 # --- Internationalisation / static ---------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -267,10 +273,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "levqor.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    # Every handler redacts secrets (keys, tokens, passwords, auth headers, query secrets).
+    "filters": {"redact": {"()": "levqor.redaction.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django-q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")},
+        # One line per request at INFO; LOG_REQUESTS=false leaves them out (e.g. when the proxy logs).
+        "levqor.request": {"level": "INFO" if env_bool("LOG_REQUESTS", True) else "WARNING"},
     },
 }

@@ -19,6 +19,7 @@ if REDIS_URL:
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 OUTBOUND_ALLOW_PRIVATE = True  # the fake servers the tests start listen on 127.0.0.1
 LLM_BASE_URL = ""
+SENTRY_DSN = ""  # tests that report to Sentry point it at their own fake server
 LLM_API_KEY = ""
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,6 +1,6 @@
 import factory
 
-from accounts.models import User
+from accounts.models import ApiKey, User
 from accounts.services import api_key_create
 
 
@@ -12,7 +12,10 @@ class UserFactory(factory.django.DjangoModelFactory):
     name = factory.Faker("name")
 
 
-def api_key_for(user=None, *, livemode=True, name="test"):
-    """A (user, raw key) pair made through the real service."""
+def api_key_for(user=None, *, livemode=True, name="test", scopes=None):
+    """A (user, raw key) pair made through the real service; `scopes` replaces the default ones."""
     user = user or UserFactory()
-    return user, api_key_create(owner=user, livemode=livemode, name=name).raw_key
+    created = api_key_create(owner=user, livemode=livemode, name=name)
+    if scopes is not None:
+        ApiKey.objects.filter(pk=created.api_key.pk).update(scopes=list(scopes))
+    return user, created.raw_key

@@ -1,0 +1,158 @@
+"""Users, referrals and analytics API: thin DRF views that parse, call a service and serialize.
+
+Who may see whom: a key sees and changes only its owner's user record. An operator (a key with
+admin:read, or a signed-in staff member) may read any user, and, with users:write, upsert or
+change any user; the old service's upsert of new users is an operator's sign-up sync."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.models import User, email_normalise
+from accounts.permissions import HasScope, key_has_scope, request_api_key
+from accounts.serializers import ReferralTrackSerializer, UserProfileSerializer, UserSerializer, UserUpsertSerializer
+from levqor.errors import ApiError
+
+OPERATOR_SCOPE = "admin:read"
+
+
+def _is_operator(request) -> bool:
+    if request_api_key(request) is not None:
+        return key_has_scope(request, OPERATOR_SCOPE)
+    return bool(request.user and request.user.is_staff)
+
+
+def _validated(serializer_class, request, *, partial: bool = False) -> dict:
+    """The request's JSON object validated, or 400 validation_failed naming each field in
+    details.errors[].field. Fields the serializer does not know are refused, not ignored."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise ApiError("validation_failed", "The body must be a JSON object.",
+                       details={"errors": [{"field": "body", "message": "Expected a JSON object."}]})
+    serializer = serializer_class(data=data, partial=partial)
+    errors = [{"field": name, "message": f"{name!r} is not an accepted field."}
+              for name in sorted(set(data) - set(serializer.fields))]
+    if not serializer.is_valid():
+        errors += [{"field": field, "message": str(message)}
+                   for field, messages in serializer.errors.items() for message in _flat(messages)]
+    if errors:
+        raise ApiError("validation_failed", "The request did not pass validation.",
+                       details={"errors": sorted(errors, key=lambda e: e["field"])})
+    return serializer.validated_data
+
+
+def _flat(messages):
+    if isinstance(messages, dict):
+        return [f"{key}: {m}" for key, value in messages.items() for m in _flat(value)]
+    return messages if isinstance(messages, list) else [messages]
+
+
+def _user_visible(request, user_id) -> User:
+    """The user, if this request may read it; else 404 (not 403: others' ids are not confirmed)."""
+    user = selectors.user_get(user_id=user_id) if _is_operator(request) or str(user_id) == str(request.user.pk) \
+        else None
+    if user is None:
+        raise ApiError("not_found", "No such user.", status_code=404, details={"user_id": str(user_id)})
+    return user
+
+
+def _user_body(user: User) -> dict:
+    return UserSerializer(user).data
+
+
+_USER_ENVELOPE = {"user": UserSerializer()}
+
+
+class UserScopedView(APIView):
+    permission_classes = [IsAuthenticated, HasScope]
+    required_scopes = {"GET": "users:read", "POST": "users:write", "PATCH": "users:write"}
+
+
+class UserUpsertView(UserScopedView):
+    @extend_schema(request=UserUpsertSerializer, summary="Create or update a user by email (old Levqor contract)",
+                   responses={201: inline_serializer("UserCreated", {"created": serializers.BooleanField(),
+                                                                     **_USER_ENVELOPE}),
+                              200: inline_serializer("UserUpdated", {"updated": serializers.BooleanField(),
+                                                                     **_USER_ENVELOPE})})
+    def post(self, request):
+        data = _validated(UserUpsertSerializer, request)
+        email = data.pop("email")
+        if email_normalise(email) != email_normalise(request.user.email) and not _is_operator(request):
+            raise ApiError("permission_denied", "This key may only upsert its owner's own user record.",
+                           status_code=403, details={"field": "email"})
+        user, created = services.user_upsert(email=email, changes=data)
+        if created:
+            return Response({"created": True, "user": _user_body(user)}, status=status.HTTP_201_CREATED)
+        return Response({"updated": True, "user": _user_body(user)}, status=status.HTTP_200_OK)
+
+
+class UserDetailView(UserScopedView):
+    @extend_schema(responses=UserSerializer, summary="One user")
+    def get(self, request, user_id):
+        return Response(_user_body(_user_visible(request, user_id)))
+
+    @extend_schema(request=UserProfileSerializer, responses=UserSerializer,
+                   summary="Change a user: absent fields are kept, meta is merged key by key")
+    def patch(self, request, user_id):
+        user = _user_visible(request, user_id)
+        changes = _validated(UserProfileSerializer, request, partial=True)
+        return Response(_user_body(services.user_update(user=user, changes=changes)))
+
+
+class UserCollectionView(UserScopedView):
+    @extend_schema(parameters=[OpenApiParameter("email", str, required=True)], responses=UserSerializer,
+                   summary="The user with this email (404 when none)")
+    def get(self, request):
+        email = request.query_params.get("email", "").strip()
+        if not email:
+            raise ApiError("validation_failed", "Give the email to look up: ?email=...",
+                           details={"errors": [{"field": "email", "message": "This query parameter is required."}]})
+        allowed = _is_operator(request) or email_normalise(email) == email_normalise(request.user.email)
+        user = selectors.user_get_by_email(email=email) if allowed else None
+        if user is None:
+            raise ApiError("not_found", "No user has this email.", status_code=404, details={"email": email})
+        return Response(_user_body(user))
+
+
+class ReferralTrackView(APIView):
+    permission_classes = [IsAuthenticated, HasScope]
+    required_scopes = {"POST": "users:write"}
+
+    @extend_schema(request=ReferralTrackSerializer, summary="Record a referral (old Levqor contract)",
+                   responses={201: inline_serializer("ReferralTracked", {"ok": serializers.BooleanField(),
+                                                                         "referral_id": serializers.IntegerField()})})
+    def post(self, request):
+        data = _validated(ReferralTrackSerializer, request)
+        referral = services.referral_track(**data)
+        return Response({"ok": True, "referral_id": referral.pk}, status=status.HTTP_201_CREATED)
+
+
+class IsOperator(BasePermission):
+    """admin:read keys, or signed-in staff (the browsable API)."""
+
+    def has_permission(self, request, view):
+        if request_api_key(request) is not None and not key_has_scope(request, OPERATOR_SCOPE):
+            raise ApiError("insufficient_scope", f"This API key does not hold the {OPERATOR_SCOPE} scope.",
+                           status_code=403, details={"required_scope": OPERATOR_SCOPE})
+        return _is_operator(request)
+
+
+class AnalyticsView(APIView):
+    permission_classes = [IsAuthenticated, IsOperator, HasScope]
+    required_scopes = {"GET": OPERATOR_SCOPE}
+
+    @extend_schema(summary="Users and referrals in the last 7 and 30 days (old /admin/analytics)",
+                   responses=inline_serializer("Analytics", {
+                       "users": inline_serializer("AnalyticsUsers", {
+                           "total": serializers.IntegerField(), "new_7d": serializers.IntegerField(),
+                           "new_30d": serializers.IntegerField()}),
+                       "referrals": inline_serializer("AnalyticsReferrals", {
+                           "total_7d": serializers.IntegerField(), "total_30d": serializers.IntegerField(),
+                           "top_sources": inline_serializer("AnalyticsSource", {
+                               "source": serializers.CharField(), "count": serializers.IntegerField()}, many=True)}),
+                   }))
+    def get(self, request):
+        return Response({"users": selectors.analytics_users(), "referrals": selectors.analytics_referrals()})

@@ -1,0 +1,39 @@
+"""Reads on users and referrals that more than one caller needs."""
+
+from datetime import timedelta
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from accounts.models import Referral, User, email_normalise
+
+TOP_SOURCES_LIMIT = 10
+
+
+def user_get(*, user_id) -> User | None:
+    return User.objects.filter(pk=user_id).first()
+
+
+def user_get_by_email(*, email: str) -> User | None:
+    return User.objects.filter(email__iexact=email_normalise(email)).first()
+
+
+def analytics_users(*, now=None) -> dict:
+    """{"total", "new_7d", "new_30d"}: one aggregate query."""
+    now = now or timezone.now()
+    return User.objects.aggregate(
+        total=Count("pk"),
+        new_7d=Count("pk", filter=Q(created_at__gte=now - timedelta(days=7))),
+        new_30d=Count("pk", filter=Q(created_at__gte=now - timedelta(days=30))),
+    )
+
+
+def analytics_referrals(*, now=None) -> dict:
+    """{"total_7d", "total_30d", "top_sources": [{"source", "count"}]} over the last 30 days: one
+    aggregate for the totals, one grouped query for the sources (most first, then by name)."""
+    now = now or timezone.now()
+    recent = Referral.objects.filter(created_at__gte=now - timedelta(days=30))
+    totals = recent.aggregate(total_7d=Count("pk", filter=Q(created_at__gte=now - timedelta(days=7))),
+                              total_30d=Count("pk"))
+    top = recent.values("source").annotate(count=Count("pk")).order_by("-count", "source")[:TOP_SOURCES_LIMIT]
+    return {**totals, "top_sources": list(top)}
