@@ -1,16 +1,29 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 
-from accounts.models import ApiKey, User
+from accounts.client_ip import client_ip
+from accounts.models import DEFAULT_SCOPES, SCOPES, ApiKey, ApiKeyEvent, User
 from accounts.services import api_key_cache_forget, api_key_create, api_key_revoke
+
+
+class ApiKeyForm(forms.ModelForm):
+    # Ticked boxes instead of raw JSON, so only known scopes can be stored.
+    scopes = forms.MultipleChoiceField(choices=[(s, s) for s in SCOPES], widget=forms.CheckboxSelectMultiple,
+                                       initial=list(DEFAULT_SCOPES))
+
+    class Meta:
+        model = ApiKey
+        fields = ["owner", "name", "livemode", "scopes", "expires_at"]
 
 
 class ApiKeyInline(admin.TabularInline):
     model = ApiKey
     extra = 0
     can_delete = False
-    fields = ["prefix", "name", "livemode", "created_at", "last_used_at", "revoked_at", "expires_at"]
+    fields = ["prefix", "name", "livemode", "scopes", "created_at", "last_used_at", "last_used_ip", "revoked_at",
+              "expires_at"]
     readonly_fields = fields
     show_change_link = True
 
@@ -42,22 +55,26 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "name", "owner", "livemode", "created_at", "last_used_at", "revoked_at", "expires_at"]
-    list_filter = ["livemode", ("revoked_at", admin.EmptyFieldListFilter)]
+    form = ApiKeyForm
+    list_display = ["prefix", "name", "owner", "livemode", "scopes", "created_at", "last_used_at", "last_used_ip",
+                    "revoked_at", "expires_at", "rotated_from"]
+    list_filter = ["livemode", ("revoked_at", admin.EmptyFieldListFilter), ("rotated_from", admin.EmptyFieldListFilter)]
     search_fields = ["prefix", "name", "owner__email"]
-    list_select_related = ["owner"]
+    list_select_related = ["owner", "rotated_from"]
     raw_id_fields = ["owner"]
     actions = ["revoke_keys"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["owner", "name", "livemode", "expires_at"]
-        return ["id", "prefix", "owner", "name", "livemode", "created_at", "last_used_at", "revoked_at", "expires_at"]
+            return ["owner", "name", "livemode", "scopes", "expires_at"]
+        return ["id", "prefix", "owner", "name", "livemode", "scopes", "created_at", "last_used_at", "last_used_ip",
+                "rotated_from", "revoked_at", "expires_at"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["id", "prefix", "owner", "livemode", "created_at", "last_used_at", "revoked_at"]
+        return ["id", "prefix", "owner", "livemode", "created_at", "last_used_at", "last_used_ip", "rotated_from",
+                "revoked_at"]
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -65,7 +82,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
             api_key_cache_forget(obj.key_hash)  # a new expiry applies at once, not when the cache expires
             return
         # New keys go through the service so only the hash is stored; the raw key is shown once.
-        created = api_key_create(owner=obj.owner, name=obj.name, livemode=obj.livemode, expires_at=obj.expires_at)
+        created = api_key_create(owner=obj.owner, name=obj.name, livemode=obj.livemode, expires_at=obj.expires_at,
+                                 scopes=obj.scopes, actor=request.user, ip=client_ip(request), details={"via": "admin"})
         obj.pk = created.api_key.pk
         obj._state.adding = False
         messages.warning(request, f"The new key is {created.raw_key} — copy it now, it will not be shown again.")
@@ -74,6 +92,28 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke_keys(self, request, queryset):
         count = 0
         for api_key in queryset.filter(revoked_at__isnull=True):
-            api_key_revoke(api_key=api_key)
+            api_key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request), details={"via": "admin"})
             count += 1
         self.message_user(request, f"Revoked {count} key(s) at {timezone.now():%H:%M:%S} UTC.")
+
+
+@admin.register(ApiKeyEvent)
+class ApiKeyEventAdmin(admin.ModelAdmin):
+    """The audit trail: read-only, so it stays a record of what happened."""
+
+    list_display = ["at", "action", "key_prefix", "api_key", "actor", "ip"]
+    list_filter = ["action", "at", ("actor", admin.EmptyFieldListFilter)]
+    search_fields = ["key_prefix", "actor__email", "ip", "api_key__owner__email"]
+    list_select_related = ["api_key", "actor"]
+    date_hierarchy = "at"
+    fields = ["at", "action", "key_prefix", "api_key", "actor", "ip", "details"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -2,6 +2,7 @@
 
 from rest_framework import authentication, exceptions
 
+from accounts.client_ip import client_ip
 from accounts.services import api_key_authenticate
 
 
@@ -24,7 +25,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = api_key_from_headers(request.headers)
         if raw is None:
             return None
-        api_key = api_key_authenticate(raw)
+        api_key = api_key_authenticate(raw, ip=client_ip(request))
         if api_key is None:
             raise exceptions.AuthenticationFailed("The API key is not valid, or was revoked or expired.")
         return api_key.owner, api_key

@@ -1,11 +1,11 @@
-"""Reads on users and referrals that more than one caller needs."""
+"""Reads on users, referrals and API keys that more than one caller needs."""
 
 from datetime import timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import Referral, User, email_normalise
+from accounts.models import ApiKey, Referral, User, email_normalise
 
 TOP_SOURCES_LIMIT = 10
 
@@ -37,3 +37,13 @@ def analytics_referrals(*, now=None) -> dict:
                               total_30d=Count("pk"))
     top = recent.values("source").annotate(count=Count("pk")).order_by("-count", "source")[:TOP_SOURCES_LIMIT]
     return {**totals, "top_sources": list(top)}
+
+
+def api_key_list_for(owner: User) -> QuerySet[ApiKey]:
+    """The owner's keys, newest first (revoked and expired ones too: the list is their history)."""
+    return ApiKey.objects.filter(owner=owner).order_by("-created_at", "-id")
+
+
+def api_key_get_for(owner: User, *, key_id) -> ApiKey | None:
+    """One of the owner's keys; None for an unknown id or another owner's key (the API answers 404 for both)."""
+    return ApiKey.objects.filter(owner=owner, pk=key_id).first()

@@ -1,11 +1,14 @@
 from django.urls import path
 
-from accounts import api
+from accounts.api import keys, users
 
 urlpatterns = [
-    path("users", api.UserCollectionView.as_view(), name="user-by-email"),
-    path("users/upsert", api.UserUpsertView.as_view(), name="user-upsert"),
-    path("users/<uuid:user_id>", api.UserDetailView.as_view(), name="user-detail"),
-    path("referrals/track", api.ReferralTrackView.as_view(), name="referral-track"),
-    path("analytics", api.AnalyticsView.as_view(), name="analytics"),
+    path("users", users.UserCollectionView.as_view(), name="user-by-email"),
+    path("users/upsert", users.UserUpsertView.as_view(), name="user-upsert"),
+    path("users/<uuid:user_id>", users.UserDetailView.as_view(), name="user-detail"),
+    path("referrals/track", users.ReferralTrackView.as_view(), name="referral-track"),
+    path("analytics", users.AnalyticsView.as_view(), name="analytics"),
+    path("keys", keys.ApiKeyCollectionView.as_view(), name="key-list"),
+    path("keys/<uuid:key_id>/rotate", keys.ApiKeyRotateView.as_view(), name="key-rotate"),
+    path("keys/<uuid:key_id>/revoke", keys.ApiKeyRevokeView.as_view(), name="key-revoke"),
 ]

@@ -14,6 +14,7 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from accounts.authentication import api_key_from_headers
+from accounts.client_ip import client_ip
 from accounts.models import ApiKey
 from accounts.services import api_key_authenticate
 from jobs import selectors, services
@@ -97,6 +98,8 @@ def _render_intake(job: Job) -> tuple[int, dict]:
 
 
 class JobCollectionView(APIView):
+    required_scopes = {"GET": "jobs:read", "POST": "jobs:write"}
+
     @extend_schema(
         parameters=[OpenApiParameter("status", enum=Job.Status.values), OpenApiParameter("workflow", str),
                     OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
@@ -122,6 +125,8 @@ class JobCollectionView(APIView):
 class IntakeView(APIView):
     """The old intake: same checks, answers 202 {"job_id", "status"}."""
 
+    required_scopes = {"POST": "jobs:write"}
+
     @extend_schema(request=JobCreateSerializer, summary="Submit a job (old Levqor contract)",
                    responses={202: inline_serializer("IntakeAccepted", {"job_id": serializers.UUIDField(),
                                                                         "status": serializers.CharField()})})
@@ -130,6 +135,8 @@ class IntakeView(APIView):
 
 
 class JobDetailView(APIView):
+    required_scopes = {"GET": "jobs:read"}
+
     @extend_schema(responses=JobDetailSerializer, summary="One job, with its event log")
     def get(self, request, job_id):
         job = _owned_job(request, job_id)
@@ -137,6 +144,8 @@ class JobDetailView(APIView):
 
 
 class JobCancelView(APIView):
+    required_scopes = {"POST": "jobs:write"}
+
     @extend_schema(request=None, responses=JobSerializer, summary="Cancel a queued or running job")
     def post(self, request, job_id):
         job = services.job_cancel(job=_owned_job(request, job_id))
@@ -144,6 +153,8 @@ class JobCancelView(APIView):
 
 
 class JobRetryView(APIView):
+    required_scopes = {"POST": "jobs:write"}
+
     @extend_schema(request=None, responses={202: JobSerializer}, summary="Run a failed or cancelled job again")
     def post(self, request, job_id):
         job = services.job_retry(job=_owned_job(request, job_id))
@@ -151,6 +162,8 @@ class JobRetryView(APIView):
 
 
 class LegacyStatusView(APIView):
+    required_scopes = {"GET": "jobs:read"}
+
     @extend_schema(summary="A job's status (old Levqor contract)", responses=inline_serializer(
         "LegacyStatus", {"job_id": serializers.UUIDField(), "status": serializers.CharField(),
                          "created_at": serializers.DateTimeField(), "result": serializers.JSONField(),
@@ -167,6 +180,8 @@ class LegacyStatusView(APIView):
 
 
 class WorkflowListView(APIView):
+    required_scopes = {"GET": "jobs:read"}
+
     @extend_schema(summary="The workflows a job can run, with their payload schemas", responses=inline_serializer(
         "WorkflowList", {"data": serializers.ListField(child=serializers.DictField())}))
     def get(self, request):
@@ -178,6 +193,8 @@ class WorkflowListView(APIView):
 
 
 class WebhookSecretView(APIView):
+    required_scopes = {"GET": "jobs:read"}
+
     @extend_schema(summary="The secret that signs my job callbacks (Standard Webhooks)",
                    responses=inline_serializer("WebhookSecret", {"secret": serializers.CharField()}))
     def get(self, request):
@@ -196,21 +213,25 @@ def _json_only(request) -> bool:
     return not accept or any(kind in accept for kind in ("application/json", "*/*", "application/*"))
 
 
+_INTAKE_SCOPE = "jobs:write"
+
+
 def intake_fast_path(view_class: type[APIView], *, legacy: bool, render):
     """The view of an intake endpoint: a POST by a valid API key asking for JSON is served here,
     with the same services and answers, but without DRF's per-request machinery (request
     wrapping, authenticator and permission loops, content negotiation, renderer lookup), which
     cost more than the intake's own work. Everything else (other methods, sessions and the
     browsable API, a missing or refused key, other formats) goes to the DRF view, which also
-    writes the error answers for those cases. The DRF view's attributes are kept, so the OpenAPI
+    writes the error answers for those cases, and a key without the jobs:write scope, which DRF
+    refuses with 403 insufficient_scope. The DRF view's attributes are kept, so the OpenAPI
     schema still describes it."""
     drf_view = view_class.as_view()
 
     @functools.wraps(drf_view)
     def view(request, *args, **kwargs):
         raw_key = api_key_from_headers(request.headers) if request.method == "POST" else None
-        api_key = api_key_authenticate(raw_key) if raw_key and _json_only(request) else None
-        if api_key is None:
+        api_key = api_key_authenticate(raw_key, ip=client_ip(request)) if raw_key and _json_only(request) else None
+        if api_key is None or _INTAKE_SCOPE not in api_key.scopes:
             return drf_view(request, *args, **kwargs)
         request.user, request.auth = api_key.owner, api_key
         try:

@@ -221,7 +221,7 @@ def test_an_expiry_set_in_the_admin_bites_at_once(operator, key_pair, client_for
     key = ApiKey.objects.get(owner=user)
     past = timezone.now() - timedelta(minutes=5)
     response = operator.post(reverse("admin:accounts_apikey_change", args=[key.pk]),
-                             {"name": "renamed", "expires_at_0": past.strftime("%Y-%m-%d"),
+                             {"name": "renamed", "scopes": key.scopes, "expires_at_0": past.strftime("%Y-%m-%d"),
                               "expires_at_1": past.strftime("%H:%M:%S")})
     assert response.status_code == 302, response.context["adminform"].form.errors
     key.refresh_from_db()

@@ -76,7 +76,8 @@ def test_jobs_cannot_be_added_or_deleted_in_admin(operator, api):
 def test_a_new_key_is_shown_once_and_only_its_hash_is_stored(operator):
     owner = UserFactory()
     response = operator.post(reverse("admin:accounts_apikey_add"),
-                             {"owner": owner.pk, "name": "ci", "livemode": "on", "expires_at_0": "", "expires_at_1": ""},
+                             {"owner": owner.pk, "name": "ci", "livemode": "on", "expires_at_0": "", "expires_at_1": "",
+                              "scopes": ["jobs:read", "jobs:write"]},  # the boxes ticked by default
                              follow=True)
     assert response.status_code == 200
     messages = " ".join(str(m) for m in get_messages(response.wsgi_request))

@@ -15,6 +15,7 @@ from accounts.models import User, email_normalise
 from accounts.permissions import HasScope, key_has_scope, request_api_key
 from accounts.serializers import ReferralTrackSerializer, UserProfileSerializer, UserSerializer, UserUpsertSerializer
 from levqor.errors import ApiError
+from levqor.validation import request_validated
 
 OPERATOR_SCOPE = "admin:read"
 
@@ -23,31 +24,6 @@ def _is_operator(request) -> bool:
     if request_api_key(request) is not None:
         return key_has_scope(request, OPERATOR_SCOPE)
     return bool(request.user and request.user.is_staff)
-
-
-def _validated(serializer_class, request, *, partial: bool = False) -> dict:
-    """The request's JSON object validated, or 400 validation_failed naming each field in
-    details.errors[].field. Fields the serializer does not know are refused, not ignored."""
-    data = request.data
-    if not isinstance(data, dict):
-        raise ApiError("validation_failed", "The body must be a JSON object.",
-                       details={"errors": [{"field": "body", "message": "Expected a JSON object."}]})
-    serializer = serializer_class(data=data, partial=partial)
-    errors = [{"field": name, "message": f"{name!r} is not an accepted field."}
-              for name in sorted(set(data) - set(serializer.fields))]
-    if not serializer.is_valid():
-        errors += [{"field": field, "message": str(message)}
-                   for field, messages in serializer.errors.items() for message in _flat(messages)]
-    if errors:
-        raise ApiError("validation_failed", "The request did not pass validation.",
-                       details={"errors": sorted(errors, key=lambda e: e["field"])})
-    return serializer.validated_data
-
-
-def _flat(messages):
-    if isinstance(messages, dict):
-        return [f"{key}: {m}" for key, value in messages.items() for m in _flat(value)]
-    return messages if isinstance(messages, list) else [messages]
 
 
 def _user_visible(request, user_id) -> User:
@@ -78,7 +54,7 @@ class UserUpsertView(UserScopedView):
                               200: inline_serializer("UserUpdated", {"updated": serializers.BooleanField(),
                                                                      **_USER_ENVELOPE})})
     def post(self, request):
-        data = _validated(UserUpsertSerializer, request)
+        data = request_validated(UserUpsertSerializer, request)
         email = data.pop("email")
         if email_normalise(email) != email_normalise(request.user.email) and not _is_operator(request):
             raise ApiError("permission_denied", "This key may only upsert its owner's own user record.",
@@ -98,7 +74,7 @@ class UserDetailView(UserScopedView):
                    summary="Change a user: absent fields are kept, meta is merged key by key")
     def patch(self, request, user_id):
         user = _user_visible(request, user_id)
-        changes = _validated(UserProfileSerializer, request, partial=True)
+        changes = request_validated(UserProfileSerializer, request, partial=True)
         return Response(_user_body(services.user_update(user=user, changes=changes)))
 
 
@@ -125,7 +101,7 @@ class ReferralTrackView(APIView):
                    responses={201: inline_serializer("ReferralTracked", {"ok": serializers.BooleanField(),
                                                                          "referral_id": serializers.IntegerField()})})
     def post(self, request):
-        data = _validated(ReferralTrackSerializer, request)
+        data = request_validated(ReferralTrackSerializer, request)
         referral = services.referral_track(**data)
         return Response({"ok": True, "referral_id": referral.pk}, status=status.HTTP_201_CREATED)
 

@@ -1,0 +1,1 @@
+"""The accounts API: users and referrals (users.py), API keys (keys.py)."""

@@ -1,0 +1,130 @@
+"""Keys API: an owner's keys, managed by any of the owner's keys (or the owner signed in).
+
+No scope is needed to manage keys, but a key can never hand out more than it holds: a new key's
+scopes stay within the acting key's, a key may rotate only keys whose scopes it holds itself
+(rotation returns the successor's raw key), and a test-mode key touches only test-mode keys."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.client_ip import client_ip
+from accounts.models import DEFAULT_SCOPES, ApiKey
+from accounts.permissions import request_api_key
+from accounts.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeyRotatedSerializer,
+    ApiKeyRotateSerializer,
+    ApiKeySerializer,
+    ErrorSerializer,
+)
+from levqor.errors import ApiError
+from levqor.validation import request_validated
+
+# Managing keys needs no scope beyond being one of the owner's keys (see the module's docstring).
+_OWNER_ONLY = {"GET": "", "POST": ""}
+
+
+def _errors(*codes: int) -> dict:
+    return {code: ErrorSerializer for code in codes}
+
+
+def _owned_key(request, key_id) -> ApiKey:
+    api_key = selectors.api_key_get_for(request.user, key_id=key_id)
+    if api_key is None:
+        raise ApiError("not_found", "No such API key.", status_code=404, details={"key_id": str(key_id)})
+    return api_key
+
+
+def _may_hand_out(acting: ApiKey | None, *, scopes, livemode: bool) -> None:
+    """Refuse a key (new, or the successor of a rotation) wider than the acting key."""
+    if acting is None:  # the owner signed in: their own keys, any scope
+        return
+    missing = [scope for scope in scopes if scope not in acting.scopes]
+    if missing:
+        raise ApiError("insufficient_scope", "A key cannot hand out scopes it does not hold: "
+                       f"this one lacks {', '.join(missing)}.", status_code=403,
+                       details={"missing_scopes": missing, "key_scopes": list(acting.scopes)})
+    if livemode and not acting.livemode:
+        raise ApiError("permission_denied", "A test-mode key can only manage test-mode keys.", status_code=403,
+                       details={"field": "livemode"})
+
+
+class KeyPagination(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 100
+
+
+class ApiKeyCollectionView(APIView):
+    required_scopes = _OWNER_ONLY
+
+    @extend_schema(summary="List my API keys (metadata only, never the keys themselves)",
+                   parameters=[OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
+                   responses={200: inline_serializer("ApiKeyPage", {
+                       "next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True),
+                       "results": ApiKeySerializer(many=True)}), **_errors(401)})
+    def get(self, request):
+        paginator = KeyPagination()
+        page = paginator.paginate_queryset(selectors.api_key_list_for(request.user), request, view=self)
+        return paginator.get_paginated_response(ApiKeySerializer(page, many=True).data)
+
+    @extend_schema(summary="Create an API key; the answer shows the raw key, once",
+                   request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer, **_errors(400, 401, 403)})
+    def post(self, request):
+        data = request_validated(ApiKeyCreateSerializer, request)
+        acting = request_api_key(request)
+        livemode = data.get("livemode", acting.livemode if acting else True)
+        scopes = data.get("scopes")
+        if scopes is None:
+            scopes = [s for s in DEFAULT_SCOPES if acting is None or s in acting.scopes]
+            if not scopes:
+                raise ApiError("validation_failed", "Name the scopes of the new key.",
+                               details={"errors": [{"field": "scopes", "message": "This field is required."}]})
+        _may_hand_out(acting, scopes=scopes, livemode=livemode)
+        created = services.api_key_create(
+            owner=request.user, name=data["name"], livemode=livemode, scopes=scopes,
+            expires_at=data.get("expires_at"), actor=request.user, ip=client_ip(request),
+            details={"via": "api", "by_key": str(acting.pk) if acting else None})
+        body = ApiKeyCreatedSerializer(created.api_key, context={"raw_key": created.raw_key}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": f"/api/v1/keys/{created.api_key.pk}"})
+
+
+class ApiKeyRotateView(APIView):
+    required_scopes = _OWNER_ONLY
+
+    @extend_schema(summary="Rotate a key: a new key now, the old one stops when the grace period ends",
+                   request=ApiKeyRotateSerializer, responses={201: ApiKeyRotatedSerializer, **_errors(400, 401, 403, 404, 409)})
+    def post(self, request, key_id):
+        data = request_validated(ApiKeyRotateSerializer, request)
+        api_key = _owned_key(request, key_id)
+        acting = request_api_key(request)
+        _may_hand_out(acting, scopes=api_key.scopes, livemode=api_key.livemode)
+        try:
+            created = services.api_key_rotate(api_key=api_key, grace_seconds=data["grace_seconds"],
+                                              actor=request.user, ip=client_ip(request),
+                                              details={"via": "api", "by_key": str(acting.pk) if acting else None})
+        except services.ApiKeyNotUsable as exc:
+            raise ApiError("key_not_active", "This key is revoked or expired: create a new one instead.",
+                           status_code=409, details={"key_id": str(key_id)}) from exc
+        body = ApiKeyRotatedSerializer(created.api_key, context={"raw_key": created.raw_key}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": f"/api/v1/keys/{created.api_key.pk}"})
+
+
+class ApiKeyRevokeView(APIView):
+    required_scopes = _OWNER_ONLY
+
+    @extend_schema(summary="Revoke a key: it stops working at once, everywhere",
+                   request=None, responses={200: ApiKeySerializer, **_errors(401, 403, 404)})
+    def post(self, request, key_id):
+        api_key = _owned_key(request, key_id)
+        acting = request_api_key(request)
+        _may_hand_out(acting, scopes=[], livemode=api_key.livemode)
+        services.api_key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request),
+                                details={"via": "api", "by_key": str(acting.pk) if acting else None})
+        return Response(ApiKeySerializer(api_key).data)
