@@ -1,8 +1,14 @@
 """DRF authentication by API key: X-Api-Key, or Authorization: Bearer <key>."""
 
+import ipaddress
+
 from rest_framework import authentication, exceptions
 
-from accounts.services import api_key_authenticate
+# The module, not its names: accounts.services imports levqor.errors, which loads DRF's views and
+# with them this class (DEFAULT_AUTHENTICATION_CLASSES), while accounts.services is half-imported.
+from accounts import services
+
+API_PREFIX = "/api/v1/"
 
 
 def api_key_from_headers(headers) -> str | None:
@@ -17,16 +23,33 @@ def api_key_from_headers(headers) -> str | None:
     return value.strip()
 
 
+def request_ip(request) -> str | None:
+    """The client's address as this process sees it (REMOTE_ADDR), or None when it is not an IP.
+    The one place to teach about trusted proxies."""
+    value = request.META.get("REMOTE_ADDR", "")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Authenticates by API key and counts the request against the owner's monthly quota (a
+    429 quota_exceeded refuses it before the view runs). A view with counts_against_quota =
+    False (reading one's usage) is not counted; nor is anything outside /api/v1/."""
+
     keyword = "Bearer"
 
     def authenticate(self, request):
         raw = api_key_from_headers(request.headers)
         if raw is None:
             return None
-        api_key = api_key_authenticate(raw)
+        api_key = services.api_key_authenticate(raw, ip=request_ip(request))
         if api_key is None:
             raise exceptions.AuthenticationFailed("The API key is not valid, or was revoked or expired.")
+        view = (request.parser_context or {}).get("view")
+        if request.path.startswith(API_PREFIX) and getattr(view, "counts_against_quota", True):
+            services.api_usage_count(api_key=api_key)
         return api_key.owner, api_key
 
     def authenticate_header(self, request):

@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
-from accounts.authentication import api_key_from_headers
+from accounts.authentication import api_key_from_headers, request_ip
 from accounts.models import ApiKey
-from accounts.services import api_key_authenticate
+from accounts.services import api_key_authenticate, api_usage_count
 from jobs import selectors, services
 from jobs.intake import intake_parse
 from jobs.models import Job
@@ -209,11 +209,13 @@ def intake_fast_path(view_class: type[APIView], *, legacy: bool, render):
     @functools.wraps(drf_view)
     def view(request, *args, **kwargs):
         raw_key = api_key_from_headers(request.headers) if request.method == "POST" else None
-        api_key = api_key_authenticate(raw_key) if raw_key and _json_only(request) else None
+        api_key = api_key_authenticate(raw_key, ip=request_ip(request)) if raw_key and _json_only(request) else None
         if api_key is None:
             return drf_view(request, *args, **kwargs)
         request.user, request.auth = api_key.owner, api_key
         try:
+            # Counted and refused here exactly as ApiKeyAuthentication does on the DRF path.
+            api_usage_count(api_key=api_key)
             status_code, body, headers = _create(request, owner=api_key.owner, api_key=api_key, legacy=legacy,
                                                  render=render)
         except ApiError as exc:

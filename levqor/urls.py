@@ -21,5 +21,6 @@ urlpatterns = [
     path("api/v1/schema", SpectacularAPIView.as_view(), name="openapi"),
     path("api/v1/docs", SpectacularRedocView.as_view(url_name="openapi"), name="api-docs"),
     path("api/v1/", include("jobs.urls")),
+    path("api/v1/", include("accounts.urls")),
     path("admin/", admin.site.urls),
 ]
