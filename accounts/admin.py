@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey, ApiUsage, User
+from accounts.selectors import api_usage_for
 from accounts.services import api_key_cache_forget, api_key_create, api_key_revoke
 
 
@@ -10,7 +11,7 @@ class ApiKeyInline(admin.TabularInline):
     model = ApiKey
     extra = 0
     can_delete = False
-    fields = ["prefix", "name", "livemode", "created_at", "last_used_at", "revoked_at", "expires_at"]
+    fields = ["prefix", "name", "livemode", "created_at", "last_used_at", "last_used_ip", "revoked_at", "expires_at"]
     readonly_fields = fields
     show_change_link = True
 
@@ -21,22 +22,31 @@ class ApiKeyInline(admin.TabularInline):
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["-created_at"]
-    list_display = ["email", "name", "currency", "is_active", "is_staff", "created_at"]
-    list_filter = ["is_active", "is_staff", "currency"]
+    list_display = ["email", "name", "tier", "currency", "is_active", "is_staff", "created_at"]
+    list_filter = ["tier", "is_active", "is_staff", "currency"]
     search_fields = ["email", "name"]
-    readonly_fields = ["id", "created_at", "updated_at", "last_login"]
+    readonly_fields = ["id", "created_at", "updated_at", "last_login", "usage_this_month"]
     inlines = [ApiKeyInline]
     fieldsets = [
         (None, {"fields": ["id", "email", "password"]}),
         ("Profile", {"fields": ["name", "locale", "currency", "meta"]}),
+        ("API plan", {"fields": ["tier", "usage_this_month"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "created_at", "updated_at"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
 
+    @admin.display(description="API calls this month")
+    def usage_this_month(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        usage = api_usage_for(obj)
+        limit = "unlimited" if usage.calls_limit is None else f"{usage.calls_limit:,}"
+        return f"{usage.calls_used:,} / {limit} (resets {usage.reset_at:%Y-%m-%d %H:%M} UTC)"
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        if change:  # e.g. deactivated: their keys must stop working now, not when the cache expires
+        if change:  # e.g. deactivated or another tier: their keys must stop working now, not when the cache expires
             api_key_cache_forget(*obj.api_keys.values_list("key_hash", flat=True))
 
 
@@ -52,12 +62,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["owner", "name", "livemode", "expires_at"]
-        return ["id", "prefix", "owner", "name", "livemode", "created_at", "last_used_at", "revoked_at", "expires_at"]
+        return ["id", "prefix", "owner", "name", "livemode", "created_at", "last_used_at", "last_used_ip",
+                "revoked_at", "expires_at"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["id", "prefix", "owner", "livemode", "created_at", "last_used_at", "revoked_at"]
+        return ["id", "prefix", "owner", "livemode", "created_at", "last_used_at", "last_used_ip", "revoked_at"]
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -77,3 +88,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
             api_key_revoke(api_key=api_key)
             count += 1
         self.message_user(request, f"Revoked {count} key(s) at {timezone.now():%H:%M:%S} UTC.")
+
+
+@admin.register(ApiUsage)
+class ApiUsageAdmin(admin.ModelAdmin):
+    """The persisted monthly counts (the live count of the current month is in the cache, up to a
+    minute ahead: the user's page shows that one)."""
+
+    list_display = ["owner", "month", "calls"]
+    list_filter = ["month"]
+    search_fields = ["owner__email"]
+    list_select_related = ["owner"]
+    readonly_fields = ["owner", "month", "calls"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
