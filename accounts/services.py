@@ -221,19 +221,6 @@ def _usage_persist(*, owner_id, month: date, calls: int) -> None:
     ApiUsage.objects.filter(owner_id=owner_id, month=month).update(calls=Greatest(F("calls"), calls))
 
 
-def user_tier_set(*, user: User, tier: str) -> User:
-    """Move a user to another tier. Their quota changes from their next request: the cached
-    lookups of their keys (which carry the tier) are dropped."""
-    if tier not in User.Tier.values:
-        raise ApiError("validation_failed", f"tier must be one of {', '.join(User.Tier.values)}.",
-                       details={"field": "tier"})
-    if user.tier != tier:
-        user.tier = tier
-        user.save(update_fields=["tier", "updated_at"])
-    api_key_cache_forget(*user.api_keys.values_list("key_hash", flat=True))
-    return user
-
-
 def demo_user_ensure(*, email: str) -> CreatedApiKey | None:
     """On a first embedded run: a demo user with a test key. None when the user already exists."""
     user, created = user_get_or_create(email=email, name="Demo user")
