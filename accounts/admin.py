@@ -4,7 +4,8 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 
 from accounts.client_ip import client_ip
-from accounts.models import DEFAULT_SCOPES, SCOPES, ApiKey, ApiKeyEvent, User
+from accounts.models import DEFAULT_SCOPES, SCOPES, ApiKey, ApiKeyEvent, ApiUsage, User
+from accounts.selectors import api_usage_for
 from accounts.services import api_key_cache_forget, api_key_create, api_key_revoke
 
 
@@ -34,22 +35,31 @@ class ApiKeyInline(admin.TabularInline):
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["-created_at"]
-    list_display = ["email", "name", "currency", "is_active", "is_staff", "created_at"]
-    list_filter = ["is_active", "is_staff", "currency"]
+    list_display = ["email", "name", "tier", "currency", "is_active", "is_staff", "created_at"]
+    list_filter = ["tier", "is_active", "is_staff", "currency"]
     search_fields = ["email", "name"]
-    readonly_fields = ["id", "created_at", "updated_at", "last_login"]
+    readonly_fields = ["id", "created_at", "updated_at", "last_login", "usage_this_month"]
     inlines = [ApiKeyInline]
     fieldsets = [
         (None, {"fields": ["id", "email", "password"]}),
         ("Profile", {"fields": ["name", "locale", "currency", "meta"]}),
+        ("API plan", {"fields": ["tier", "usage_this_month"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "created_at", "updated_at"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
 
+    @admin.display(description="API calls this month")
+    def usage_this_month(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        usage = api_usage_for(obj)
+        limit = "unlimited" if usage.calls_limit is None else f"{usage.calls_limit:,}"
+        return f"{usage.calls_used:,} / {limit} (resets {usage.reset_at:%Y-%m-%d %H:%M} UTC)"
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        if change:  # e.g. deactivated: their keys must stop working now, not when the cache expires
+        if change:  # e.g. deactivated or another tier: their keys must stop working now, not when the cache expires
             api_key_cache_forget(*obj.api_keys.values_list("key_hash", flat=True))
 
 
@@ -97,8 +107,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"Revoked {count} key(s) at {timezone.now():%H:%M:%S} UTC.")
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records of what happened: operators read them, nobody adds, edits or deletes them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ApiKeyEvent)
-class ApiKeyEventAdmin(admin.ModelAdmin):
+class ApiKeyEventAdmin(ReadOnlyAdmin):
     """The audit trail: read-only, so it stays a record of what happened."""
 
     list_display = ["at", "action", "key_prefix", "api_key", "actor", "ip"]
@@ -109,11 +132,14 @@ class ApiKeyEventAdmin(admin.ModelAdmin):
     fields = ["at", "action", "key_prefix", "api_key", "actor", "ip", "details"]
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.register(ApiUsage)
+class ApiUsageAdmin(ReadOnlyAdmin):
+    """The persisted monthly counts (the live count of the current month is in the cache, up to a
+    minute ahead: the user's page shows that one)."""
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    list_display = ["owner", "month", "calls"]
+    list_filter = ["month"]
+    search_fields = ["owner__email"]
+    list_select_related = ["owner"]
+    readonly_fields = ["owner", "month", "calls"]

@@ -2,8 +2,12 @@
 
 from rest_framework import authentication, exceptions
 
+# The module, not its names: accounts.services imports levqor.errors, which loads DRF's views and
+# with them this class (DEFAULT_AUTHENTICATION_CLASSES), while accounts.services is half-imported.
+from accounts import services
 from accounts.client_ip import client_ip
-from accounts.services import api_key_authenticate
+
+API_PREFIX = "/api/v1/"
 
 
 def api_key_from_headers(headers) -> str | None:
@@ -19,15 +23,22 @@ def api_key_from_headers(headers) -> str | None:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Authenticates by API key and counts the request against the owner's monthly quota (a
+    429 quota_exceeded refuses it before the view runs). A view with counts_against_quota =
+    False (reading one's usage) is not counted; nor is anything outside /api/v1/."""
+
     keyword = "Bearer"
 
     def authenticate(self, request):
         raw = api_key_from_headers(request.headers)
         if raw is None:
             return None
-        api_key = api_key_authenticate(raw, ip=client_ip(request))
+        api_key = services.api_key_authenticate(raw, ip=client_ip(request))
         if api_key is None:
             raise exceptions.AuthenticationFailed("The API key is not valid, or was revoked or expired.")
+        view = (request.parser_context or {}).get("view")
+        if request.path.startswith(API_PREFIX) and getattr(view, "counts_against_quota", True):
+            services.api_usage_count(api_key=api_key)
         return api_key.owner, api_key
 
     def authenticate_header(self, request):

@@ -162,3 +162,22 @@ class Referral(models.Model):
 
     def __str__(self):
         return f"{self.email} via {self.source}"
+
+
+class ApiUsage(models.Model):
+    """API calls an owner made in a calendar month (UTC). The live count is an atomic counter in
+    the shared cache; this row is its durable copy, written at most once a minute per owner, so
+    a restart of the cache does not forget the month's usage (the counter is re-seeded from it)."""
+
+    id = models.BigAutoField(primary_key=True)
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_usage")
+    month = models.DateField(help_text="The first day of the month (UTC).")
+    calls = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "API usage"
+        verbose_name_plural = "API usage"
+        constraints = [models.UniqueConstraint(fields=["owner", "month"], name="apiusage_owner_month_unique")]
+
+    def __str__(self):
+        return f"{self.owner_id} {self.month:%Y-%m}: {self.calls}"

@@ -1,11 +1,13 @@
-"""Reads on users, referrals and API keys that more than one caller needs."""
+"""Reads on users, referrals, API keys and API usage that more than one caller needs."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import ApiKey, Referral, User, email_normalise
+from accounts.models import ApiKey, ApiUsage, Referral, User, email_normalise
+from accounts.quotas import Usage, month_of, month_reset_at, quota_limit, usage_cache_key
 
 TOP_SOURCES_LIMIT = 10
 
@@ -47,3 +49,14 @@ def api_key_list_for(owner: User) -> QuerySet[ApiKey]:
 def api_key_get_for(owner: User, *, key_id) -> ApiKey | None:
     """One of the owner's keys; None for an unknown id or another owner's key (the API answers 404 for both)."""
     return ApiKey.objects.filter(owner=owner, pk=key_id).first()
+
+
+def api_usage_for(owner: User, *, now: datetime | None = None) -> Usage:
+    """The owner's API calls this calendar month (UTC) and their quota, without counting a call:
+    the shared counter when the cache has it, else the month's persisted row."""
+    now = now or timezone.now()
+    month = month_of(now)
+    calls = cache.get(usage_cache_key(owner.pk, month))
+    if calls is None:
+        calls = ApiUsage.objects.filter(owner=owner, month=month).values_list("calls", flat=True).first() or 0
+    return Usage(tier=owner.tier, calls_used=calls, calls_limit=quota_limit(owner.tier), reset_at=month_reset_at(month))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.api import keys, users
+from accounts.api import keys, usage, users
 
 urlpatterns = [
     path("users", users.UserCollectionView.as_view(), name="user-by-email"),
@@ -11,4 +11,5 @@ urlpatterns = [
     path("keys", keys.ApiKeyCollectionView.as_view(), name="key-list"),
     path("keys/<uuid:key_id>/rotate", keys.ApiKeyRotateView.as_view(), name="key-rotate"),
     path("keys/<uuid:key_id>/revoke", keys.ApiKeyRevokeView.as_view(), name="key-revoke"),
+    path("usage", usage.UsageView.as_view(), name="usage"),
 ]

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from accounts.authentication import api_key_from_headers
 from accounts.client_ip import client_ip
 from accounts.models import ApiKey
-from accounts.services import api_key_authenticate
+from accounts.services import api_key_authenticate, api_usage_count
 from jobs import selectors, services
 from jobs.intake import intake_parse
 from jobs.models import Job
@@ -235,6 +235,8 @@ def intake_fast_path(view_class: type[APIView], *, legacy: bool, render):
             return drf_view(request, *args, **kwargs)
         request.user, request.auth = api_key.owner, api_key
         try:
+            # Counted and refused here exactly as ApiKeyAuthentication does on the DRF path.
+            api_usage_count(api_key=api_key)
             status_code, body, headers = _create(request, owner=api_key.owner, api_key=api_key, legacy=legacy,
                                                  render=render)
         except ApiError as exc:

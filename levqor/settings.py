@@ -31,6 +31,12 @@ def env_decimal(name: str, default: str) -> Decimal:
     return Decimal(os.environ.get(name) or default)
 
 
+def env_quota(name: str, default: str) -> int | None:
+    """A monthly call quota: a whole number, or "unlimited" (or empty) for none."""
+    value = (os.environ.get(name) or default).strip().lower()
+    return None if value in {"", "unlimited"} else int(value)
+
+
 def _embedded_secret_key() -> str:
     """A per-machine random key for the embedded mode, kept in var/ so sessions survive restarts."""
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -202,6 +208,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": LEVQOR_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "levqor.openapi.error_responses"],
+}
+
+# API calls a key's owner may make per calendar month (UTC), by tier; None = unlimited.
+API_MONTHLY_QUOTAS = {
+    "sandbox": env_quota("API_QUOTA_SANDBOX", "1000"),
+    "pro": env_quota("API_QUOTA_PRO", "10000"),
+    "enterprise": env_quota("API_QUOTA_ENTERPRISE", "unlimited"),
 }
 
 # Request bodies above this are refused with 413 before they are read.

@@ -234,7 +234,7 @@ def test_deactivating_a_user_in_the_admin_stops_their_keys_at_once(operator, key
     client = client_for(raw)
     assert client.get("/api/v1/jobs").status_code == 200  # cached now
     response = operator.post(reverse("admin:accounts_user_change", args=[user.pk]), {
-        "email": user.email, "name": user.name, "locale": user.locale, "currency": user.currency, "meta": "{}",
+        "email": user.email, "name": user.name, "locale": user.locale, "currency": user.currency, "meta": "{}", "tier": user.tier,
         "is_active": "", "api_keys-TOTAL_FORMS": "1", "api_keys-INITIAL_FORMS": "1",
         "api_keys-MIN_NUM_FORMS": "0", "api_keys-MAX_NUM_FORMS": "1000",
         "api_keys-0-id": str(ApiKey.objects.get(owner=user).pk), "api_keys-0-owner": str(user.pk),

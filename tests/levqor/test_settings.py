@@ -12,7 +12,7 @@ def test_every_environment_variable_is_documented_in_env_example():
     used = set()
     for path in [ROOT / "levqor" / "settings.py", ROOT / "scripts" / "run.sh"]:
         text = path.read_text()
-        used |= set(re.findall(r'env_(?:bool|list|decimal)\("([A-Z_]+)"', text))
+        used |= set(re.findall(r'env_(?:bool|list|decimal|quota)\("([A-Z_]+)"', text))
         used |= set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', text))
         used |= set(re.findall(r"\$\{([A-Z_]+):-", text))
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.M))
