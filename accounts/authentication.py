@@ -2,7 +2,8 @@
 
 from rest_framework import authentication, exceptions
 
-from accounts.services import api_key_authenticate
+from accounts.models import ApiKey
+from accounts.services import api_key_authenticate, api_key_hash, api_key_owner_tier
 
 
 def api_key_from_headers(headers) -> str | None:
@@ -15,6 +16,18 @@ def api_key_from_headers(headers) -> str | None:
     if scheme.lower() != "bearer" or not value.strip():
         return None
     return value.strip()
+
+
+def api_key_rate_bucket(request) -> tuple[str, str] | None:
+    """(bucket, tier) of the key a request presents, for levqor.ratelimit's per-key limit (its
+    RATELIMIT_KEY_TIER_FUNCTION): the key's hash, never the key, names the bucket. None when
+    the request presents no key, or none that could be valid."""
+    raw = api_key_from_headers(request.headers)
+    if not raw or not raw.startswith((ApiKey.LIVE_PREFIX, ApiKey.TEST_PREFIX)) or len(raw) > 100:
+        return None
+    digest = api_key_hash(raw)
+    tier = api_key_owner_tier(digest)
+    return (digest, tier) if tier else None
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
