@@ -4,6 +4,8 @@ fits what is answered (a strict one for JSON, a nonce-based one for HTML pages).
 import base64
 import hashlib
 
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 
@@ -54,3 +56,30 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         if not report_only and not _is_html(response) and parts.config is None:
             return PolicyParts(config=settings.API_CONTENT_SECURITY_POLICY)
         return parts
+
+
+_REDOC_CDN = "https://cdn.jsdelivr.net"
+_docs_csp = csp_replace({
+    "script-src": [SELF, _REDOC_CDN],
+    # Redoc writes its styles into <style> elements at run time, without our nonce.
+    "style-src": [SELF, UNSAFE_INLINE, "https://fonts.googleapis.com"],
+    "style-src-attr": [UNSAFE_INLINE],
+    "font-src": [SELF, "https://fonts.gstatic.com"],
+    "worker-src": ["blob:"],
+    "img-src": [SELF, "data:", "https:"],
+    "object-src": [NONE],
+})
+
+
+def docs_page_policy(view):
+    """The API reference page (drf-spectacular's Redoc, loaded from its CDN) gets its own policy:
+    the CDN's script and fonts, and no cross-origin embedder policy (the CDN's files do not all
+    send Cross-Origin-Resource-Policy). Every other page keeps the strict one."""
+    view = _docs_csp(view)
+
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response["Cross-Origin-Embedder-Policy"] = "unsafe-none"
+        return response
+
+    return wrapped
