@@ -12,6 +12,8 @@ handler403 = "levqor.errors.handler403"
 handler404 = "levqor.errors.handler404"
 handler500 = "levqor.errors.handler500"
 
+docs_view = method_decorator(docs_page_policy, name="dispatch")(SpectacularRedocView).as_view(url_name="openapi")
+
 urlpatterns = [
     path("", health.root, name="root"),
     path("health", health.health, name="health"),
@@ -21,7 +23,7 @@ urlpatterns = [
     path("public/metrics", ops.public_metrics, name="public-metrics"),
     path("public/openapi.json", SpectacularAPIView.as_view(), name="openapi-public"),
     path("api/v1/schema", SpectacularAPIView.as_view(), name="openapi"),
-    path("api/v1/docs", method_decorator(docs_page_policy, name="dispatch")(SpectacularRedocView).as_view(url_name="openapi"), name="api-docs"),
+    path("api/v1/docs", docs_view, name="api-docs"),
     path("api/v1/", include("jobs.urls")),
     path("admin/", admin.site.urls),
 ]

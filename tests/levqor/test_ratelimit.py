@@ -168,7 +168,8 @@ def test_limits_are_shared_by_processes_through_redis(limits):
     limits(writes=5)
     env = {**worker_env(), "RATELIMIT_WRITES_PER_IP": "5", "RATELIMIT_GLOBAL": str(BIG),
            "RATELIMIT_SENSITIVE_PER_IP": str(BIG)}
-    other = subprocess.run([sys.executable, "-c", _SPEND], env=env, capture_output=True, text=True, timeout=60)
+    other = subprocess.run([sys.executable, "-c", _SPEND], env=env, capture_output=True, text=True,  # noqa: S603
+                           timeout=60)
     assert other.returncode == 0, other.stderr
     assert other.stdout.strip().splitlines()[-1] == "[401, 401, 401]"
     client = Client()
