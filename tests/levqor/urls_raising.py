@@ -4,7 +4,8 @@ from django.urls import path
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from levqor.urls import handler400, handler403, handler404, handler500, urlpatterns as project_urlpatterns  # noqa: F401
+from levqor.urls import handler400, handler403, handler404, handler500  # noqa: F401
+from levqor.urls import urlpatterns as project_urlpatterns
 
 
 def django_view_that_fails(request):
