@@ -22,6 +22,18 @@ def api_key_from_headers(headers) -> str | None:
     return value.strip()
 
 
+def api_key_rate_bucket(request) -> tuple[str, str] | None:
+    """(bucket, tier) of the key a request presents, for levqor.ratelimit's per-key limit (its
+    RATELIMIT_KEY_TIER_FUNCTION): the key's hash, never the key, names the bucket. None when
+    the request presents no key, or none that could be valid."""
+    raw = api_key_from_headers(request.headers)
+    if not raw or not services.api_key_looks_valid(raw):
+        return None
+    digest = services.api_key_hash(raw)
+    tier = services.api_key_owner_tier(digest)
+    return (digest, tier) if tier else None
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """Authenticates by API key and counts the request against the owner's monthly quota (a
     429 quota_exceeded refuses it before the view runs). A view with counts_against_quota =

@@ -1,13 +1,14 @@
-"""The address a request came from, for audit rows and a key's last_used_ip."""
+"""The address a request came from, as stored in audit rows and a key's last_used_ip."""
 
 import ipaddress
 
+from levqor.client_ip import client_ip as request_address
+
 
 def client_ip(request) -> str | None:
-    """The client's IP address, or None when the peer address is not one. One place to swap for a
-    proxy-aware lookup (trusted proxies' X-Forwarded-For); until then the peer address, which a
-    client cannot forge."""
+    """The client's address (levqor.client_ip: REMOTE_ADDR, or behind trusted proxies their
+    X-Forwarded-For) as an IP an IP column can store, or None when it is not one."""
     try:
-        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
+        return str(ipaddress.ip_address(request_address(request)))
     except ValueError:
         return None

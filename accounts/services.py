@@ -220,18 +220,9 @@ def api_key_authenticate(raw_key: str, *, ip: str | None = None) -> ApiKey | Non
     ip, when given, is recorded as the key's last_used_ip along with last_used_at."""
     if not api_key_looks_valid(raw_key):
         return None
-    digest = api_key_hash(raw_key)
-    cache_key = api_key_cache_key(digest)
-    record = cache.get(cache_key)
-    if record == _MISS:
-        return None
-    api_key = _key_from_record(record)
+    api_key = _api_key_lookup(api_key_hash(raw_key))
     if api_key is None:
-        api_key = ApiKey.objects.select_related("owner").filter(key_hash=digest).first()
-        if api_key is None:
-            cache.set(cache_key, _MISS, KEY_CACHE_SECONDS)
-            return None
-        cache.set(cache_key, _key_record(api_key), KEY_CACHE_SECONDS)
+        return None
     now = timezone.now()
     if not api_key.is_usable(now) or not api_key.owner.is_active:
         return None
@@ -251,6 +242,48 @@ def api_key_authenticate(raw_key: str, *, ip: str | None = None) -> ApiKey | Non
 # What the cache holds for a presented value that matches no key.
 _MISS = "miss"
 _last_used_asked: dict = {}
+
+
+def _api_key_lookup(digest: str) -> ApiKey | None:
+    """The key with this hash (usable or not) with its owner: from the cache, else one query. A
+    hash that matches no key is remembered as a miss, so repeating it costs no query either."""
+    cache_key = api_key_cache_key(digest)
+    record = cache.get(cache_key)
+    if record == _MISS:
+        return None
+    api_key = _key_from_record(record)
+    if api_key is None:
+        api_key = ApiKey.objects.select_related("owner").filter(key_hash=digest).first()
+        if api_key is None:
+            cache.set(cache_key, _MISS, KEY_CACHE_SECONDS)
+            return None
+        cache.set(cache_key, _key_record(api_key), KEY_CACHE_SECONDS)
+    return api_key
+
+
+def api_key_owner_tier(key_hash: str) -> str | None:
+    """The tier of the owner of the key with this hash, for the per-key rate limit; None when no
+    usable key has this hash (authentication then refuses it anyway).
+
+    This is not authentication: it records no use. Each process remembers a key's tier for
+    TIER_MEMO_SECONDS, so the rate limit adds no cache round trip to most requests; a tier change
+    reaches the limit within that time."""
+    tick = time.monotonic()
+    memo = _tier_memo.get(key_hash)
+    if memo is not None and tick - memo[1] < TIER_MEMO_SECONDS:
+        return memo[0]
+    api_key = _api_key_lookup(key_hash)
+    usable = api_key is not None and api_key.is_usable() and api_key.owner.is_active
+    tier = api_key.owner.tier if usable else None
+    if len(_tier_memo) >= TIER_MEMO_MAX:
+        _tier_memo.clear()  # many keys (or made-up ones) seen: start over rather than grow without end
+    _tier_memo[key_hash] = (tier, tick)
+    return tier
+
+
+TIER_MEMO_SECONDS = 60
+TIER_MEMO_MAX = 10_000
+_tier_memo: dict[str, tuple[str | None, float]] = {}
 
 # A cached key is a tuple of plain column values (the key's, then its owner's), not a pickled
 # model: unpickling two model instances cost more than the cache round trip itself. The field

@@ -101,3 +101,8 @@ def handler404(request, exception=None):
 
 def handler500(request):
     return error_response("internal_error", "Something went wrong on our side.", 500)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: Django's own CSRF refusal, in our shape (its reason is for developers)."""
+    return error_response("csrf_failed", "The request's CSRF check failed; reload the page and try again.", 403)

@@ -5,16 +5,11 @@ import time
 
 from django.utils.functional import SimpleLazyObject, empty
 
+from levqor.client_ip import client_ip
 from levqor.redaction import redact_text
 from levqor.request_context import current_correlation_id
 
 logger = logging.getLogger("levqor.request")
-
-
-def request_client_ip(request) -> str | None:
-    """The client's address. REMOTE_ADDR until the proxy-aware levqor.client_ip (trusted proxies
-    only) lands; this is the one place to switch over."""
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _request_user_id(request) -> str | None:
@@ -48,7 +43,7 @@ class RequestLogMiddleware:
             "path": redact_text(request.path),  # the path only: a query string may carry secrets
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            "client_ip": request_client_ip(request),
+            "client_ip": client_ip(request) or None,
             "user_agent": request.headers.get("User-Agent", "")[:300],
             "key_prefix": _request_key_prefix(request),
             "user_id": _request_user_id(request),

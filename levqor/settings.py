@@ -11,6 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF, UNSAFE_HASHES
+
+from levqor.security import STYLE_ATTRIBUTE_HASHES
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LEVQOR_VAR_DIR", BASE_DIR / "var"))
@@ -63,6 +66,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "corsheaders",
+    "csp",
     "drf_spectacular",
     "django_q",
     "levqor.apps.LevqorConfig",
@@ -70,18 +75,26 @@ INSTALLED_APPS = [
     "jobs",
 ]
 
+# Order matters: everything that writes headers (correlation id, security headers, CSP, CORS)
+# sits above everything that may answer early (rate limit, body limit, static files), so a 429,
+# a 413 or a static file carries the same headers as any other response.
 MIDDLEWARE = [
     "levqor.middleware.RequestIdMiddleware",
+    # Just inside the correlation id: it logs every answer, the early ones (429, 413) too.
     "levqor.request_log.RequestLogMiddleware",
-    "levqor.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "levqor.security.SecurityHeadersMiddleware",
+    "levqor.security.ContentSecurityPolicyMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "levqor.ratelimit.RateLimitMiddleware",
+    "levqor.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "levqor.urls"
@@ -98,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -281,6 +295,68 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and not EMBEDDED_MODE)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "levqor.errors.csrf_failure"
+# Headers Django has no setting for (levqor.security.SecurityHeadersMiddleware).
+CROSS_ORIGIN_EMBEDDER_POLICY = "require-corp"
+PERMISSIONS_POLICY = ("geolocation=(), microphone=(), camera=(), payment=(), usb=(), interest-cohort=(), "
+                      "accelerometer=(), gyroscope=(), magnetometer=(), fullscreen=(self)")
+
+# Content-Security-Policy (django-csp 4.x format). This is the policy of HTML pages: scripts and
+# styles only from us or carrying the request's nonce. JSON and every other non-HTML answer get
+# API_CONTENT_SECURITY_POLICY instead (levqor.security.ContentSecurityPolicyMiddleware).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # The admin and DRF's browsable API write a few style="..." attributes; allow exactly
+        # those values (levqor.security.STYLE_ATTRIBUTE_HASHES), not inline styles in general.
+        "style-src-attr": [UNSAFE_HASHES, *STYLE_ATTRIBUTE_HASHES],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+        "frame-ancestors": [NONE],
+    },
+}
+API_CONTENT_SECURITY_POLICY = {"default-src": [NONE], "frame-ancestors": [NONE]}
+
+# CORS (django-cors-headers): only these origins (https://app.example.com) may call the API
+# from a browser; a preflight from any other origin gets no CORS headers, so browsers refuse.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/(api|public|billing|webhooks)/"
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "idempotency-key", "x-api-key", "x-request-id",
+                      "x-correlation-id")
+CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after", "x-ratelimit-limit", "x-ratelimit-remaining",
+                       "x-ratelimit-reset", "idempotent-replayed")
+CORS_PREFLIGHT_MAX_AGE = 600
+
+# --- Client IP and rate limits ---------------------------------------------------------------
+# TRUSTED_PROXIES: CIDRs of our own proxies. Only a request from one of them has its
+# X-Forwarded-For read (levqor.client_ip); anyone else's is ignored.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+# django_ratelimit's own settings: its "ip" keys use our client IP; counters live in the default
+# cache, so with REDIS_URL they are shared by every web process and machine.
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLED", True)
+RATELIMIT_IP_META_KEY = "levqor.client_ip.client_ip"
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_CACHE_PREFIX = "rl:"
+# Requests per minute (levqor.ratelimit.RateLimitMiddleware).
+RATELIMIT_WRITES_PER_IP = int(os.environ.get("RATELIMIT_WRITES_PER_IP", "20"))
+RATELIMIT_GLOBAL = int(os.environ.get("RATELIMIT_GLOBAL", "200"))
+RATELIMIT_SENSITIVE_PER_IP = int(os.environ.get("RATELIMIT_SENSITIVE_PER_IP", "60"))
+RATELIMIT_SENSITIVE_PREFIXES = ("/billing/", "/api/partners/", "/api/admin/", "/api/user/", "/webhooks/",
+                                "/api/legal/", "/api/marketing/")
+RATELIMIT_PER_KEY_BY_TIER = {
+    "sandbox": int(os.environ.get("RATELIMIT_KEY_SANDBOX", "60")),
+    "pro": int(os.environ.get("RATELIMIT_KEY_PRO", "600")),
+    "enterprise": int(os.environ.get("RATELIMIT_KEY_ENTERPRISE", "6000")),
+}
+# How the middleware learns a request's key bucket and tier without authenticating (levqor knows
+# no app, so it is named here): a function(request) -> (bucket, tier) or None.
+RATELIMIT_KEY_TIER_FUNCTION = "accounts.authentication.api_key_rate_bucket"
 
 # --- Logging -------------------------------------------------------------------------------
 LOGGING = {

@@ -26,3 +26,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
+# Rate limits far above what any test sends from its one address, unless the environment sets
+# them (a process a test starts) or a test sets its own (tests/levqor/test_ratelimit.py).
+for _name in ("RATELIMIT_WRITES_PER_IP", "RATELIMIT_GLOBAL", "RATELIMIT_SENSITIVE_PER_IP"):
+    if not os.environ.get(_name):
+        globals()[_name] = 1_000_000
+RATELIMIT_PER_KEY_BY_TIER = {tier: 1_000_000 for tier in RATELIMIT_PER_KEY_BY_TIER}  # noqa: F405

@@ -42,6 +42,7 @@ def _cache_clear():
     from accounts import services as account_services
 
     account_services._last_used_asked.clear()
+    account_services._tier_memo.clear()
     if not settings.REDIS_URL:
         cache.clear()
         return

@@ -1,0 +1,85 @@
+"""Security headers on every response: the ones Django has no setting for, and the CSP that
+fits what is answered (a strict one for JSON, a nonce-based one for HTML pages)."""
+
+import base64
+import hashlib
+
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from csp.decorators import csp_replace
+from csp.middleware import CSPMiddleware, PolicyParts
+from django.conf import settings
+
+# The style="..." attribute values that Django's admin and DRF's browsable API templates write.
+# A nonce cannot cover an attribute, so the page policy allows these exact values by hash
+# ('unsafe-hashes'), and no other inline style. tests/levqor/test_security_headers.py renders
+# the pages and fails when a template writes a value missing here.
+STYLE_ATTRIBUTES = (
+    "float: right; margin-right: 10px",
+    "float:left",
+    "float: right",
+    "clear: both",
+)
+
+
+def _csp_hash(value: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(value.encode()).digest()).decode() + "'"
+
+
+STYLE_ATTRIBUTE_HASHES = tuple(_csp_hash(value) for value in STYLE_ATTRIBUTES)
+
+
+class SecurityHeadersMiddleware:
+    """Cross-Origin-Embedder-Policy and Permissions-Policy on every response (SecurityMiddleware
+    writes HSTS, nosniff, Referrer-Policy and COOP; XFrameOptionsMiddleware X-Frame-Options)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.headers.setdefault("Cross-Origin-Embedder-Policy", settings.CROSS_ORIGIN_EMBEDDER_POLICY)
+        response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
+
+
+def _is_html(response) -> bool:
+    return response.get("Content-Type", "").startswith("text/html")
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp, with the page policy (CONTENT_SECURITY_POLICY) for HTML and the API policy
+    (API_CONTENT_SECURITY_POLICY: nothing may load, nothing may frame it) for everything else.
+    A JSON body opened in a browser then cannot run or load anything, even if it is sniffed."""
+
+    def get_policy_parts(self, request, response, report_only=False):
+        parts = super().get_policy_parts(request, response, report_only)
+        if not report_only and not _is_html(response) and parts.config is None:
+            return PolicyParts(config=settings.API_CONTENT_SECURITY_POLICY)
+        return parts
+
+
+_REDOC_CDN = "https://cdn.jsdelivr.net"
+_docs_csp = csp_replace({
+    "script-src": [SELF, _REDOC_CDN],
+    # Redoc writes its styles into <style> elements at run time, without our nonce.
+    "style-src": [SELF, UNSAFE_INLINE, "https://fonts.googleapis.com"],
+    "style-src-attr": [UNSAFE_INLINE],
+    "font-src": [SELF, "https://fonts.gstatic.com"],
+    "worker-src": ["blob:"],
+    "img-src": [SELF, "data:", "https:"],
+    "object-src": [NONE],
+})
+
+
+def docs_page_policy(view):
+    """The API reference page (drf-spectacular's Redoc, loaded from its CDN) gets its own policy:
+    the CDN's script and fonts, and no cross-origin embedder policy (the CDN's files do not all
+    send Cross-Origin-Resource-Policy). Every other page keeps the strict one."""
+    view = _docs_csp(view)
+
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response["Cross-Origin-Embedder-Policy"] = "unsafe-none"
+        return response
+
+    return wrapped

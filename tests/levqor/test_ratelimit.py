@@ -1,0 +1,188 @@
+"""Rate limits at their boundaries, per client IP, globally, on the sensitive prefixes and per
+API key by tier; headers on refusals and successes; shared across processes on Redis."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+from django.test import Client
+
+from tests.api_asserts import assert_api_error
+from tests.factories import UserFactory, api_key_for
+from tests.jobs.support import worker_env
+
+BIG = 10_000
+
+
+@pytest.fixture
+def limits(settings):
+    """Small limits for one test; the rest out of the way."""
+    def set_(*, writes=BIG, global_=BIG, sensitive=BIG, sandbox=BIG, pro=BIG, enterprise=BIG):
+        settings.RATELIMIT_WRITES_PER_IP = writes
+        settings.RATELIMIT_GLOBAL = global_
+        settings.RATELIMIT_SENSITIVE_PER_IP = sensitive
+        settings.RATELIMIT_PER_KEY_BY_TIER = {"sandbox": sandbox, "pro": pro, "enterprise": enterprise}
+    return set_
+
+
+def _post(client, path="/api/v1/jobs", ip="198.51.100.1", **extra):
+    return client.post(path, data="{}", content_type="application/json", REMOTE_ADDR=ip, **extra)
+
+
+def _assert_limited(response, limit):
+    body = assert_api_error(response, 429, "rate_limited")
+    assert body["details"]["limit"] == limit
+    retry_after = int(response["Retry-After"])
+    assert 1 <= retry_after <= 60
+    assert response["X-RateLimit-Limit"] == str(limit)
+    assert response["X-RateLimit-Remaining"] == "0"
+    reset = int(response["X-RateLimit-Reset"])
+    assert time.time() - 1 <= reset <= time.time() + 61
+    return body
+
+
+@pytest.mark.django_db
+def test_the_21st_write_from_one_ip_is_refused_and_another_ip_is_not(limits):
+    limits(writes=20)
+    client = Client()
+    for n in range(20):
+        response = _post(client)
+        assert response.status_code == 401, n  # refused by auth, but counted: limits come first
+        assert response["X-RateLimit-Limit"] == "20"
+        assert response["X-RateLimit-Remaining"] == str(19 - n)
+    body = _assert_limited(_post(client), 20)
+    assert body["details"]["scope"] == "api-writes-ip"
+    assert _post(client, ip="198.51.100.2").status_code == 401
+    # Reads are not writes: the same IP may still read.
+    assert client.get("/api/v1/jobs", REMOTE_ADDR="198.51.100.1").status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_global_limit_counts_all_clients_together(limits):
+    limits(global_=3)
+    client = Client()
+    for n in range(3):
+        assert client.get("/api/v1/workflows", REMOTE_ADDR=f"198.51.100.{n}").status_code == 401
+    _assert_limited(client.get("/api/v1/workflows", REMOTE_ADDR="198.51.100.99"), 3)
+
+
+@pytest.mark.django_db
+def test_sensitive_prefixes_have_their_own_per_ip_limit(limits):
+    limits(sensitive=2)
+    client = Client()
+    for _ in range(2):
+        assert client.get("/webhooks/stripe", REMOTE_ADDR="198.51.100.1").status_code == 404
+    _assert_limited(client.get("/billing/health", REMOTE_ADDR="198.51.100.1"), 2)
+    assert client.get("/webhooks/stripe", REMOTE_ADDR="198.51.100.2").status_code == 404
+
+
+@pytest.mark.django_db
+def test_each_key_gets_the_limit_of_its_owners_tier(limits):
+    limits(sandbox=2, pro=4)
+    _, sandbox_key = api_key_for(UserFactory(tier="sandbox"))
+    _, pro_key = api_key_for(UserFactory(tier="pro"))
+    client = Client()
+    for n in range(2):
+        response = client.get("/api/v1/workflows", HTTP_X_API_KEY=sandbox_key, REMOTE_ADDR=f"198.51.100.{n}")
+        assert response.status_code == 200
+        assert response["X-RateLimit-Limit"] == "2" and response["X-RateLimit-Remaining"] == str(1 - n)
+    # The key, not the address, is counted: a new address does not help.
+    _assert_limited(client.get("/api/v1/workflows", HTTP_X_API_KEY=sandbox_key, REMOTE_ADDR="198.51.100.9"), 2)
+    for _ in range(4):
+        assert client.get("/api/v1/workflows", HTTP_AUTHORIZATION=f"Bearer {pro_key}").status_code == 200
+    _assert_limited(client.get("/api/v1/workflows", HTTP_AUTHORIZATION=f"Bearer {pro_key}"), 4)
+
+
+@pytest.mark.django_db
+def test_the_intake_fast_path_is_limited_too(limits, key_pair):
+    limits(writes=2)
+    _, raw = key_pair
+    client = Client()
+    for _ in range(2):
+        response = _post(client, "/api/v1/intake", HTTP_X_API_KEY=raw)
+        assert response.status_code in (202, 400)  # answered by intake itself
+    _assert_limited(_post(client, "/api/v1/intake", HTTP_X_API_KEY=raw), 2)
+
+
+@pytest.mark.django_db
+def test_a_successful_answer_carries_the_tightest_limit(limits, key_pair):
+    limits(writes=5, global_=100, sandbox=50)
+    _, raw = key_pair
+    response = Client().post("/api/v1/intake", data={"workflow": "demo.flow", "payload": {}},
+                             content_type="application/json", HTTP_X_API_KEY=raw)
+    assert response.status_code == 202
+    assert (response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"]) == ("5", "4")
+    response = Client().get("/api/v1/workflows", HTTP_X_API_KEY=raw)
+    assert (response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"]) == ("50", "48")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/", "/health", "/status", "/ops/uptime", "/ops/queue_health"])
+def test_health_endpoints_are_not_limited(limits, path):
+    limits(writes=1, global_=1, sensitive=1)
+    client = Client()
+    for _ in range(3):
+        response = client.get(path)
+        assert response.status_code in (200, 503)
+        assert "X-RateLimit-Limit" not in response
+
+
+@pytest.mark.django_db
+def test_a_forged_forwarded_for_from_an_untrusted_peer_does_not_change_the_bucket(limits, settings):
+    limits(writes=2)
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    client = Client()
+    for n in range(2):
+        assert _post(client, ip="203.0.113.5", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code == 401
+    _assert_limited(_post(client, ip="203.0.113.5", HTTP_X_FORWARDED_FOR="198.51.100.77"), 2)
+
+
+@pytest.mark.django_db
+def test_a_trusted_proxys_forwarded_for_names_the_bucket(limits, settings):
+    limits(writes=2)
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    client = Client()
+    for _ in range(2):
+        assert _post(client, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.1").status_code == 401
+    # The same client through another of our proxies, whatever it wrote on the left: limited.
+    _assert_limited(_post(client, ip="10.0.0.3", HTTP_X_FORWARDED_FOR="7.7.7.7, 198.51.100.1"), 2)
+    # Another client behind the same proxy has its own bucket.
+    assert _post(client, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 401
+
+
+_SPEND = """
+import sys
+import django
+django.setup()
+from django.test import Client
+client = Client()
+answers = [client.post("/api/v1/jobs", data="{}", content_type="application/json", REMOTE_ADDR=sys.argv[1])
+           for _ in range(3)]
+print([a.status_code for a in answers], answers[-1]["X-RateLimit-Reset"])
+"""
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_limits_are_shared_by_processes_through_redis(limits):
+    limits(writes=5)
+    env = {**worker_env(), "RATELIMIT_WRITES_PER_IP": "5", "RATELIMIT_GLOBAL": str(BIG),
+           "RATELIMIT_SENSITIVE_PER_IP": str(BIG)}
+    client = Client()
+    # Windows are fixed minutes: if one ends between the other process's requests and ours, ours
+    # start a new one. Seen by the reset times differing; then try again with a fresh address.
+    for attempt in range(3):
+        ip = f"198.51.100.{40 + attempt}"
+        other = subprocess.run([sys.executable, "-c", _SPEND, ip], env=env, capture_output=True,  # noqa: S603
+                               text=True, timeout=60)
+        assert other.returncode == 0, other.stderr
+        codes, other_reset = other.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+        assert codes == "[401, 401, 401]"
+        first = _post(client, ip=ip)
+        if first["X-RateLimit-Reset"] == other_reset:
+            break
+    # The other process spent 3 of the 5: this one has 2 left.
+    assert first.status_code == 401 and first["X-RateLimit-Remaining"] == "1"
+    assert _post(client, ip=ip).status_code == 401
+    _assert_limited(_post(client, ip=ip), 5)
