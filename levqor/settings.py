@@ -275,6 +275,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 # whitenoise serves the admin's static files from gunicorn: no separate web server needed.
 STORAGES = {
