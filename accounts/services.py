@@ -355,7 +355,8 @@ def _quota_exceeded(*, tier: str, limit: int, reset_at: datetime, now: datetime)
                     f"This account's {tier} tier allows {limit:,} API calls a month, all used. "
                     f"The quota resets at {reset_at:%Y-%m-%dT%H:%M:%SZ}.",
                     status_code=429, headers={"Retry-After": str(retry_after)},
-                    details={"reset_at": reset_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "calls_limit": limit, "tier": tier})
+                    details={"reset_at": reset_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "calls_limit": limit, "tier": tier},
+                    legacy_fields={"reset_at": reset_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
 
 
 def _usage_seed(*, owner_id, month: date, cache_key: str, now: datetime, reset_at: datetime) -> int:

@@ -240,7 +240,7 @@ def intake_fast_path(view_class: type[APIView], *, legacy: bool, render):
             status_code, body, headers = _create(request, owner=api_key.owner, api_key=api_key, legacy=legacy,
                                                  render=render)
         except ApiError as exc:
-            status_code, body, headers = exc.status_code, error_body(exc.code, exc.message, exc.details), exc.headers
+            status_code, body, headers = exc.status_code, exc.body(), exc.headers
         response = HttpResponse(json.dumps(body, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":")),
                                 status=status_code, content_type="application/json")
         for name, value in headers.items():

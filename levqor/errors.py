@@ -19,14 +19,19 @@ class ApiError(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
 
     def __init__(self, code: str, message: str, *, status_code: int | None = None, details: dict | None = None,
-                 headers: dict | None = None):
+                 headers: dict | None = None, legacy_fields: dict | None = None):
         super().__init__(detail=message, code=code)
         self.code = code
         self.message = message
         self.details = details or {}
         self.headers = headers or {}
+        # Top-level fields an old Levqor contract had beside "error" (kept so old clients work).
+        self.legacy_fields = legacy_fields or {}
         if status_code is not None:
             self.status_code = status_code
+
+    def body(self) -> dict:
+        return {**error_body(self.code, self.message, self.details), **self.legacy_fields}
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
@@ -64,7 +69,7 @@ def _drf_message(exc: exceptions.APIException) -> str:
 def api_exception_handler(exc, context):
     """DRF exception handler that answers every error in the project's shape."""
     if isinstance(exc, ApiError):
-        response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+        response = Response(exc.body(), status=exc.status_code)
         for name, value in exc.headers.items():
             response[name] = value
         return response

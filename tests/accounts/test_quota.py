@@ -79,8 +79,9 @@ def test_the_call_at_the_limit_is_allowed_the_next_refused_and_a_new_month_reset
     for _ in range(3):
         assert api.get("/api/v1/jobs").status_code == 200
     refused = api.get("/api/v1/jobs")
-    body = assert_api_error(refused, 429, "quota_exceeded")
+    body = assert_api_error(refused, 429, "quota_exceeded", extra_keys=frozenset({"reset_at"}))
     assert body["details"] == {"reset_at": "2025-12-01T00:00:00Z", "calls_limit": 3, "tier": "sandbox"}
+    assert body["reset_at"] == "2025-12-01T00:00:00Z", "where the old service's clients read it"
     assert refused["Retry-After"] == "90"  # 23:58:30 -> midnight
     assert "3" in body["message"] and "2025-12-01T00:00:00Z" in body["message"]
 
@@ -122,8 +123,8 @@ def test_the_fast_path_and_drf_count_together_and_refuse_with_the_same_answer(ap
     fast = post_json(api, "/api/v1/intake", DEMO, HTTP_X_REQUEST_ID="req-q")
     drf = post_json(api, "/api/v1/intake?format=json", DEMO, HTTP_X_REQUEST_ID="req-q")
     assert "Allow" in drf and "Allow" not in fast, "the two answers did come from the two paths"
-    assert_api_error(fast, 429, "quota_exceeded")
-    assert_api_error(drf, 429, "quota_exceeded")
+    assert_api_error(fast, 429, "quota_exceeded", extra_keys=frozenset({"reset_at"}))
+    assert_api_error(drf, 429, "quota_exceeded", extra_keys=frozenset({"reset_at"}))
     assert fast.json() == drf.json()
     assert fast["Retry-After"] == drf["Retry-After"] == "90"
     assert fast["Content-Type"] == drf["Content-Type"] == "application/json"
