@@ -4,7 +4,6 @@ email rules of users, last-use bookkeeping and immediate revocation."""
 import hashlib
 import io
 import re
-import threading
 from datetime import timedelta
 
 import pytest
@@ -27,6 +26,7 @@ from accounts.services import (
     user_get_or_create,
 )
 from tests.api_asserts import assert_api_error
+from tests.concurrency import run_together
 from tests.conftest import post_json
 from tests.factories import UserFactory, api_key_for
 
@@ -130,23 +130,7 @@ def test_get_or_create_finds_a_user_stored_with_capitals():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_creation_of_one_user_gives_one_user():
-    barrier = threading.Barrier(4)
-    results, errors = [], []
-
-    def create():
-        try:
-            barrier.wait(timeout=10)
-            results.append(user_get_or_create(email="race@example.com")[0].pk)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=create) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    results, errors = run_together(lambda: user_get_or_create(email="race@example.com")[0].pk, threads=4)
     assert not errors, errors
     assert len(set(results)) == 1 and User.objects.count() == 1
 

@@ -2,15 +2,14 @@
 may see whom, scopes and validation errors."""
 
 import json
-import threading
 import uuid
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import DEFAULT_SCOPES, User
 from tests.api_asserts import assert_api_error, error_fields
+from tests.concurrency import run_together
 from tests.conftest import post_json
 from tests.factories import UserFactory, api_key_for
 
@@ -177,21 +176,8 @@ def test_a_signed_in_user_without_a_key_manages_their_own_record():
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_upserts_of_one_email_make_one_user(client_for):
     _, raw = api_key_for(scopes=OPERATOR_SCOPES)
-    barrier = threading.Barrier(2)
-    statuses = []
-
-    def upsert():
-        try:
-            barrier.wait(timeout=10)
-            response = post_json(client_for(raw), "/api/v1/users/upsert", {"email": "Race@Example.com"})
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=upsert) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    statuses, errors = run_together(
+        lambda: post_json(client_for(raw), "/api/v1/users/upsert", {"email": "Race@Example.com"}).status_code)
+    assert not errors, errors
     assert sorted(statuses) == [200, 201]
     assert User.objects.filter(email__iexact="race@example.com").count() == 1
