@@ -8,6 +8,7 @@ LOGIN_LINK_MAX_AGE_SECONDS.
 """
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,11 @@ from accounts.models import LoginToken, User, email_normalise
 from accounts.services import user_get_or_create
 
 DEFAULT_RETURN_TO = "/dashboard"
+logger = logging.getLogger("levqor.accounts")
+
+
+class LoginLinkNotSent(Exception):
+    """The email backend failed: no link went out (the token row stays unused and expires)."""
 
 
 class LoginRateLimited(Exception):
@@ -68,8 +74,8 @@ def _retry_after() -> int:
 
 def login_link_request(*, email: str, ip: str | None, return_to: str, base_url: str) -> None:
     """Send a one-time sign-in link to this address (whether or not it has an account yet).
-    Raises LoginRateLimited when the address or the IP asked for too many links this window;
-    an email backend error propagates (the link was not sent, and the person must know)."""
+    Raises LoginRateLimited when the address or the IP asked for too many links this window, and
+    LoginLinkNotSent when the email backend fails (the person must know no link is coming)."""
     address = email_normalise(email)
     limit = settings.LOGIN_LINK_RATE_LIMIT
     # Both counters move on every request, so hammering one address from many IPs, or many
@@ -95,7 +101,11 @@ def login_link_request(*, email: str, ip: str | None, return_to: str, base_url: 
         from_email=settings.DEFAULT_FROM_EMAIL, to=[address],
     )
     message.attach_alternative(render_to_string("accounts/email/login_link.html", context), "text/html")
-    message.send()
+    try:
+        message.send()
+    except Exception as exc:  # any backend (SMTP, Resend, files) may fail its own way
+        logger.warning("sign-in link not sent: %s: %s", type(exc).__name__, exc)
+        raise LoginLinkNotSent(str(exc)) from exc
 
 
 def login_token_peek(token: str) -> LoginToken | None:

@@ -10,7 +10,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
 from accounts.client_ip import client_ip
-from accounts.login import LoginRateLimited, login_link_request, login_token_peek, login_token_redeem, safe_return_to
+from accounts.login import (
+    LoginLinkNotSent,
+    LoginRateLimited,
+    login_link_request,
+    login_token_peek,
+    login_token_redeem,
+    safe_return_to,
+)
 from accounts.models import ApiKey, User
 
 # --- sign-in ---------------------------------------------------------------------------------
@@ -41,6 +48,9 @@ def login_page(request):
         response = render(request, "accounts/login.html", {"form": form}, status=429)
         response["Retry-After"] = str(exc.retry_after)
         return response
+    except LoginLinkNotSent:
+        messages.error(request, "We could not send the email just now. Please try again in a few minutes.")
+        return render(request, "accounts/login.html", {"form": form}, status=503)
     return render(request, "accounts/login_sent.html", {"email": form.cleaned_data["email"]})
 
 
