@@ -108,7 +108,7 @@ def account_page(request):
 
 class KeyCreateForm(forms.Form):
     name = forms.CharField(max_length=100)
-    mode = forms.ChoiceField(choices=[("live", "Live"), ("test", "Test")], initial="live")
+    mode = forms.ChoiceField(choices=[("live", "Live"), ("test", "Test")], required=False)  # empty: live
 
 
 class KeyRotateForm(forms.Form):
@@ -144,7 +144,7 @@ def developer_page(request):
     if not form.is_valid():
         return _developer_render(request, form=form, status=400)
     created = services.api_key_create(owner=request.user, name=form.cleaned_data["name"],
-                                      livemode=form.cleaned_data["mode"] == "live", actor=request.user,
+                                      livemode=form.cleaned_data["mode"] != "test", actor=request.user,
                                       ip=client_ip(request), details={"via": "portal"})
     # The raw key is in this answer only: it is stored nowhere (not even the session), so a reload shows it no more.
     return _developer_render(request, new_key=created)
