@@ -16,10 +16,10 @@ def _wants_html(request) -> bool:
     return first in ("text/html", "application/xhtml+xml")
 
 
-@require_safe
 @vary_on_headers("Accept")
 def root(request):
-    if _wants_html(request):
+    # Any method, as the old JSON root answered; only a browser's GET gets the page.
+    if request.method in ("GET", "HEAD") and _wants_html(request):
         return render(request, "pages/home.html")
     return health.root(request)
 
