@@ -181,3 +181,23 @@ class ApiUsage(models.Model):
 
     def __str__(self):
         return f"{self.owner_id} {self.month:%Y-%m}: {self.calls}"
+
+
+class LoginToken(models.Model):
+    """A one-time sign-in link sent by email. Only the token's SHA-256 is stored; the link is
+    bound to the address it was sent to, expires and works once."""
+
+    id = models.BigAutoField(primary_key=True)
+    email = models.EmailField(max_length=254)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    return_to = models.CharField(max_length=512, blank=True, default="")
+    requested_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="logintoken_expires")]
+
+    def __str__(self):
+        return f"sign-in link for {self.email}"

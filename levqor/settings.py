@@ -192,6 +192,23 @@ else:
     Q_CLUSTER.update({"orm": "default", "bulk": 10, "poll": 0.05})
 
 # --- Auth --------------------------------------------------------------------------------
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/dashboard"
+# Magic-link sign-in (accounts.services.login_link_request): how long a link works, and how many
+# links one address, or one client IP, may ask for per window.
+LOGIN_LINK_MAX_AGE_SECONDS = int(os.environ.get("LOGIN_LINK_MAX_AGE_SECONDS", "900"))
+LOGIN_LINK_RATE_LIMIT = int(os.environ.get("LOGIN_LINK_RATE_LIMIT", "5"))
+LOGIN_LINK_RATE_WINDOW_SECONDS = int(os.environ.get("LOGIN_LINK_RATE_WINDOW_SECONDS", "900"))
+
+# --- Email ---------------------------------------------------------------------------------
+# Resend (accounts.email.ResendEmailBackend, its official SDK) when RESEND_API_KEY is set;
+# otherwise each message is written as a file in EMAIL_FILE_PATH (the local outbox).
+RESEND_API_KEY = os.environ.get("RESEND_API_KEY", "")
+RESEND_API_URL = os.environ.get("RESEND_API_URL", "https://api.resend.com")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "accounts.email.ResendEmailBackend" if RESEND_API_KEY else "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH") or str(VAR_DIR / "outbox")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Levqor <no-reply@levqor.local>")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
