@@ -119,7 +119,8 @@ def marketing_opt_in_request(*, user: User, source: str, ip: str | None, user_ag
         consent.save()
         _marketing_event(user, MarketingConsentEvent.Action.REQUESTED, source=source, ip=ip, user_agent=user_agent)
         raw = secrets.token_urlsafe(32)
-        MarketingOptInToken.objects.create(user=user, token_hash=_token_hash(raw), expires_at=now + OPT_IN_TOKEN_TTL)
+        MarketingOptInToken.objects.create(user=user, token_hash=_token_hash(raw), created_at=now,
+                                           expires_at=now + OPT_IN_TOKEN_TTL)
         link = f"{base_url.rstrip('/')}/marketing/confirm?{urlencode({'token': raw})}"
         email = user.email
         transaction.on_commit(lambda: _opt_in_email_send(email, link))
