@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.admin import UserAdmin
 from accounts.models import User
@@ -88,34 +90,17 @@ class AccountErasureAdmin(ReadOnlyLogAdmin):
     list_filter = ["by_self", "at"]
 
 
-class TermsAcceptanceInline(admin.TabularInline):
-    model = TermsAcceptance
-    extra = 0
-    can_delete = False
-    fields = ["version", "accepted_at", "ip", "user_agent"]
-    readonly_fields = fields
-    ordering = ["-accepted_at"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-class MarketingConsentEventInline(TermsAcceptanceInline):
-    model = MarketingConsentEvent
-    fields = ["action", "source", "at", "ip", "user_agent"]
-    readonly_fields = fields
-    ordering = ["-at"]
-
-
 # The user's page shows their consent state: accounts' UserAdmin, extended here (accounts knows no compliance).
 admin.site.unregister(User)
 
 
 @admin.register(User)
 class UserWithConsentsAdmin(UserAdmin):
-    inlines = [*UserAdmin.inlines, TermsAcceptanceInline, MarketingConsentEventInline]
-    readonly_fields = [*UserAdmin.readonly_fields, "consent_state"]
-    fieldsets = [*UserAdmin.fieldsets, ("Consents", {"fields": ["consent_state"]})]
+    # Read-only fields rather than inlines: inlines would add formsets that every save of the
+    # user's page (and accounts' own tests of it) must then post.
+    readonly_fields = [*UserAdmin.readonly_fields, "consent_state", "terms_history", "marketing_history"]
+    fieldsets = [*UserAdmin.fieldsets,
+                 ("Consents", {"fields": ["consent_state", "terms_history", "marketing_history"]})]
 
     @admin.display(description="Consent state")
     def consent_state(self, obj):
@@ -134,3 +119,19 @@ class UserWithConsentsAdmin(UserAdmin):
         else:
             marketing = "marketing off"
         return f"{terms}; {marketing}"
+
+    @admin.display(description="Terms acceptances (latest 20)")
+    def terms_history(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        rows = TermsAcceptance.objects.filter(user=obj).select_related("version").order_by("-accepted_at")[:20]
+        return format_html_join(mark_safe("<br>"), "{} at {:%Y-%m-%d %H:%M} from {}",
+                                ((a.version.version, a.accepted_at, a.ip or "-") for a in rows)) or "none"
+
+    @admin.display(description="Marketing consent trail (latest 20)")
+    def marketing_history(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        rows = MarketingConsentEvent.objects.filter(user=obj).order_by("-at", "-id")[:20]
+        return format_html_join(mark_safe("<br>"), "{} via {} at {:%Y-%m-%d %H:%M} from {}",
+                                ((e.action, e.source, e.at, e.ip or "-") for e in rows)) or "none"

@@ -102,6 +102,7 @@ class MarketingConfirmView(APIView):
     # The emailed token is the credential: no key, no session (so no CSRF either).
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    required_scopes = {"POST": ""}  # no key involved
 
     @extend_schema(request=ConfirmSerializer, responses=ComplianceFields,
                    summary="Confirm the marketing double opt-in with the emailed token (old Levqor contract)")

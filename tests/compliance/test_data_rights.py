@@ -116,6 +116,7 @@ def test_the_admin_shows_a_users_consent_state_and_logs_are_read_only(customer, 
     admin.force_login(staff)
     page = admin.get(f"/admin/accounts/user/{customer.user.pk}/change/").content.decode()
     assert "terms 2025-11-14 accepted" in page and "marketing requested, not confirmed" in page
+    assert "requested via settings" in page and "from 198.51.100.4" in page
     for log in ("termsacceptance", "consentrecord", "marketingconsentevent"):
         assert admin.get(f"/admin/compliance/{log}/").status_code == 200
         assert admin.get(f"/admin/compliance/{log}/add/").status_code == 403
