@@ -125,13 +125,13 @@ class UserWithConsentsAdmin(UserAdmin):
         if obj is None or obj.pk is None:
             return "-"
         rows = TermsAcceptance.objects.filter(user=obj).select_related("version").order_by("-accepted_at")[:20]
-        return format_html_join(mark_safe("<br>"), "{} at {:%Y-%m-%d %H:%M} from {}",
-                                ((a.version.version, a.accepted_at, a.ip or "-") for a in rows)) or "none"
+        return format_html_join(mark_safe("<br>"), "{} at {} from {}",
+                                ((a.version.version, f"{a.accepted_at:%Y-%m-%d %H:%M}", a.ip or "-") for a in rows)) or "none"
 
     @admin.display(description="Marketing consent trail (latest 20)")
     def marketing_history(self, obj):
         if obj is None or obj.pk is None:
             return "-"
         rows = MarketingConsentEvent.objects.filter(user=obj).order_by("-at", "-id")[:20]
-        return format_html_join(mark_safe("<br>"), "{} via {} at {:%Y-%m-%d %H:%M} from {}",
-                                ((e.action, e.source, e.at, e.ip or "-") for e in rows)) or "none"
+        return format_html_join(mark_safe("<br>"), "{} via {} at {} from {}",
+                                ((e.action, e.source, f"{e.at:%Y-%m-%d %H:%M}", e.ip or "-") for e in rows)) or "none"
