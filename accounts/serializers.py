@@ -7,10 +7,11 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import SCOPES, ApiKey, User
+from accounts.profile import user_extra_fields
 from accounts.services import ROTATION_GRACE_MAX_SECONDS, ROTATION_GRACE_SECONDS
 
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
-_NOT_TRACKED = "Tracked by the compliance app (a later release); always {} for now."
+_EXTRA = "Kept by the compliance app; {} when there is none."
 
 
 def _locale_check(value: str) -> str:
@@ -47,16 +48,16 @@ class ReferralTrackSerializer(serializers.Serializer):
 
 
 class UserSerializer(serializers.ModelSerializer):
-    # The old service's compliance fields. Their data lives in the compliance app of a later
-    # release; until then they are answered as null/false, never made up.
-    terms_accepted_at = serializers.SerializerMethodField(help_text=_NOT_TRACKED.format("null"))
-    terms_version = serializers.SerializerMethodField(help_text=_NOT_TRACKED.format("null"))
-    terms_accepted_ip = serializers.SerializerMethodField(help_text=_NOT_TRACKED.format("null"))
-    marketing_consent = serializers.SerializerMethodField(help_text=_NOT_TRACKED.format("false"))
-    marketing_consent_at = serializers.SerializerMethodField(help_text=_NOT_TRACKED.format("null"))
-    marketing_consent_ip = serializers.SerializerMethodField(help_text=_NOT_TRACKED.format("null"))
-    marketing_double_opt_in = serializers.SerializerMethodField(help_text=_NOT_TRACKED.format("false"))
-    marketing_double_opt_in_at = serializers.SerializerMethodField(help_text=_NOT_TRACKED.format("null"))
+    # The old service's compliance fields. The compliance app owns their data and fills them
+    # through accounts.profile (a provider it registers); without one they are null/false.
+    terms_accepted_at = serializers.SerializerMethodField(help_text=_EXTRA.format("null"))
+    terms_version = serializers.SerializerMethodField(help_text=_EXTRA.format("null"))
+    terms_accepted_ip = serializers.SerializerMethodField(help_text=_EXTRA.format("null"))
+    marketing_consent = serializers.SerializerMethodField(help_text=_EXTRA.format("false"))
+    marketing_consent_at = serializers.SerializerMethodField(help_text=_EXTRA.format("null"))
+    marketing_consent_ip = serializers.SerializerMethodField(help_text=_EXTRA.format("null"))
+    marketing_double_opt_in = serializers.SerializerMethodField(help_text=_EXTRA.format("false"))
+    marketing_double_opt_in_at = serializers.SerializerMethodField(help_text=_EXTRA.format("null"))
 
     class Meta:
         model = User
@@ -66,29 +67,40 @@ class UserSerializer(serializers.ModelSerializer):
                   "marketing_double_opt_in_at"]
         read_only_fields = fields
 
+    def _extra(self, user) -> dict:
+        # Asked once per user and serializer, not once per field.
+        memo = self.__dict__.setdefault("_extra_memo", {})
+        if user.pk not in memo:
+            memo[user.pk] = user_extra_fields(user)
+        return memo[user.pk]
+
+    def _time(self, user, name):
+        value = self._extra(user).get(name)
+        return serializers.DateTimeField().to_representation(value) if value else None
+
     def get_terms_accepted_at(self, user) -> str | None:
-        return None
+        return self._time(user, "terms_accepted_at")
 
     def get_terms_version(self, user) -> str | None:
-        return None
+        return self._extra(user).get("terms_version")
 
     def get_terms_accepted_ip(self, user) -> str | None:
-        return None
+        return self._extra(user).get("terms_accepted_ip")
 
     def get_marketing_consent(self, user) -> bool:
-        return False
+        return bool(self._extra(user).get("marketing_consent", False))
 
     def get_marketing_consent_at(self, user) -> str | None:
-        return None
+        return self._time(user, "marketing_consent_at")
 
     def get_marketing_consent_ip(self, user) -> str | None:
-        return None
+        return self._extra(user).get("marketing_consent_ip")
 
     def get_marketing_double_opt_in(self, user) -> bool:
-        return False
+        return bool(self._extra(user).get("marketing_double_opt_in", False))
 
     def get_marketing_double_opt_in_at(self, user) -> str | None:
-        return None
+        return self._time(user, "marketing_double_opt_in_at")
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ import hashlib
 import math
 import secrets
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -18,6 +19,7 @@ from django.utils import timezone
 from accounts.models import DEFAULT_SCOPES, ApiKey, ApiKeyEvent, ApiUsage, Referral, User, email_normalise
 from accounts.quotas import Usage, month_before, month_of, month_reset_at, quota_limit, usage_cache_key
 from levqor.errors import ApiError
+from levqor.webhooks import webhook_secret_generate
 
 KEY_CACHE_SECONDS = 60
 LAST_USED_WRITE_INTERVAL_SECONDS = 60
@@ -402,3 +404,23 @@ def demo_user_ensure(*, email: str) -> CreatedApiKey | None:
     if not created:
         return None
     return api_key_create(owner=user, name="demo", livemode=False)
+
+
+def user_anonymise(*, user: User, actor: User | None = None, ip: str | None = None) -> User:
+    """Erase a user's personal data but keep the row (jobs and audit rows point at it): the email
+    becomes deleted-<uuid>@invalid, name and meta are cleared, the password made unusable (which
+    also ends every session of theirs) and the account deactivated; their usable API keys are
+    revoked and their referrals lose the address. Idempotent."""
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        locked.email = f"deleted-{uuid.uuid4()}@invalid"
+        locked.name = ""
+        locked.meta = {}
+        locked.is_active = False
+        locked.set_unusable_password()
+        locked.webhook_secret = webhook_secret_generate()
+        locked.save(update_fields=["email", "name", "meta", "is_active", "password", "webhook_secret", "updated_at"])
+        Referral.objects.filter(user=locked).update(email=locked.email)
+        for api_key in ApiKey.objects.filter(owner=locked, revoked_at__isnull=True):
+            api_key_revoke(api_key=api_key, actor=actor, ip=ip, details={"via": "account_erasure"})
+    return locked

@@ -28,3 +28,8 @@ def job_status_counts() -> dict[str, int]:
     counts = Job.objects.aggregate(
         **{status: Count("pk", filter=Q(status=status)) for status in Job.Status.values}, total=Count("pk"))
     return counts
+
+
+def job_export_for(owner) -> QuerySet:
+    """Every job of the owner, in both modes, oldest first, with its event log prefetched (data export)."""
+    return Job.objects.filter(owner=owner).order_by("created_at", "id").prefetch_related("events")

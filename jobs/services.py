@@ -274,3 +274,24 @@ def job_callback_schedule(*, job: Job) -> None:
     Job.objects.filter(pk=job.pk).update(callback_status=Job.CallbackStatus.PENDING, callback_attempts=0,
                                          callback_next_at=timezone.now())
     transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
+
+
+def job_owner_personal_data_erase(*, owner: User) -> int:
+    """For account erasure: stop the owner's unfinished jobs and strip what may hold personal data
+    from all of them (payloads, results, error texts, callback URLs, event details, callback
+    delivery URLs, stored idempotent answers). What is kept - workflow, status, timings, costs,
+    the event kinds - is what billing and operations need, and says nothing about a person.
+    Returns how many jobs were scrubbed."""
+    from jobs.models import CallbackDelivery
+
+    # The callback URL goes first, so cancelling below schedules no callback to it.
+    Job.objects.filter(owner=owner).update(callback_url="", callback_status=Job.CallbackStatus.NONE,
+                                           callback_next_at=None)
+    for job in Job.objects.filter(owner=owner, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]):
+        with contextlib.suppress(ApiError):
+            job_cancel(job=job)
+    with transaction.atomic():
+        JobEvent.objects.filter(job__owner=owner).update(error_message="", data={})
+        CallbackDelivery.objects.filter(job__owner=owner).update(url="", error="")
+        IdempotencyRecord.objects.filter(owner=owner).delete()
+        return Job.objects.filter(owner=owner).update(payload={}, result=None, error_message="")

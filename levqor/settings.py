@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "levqor.apps.LevqorConfig",
     "accounts",
     "jobs",
+    "compliance",
 ]
 
 # Order matters: everything that writes headers (correlation id, security headers, CSP, CORS)
@@ -95,6 +96,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After authentication: it needs request.user.
+    "compliance.middleware.TermsMiddleware",
 ]
 
 ROOT_URLCONF = "levqor.urls"
@@ -277,6 +280,12 @@ LLM_DEFAULT_MODEL = os.environ.get("LLM_DEFAULT_MODEL", "gpt-4o-mini")
 LLM_PRICE_INPUT_PER_1K = env_decimal("LLM_PRICE_INPUT_PER_1K", "0.00015")
 LLM_PRICE_OUTPUT_PER_1K = env_decimal("LLM_PRICE_OUTPUT_PER_1K", "0.0006")
 LLM_TIMEOUT_SECONDS = float(os.environ.get("LLM_TIMEOUT_SECONDS", "60"))
+
+# --- Compliance ---------------------------------------------------------------------------
+# The cookie policy in force: a visitor whose consent cookie names another version is asked again.
+COOKIE_POLICY_VERSION = os.environ.get("COOKIE_POLICY_VERSION", "2025-11-14")
+# How long the consent cookie lasts (seconds); 6 months by default.
+COOKIE_CONSENT_MAX_AGE = int(os.environ.get("COOKIE_CONSENT_MAX_AGE", str(182 * 86400)))
 
 # The first run in embedded mode creates a demo user and prints a demo key.
 DEMO_USER_EMAIL = os.environ.get("DEMO_USER_EMAIL", "demo@levqor.local")

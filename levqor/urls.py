@@ -45,5 +45,7 @@ urlpatterns = [
     path("api/v1/docs", docs_view, name="api-docs"),
     path("api/v1/", include("jobs.urls")),
     path("api/v1/", include("accounts.urls")),
+    path("api/v1/", include("compliance.api_urls")),
+    path("", include("compliance.urls")),
     path("admin/", admin.site.urls),
 ]
