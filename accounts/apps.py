@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+SIGN_IN_LINK_PURGE_SCHEDULE = "accounts.login_tokens_purge (expired sign-in links)"
+
 
 class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
@@ -7,3 +9,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from accounts import openapi  # noqa: F401  (registers the schema's description of key auth)
+        from levqor.schedules import schedule_every
+
+        schedule_every(app_config=self, name=SIGN_IN_LINK_PURGE_SCHEDULE, func="accounts.tasks.login_tokens_purge",
+                       minutes=60)

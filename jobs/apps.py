@@ -2,19 +2,8 @@ import logging
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.db.models.signals import post_migrate
 
 REAPER_SCHEDULE_NAME = "jobs.reap (lease reaper, dispatcher, heartbeat)"
-
-
-def _reaper_schedule_ensure(sender, **kwargs):
-    """The recurring reaper, exactly one schedule per cluster, created or corrected after migrate."""
-    from django_q.models import Schedule
-
-    Schedule.objects.update_or_create(
-        name=REAPER_SCHEDULE_NAME,
-        defaults={"func": "jobs.tasks.job_reap", "schedule_type": Schedule.MINUTES, "minutes": 1, "repeats": -1},
-    )
 
 
 def _worker_connection_tune(sender, connection, **kwargs):
@@ -55,7 +44,8 @@ class JobsConfig(AppConfig):
         from jobs import checks  # noqa: F401  (registers the system checks)
         from jobs.execution import worker_alive
         from levqor.health import register_readiness_check
+        from levqor.schedules import schedule_every
 
         register_readiness_check("worker", worker_alive)
-        post_migrate.connect(_reaper_schedule_ensure, sender=self)
+        schedule_every(app_config=self, name=REAPER_SCHEDULE_NAME, func="jobs.tasks.job_reap", minutes=1)
         post_spawn.connect(_worker_process_setup, dispatch_uid="jobs-worker-setup")

@@ -245,3 +245,21 @@ def test_the_login_page_says_when_the_mail_could_not_be_sent(resend_settings):
     answer = ask_link(Client(), "ada@example.com")
     assert answer.status_code == 503
     assert "could not send the email" in answer.content.decode()
+
+
+def test_expired_links_are_purged_by_an_hourly_schedule(clock):
+    from django_q.models import Schedule
+    from django_q.tasks import async_task
+
+    from accounts.apps import SIGN_IN_LINK_PURGE_SCHEDULE
+    from tests.jobs.support import tasks_drain
+
+    schedule = Schedule.objects.get(name=SIGN_IN_LINK_PURGE_SCHEDULE)  # written by migrate
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
+        "accounts.tasks.login_tokens_purge", Schedule.MINUTES, 60)
+    ask_link(Client(), "old@example.com")
+    clock.advance(16 * 60)
+    ask_link(Client(), "fresh@example.com")
+    async_task(schedule.func)  # what the cluster's scheduler does when the hour comes
+    assert [result for func, _, result in tasks_drain() if func == schedule.func] == [1]
+    assert list(LoginToken.objects.values_list("email", flat=True)) == ["fresh@example.com"]
