@@ -52,3 +52,20 @@ def test_the_admin_login_page_loads_cleanly(page, screenshot):
     assert page.is_visible("input[name=username]")
     assert statics and all(status == 200 for _, status in statics), statics
     screenshot("admin-login")
+
+
+def test_a_form_posts_with_its_csrf_and_session_cookies(page, screenshot):
+    """Forms need the CSRF and session cookies, which are Secure outside the embedded mode:
+    Chromium keeps Secure cookies on http://localhost, so signing in works on both setups."""
+    from accounts.models import User
+
+    User.objects.create_superuser("admin@example.com", "a long test password")
+    page.goto("/admin/login/")
+    page.fill("input[name=username]", "admin@example.com")
+    page.fill("input[name=password]", "a long test password")
+    page.click("input[type=submit]")
+
+    page.wait_for_url("**/admin/")
+    assert page.is_visible("#site-name")
+    assert "admin@example.com" in page.text_content("#user-tools")
+    screenshot("admin-index")
