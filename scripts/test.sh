@@ -10,6 +10,12 @@ echo "== checks: migrations, lint"
 $PY manage.py makemigrations --check --dry-run >/dev/null || { echo "FAIL: a model change has no migration"; status=1; }
 .venv/bin/ruff check . || status=1
 
+echo "== browser: Debian's chromium for the Playwright tests (tests/browser)"
+if ! browser_why=$(./scripts/browser_setup.sh 2>&1 >/dev/null); then
+  # The tests marked `browser` skip themselves with the reason; say it here too, not only in -ra.
+  echo "SKIPPED: browser tests ($(printf '%s' "$browser_why" | tail -n 1))"
+fi
+
 PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/levqor}"
 REDIS="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 

@@ -1,0 +1,362 @@
+"""Issue 4's pages in a real browser, against the contract the pages are built to: the cookie
+banner, magic-link sign-in through the terms interstitial to the dashboard, the developer
+portal's one-time key, and no CSP violation on any page. Every test also fails on any console
+error (tests/browser/conftest.py). Screenshots of the main pages go to test-artifacts/.
+
+Models of the compliance app are reached through django.apps, by name, so this file does not
+depend on how that app lays out its modules. Where a page or app is not on this branch at all,
+the test is skipped and says which; once it is, a page that breaks the contract fails."""
+
+import base64
+import json
+import re
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.core import mail
+from django.test import Client
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.browser
+
+CONSENT_COOKIE = "levqor_consent"
+OPTIONAL = ("functional", "analytics", "marketing")
+TERMS_TEXT = "Levqor terms of service, version 2025-11-14. You may run automation jobs within your quota."
+
+
+def pages(*paths):
+    """Marks a test with the URLs it needs; while one of them (or the compliance app, whose
+    banner is on every page) is not on the branch, the test is skipped before a browser starts."""
+    return pytest.mark.pages(*paths)
+
+
+@pytest.fixture(autouse=True)
+def _pages_on_this_branch(request):
+    if not apps.is_installed("compliance"):
+        pytest.skip("the compliance app (cookie banner, terms) is not on this branch yet")
+    marker = request.node.get_closest_marker("pages")
+    for path in marker.args if marker else ():
+        try:
+            resolve(path)
+        except Resolver404:
+            pytest.skip(f"{path} is not on this branch yet (issue 4's pages)")
+
+
+def consent_model():
+    return apps.get_model("compliance", "ConsentRecord")
+
+
+def publish_terms():
+    return apps.get_model("compliance", "TermsVersion").objects.create(
+        version="2025-11-14", published_at=timezone.now(), text=TERMS_TEXT)
+
+
+# --- reading the consent choice -------------------------------------------------------------
+
+def _bool(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value)
+    return str(value).strip().lower() in {"1", "true", "yes", "on", "granted", "accepted"}
+
+
+def _find_choices(data):
+    """The functional/analytics/marketing flags in a decoded value, at any depth."""
+    if isinstance(data, dict):
+        if all(name in data for name in OPTIONAL):
+            return {name: _bool(data[name]) for name in OPTIONAL}
+        for value in data.values():
+            found = _find_choices(value)
+            if found:
+                return found
+    if isinstance(data, list) and all(isinstance(item, str) for item in data):
+        return {name: name in data for name in OPTIONAL}  # a list of the granted categories
+    return None
+
+
+def _decode(value: str):
+    """The cookie value as data: JSON (quoted or URL-encoded, or base64 of it), possibly inside
+    a Django signed value, or "key=value"/"key:value" pairs."""
+    candidates = [value, unquote(value), unquote(value).strip('"')]
+    for text in list(candidates):
+        head = text.rsplit(":", 2)[0] if text.count(":") >= 2 else text  # signing.dumps layout
+        candidates.append(head)
+        for chunk in (text, head):
+            try:
+                candidates.append(base64.urlsafe_b64decode(chunk + "=" * (-len(chunk) % 4)).decode())
+            except (ValueError, UnicodeDecodeError):
+                pass
+    for text in candidates:
+        try:
+            found = _find_choices(json.loads(text.replace("\\054", ",").replace('\\"', '"')))
+        except ValueError:
+            continue
+        if found:
+            return found
+    pairs = dict(re.findall(r"(functional|analytics|marketing)[\"']?\s*[:=]\s*[\"']?(\w+)", unquote(value)))
+    if all(name in pairs for name in OPTIONAL):
+        return {name: _bool(pairs[name]) for name in OPTIONAL}
+    raise AssertionError(f"cannot read the consent choices from the {CONSENT_COOKIE} cookie: {value!r}")
+
+
+def cookie_choices(context):
+    cookies = {c["name"]: c for c in context.cookies()}
+    assert CONSENT_COOKIE in cookies, f"no {CONSENT_COOKIE} cookie; the browser has {sorted(cookies)}"
+    return _decode(cookies[CONSENT_COOKIE]["value"])
+
+
+def record_choices(record):
+    """The optional categories of a consent log row: boolean fields named after them, or a JSON
+    field (choices, categories...) holding them."""
+    flags = {}
+    for name in OPTIONAL:
+        value = getattr(record, name, None)
+        if isinstance(value, bool):
+            flags[name] = value
+    if len(flags) == len(OPTIONAL):
+        return flags
+    for field in record._meta.concrete_fields:
+        found = _find_choices(getattr(record, field.attname))
+        if found:
+            return found
+    raise AssertionError(f"cannot find {OPTIONAL} on the consent record {record!r}")
+
+
+def decide(page, selector):
+    """Click a banner button that records a decision, and wait for the server's answer to it
+    (the POST that writes the consent log), so the database can be read right after."""
+    origin = "{0.scheme}://{0.netloc}/".format(urlsplit(page.url))
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.startswith(origin)) as answer:
+        page.click(selector)
+    assert answer.value.status < 400, f"recording the consent answered {answer.value.status}"
+
+
+def answer_banner(page):
+    """Decide on the banner first, as a visitor does, so it covers nothing the test clicks next."""
+    if page.locator("#cookie-banner").is_visible():
+        decide(page, "#cookie-reject-all")
+        expect(page.locator("#cookie-banner")).to_be_hidden()
+
+
+def said(page, *, email=""):
+    """What a page tells the visitor: its main content and any flash messages, with the address
+    they typed put aside (a page may repeat it), whitespace normalised."""
+    text = " ".join(page.locator("main, .messages").all_text_contents())
+    if email:
+        text = text.replace(email, "<email>")
+    return " ".join(text.split())
+
+
+def shown_value(locator):
+    """The text of an element, or the value of an input or textarea (a key shown for copying)."""
+    tag = locator.evaluate("e => e.tagName").lower()
+    return (locator.input_value() if tag in {"input", "textarea"} else locator.text_content()).strip()
+
+
+# --- signing in -------------------------------------------------------------------------------
+
+def sign_in_as(context, live_server, user):
+    """A session for `user` in the browser, made by Django's test client (for tests about what a
+    signed-in user sees; the sign-in pages themselves are tested through the email link)."""
+    client = Client()
+    client.force_login(user)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url,
+                          "httpOnly": True, "secure": settings.SESSION_COOKIE_SECURE}])
+
+
+def accept_terms_if_asked(page):
+    if "/legal/accept-terms" in page.url:
+        answer_banner(page)
+        page.click("#accept-terms")
+        page.wait_for_url(lambda url: "/legal/accept-terms" not in url)
+
+
+def sign_in_link(address):
+    for message in reversed(mail.outbox):
+        if address in message.to:
+            bodies = [message.body] + [content for content, _ in getattr(message, "alternatives", [])]
+            for body in bodies:
+                match = re.search(r"https?://[^\s\"'<>]+/login/confirm\?token=[^\s\"'<>]+", body)
+                if match:
+                    return match.group(0).replace("&amp;", "&")
+            raise AssertionError(f"the sign-in email has no /login/confirm?token= link:\n{message.body}")
+    raise AssertionError(f"no email to {address}; outbox: {[m.to for m in mail.outbox]}")
+
+
+# --- the cookie banner ------------------------------------------------------------------------
+
+@pages("/login")
+def test_the_cookie_banner_appears_on_the_first_visit(page, screenshot):
+    page.goto("/login")
+
+    expect(page.locator("#cookie-banner")).to_be_visible()
+    for button in ("#cookie-accept-all", "#cookie-reject-all", "#cookie-customise"):
+        expect(page.locator(button)).to_be_visible()
+    # Nothing is decided, so nothing records a decision yet.
+    assert CONSENT_COOKIE not in {c["name"] for c in page.context.cookies()}
+    screenshot("banner-open")
+
+
+@pages("/login")
+def test_reject_all_hides_the_banner_and_records_everything_optional_refused(page):
+    records = consent_model().objects
+    before = records.count()
+    page.goto("/login")
+
+    decide(page, "#cookie-reject-all")
+
+    expect(page.locator("#cookie-banner")).to_be_hidden()
+    assert cookie_choices(page.context) == {"functional": False, "analytics": False, "marketing": False}
+    assert records.count() == before + 1
+    assert record_choices(records.order_by("-pk").first()) == {"functional": False, "analytics": False, "marketing": False}
+    page.reload()
+    expect(page.locator("#cookie-banner")).to_be_hidden()  # decided: not asked again
+
+
+@pages("/login")
+def test_customise_saves_the_chosen_categories(page, screenshot):
+    records = consent_model().objects
+    before = records.count()
+    page.goto("/login")
+
+    page.click("#cookie-customise")
+    for name in OPTIONAL:
+        expect(page.locator(f"input[name={name}]")).to_be_visible()
+    page.check("input[name=functional]")
+    page.check("input[name=analytics]")
+    page.uncheck("input[name=marketing]")
+    screenshot("customise")
+    decide(page, "#cookie-save")
+
+    expect(page.locator("#cookie-banner")).to_be_hidden()
+    assert cookie_choices(page.context) == {"functional": True, "analytics": True, "marketing": False}
+    assert records.count() == before + 1
+    assert record_choices(records.order_by("-pk").first()) == {"functional": True, "analytics": True, "marketing": False}
+
+
+@pages("/login")
+def test_cookie_settings_in_the_footer_reopens_the_banner_to_change_the_choice(page, screenshot):
+    records = consent_model().objects
+    page.goto("/login")
+    decide(page, "#cookie-accept-all")
+    expect(page.locator("#cookie-banner")).to_be_hidden()
+    assert cookie_choices(page.context) == {"functional": True, "analytics": True, "marketing": True}
+
+    page.click("#cookie-settings")
+    expect(page.locator("#cookie-banner")).to_be_visible()
+    screenshot("banner-reopened")
+    decide(page, "#cookie-reject-all")  # withdrawn as easily as it was given
+
+    expect(page.locator("#cookie-banner")).to_be_hidden()
+    assert cookie_choices(page.context) == {"functional": False, "analytics": False, "marketing": False}
+    assert [record_choices(r)["marketing"] for r in records.order_by("pk")][-2:] == [True, False]
+
+
+# --- sign-in, terms, dashboard -----------------------------------------------------------------
+
+@pages("/login", "/login/confirm", "/legal/accept-terms", "/dashboard")
+def test_sign_in_with_the_emailed_link_then_accept_the_terms_then_the_dashboard(page, screenshot):
+    publish_terms()
+    user = UserFactory(email="ada@example.com")
+    page.goto("/login")
+    answer_banner(page)
+    screenshot("login")
+
+    # An unknown address gets the same answer as a known one.
+    page.fill("input[name=email]", "nobody-here@example.com")
+    page.click("#login-submit")
+    expect(page.locator("body")).to_contain_text(re.compile("sent", re.I))
+    answer_unknown = said(page, email="nobody-here@example.com")
+    page.goto("/login")
+    page.fill("input[name=email]", user.email)
+    page.click("#login-submit")
+    expect(page.locator("body")).to_contain_text(re.compile("sent", re.I))
+    assert said(page, email=user.email) == answer_unknown
+
+    link = sign_in_link(user.email)
+    parts = urlsplit(link)
+    page.goto(f"{parts.path}?{parts.query}")  # the link's own host may be the configured site's
+    screenshot("login-confirm")
+    page.click("#login-confirm")
+
+    page.wait_for_url(re.compile(r"/legal/accept-terms\?returnTo=(/|%2F)dashboard"))
+    expect(page.locator("main")).to_contain_text(TERMS_TEXT)
+    screenshot("accept-terms")
+    page.click("#accept-terms")
+
+    page.wait_for_url(re.compile(r"/dashboard$"))
+    expect(page.get_by_role("heading", level=1, name="Dashboard")).to_be_visible()
+    expect(page.locator("#jobs-table")).to_be_visible()
+    screenshot("dashboard")
+
+
+@pages("/legal/accept-terms", "/dashboard")
+def test_accept_terms_sends_back_only_to_paths_of_this_site(page, live_server):
+    publish_terms()
+    sign_in_as(page.context, live_server, UserFactory())
+    page.goto("/legal/accept-terms?returnTo=https://evil.example/steal")
+
+    answer_banner(page)
+    page.click("#accept-terms")
+
+    page.wait_for_url(lambda url: "/legal/accept-terms" not in url)
+    assert page.url.startswith(live_server.url + "/"), page.url
+
+
+# --- the developer portal ---------------------------------------------------------------------
+
+@pages("/developer")
+def test_a_developer_creates_a_key_and_sees_it_once(page, live_server, screenshot):
+    publish_terms()
+    sign_in_as(page.context, live_server, UserFactory())
+    page.goto("/developer")
+    accept_terms_if_asked(page)
+    page.wait_for_url(re.compile(r"/developer$"))
+    answer_banner(page)
+
+    form = page.locator("form").filter(has=page.locator("#create-key"))
+    form.locator("input[name=name]").fill("ci deploy")
+    page.click("#create-key")
+
+    raw_key = shown_value(page.locator("#new-key"))
+    assert raw_key.startswith("lvk_"), raw_key
+    table = page.locator("#keys-table")
+    expect(table).to_contain_text("ci deploy")
+    screenshot("developer-new-key")
+    # The key shown works against the API.
+    usage = page.request.get("/api/v1/usage", headers={"X-Api-Key": raw_key})
+    assert usage.status == 200, usage.text()
+
+    page.goto("/developer")
+    expect(page.locator("#keys-table")).to_contain_text("ci deploy")
+    assert page.locator("#new-key").count() == 0 or not page.locator("#new-key").is_visible()
+    assert raw_key not in page.content()
+    screenshot("developer")
+
+
+# --- every page: no CSP violation, no console error --------------------------------------------
+
+@pages("/login", "/dashboard", "/developer", "/settings")
+def test_the_main_pages_show_no_csp_violation(page, console, live_server, screenshot):
+    publish_terms()
+    page.goto("/")
+    screenshot("home")
+    page.goto("/login")
+    decide(page, "#cookie-accept-all")  # scripts that load only with consent run too
+
+    sign_in_as(page.context, live_server, UserFactory())
+    page.goto("/dashboard")
+    accept_terms_if_asked(page)
+    for path, step in (("/dashboard", "dashboard"), ("/developer", "developer"), ("/settings", "settings")):
+        response = page.goto(path)
+        assert response.status == 200, f"{path} answered {response.status}"
+        screenshot(step)
+        assert not console.csp_violations(), f"{path}: {console.csp_violations()}"
