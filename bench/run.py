@@ -149,10 +149,11 @@ def run_db(db: str, args, config: dict, run_id: str, pidfile: Path, log_dir: Pat
         "DJANGO_SETTINGS_MODULE": "bench.settings", "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(40),
         "LEVQOR_VAR_DIR": str(tmp), "Q_CLUSTER_NAME": name, "CACHE_KEY_PREFIX": name,
         "DAILY_BUDGET": "1000000000",
-        # The load comes from one address with one key: limits high enough never to bite, so the
-        # rate-limit middleware's cost is still measured.
+        # The load comes from one address with one key: limits and the monthly quota high enough
+        # never to bite, so the rate-limit middleware's and the quota counter's cost are still measured.
         "RATELIMIT_WRITES_PER_IP": "1000000000", "RATELIMIT_GLOBAL": "1000000000",
-        "RATELIMIT_KEY_SANDBOX": "1000000000", "PYTHONPATH": str(ROOT), PIDFILE_ENV: str(pidfile),
+        "RATELIMIT_KEY_SANDBOX": "1000000000", "API_QUOTA_SANDBOX": "1000000000",
+        "PYTHONPATH": str(ROOT), PIDFILE_ENV: str(pidfile),
         "PYTHONUNBUFFERED": "1", "BENCH_EXPERIMENTS": ",".join(args.experiment),
     })
     created_pg = False
