@@ -7,6 +7,7 @@ from accounts.client_ip import client_ip
 from accounts.models import DEFAULT_SCOPES, SCOPES, ApiKey, ApiKeyEvent, ApiUsage, User
 from accounts.selectors import api_usage_for
 from accounts.services import api_key_cache_forget, api_key_create, api_key_revoke
+from levqor.admin import ReadOnlyAdmin
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -105,19 +106,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
             api_key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request), details={"via": "admin"})
             count += 1
         self.message_user(request, f"Revoked {count} key(s) at {timezone.now():%H:%M:%S} UTC.")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records of what happened: operators read them, nobody adds, edits or deletes them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApiKeyEvent)

@@ -13,6 +13,7 @@ from compliance.models import (
     TermsAcceptance,
     TermsVersion,
 )
+from levqor.admin import ReadOnlyAdmin
 
 
 @admin.register(TermsVersion)
@@ -36,21 +37,8 @@ class TermsVersionAdmin(admin.ModelAdmin):
         return obj is None or not obj.acceptances.exists()
 
 
-class ReadOnlyLogAdmin(admin.ModelAdmin):
-    """Logs are appended by the app; in the admin they are read, never written."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(TermsAcceptance)
-class TermsAcceptanceAdmin(ReadOnlyLogAdmin):
+class TermsAcceptanceAdmin(ReadOnlyAdmin):
     list_display = ["user", "version", "accepted_at", "ip"]
     list_filter = ["version", "accepted_at"]
     search_fields = ["user__email", "ip"]
@@ -59,7 +47,7 @@ class TermsAcceptanceAdmin(ReadOnlyLogAdmin):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnlyLogAdmin):
+class ConsentRecordAdmin(ReadOnlyAdmin):
     list_display = ["at", "anonymous_id", "user", "policy_version", "choices", "ip_truncated"]
     list_filter = ["policy_version", "at"]
     search_fields = ["anonymous_id", "user__email"]
@@ -68,7 +56,7 @@ class ConsentRecordAdmin(ReadOnlyLogAdmin):
 
 
 @admin.register(MarketingConsentEvent)
-class MarketingConsentEventAdmin(ReadOnlyLogAdmin):
+class MarketingConsentEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "user", "action", "source", "ip"]
     list_filter = ["action", "source", "at"]
     search_fields = ["user__email", "ip"]
@@ -77,7 +65,7 @@ class MarketingConsentEventAdmin(ReadOnlyLogAdmin):
 
 
 @admin.register(MarketingConsent)
-class MarketingConsentAdmin(ReadOnlyLogAdmin):
+class MarketingConsentAdmin(ReadOnlyAdmin):
     list_display = ["user", "status", "consent_at", "double_opt_in_at", "updated_at"]
     list_filter = ["status"]
     search_fields = ["user__email"]
@@ -85,7 +73,7 @@ class MarketingConsentAdmin(ReadOnlyLogAdmin):
 
 
 @admin.register(AccountErasure)
-class AccountErasureAdmin(ReadOnlyLogAdmin):
+class AccountErasureAdmin(ReadOnlyAdmin):
     list_display = ["user", "by_self", "at"]
     list_filter = ["by_self", "at"]
 

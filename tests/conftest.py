@@ -1,12 +1,14 @@
 import json
 import os
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory, api_key_for
@@ -153,3 +155,17 @@ def settings_outbound_strict(settings):
 
 
 __all__ = ["post_json", "settings"]
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Django's clock (timezone.now), moved forward by the test: clock.advance(seconds)."""
+    real_now = timezone.now
+    offset = [timedelta(0)]
+
+    class Clock:
+        def advance(self, seconds):
+            offset[0] += timedelta(seconds=seconds)
+
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + offset[0])
+    return Clock()

@@ -26,20 +26,6 @@ IP = "203.0.113.7"
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Django's clock, moved forward by the test: clock.advance(seconds)."""
-    real_now = timezone.now
-    offset = [timedelta(0)]
-
-    class Clock:
-        def advance(self, seconds):
-            offset[0] += timedelta(seconds=seconds)
-
-    monkeypatch.setattr(timezone, "now", lambda: real_now() + offset[0])
-    return Clock()
-
-
-@pytest.fixture
 def owner_key(client_for):
     owner = UserFactory()
     created = api_key_create(owner=owner, name="main")

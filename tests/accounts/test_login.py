@@ -3,13 +3,11 @@ addresses, rate-limited; and the Resend email backend against a fake Resend serv
 
 import json
 import re
-from datetime import timedelta
 
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
 from django.test import Client
-from django.utils import timezone
 
 from accounts.email import ResendEmailError
 from accounts.models import LoginToken, User
@@ -18,19 +16,6 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 LINK = re.compile(r"(https?://[^/\s]+)/login/confirm\?token=([A-Za-z0-9_\-]+)")
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    real_now = timezone.now
-    offset = [timedelta(0)]
-
-    class Clock:
-        def advance(self, seconds):
-            offset[0] += timedelta(seconds=seconds)
-
-    monkeypatch.setattr(timezone, "now", lambda: real_now() + offset[0])
-    return Clock()
 
 
 def ask_link(client, email, return_to="", ip="198.51.100.1"):
