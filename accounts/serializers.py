@@ -31,7 +31,7 @@ class UserProfileSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=200, allow_blank=True, required=False)
     locale = serializers.CharField(max_length=16, required=False, validators=[_locale_check])
-    currency = serializers.ChoiceField(choices=User.Currency.values, required=False)
+    currency = serializers.ChoiceField(choices=User.Currency.choices, required=False)
     meta = serializers.JSONField(required=False, validators=[_meta_check],
                                  help_text="A JSON object; on update its keys are merged into the stored meta.")
 

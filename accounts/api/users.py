@@ -80,6 +80,7 @@ class UserDetailView(UserScopedView):
 
 class UserCollectionView(UserScopedView):
     @extend_schema(parameters=[OpenApiParameter("email", str, required=True)], responses=UserSerializer,
+                   operation_id="users_by_email",
                    summary="The user with this email (404 when none)")
     def get(self, request):
         email = request.query_params.get("email", "").strip()
