@@ -22,7 +22,7 @@ from jobs.intake import intake_parse
 from jobs.models import Job
 from jobs.serializers import JobCreateSerializer, JobDetailSerializer, JobPageSerializer, JobSerializer
 from jobs.workflows import workflow_all
-from levqor.errors import ApiError, error_body
+from levqor.errors import STORE_DOWN, ApiError, error_body, store_down_response
 
 
 def _livemode(request) -> bool:
@@ -230,7 +230,10 @@ def intake_fast_path(view_class: type[APIView], *, legacy: bool, render):
     @functools.wraps(drf_view)
     def view(request, *args, **kwargs):
         raw_key = api_key_from_headers(request.headers) if request.method == "POST" else None
-        api_key = api_key_authenticate(raw_key, ip=client_ip(request)) if raw_key and _json_only(request) else None
+        try:
+            api_key = api_key_authenticate(raw_key, ip=client_ip(request)) if raw_key and _json_only(request) else None
+        except STORE_DOWN:
+            return store_down_response()
         if api_key is None or _INTAKE_SCOPE not in api_key.scopes:
             return drf_view(request, *args, **kwargs)
         request.user, request.auth = api_key.owner, api_key
@@ -241,6 +244,8 @@ def intake_fast_path(view_class: type[APIView], *, legacy: bool, render):
                                                  render=render)
         except ApiError as exc:
             status_code, body, headers = exc.status_code, exc.body(), exc.headers
+        except STORE_DOWN:
+            return store_down_response()
         response = HttpResponse(json.dumps(body, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":")),
                                 status=status_code, content_type="application/json")
         for name, value in headers.items():

@@ -1,9 +1,12 @@
 """The one error shape of the API: {"error", "message", "details", "correlation_id"}."""
 
+import json
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -40,6 +43,19 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
 
 def error_response(code: str, message: str, status_code: int, details: dict | None = None) -> JsonResponse:
     return JsonResponse(error_body(code, message, details), status=status_code)
+
+
+# A shared store (Redis: cache, counters, broker) that cannot be reached right now.
+STORE_DOWN = (RedisError, ConnectionInterrupted)
+
+
+def store_down_response() -> JsonResponse:
+    """503 with Retry-After: the request may well work in a moment; nothing about it was wrong."""
+    logger.warning("a shared store is out of reach", exc_info=True)
+    response = error_response("service_unavailable", "A service we depend on is unavailable right now; "
+                              "retry in a few seconds.", 503)
+    response["Retry-After"] = "5"
+    return response
 
 
 # DRF's own exceptions, mapped to our stable codes.
@@ -80,6 +96,9 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, STORE_DOWN):
+        down = store_down_response()
+        return Response(json.loads(down.content), status=503, headers={"Retry-After": down["Retry-After"]})
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled API error", exc_info=exc)

@@ -22,9 +22,11 @@ from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
 
 from levqor.client_ip import client_ip
-from levqor.errors import error_response
+from levqor.errors import STORE_DOWN, error_response, store_down_response
 
 PERIOD_SECONDS = 60
+# The counters' store cannot be reached: the request is refused as unavailable, not crashed.
+_STORE_DOWN = (*STORE_DOWN, OSError)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -142,7 +144,11 @@ class RateLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        usages = count(request, counters_for(request))
+        try:
+            usages = count(request, counters_for(request))
+        except _STORE_DOWN:
+            # Without its counters no limit can be kept: say so rather than serve unlimited.
+            return store_down_response()
         if not usages:
             return self.get_response(request)
         exceeded = [u for u in usages if u.exceeded]

@@ -186,3 +186,35 @@ def test_limits_are_shared_by_processes_through_redis(limits):
     assert first.status_code == 401 and first["X-RateLimit-Remaining"] == "1"
     assert _post(client, ip=ip).status_code == 401
     _assert_limited(_post(client, ip=ip), 5)
+
+
+@pytest.mark.django_db
+def test_counters_out_of_reach_refuse_as_unavailable_not_with_a_500(limits, settings):
+    limits()
+    # A Redis that does not answer (nothing listens on port 1), as the rate limiter's store.
+    settings.CACHES = {**settings.CACHES, "unreachable": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.RATELIMIT_USE_CACHE = "unreachable"
+    response = _post(Client())
+    assert_api_error(response, 503, "service_unavailable")
+    assert response["Retry-After"] == "5"
+    assert Client().get("/health").status_code == 200, "what is not limited still answers"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/jobs", "/api/v1/jobs?format=json", "/api/v1/usage"])
+def test_a_cache_out_of_reach_makes_api_answers_unavailable_not_500(limits, settings, key_pair, path):
+    limits()
+    _, raw = key_pair
+    # Key lookups and quota counts live in the default cache: make it a Redis that does not answer.
+    settings.CACHES = {**settings.CACHES, "default": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.RATELIMIT_ENABLE = False  # this test is about the key and quota lookups behind it
+    client = Client()
+    response = (client.get(path, HTTP_X_API_KEY=raw) if path.endswith("usage")
+                else client.post(path, data='{"workflow": "demo.flow", "payload": {}}', content_type="application/json",
+                                 HTTP_X_API_KEY=raw))
+    assert_api_error(response, 503, "service_unavailable")
+    assert response["Retry-After"] == "5"
