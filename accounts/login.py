@@ -19,12 +19,11 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import LoginToken, User, email_normalise
 from accounts.services import user_get_or_create
+from levqor.redirects import DEFAULT_RETURN_TO, safe_return_to
 
-DEFAULT_RETURN_TO = "/dashboard"
 logger = logging.getLogger("levqor.accounts")
 
 
@@ -40,16 +39,6 @@ class LoginRateLimited(Exception):
 
 def login_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def safe_return_to(value: str | None) -> str:
-    """A same-site path to go to after signing in; anything else (other hosts, schemes,
-    protocol-relative //host, backslash tricks) gives the dashboard."""
-    value = (value or "").strip()
-    if (value.startswith("/") and not value.startswith(("//", "/\\"))
-            and url_has_allowed_host_and_scheme(value, allowed_hosts=None, require_https=False)):
-        return value[:512]
-    return DEFAULT_RETURN_TO
 
 
 def _rate_count(bucket: str) -> int:

@@ -16,9 +16,9 @@ from accounts.login import (
     login_link_request,
     login_token_peek,
     login_token_redeem,
-    safe_return_to,
 )
 from accounts.models import ApiKey, User
+from levqor.redirects import safe_return_to
 
 # --- sign-in ---------------------------------------------------------------------------------
 

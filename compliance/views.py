@@ -11,7 +11,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -22,16 +21,7 @@ from compliance.export import user_data_export
 from compliance.middleware import SESSION_KEY
 from compliance.selectors import CONSENT_COOKIE, COOKIE_CATEGORIES
 from levqor.errors import error_response
-
-DEFAULT_RETURN = "/dashboard"
-
-
-def safe_return_to(request, value: str | None, default: str = DEFAULT_RETURN) -> str:
-    """returnTo only when it is a path on this site; anything else falls back to default."""
-    if value and value.startswith("/") and url_has_allowed_host_and_scheme(
-            value, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return value
-    return default
+from levqor.redirects import safe_return_to
 
 
 def _sign_in_first(request):
@@ -50,7 +40,7 @@ def _base_url(request) -> str:
 
 @require_http_methods(["GET", "POST"])
 def accept_terms(request):
-    return_to = safe_return_to(request, request.POST.get("returnTo") or request.GET.get("returnTo"))
+    return_to = safe_return_to(request.POST.get("returnTo") or request.GET.get("returnTo"))
     if not request.user.is_authenticated:
         return _sign_in_first(request)
     current = selectors.terms_current()
@@ -118,7 +108,7 @@ def consent(request):
         response = JsonResponse({"ok": True, "policy_version": record.policy_version, "choices": record.choices},
                                 status=201)
     else:
-        response = HttpResponseRedirect(safe_return_to(request, request.POST.get("next"), default="/"))
+        response = HttpResponseRedirect(safe_return_to(request.POST.get("next"), default="/"))
     response.set_cookie(CONSENT_COOKIE, _consent_cookie_value(record), max_age=settings.COOKIE_CONSENT_MAX_AGE,
                         samesite="Lax", secure=request.is_secure(), httponly=False)
     return response
