@@ -7,7 +7,6 @@ once the person has shown they read that mailbox, so asking for links creates no
 LOGIN_LINK_MAX_AGE_SECONDS.
 """
 
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from django.utils import timezone
 from accounts.models import LoginToken, User, email_normalise
 from accounts.services import user_get_or_create
 from levqor.redirects import DEFAULT_RETURN_TO, safe_return_to
+from levqor.tokens import secret_digest
 
 logger = logging.getLogger("levqor.accounts")
 
@@ -35,10 +35,6 @@ class LoginRateLimited(Exception):
     def __init__(self, retry_after: int):
         super().__init__(f"Too many sign-in links asked for; try again in {retry_after} seconds.")
         self.retry_after = retry_after
-
-
-def login_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _rate_count(bucket: str) -> int:
@@ -69,7 +65,7 @@ def login_link_request(*, email: str, ip: str | None, return_to: str, base_url: 
     limit = settings.LOGIN_LINK_RATE_LIMIT
     # Both counters move on every request, so hammering one address from many IPs, or many
     # addresses from one IP, is stopped either way.
-    over_email = _rate_count("email:" + hashlib.sha256(address.encode()).hexdigest()) > limit
+    over_email = _rate_count("email:" + secret_digest(address)) > limit
     over_ip = ip is not None and _rate_count(f"ip:{ip}") > limit
     if over_email or over_ip:
         raise LoginRateLimited(_retry_after())
@@ -78,7 +74,7 @@ def login_link_request(*, email: str, ip: str | None, return_to: str, base_url: 
         return  # a disabled account gets no link; the page answers the same
     token = secrets.token_urlsafe(32)
     now = timezone.now()
-    LoginToken.objects.create(email=address, token_hash=login_token_hash(token), return_to=safe_return_to(return_to),
+    LoginToken.objects.create(email=address, token_hash=secret_digest(token), return_to=safe_return_to(return_to),
                               requested_ip=ip, created_at=now,
                               expires_at=now + timedelta(seconds=settings.LOGIN_LINK_MAX_AGE_SECONDS))
     link = f"{base_url.rstrip('/')}/login/confirm?token={token}"
@@ -101,7 +97,7 @@ def login_token_peek(token: str) -> LoginToken | None:
     """The unused, unexpired link for this token (nothing is consumed: the confirm page's GET)."""
     if not token or len(token) > 200:
         return None
-    return LoginToken.objects.filter(token_hash=login_token_hash(token), used_at__isnull=True,
+    return LoginToken.objects.filter(token_hash=secret_digest(token), used_at__isnull=True,
                                      expires_at__gt=timezone.now()).first()
 
 

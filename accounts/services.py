@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.models import DEFAULT_SCOPES, ApiKey, ApiKeyEvent, ApiUsage, Referral, User, email_normalise
 from accounts.quotas import Usage, month_before, month_of, month_reset_at, quota_limit, usage_cache_key
 from levqor.errors import ApiError
+from levqor.tokens import secret_digest
 from levqor.webhooks import webhook_secret_generate
 
 KEY_CACHE_SECONDS = 60
@@ -34,7 +35,7 @@ IMPORTED_KEY_NAME = "imported"
 
 
 def api_key_hash(raw_key: str) -> str:
-    return hashlib.sha256(raw_key.encode()).hexdigest()
+    return secret_digest(raw_key)
 
 
 def api_key_cache_key(key_hash: str) -> str:

@@ -1,7 +1,6 @@
 """Writes of the compliance app: terms acceptance, the cookie-consent log, marketing double
 opt-in / unsubscribe (with their audit trail and emails) and account erasure."""
 
-import hashlib
 import ipaddress
 import secrets
 import uuid
@@ -28,6 +27,7 @@ from compliance.models import (
 )
 from compliance.selectors import COOKIE_CATEGORIES, CookieConsent, terms_current
 from jobs import services as job_services
+from levqor.tokens import secret_digest
 
 OPT_IN_TOKEN_TTL = timedelta(days=7)
 UNSUBSCRIBE_SALT = "compliance.marketing.unsubscribe"
@@ -92,10 +92,6 @@ def analytics_event_record(*, consent: CookieConsent | None, user: User | None, 
 
 # --- marketing --------------------------------------------------------------------------------
 
-def _token_hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 def _marketing_event(user: User, action: str, *, source: str, ip: str | None, user_agent: str) -> None:
     MarketingConsentEvent.objects.create(user=user, action=action, source=source, ip=ip or None,
                                          user_agent=_ua(user_agent))
@@ -119,7 +115,7 @@ def marketing_opt_in_request(*, user: User, source: str, ip: str | None, user_ag
         consent.save()
         _marketing_event(user, MarketingConsentEvent.Action.REQUESTED, source=source, ip=ip, user_agent=user_agent)
         raw = secrets.token_urlsafe(32)
-        MarketingOptInToken.objects.create(user=user, token_hash=_token_hash(raw), created_at=now,
+        MarketingOptInToken.objects.create(user=user, token_hash=secret_digest(raw), created_at=now,
                                            expires_at=now + OPT_IN_TOKEN_TTL)
         link = f"{base_url.rstrip('/')}/marketing/confirm?{urlencode({'token': raw})}"
         email = user.email
@@ -148,7 +144,7 @@ def marketing_opt_in_confirm(*, raw_token: str, source: str, ip: str | None, use
     clicks confirm once), the time and address recorded. Raises OptInTokenInvalid."""
     now = timezone.now()
     with transaction.atomic():
-        token = MarketingOptInToken.objects.select_for_update().filter(token_hash=_token_hash(raw_token or "")).first()
+        token = MarketingOptInToken.objects.select_for_update().filter(token_hash=secret_digest(raw_token or "")).first()
         if token is None:
             raise OptInTokenInvalid("unknown")
         if token.used_at is not None:
