@@ -14,10 +14,13 @@ def job_list_for(owner, *, livemode: bool, status: str | None = None, workflow: 
     return jobs
 
 
-def job_get_for(owner, *, livemode: bool, job_id, fields: tuple[str, ...] = ()) -> Job | None:
-    """The job if this owner (in this mode) may see it; None otherwise, so callers answer 404.
-    fields limits the columns loaded (a status poll need not fetch a 200 KiB payload)."""
-    jobs = Job.objects.filter(pk=job_id, owner=owner, livemode=livemode)
+def job_get_for(owner, *, livemode: bool | None, job_id, fields: tuple[str, ...] = ()) -> Job | None:
+    """The job if this owner (in this mode; either, with livemode None) may see it; None
+    otherwise, so callers answer 404. fields limits the columns loaded (a status poll need not
+    fetch a 200 KiB payload)."""
+    jobs = Job.objects.filter(pk=job_id, owner=owner)
+    if livemode is not None:
+        jobs = jobs.filter(livemode=livemode)
     if fields:
         jobs = jobs.only(*fields)
     return jobs.first()

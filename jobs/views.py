@@ -47,8 +47,7 @@ def dashboard(request):
 
 def _owned(request, job_id) -> Job:
     # A session user sees live and test jobs alike; owner is the check.
-    job = (selectors.job_get_for(request.user, livemode=True, job_id=job_id)
-           or selectors.job_get_for(request.user, livemode=False, job_id=job_id))
+    job = selectors.job_get_for(request.user, livemode=None, job_id=job_id)
     if job is None:
         raise Http404("No such job.")
     return job
