@@ -17,7 +17,6 @@ from django.apps import apps
 from django.conf import settings
 from django.core import mail
 from django.test import Client
-from django.urls import Resolver404, resolve
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -28,24 +27,6 @@ pytestmark = pytest.mark.browser
 CONSENT_COOKIE = "levqor_consent"
 OPTIONAL = ("functional", "analytics", "marketing")
 TERMS_TEXT = "Levqor terms of service, version 2025-11-14. You may run automation jobs within your quota."
-
-
-def pages(*paths):
-    """Marks a test with the URLs it needs; while one of them (or the compliance app, whose
-    banner is on every page) is not on the branch, the test is skipped before a browser starts."""
-    return pytest.mark.pages(*paths)
-
-
-@pytest.fixture(autouse=True)
-def _pages_on_this_branch(request):
-    if not apps.is_installed("compliance"):
-        pytest.skip("the compliance app (cookie banner, terms) is not on this branch yet")
-    marker = request.node.get_closest_marker("pages")
-    for path in marker.args if marker else ():
-        try:
-            resolve(path)
-        except Resolver404:
-            pytest.skip(f"{path} is not on this branch yet (issue 4's pages)")
 
 
 def consent_model():
@@ -193,7 +174,6 @@ def sign_in_link(address):
 
 # --- the cookie banner ------------------------------------------------------------------------
 
-@pages("/login")
 def test_the_cookie_banner_appears_on_the_first_visit(page, screenshot):
     page.goto("/login")
 
@@ -205,7 +185,6 @@ def test_the_cookie_banner_appears_on_the_first_visit(page, screenshot):
     screenshot("banner-open")
 
 
-@pages("/login")
 def test_reject_all_hides_the_banner_and_records_everything_optional_refused(page):
     records = consent_model().objects
     before = records.count()
@@ -221,7 +200,6 @@ def test_reject_all_hides_the_banner_and_records_everything_optional_refused(pag
     expect(page.locator("#cookie-banner")).to_be_hidden()  # decided: not asked again
 
 
-@pages("/login")
 def test_customise_saves_the_chosen_categories(page, screenshot):
     records = consent_model().objects
     before = records.count()
@@ -242,7 +220,6 @@ def test_customise_saves_the_chosen_categories(page, screenshot):
     assert record_choices(records.order_by("-pk").first()) == {"functional": True, "analytics": True, "marketing": False}
 
 
-@pages("/login")
 def test_cookie_settings_in_the_footer_reopens_the_banner_to_change_the_choice(page, screenshot):
     records = consent_model().objects
     page.goto("/login")
@@ -262,7 +239,6 @@ def test_cookie_settings_in_the_footer_reopens_the_banner_to_change_the_choice(p
 
 # --- sign-in, terms, dashboard -----------------------------------------------------------------
 
-@pages("/login", "/login/confirm", "/legal/accept-terms", "/dashboard")
 def test_sign_in_with_the_emailed_link_then_accept_the_terms_then_the_dashboard(page, screenshot):
     publish_terms()
     user = UserFactory(email="ada@example.com")
@@ -298,7 +274,6 @@ def test_sign_in_with_the_emailed_link_then_accept_the_terms_then_the_dashboard(
     screenshot("dashboard")
 
 
-@pages("/legal/accept-terms", "/dashboard")
 def test_accept_terms_sends_back_only_to_paths_of_this_site(page, live_server):
     publish_terms()
     sign_in_as(page.context, live_server, UserFactory())
@@ -313,7 +288,6 @@ def test_accept_terms_sends_back_only_to_paths_of_this_site(page, live_server):
 
 # --- the developer portal ---------------------------------------------------------------------
 
-@pages("/developer")
 def test_a_developer_creates_a_key_and_sees_it_once(page, live_server, screenshot):
     publish_terms()
     sign_in_as(page.context, live_server, UserFactory())
@@ -344,7 +318,6 @@ def test_a_developer_creates_a_key_and_sees_it_once(page, live_server, screensho
 
 # --- every page: no CSP violation, no console error --------------------------------------------
 
-@pages("/login", "/dashboard", "/developer", "/settings")
 def test_the_main_pages_show_no_csp_violation(page, console, live_server, screenshot):
     publish_terms()
     page.goto("/")
