@@ -3,11 +3,9 @@ banner, magic-link sign-in through the terms interstitial to the dashboard, the 
 portal's one-time key, and no CSP violation on any page. Every test also fails on any console
 error (tests/browser/conftest.py). Screenshots of the main pages go to test-artifacts/.
 
-Models of the compliance app are reached through django.apps, by name, so this file does not
-depend on how that app lays out its modules. Where a page or app is not on this branch at all,
-the test is skipped and says which; once it is, a page that breaks the contract fails."""
+Models of the compliance app are reached through django.apps, by name; a page that breaks the
+contract fails."""
 
-import base64
 import json
 import re
 from urllib.parse import unquote, urlsplit
@@ -40,74 +38,21 @@ def publish_terms():
 
 # --- reading the consent choice -------------------------------------------------------------
 
-def _bool(value):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return bool(value)
-    return str(value).strip().lower() in {"1", "true", "yes", "on", "granted", "accepted"}
-
-
-def _find_choices(data):
-    """The functional/analytics/marketing flags in a decoded value, at any depth."""
-    if isinstance(data, dict):
-        if all(name in data for name in OPTIONAL):
-            return {name: _bool(data[name]) for name in OPTIONAL}
-        for value in data.values():
-            found = _find_choices(value)
-            if found:
-                return found
-    if isinstance(data, list) and all(isinstance(item, str) for item in data):
-        return {name: name in data for name in OPTIONAL}  # a list of the granted categories
-    return None
-
-
-def _decode(value: str):
-    """The cookie value as data: JSON (quoted or URL-encoded, or base64 of it), possibly inside
-    a Django signed value, or "key=value"/"key:value" pairs."""
-    candidates = [value, unquote(value), unquote(value).strip('"')]
-    for text in list(candidates):
-        head = text.rsplit(":", 2)[0] if text.count(":") >= 2 else text  # signing.dumps layout
-        candidates.append(head)
-        for chunk in (text, head):
-            try:
-                candidates.append(base64.urlsafe_b64decode(chunk + "=" * (-len(chunk) % 4)).decode())
-            except (ValueError, UnicodeDecodeError):
-                pass
-    for text in candidates:
-        try:
-            found = _find_choices(json.loads(text.replace("\\054", ",").replace('\\"', '"')))
-        except ValueError:
-            continue
-        if found:
-            return found
-    pairs = dict(re.findall(r"(functional|analytics|marketing)[\"']?\s*[:=]\s*[\"']?(\w+)", unquote(value)))
-    if all(name in pairs for name in OPTIONAL):
-        return {name: _bool(pairs[name]) for name in OPTIONAL}
-    raise AssertionError(f"cannot read the consent choices from the {CONSENT_COOKIE} cookie: {value!r}")
-
-
 def cookie_choices(context):
+    """The optional categories in the levqor_consent cookie: URL-encoded JSON {"v", "id", "c"}."""
     cookies = {c["name"]: c for c in context.cookies()}
     assert CONSENT_COOKIE in cookies, f"no {CONSENT_COOKIE} cookie; the browser has {sorted(cookies)}"
-    return _decode(cookies[CONSENT_COOKIE]["value"])
+    data = json.loads(unquote(cookies[CONSENT_COOKIE]["value"]))
+    choices = {name: data["c"][name] for name in OPTIONAL}
+    assert all(isinstance(value, bool) for value in choices.values()), data
+    return choices
 
 
 def record_choices(record):
-    """The optional categories of a consent log row: boolean fields named after them, or a JSON
-    field (choices, categories...) holding them."""
-    flags = {}
-    for name in OPTIONAL:
-        value = getattr(record, name, None)
-        if isinstance(value, bool):
-            flags[name] = value
-    if len(flags) == len(OPTIONAL):
-        return flags
-    for field in record._meta.concrete_fields:
-        found = _find_choices(getattr(record, field.attname))
-        if found:
-            return found
-    raise AssertionError(f"cannot find {OPTIONAL} on the consent record {record!r}")
+    """The optional categories of a consent log row (its choices JSON)."""
+    choices = {name: record.choices[name] for name in OPTIONAL}
+    assert all(isinstance(value, bool) for value in choices.values()) and record.choices["necessary"] is True
+    return choices
 
 
 def decide(page, selector):
