@@ -1,6 +1,5 @@
 """The one error shape of the API: {"error", "message", "details", "correlation_id"}."""
 
-import json
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -49,12 +48,20 @@ def error_response(code: str, message: str, status_code: int, details: dict | No
 STORE_DOWN = (RedisError, ConnectionInterrupted)
 
 
-def store_down_response() -> JsonResponse:
-    """503 with Retry-After: the request may well work in a moment; nothing about it was wrong."""
+def store_down_error() -> ApiError:
+    """503 with Retry-After: the request may well work in a moment; nothing about it was wrong.
+    Call it while handling the store's exception: the warning logged carries it."""
     logger.warning("a shared store is out of reach", exc_info=True)
-    response = error_response("service_unavailable", "A service we depend on is unavailable right now; "
-                              "retry in a few seconds.", 503)
-    response["Retry-After"] = "5"
+    return ApiError("service_unavailable", "A service we depend on is unavailable right now; retry in a few seconds.",
+                    status_code=503, headers={"Retry-After": "5"})
+
+
+def store_down_response() -> JsonResponse:
+    """store_down_error() as a response, for code outside DRF (middleware, the intake fast path)."""
+    exc = store_down_error()
+    response = JsonResponse(exc.body(), status=exc.status_code)
+    for name, value in exc.headers.items():
+        response[name] = value
     return response
 
 
@@ -84,6 +91,8 @@ def _drf_message(exc: exceptions.APIException) -> str:
 
 def api_exception_handler(exc, context):
     """DRF exception handler that answers every error in the project's shape."""
+    if isinstance(exc, STORE_DOWN):
+        exc = store_down_error()
     if isinstance(exc, ApiError):
         response = Response(exc.body(), status=exc.status_code)
         for name, value in exc.headers.items():
@@ -96,9 +105,6 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    if isinstance(exc, STORE_DOWN):
-        down = store_down_response()
-        return Response(json.loads(down.content), status=503, headers={"Retry-After": down["Retry-After"]})
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled API error", exc_info=exc)
