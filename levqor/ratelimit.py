@@ -22,7 +22,8 @@ from django_ratelimit import ALL
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
 
 from levqor.client_ip import client_ip
-from levqor.errors import STORE_DOWN, error_response, store_down_response
+from levqor.errors import AppError, ErrorCode
+from levqor.http_errors import STORE_DOWN, error_response, store_down_response
 
 PERIOD_SECONDS = 60
 # The counters' store cannot be reached: the request is refused as unavailable, not crashed.
@@ -156,13 +157,12 @@ class RateLimitMiddleware:
             # Every exceeded limit must have reset before a retry can pass: report the last to reset.
             usage = max(exceeded, key=lambda u: (u.reset_at, -u.counter.limit))
             retry_after = max(1, usage.reset_at - int(time.time()))
-            response = error_response(
-                "rate_limited",
+            response = error_response(AppError(
+                ErrorCode.RATE_LIMITED,
                 f"Too many requests: the limit is {usage.counter.limit} a minute. Retry in {retry_after} s.",
-                429,
-                {"limit": usage.counter.limit, "scope": usage.counter.group, "retry_after_seconds": retry_after},
-            )
-            response["Retry-After"] = str(retry_after)
+                details={"limit": usage.counter.limit, "scope": usage.counter.group, "retry_after_seconds": retry_after},
+                retry_after=retry_after,
+            ))
             _headers(response, usage)
             return response
         response = self.get_response(request)

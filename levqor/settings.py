@@ -232,7 +232,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "levqor.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "levqor.http_errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -322,7 +322,7 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and not EMBEDDED_MODE)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
-CSRF_FAILURE_VIEW = "levqor.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "levqor.http_errors.csrf_failure"
 # Headers Django has no setting for (levqor.security.SecurityHeadersMiddleware).
 CROSS_ORIGIN_EMBEDDER_POLICY = "require-corp"
 PERMISSIONS_POLICY = ("geolocation=(), microphone=(), camera=(), payment=(), usb=(), interest-cohort=(), "

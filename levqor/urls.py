@@ -9,10 +9,10 @@ from jobs import views as job_views
 from levqor import health, pages
 from levqor.security import docs_page_policy
 
-handler400 = "levqor.errors.handler400"
-handler403 = "levqor.errors.handler403"
-handler404 = "levqor.errors.handler404"
-handler500 = "levqor.errors.handler500"
+handler400 = "levqor.http_errors.handler400"
+handler403 = "levqor.http_errors.handler403"
+handler404 = "levqor.http_errors.handler404"
+handler500 = "levqor.http_errors.handler500"
 
 docs_view = method_decorator(docs_page_policy, name="dispatch")(SpectacularRedocView).as_view(url_name="openapi")
 

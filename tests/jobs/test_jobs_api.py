@@ -15,7 +15,7 @@ from rest_framework import exceptions
 from accounts.services import api_key_create, api_key_revoke
 from jobs.execution import job_claim, job_run_next
 from jobs.models import DailySpend, Job
-from levqor.errors import api_exception_handler
+from levqor.http_errors import api_exception_handler
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
 from tests.factories import UserFactory, api_key_for

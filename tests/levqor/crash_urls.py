@@ -6,10 +6,10 @@ from rest_framework.views import APIView
 
 from levqor.urls import urlpatterns as project_urlpatterns
 
-handler400 = "levqor.errors.handler400"
-handler403 = "levqor.errors.handler403"
-handler404 = "levqor.errors.handler404"
-handler500 = "levqor.errors.handler500"
+handler400 = "levqor.http_errors.handler400"
+handler403 = "levqor.http_errors.handler403"
+handler404 = "levqor.http_errors.handler404"
+handler500 = "levqor.http_errors.handler500"
 
 
 class CrashingApiView(APIView):
