@@ -18,6 +18,7 @@ from jobs import dispatch, sql
 from jobs.intake import IntakeRequest
 from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent
 from jobs.workflows import workflow_get
+from jobs.workflows.base import JobErrorCode
 from levqor.errors import AppError, ErrorCode
 
 logger = logging.getLogger("levqor.jobs")
@@ -221,7 +222,7 @@ def job_cancel(*, job: Job) -> Job:
     with transaction.atomic():
         if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
                 status=Job.Status.CANCELLED, finished_at=now, cancel_requested_at=now, next_attempt_at=now,
-                error_code="cancelled", error_message="Cancelled before it ran."):
+                error_code=JobErrorCode.CANCELLED, error_message="Cancelled before it ran."):
             JobEvent.objects.create(job=job, kind=JobEvent.Kind.CANCELLED, attempt=job.attempts,
                                     from_status=Job.Status.QUEUED, to_status=Job.Status.CANCELLED, at=now)
             job.refresh_from_db()
