@@ -58,14 +58,18 @@ def job_created_count(*, since: datetime) -> int:
 
 
 def uptime_rolling_7d(*, now: datetime) -> float | None:
-    """Share of the minutes of the last 7 days (since records began) in which a worker ran."""
-    window_start = now - timedelta(days=7)
-    first = UptimeMinute.objects.order_by("minute").values_list("minute", flat=True).first()
+    """Share of the finished minutes of the last 7 days (or since records began) in which a
+    worker's reaper ran; None before the first such minute. The minute in progress is left out:
+    until the reaper has run in it, it has no row, and counting it would read as downtime."""
+    end = now.replace(second=0, microsecond=0)  # the minute in progress starts here
+    window_start = end - timedelta(days=7)
+    first = (UptimeMinute.objects.filter(minute__lt=end).order_by("minute")
+             .values_list("minute", flat=True).first())
     if first is None:
         return None
-    start = max(window_start, first)
-    minutes = max(1, int((now - start).total_seconds() // 60) + 1)
-    seen = UptimeMinute.objects.filter(minute__gte=start.replace(second=0, microsecond=0)).count()
+    start = max(window_start, first.replace(second=0, microsecond=0))
+    minutes = (end - start) // timedelta(minutes=1)
+    seen = UptimeMinute.objects.filter(minute__gte=start, minute__lt=end).count()
     return round(min(100.0, 100.0 * seen / minutes), 2)
 
 
