@@ -16,8 +16,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.client_ip import client_ip
 from accounts.models import email_normalise
+from accounts.personal_data import personal_data_export
 from compliance import selectors, services
-from compliance.export import user_data_export
 from compliance.middleware import SESSION_KEY
 from compliance.selectors import CONSENT_COOKIE, COOKIE_CATEGORIES
 from levqor.errors import AppError, ErrorCode
@@ -169,7 +169,7 @@ def settings_marketing(request):
 def settings_export(request):
     if not request.user.is_authenticated:
         return _sign_in_first(request)
-    data = user_data_export(user=request.user)
+    data = personal_data_export(user=request.user)
     response = HttpResponse(json.dumps(data, cls=DjangoJSONEncoder, indent=2), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="levqor-data-{timezone.now():%Y%m%d}.json"'
     response["Cache-Control"] = "no-store"

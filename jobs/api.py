@@ -6,8 +6,10 @@ import json
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
@@ -46,6 +48,29 @@ class JobPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 100
+
+    def decode_cursor(self, request):
+        """A cursor we did not hand out is a bad parameter (400 naming it), not a missing page
+        (DRF answers 404 NotFound), nor a crash: a forged position must not reach the query."""
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            cursor = None
+        else:
+            if cursor is None or cursor.position is None or _cursor_position_valid(cursor.position):
+                return cursor
+        raise AppError(ErrorCode.VALIDATION_FAILED, "This cursor is not one the API handed out: use a next or previous "
+                       "link as given, or list again without a cursor.",
+                       details={"errors": [{"field": "cursor", "message": "Invalid cursor."}]})
+
+
+def _cursor_position_valid(position: str) -> bool:
+    # The position is the created_at of a page's edge, written with its UTC offset.
+    try:
+        parsed = parse_datetime(position)
+    except ValueError:  # well formed but impossible, like month 13
+        return False
+    return parsed is not None and parsed.tzinfo is not None
 
 
 def _create(request, *, owner, api_key: ApiKey | None, legacy: bool, render) -> tuple[int, dict, dict]:

@@ -34,7 +34,6 @@ class ErrorCode(StrEnum):
 
     # Validation.
     VALIDATION_FAILED = "validation_failed", 400, "The input does not validate; details say which field and why."
-    INVALID_CURSOR = "invalid_cursor", 400, "The pagination cursor is not one this API handed out."
     UNKNOWN_WORKFLOW = "unknown_workflow", 400, (
         "There is no workflow of that name (409 when retrying a job whose workflow is gone).")
     INVALID_PAYLOAD = "invalid_payload", 400, "The payload does not fit the workflow's schema."
