@@ -4,10 +4,14 @@ API key by tier; headers on refusals and successes; shared across processes on R
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import caches
 from django.test import Client
+from django.utils import timezone
 
+from levqor import ratelimit
 from tests.api_asserts import assert_api_error
 from tests.factories import UserFactory, api_key_for
 from tests.jobs.support import worker_env
@@ -218,3 +222,94 @@ def test_a_cache_out_of_reach_makes_api_answers_unavailable_not_500(limits, sett
                                  HTTP_X_API_KEY=raw))
     assert_api_error(response, 503, "service_unavailable")
     assert response["Retry-After"] == "5"
+
+
+# --- the counters themselves (levqor.ratelimit.count_hits: our own scheme, also used by sign-in links)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """Django's clock stopped at a fixed second, moved only by the test: clock.advance(seconds)."""
+    now = [datetime(2026, 3, 1, 12, 0, 7, tzinfo=UTC)]
+
+    class Clock:
+        @property
+        def epoch(self) -> int:
+            return int(now[0].timestamp())
+
+        def advance(self, seconds):
+            now[0] += timedelta(seconds=seconds)
+
+    monkeypatch.setattr(timezone, "now", lambda: now[0])
+    return Clock()
+
+
+@pytest.fixture(params=["default", "local"])
+def counter_cache(request, settings):
+    """The counters in the default cache (Redis when REDIS_URL is set) and in a local-memory one, so
+    both ways of counting (one Redis pipeline; a cache add, then incr) are tried on a Redis run."""
+    if request.param == "local":
+        settings.CACHES = {**settings.CACHES, "local": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit-test"}}
+        settings.RATELIMIT_USE_CACHE = "local"
+    yield caches[settings.RATELIMIT_USE_CACHE]
+    caches[settings.RATELIMIT_USE_CACHE].clear()
+
+
+def test_a_counter_counts_hits_in_its_fixed_window_and_starts_again_in_the_next(counter_cache, frozen_clock):
+    first = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
+    assert frozen_clock.epoch < first.reset_at <= frozen_clock.epoch + 60
+    assert (first.count, first.remaining, first.exceeded) == (1, 1, False)
+    assert first.retry_after == first.reset_at - frozen_clock.epoch
+    frozen_clock.advance(first.reset_at - frozen_clock.epoch - 1)  # the window's last second
+    second = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
+    third = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
+    assert [(u.count, u.remaining, u.exceeded, u.reset_at) for u in (second, third)] == [
+        (2, 0, False, first.reset_at), (3, 0, True, first.reset_at)]
+    assert third.retry_after == 1
+    frozen_clock.advance(1)  # the window has ended: a fresh one, exactly one period later
+    fresh = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
+    assert (fresh.count, fresh.reset_at) == (1, first.reset_at + 60)
+
+
+def test_each_group_value_and_period_is_a_bucket_of_its_own(counter_cache, frozen_clock):
+    usages = ratelimit.count_hits([
+        ratelimit.Counter("test-limit", "a", 5, 60),
+        ratelimit.Counter("test-limit", "a", 5, 60),
+        ratelimit.Counter("test-limit", "b", 5, 60),
+        ratelimit.Counter("test-other", "a", 5, 60),
+        ratelimit.Counter("test-limit", "a", 5, 900),
+        ratelimit.Counter("test-limit", "a", 5, 60),
+    ])
+    assert [u.count for u in usages] == [1, 2, 1, 1, 1, 3]
+
+
+def test_windows_of_different_buckets_do_not_all_end_in_the_same_second(counter_cache, frozen_clock):
+    ends = {ratelimit.count_hit("test-limit", f"198.51.100.{n}", limit=5, period=60).reset_at for n in range(20)}
+    assert len(ends) > 5
+    assert all(frozen_clock.epoch < end <= frozen_clock.epoch + 60 for end in ends)
+
+
+def test_the_most_lasting_exceeded_limit_is_the_one_reported(counter_cache, frozen_clock):
+    counters = [ratelimit.Counter("test-a", "x", 1, 60), ratelimit.Counter("test-b", "x", 1, 900),
+                ratelimit.Counter("test-c", "x", 5, 900)]
+    assert ratelimit.last_to_reset(ratelimit.count_hits(counters)) is None
+    usages = ratelimit.count_hits(counters)
+    assert ratelimit.last_to_reset(usages) == usages[1]  # c is not exceeded; b resets after a
+
+
+@pytest.mark.redis
+def test_on_redis_the_pipeline_counts_into_the_cache_apis_own_entries(frozen_clock):
+    """The one-round-trip path and the plain cache path (cache.add, cache.incr: what other caches
+    get) count into the same entries: the pipeline's keys carry the cache's prefix and version, so
+    the cache API reads, expires and clears them like any other."""
+    cache = caches["default"]
+    counter = ratelimit.Counter("test-limit", "198.51.100.1", 10, 60)
+    end = ratelimit._window_end(counter, frozen_clock.epoch)
+    assert ratelimit._count_on_redis(cache, [counter], [end]) == [1]
+    assert ratelimit._count_in_cache(cache, [counter], [end]) == [2]
+    assert ratelimit._count_on_redis(cache, [counter], [end]) == [3]
+    key = ratelimit._cache_key(counter, end)
+    assert cache.get(key) == 3
+    assert 0 < cache.ttl(key) <= 60 + ratelimit.EXPIRY_MARGIN_SECONDS
+    assert [u.count for u in ratelimit.count_hits([counter])] == [4]
