@@ -130,6 +130,48 @@ def test_the_browsable_api_works_under_the_page_policy(admin_client, path):
     assert "<style nonce=" in response.content.decode()  # its highlighting theme is allowed, by nonce
 
 
+def _directives(policy):
+    return sorted(policy.split("; ")) if policy is not None else None
+
+
+# (view, Content-Security-Policy, Content-Security-Policy-Report-Only) of a JSON answer.
+PER_VIEW_POLICIES = [
+    ("answer", API_CSP, None),
+    ("exempt", None, None),  # @csp_exempt(): no policy at all
+    ("own", "default-src 'self'", None),  # @csp(...): the view's whole policy
+    ("report-only", API_CSP, "default-src 'none'; report-uri /csp-report"),  # @csp(..., REPORT_ONLY=True)
+    ("update", API_CSP, None),  # @csp_update widens pages' policy, never a JSON answer's
+]
+
+
+@pytest.mark.urls("tests.levqor.csp_urls")
+@pytest.mark.parametrize("view, enforced, report_only", PER_VIEW_POLICIES, ids=[v[0] for v in PER_VIEW_POLICIES])
+def test_a_json_answer_has_the_api_policy_unless_its_view_chose_its_own(view, enforced, report_only):
+    """django-csp's public decorators still reach the API's fast path (which writes the API policy
+    without django-csp): it must step aside for exactly the responses they mark."""
+    response = Client().get(f"/csp-test/{view}")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert _directives(response.get("Content-Security-Policy")) == _directives(enforced)
+    assert _directives(response.get("Content-Security-Policy-Report-Only")) == _directives(report_only)
+
+
+@pytest.mark.urls("tests.levqor.csp_urls")
+def test_a_configured_report_only_policy_reaches_json_answers_too(settings):
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"default-src": ["'self'"]}}
+    response = Client().get("/csp-test/answer")
+    assert _directives(response["Content-Security-Policy"]) == _directives(API_CSP)
+    assert response["Content-Security-Policy-Report-Only"] == "default-src 'self'"
+
+
+@pytest.mark.urls("tests.levqor.csp_urls")
+def test_a_page_views_csp_replace_changes_only_its_directive_of_the_page_policy():
+    response = Client().get("/csp-test/page-replace")
+    directives = dict(d.strip().split(" ", 1) for d in response["Content-Security-Policy"].split(";"))
+    assert directives["img-src"] == "'self' https://img.example"
+    assert directives["default-src"] == "'none'" and directives["script-src"].startswith("'self'")
+    assert directives["style-src-attr"].startswith("'unsafe-hashes'")
+
+
 @pytest.mark.django_db
 def test_hsts_only_over_https_and_through_a_tls_proxy_only_when_told(settings):
     client = Client()
