@@ -10,10 +10,13 @@ from csp.middleware import CSPMiddleware, PolicyParts
 from csp.utils import build_policy
 from django.conf import settings
 
-# The style="..." attribute values that Django's admin and DRF's browsable API templates write.
+# The style="..." attribute values that DRF's page templates write (the browsable API's
+# extra-actions and filters buttons, its admin renderer's layout; Django's admin writes none).
 # A nonce cannot cover an attribute, so the page policy allows these exact values by hash
-# ('unsafe-hashes'), and no other inline style. tests/levqor/test_security_headers.py renders
-# the pages and fails when a template writes a value missing here.
+# ('unsafe-hashes'), and no other inline style. tests/levqor/test_edge.py renders the pages that
+# write them (test_the_style_attributes_drf_writes_are_the_ones_the_page_policy_allows_by_hash)
+# and the admin's and API's pages (_check_page), and fails when a template writes a value missing
+# here or the policy lacks its hash.
 STYLE_ATTRIBUTES = (
     "float: right; margin-right: 10px",
     "float:left",

@@ -1,6 +1,8 @@
 """The HTTP edge on every kind of response: one error shape with the correlation id echoed, the
 security headers (page or API CSP), HSTS over HTTPS, CORS for allowed origins only."""
 
+import base64
+import hashlib
 import re
 
 import pytest
@@ -93,8 +95,14 @@ def test_successful_json_answers_have_the_api_policy(api, path):
 
 
 def _check_page(response):
+    """The page works under its CSP (_check_page_policy) and loads nothing from elsewhere."""
+    page = _check_page_policy(response)
+    assert not re.search(r'(?:src|href)="https?://', page), "a page must load nothing from elsewhere"
+
+
+def _check_page_policy(response) -> str:
     """The page works under its CSP: every inline script/style carries the header's nonce, and
-    every style attribute is one the policy allows by hash."""
+    every style attribute is one the policy allows by hash. Returns the page."""
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     assert_security_headers(response, html=True)
@@ -105,9 +113,15 @@ def _check_page(response):
         if 'type="application/json"' in tag:
             continue  # data, never run
         assert nonce and f'nonce="{nonce.group(1)}"' in tag, tag
-    assert set(re.findall(r'style="([^"]*)"', page)) <= set(STYLE_ATTRIBUTES)
+    styles = set(re.findall(r'style="([^"]*)"', page))
+    assert styles <= set(STYLE_ATTRIBUTES)
+    # What the browser checks: the policy names each value's hash.
+    allowed = dict(d.strip().split(" ", 1) for d in csp.split(";"))["style-src-attr"].split()
+    for value in styles:
+        assert "'unsafe-hashes'" in allowed
+        assert f"'sha256-{base64.b64encode(hashlib.sha256(value.encode()).digest()).decode()}'" in allowed, value
     assert not re.search(r"\son[a-z]+=\"", page), "inline event handlers cannot run under the policy"
-    assert not re.search(r'(?:src|href)="https?://', page), "a page must load nothing from elsewhere"
+    return page
 
 
 @pytest.mark.django_db
@@ -128,6 +142,22 @@ def test_the_browsable_api_works_under_the_page_policy(admin_client, path):
     response = admin_client.get(path, HTTP_ACCEPT="text/html")
     _check_page(response)
     assert "<style nonce=" in response.content.decode()  # its highlighting theme is allowed, by nonce
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.levqor.csp_urls")
+def test_the_style_attributes_drf_writes_are_the_ones_the_page_policy_allows_by_hash():
+    """DRF's pages with an extra-actions menu (browsable) and its admin page write style="..."
+    attributes; each page works under the page policy (_check_page: every value allowed by its
+    hash), and together they write exactly levqor.security.STYLE_ATTRIBUTES, so a DRF upgrade that
+    changes one fails here instead of in a browser."""
+    written = set()
+    for path in ["/csp-test/things", "/csp-test/things?format=admin"]:
+        page = _check_page_policy(Client().get(path, HTTP_ACCEPT="text/html"))
+        # DRF writes its own links (extra actions, pages) as absolute URLs: they stay on this site.
+        assert all(url.startswith("http://testserver/") for url in re.findall(r'(?:src|href)="(https?://[^"]*)"', page))
+        written |= set(re.findall(r'style="([^"]*)"', page))
+    assert written == set(STYLE_ATTRIBUTES)
 
 
 def _directives(policy):
