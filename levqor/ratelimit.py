@@ -9,8 +9,9 @@ The counting scheme is ours (no library's private key or window format):
 - windows are fixed, `period` long, and shifted per bucket by crc32(group, value) % period
   seconds, so that not every bucket resets in the same second;
 - a window's count lives under RATELIMIT_CACHE_PREFIX + sha256(group, value, period, window
-  end) in RATELIMIT_USE_CACHE (the default cache), expiring a little after the window ends.
-  The limit is not in the key: it is judged against the count.
+  end) in RATELIMIT_USE_CACHE (the default cache), set to expire period + a few seconds after the
+  window's first hit, so never before the window ends. The limit is not in the key: it is judged
+  against the count.
 Time is Django's clock (timezone.now), so tests move it with their clock fixture.
 
 Counters live in the default cache: Redis with REDIS_URL, so every web process and machine counts
