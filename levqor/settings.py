@@ -364,10 +364,10 @@ CORS_PREFLIGHT_MAX_AGE = 600
 # TRUSTED_PROXIES: CIDRs of our own proxies. Only a request from one of them has its
 # X-Forwarded-For read (levqor.client_ip); anyone else's is ignored.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
-# django_ratelimit's own settings: its "ip" keys use our client IP; counters live in the default
-# cache, so with REDIS_URL they are shared by every web process and machine.
+# Rate limits (levqor.ratelimit, our own counters): they live in the default cache, so with
+# REDIS_URL they are shared by every web process and machine. RATELIMIT_ENABLE switches the
+# middleware's limits off (load tests); sign-in links stay limited.
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLED", True)
-RATELIMIT_IP_META_KEY = "levqor.client_ip.client_ip"
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_CACHE_PREFIX = "rl:"
 # Requests per minute (levqor.ratelimit.RateLimitMiddleware).
