@@ -9,7 +9,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
-from accounts.client_ip import client_ip
 from accounts.login import (
     LoginLinkNotSent,
     LoginRateLimited,
@@ -18,6 +17,7 @@ from accounts.login import (
     login_token_redeem,
 )
 from accounts.models import ApiKey, User
+from levqor.client_ip import client_ip
 from levqor.redirects import safe_return_to
 
 # --- sign-in ---------------------------------------------------------------------------------

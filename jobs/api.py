@@ -14,7 +14,6 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from accounts.authentication import api_key_from_headers
-from accounts.client_ip import client_ip
 from accounts.models import ApiKey
 from accounts.services import api_key_authenticate, api_usage_count
 from jobs import selectors, services
@@ -22,6 +21,7 @@ from jobs.intake import intake_parse
 from jobs.models import Job
 from jobs.serializers import JobCreateSerializer, JobDetailSerializer, JobPageSerializer, JobSerializer
 from jobs.workflows import workflow_all
+from levqor.client_ip import client_ip
 from levqor.errors import STORE_DOWN, ApiError, error_body, store_down_response
 
 

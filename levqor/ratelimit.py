@@ -52,6 +52,16 @@ class Usage:
         return self.count > self.counter.limit
 
 
+# The bucket of every request whose client address cannot be read (levqor.client_ip gives None).
+UNKNOWN_IP_BUCKET = "unknown"
+
+
+def ratelimit_ip(request) -> str:
+    """The client IP a per-IP limit counts under (also django_ratelimit's RATELIMIT_IP_META_KEY,
+    so its "ip" keys see the same value): requests without a readable address share one bucket."""
+    return client_ip(request) or UNKNOWN_IP_BUCKET
+
+
 def counters_for(request) -> list[Counter]:
     """The limits that apply to this request (none for health, ops, admin and pages)."""
     path = request.path_info
@@ -59,7 +69,7 @@ def counters_for(request) -> list[Counter]:
     sensitive = path.startswith(settings.RATELIMIT_SENSITIVE_PREFIXES)
     if not on_api and not sensitive:
         return []
-    ip = client_ip(request)
+    ip = ratelimit_ip(request)
     counters = []
     if on_api:
         counters.append(Counter("api-global", "all", settings.RATELIMIT_GLOBAL))

@@ -367,7 +367,7 @@ TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 # django_ratelimit's own settings: its "ip" keys use our client IP; counters live in the default
 # cache, so with REDIS_URL they are shared by every web process and machine.
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLED", True)
-RATELIMIT_IP_META_KEY = "levqor.client_ip.client_ip"
+RATELIMIT_IP_META_KEY = "levqor.ratelimit.ratelimit_ip"
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_CACHE_PREFIX = "rl:"
 # Requests per minute (levqor.ratelimit.RateLimitMiddleware).

@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.client_ip import client_ip
 from accounts.models import DEFAULT_SCOPES, ApiKey
 from accounts.permissions import request_api_key
 from accounts.serializers import (
@@ -22,6 +21,7 @@ from accounts.serializers import (
     ApiKeySerializer,
     ErrorSerializer,
 )
+from levqor.client_ip import client_ip
 from levqor.errors import ApiError
 from levqor.validation import request_validated
 
