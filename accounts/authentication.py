@@ -2,9 +2,9 @@
 
 from rest_framework import authentication, exceptions
 
-# The module, not its names: accounts.services imports levqor.errors, which loads DRF's views and
-# with them this class (DEFAULT_AUTHENTICATION_CLASSES), while accounts.services is half-imported.
-from accounts import services
+# The module, not its names: accounts.services.key_auth imports levqor.errors, which loads DRF's
+# views and with them this class (DEFAULT_AUTHENTICATION_CLASSES), while key_auth is half-imported.
+from accounts.services import key_auth, usage
 from levqor.client_ip import client_ip
 
 API_PREFIX = "/api/v1/"
@@ -27,10 +27,10 @@ def api_key_rate_bucket(request) -> tuple[str, str] | None:
     RATELIMIT_KEY_TIER_FUNCTION): the key's hash, never the key, names the bucket. None when
     the request presents no key, or none that could be valid."""
     raw = api_key_from_headers(request.headers)
-    if not raw or not services.api_key_looks_valid(raw):
+    if not raw or not key_auth.api_key_looks_valid(raw):
         return None
-    digest = services.api_key_hash(raw)
-    tier = services.api_key_owner_tier(digest)
+    digest = key_auth.api_key_hash(raw)
+    tier = key_auth.api_key_owner_tier(digest)
     return (digest, tier) if tier else None
 
 
@@ -45,12 +45,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         raw = api_key_from_headers(request.headers)
         if raw is None:
             return None
-        api_key = services.api_key_authenticate(raw, ip=client_ip(request))
+        api_key = key_auth.api_key_authenticate(raw, ip=client_ip(request))
         if api_key is None:
             raise exceptions.AuthenticationFailed("The API key is not valid, or was revoked or expired.")
         view = (request.parser_context or {}).get("view")
         if request.path.startswith(API_PREFIX) and getattr(view, "counts_against_quota", True):
-            services.api_usage_count(api_key=api_key)
+            usage.api_usage_count(api_key=api_key)
         return api_key.owner, api_key
 
     def authenticate_header(self, request):

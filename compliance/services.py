@@ -13,8 +13,8 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import services as account_services
 from accounts.models import User
+from accounts.services.users import user_anonymise
 from compliance.models import (
     AccountErasure,
     AnalyticsEvent,
@@ -220,7 +220,7 @@ def account_erase(*, user: User, actor: User | None, ip: str | None) -> User:
     by_self = actor is None or actor.pk == user.pk
     audit_ip = None if by_self else ip
     marketing_unsubscribe(user=user, source="erasure", ip=None)
-    anonymised = account_services.user_anonymise(user=user, actor=actor, ip=audit_ip)
+    anonymised = user_anonymise(user=user, actor=actor, ip=audit_ip)
     job_services.job_owner_personal_data_erase(owner=anonymised)
     with transaction.atomic():
         TermsAcceptance.objects.filter(user=user).update(ip=None, user_agent="")

@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 
 from accounts.authentication import api_key_from_headers
 from accounts.models import ApiKey
-from accounts.services import api_key_authenticate, api_usage_count
+from accounts.services.key_auth import api_key_authenticate
+from accounts.services.usage import api_usage_count
 from jobs import selectors, services
 from jobs.intake import intake_parse
 from jobs.models import Job
