@@ -4,7 +4,7 @@ from rest_framework import authentication, exceptions
 
 # The module, not its names: accounts.services.key_auth imports levqor.errors, which loads DRF's
 # views and with them this class (DEFAULT_AUTHENTICATION_CLASSES), while key_auth is half-imported.
-from accounts.services import key_auth, usage
+from accounts.services import key_auth
 from levqor.client_ip import client_ip
 
 API_PREFIX = "/api/v1/"
@@ -35,23 +35,28 @@ def api_key_rate_bucket(request) -> tuple[str, str] | None:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """Authenticates by API key and counts the request against the owner's monthly quota (a
-    429 quota_exceeded refuses it before the view runs). A view with counts_against_quota =
-    False (reading one's usage) is not counted; nor is anything outside /api/v1/."""
+    """DRF's side of key_auth.api_key_authenticate_request, the one check of a request's key:
+    it authenticates and counts the request against the owner's monthly quota (a 429
+    quota_exceeded refuses it before the view runs). A view with counts_against_quota = False
+    (reading one's usage) is not counted; nor is anything outside /api/v1/. The scope is left
+    to the HasScope permission (the same check, after authentication), so views that declare
+    none and do not ask for it (the OpenAPI schema) still serve a key."""
 
     keyword = "Bearer"
 
     def authenticate(self, request):
         raw = api_key_from_headers(request.headers)
         if raw is None:
-            return None
-        api_key = key_auth.api_key_authenticate(raw, ip=client_ip(request))
-        if api_key is None:
-            raise exceptions.AuthenticationFailed("The API key is not valid, or was revoked or expired.")
+            return None  # no key: another authenticator (the session) may still say who it is
         view = (request.parser_context or {}).get("view")
-        if request.path.startswith(API_PREFIX) and getattr(view, "counts_against_quota", True):
-            usage.api_usage_count(api_key=api_key)
+        counted = request.path.startswith(API_PREFIX) and getattr(view, "counts_against_quota", True)
+        try:
+            api_key = key_auth.api_key_authenticate_request(raw, ip=client_ip(request), scope="", counted=counted)
+        except key_auth.ApiKeyInvalid as exc:
+            # DRF's own refusal, so DRF treats it as failed authentication (and adds the challenge
+            # of authenticate_header); the exception handler answers it as invalid_api_key.
+            raise exceptions.AuthenticationFailed(exc.message) from exc
         return api_key.owner, api_key
 
     def authenticate_header(self, request):
-        return 'Bearer realm="api"'
+        return key_auth.API_KEY_CHALLENGE

@@ -154,7 +154,7 @@ def run(*, raw_key: str, body: str, requests: int = 1000, log=print) -> dict:
     with ExitStack() as stack:
         for owner, attr, label in [
             (key_auth, "api_key_authenticate", "auth: api_key_authenticate (cache get/add)"),
-            (api, "api_key_authenticate", "auth (fast path): api_key_authenticate"),
+            (api, "api_key_authenticate_request", "auth (fast path): api_key_authenticate_request"),
             (api, "intake_parse", "intake_parse (json + 2 jsonschema validations)"),
             (services, "job_create", "job_create (whole transaction + on_commit)"),
             (services, "spend_reserve", "  spend_reserve (UPDATE daily spend)"),

@@ -1,7 +1,8 @@
-"""Authenticating an API key: the hot path of every API request. A key's lookup is cached
-(shared cache, as plain column values), its last use is written at most once a minute, and its
-owner's tier is remembered per process for the rate limit. reset() forgets what this process
-remembers."""
+"""Authenticating an API key: the hot path of every API request. api_key_authenticate_request
+is the one check of a request's key, whichever way the request is served (DRF's authentication
+class, the intake fast path). A key's lookup is cached (shared cache, as plain column values),
+its last use is written at most once a minute, and its owner's tier is remembered per process
+for the rate limit. reset() forgets what this process remembers."""
 
 import hashlib
 import time
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, User
 from accounts.services import usage
+from levqor.errors import ApiError
 from levqor.tokens import secret_digest
 
 KEY_CACHE_SECONDS = 60
@@ -22,6 +24,8 @@ KEY_MIN_LENGTH = 16
 KEY_MAX_LENGTH = 100
 TIER_MEMO_SECONDS = 60
 TIER_MEMO_MAX = 10_000
+# The challenge (WWW-Authenticate) that comes with a refused key, on every request path.
+API_KEY_CHALLENGE = 'Bearer realm="api"'
 
 # What the cache holds for a presented value that matches no key.
 _MISS = "miss"
@@ -38,6 +42,50 @@ def reset() -> None:
     _last_used_asked.clear()
     _tier_memo.clear()
     usage.reset()
+
+
+class ApiKeyInvalid(ApiError):
+    """401 invalid_api_key: the key presented matches no key, or one revoked or expired, or one
+    whose owner is deactivated. Its own class so DRF's authentication class can hand it to DRF as
+    DRF's AuthenticationFailed."""
+
+    def __init__(self):
+        super().__init__("invalid_api_key", "The API key is not valid, or was revoked or expired.", status_code=401,
+                         headers={"WWW-Authenticate": API_KEY_CHALLENGE})
+
+
+def insufficient_scope(scope: str | None, api_key: ApiKey) -> ApiError:
+    message = (f"This API key lacks the {scope} scope this request needs." if scope else
+               "This endpoint declares no scope, so no API key may use it.")
+    return ApiError("insufficient_scope", message, status_code=403,
+                    details={"required_scope": scope, "key_scopes": list(api_key.scopes)})
+
+
+def api_key_scope_check(api_key: ApiKey, scope: str | None) -> None:
+    """Raise 403 insufficient_scope unless the key holds the scope a request needs: "" needs
+    none beyond a valid key; None means the endpoint declares none, so no key may use it (fail
+    closed; see accounts.permissions.scope_required)."""
+    if scope is None or (scope and scope not in api_key.scopes):
+        raise insufficient_scope(scope, api_key)
+
+
+def api_key_authenticate_request(raw_key: str, *, ip: str | None, scope: str | None, counted: bool) -> ApiKey:
+    """Check the API key a request presents (raw_key, as sent) and return it: the usable key, its
+    use recorded from ip (see api_key_authenticate); when counted, the call counted against the
+    owner's monthly quota (usage.api_usage_count); and the scope the request needs (see
+    api_key_scope_check). The one check of a request's key, so every request path refuses alike:
+
+    - ApiKeyInvalid, 401 invalid_api_key, for a key that is not valid, revoked or expired;
+    - ApiError 429 quota_exceeded when the month's calls are used up (the call is not counted);
+    - ApiError 403 insufficient_scope when the key lacks the scope (the call still counts: every
+      API call by a valid key counts, whatever its answer)."""
+    api_key = api_key_authenticate(raw_key, ip=ip)
+    if api_key is None:
+        raise ApiKeyInvalid()
+    if counted:
+        usage.api_usage_count(api_key=api_key)
+    api_key_scope_check(api_key, scope)
+    return api_key
 
 
 def api_key_hash(raw_key: str) -> str:
