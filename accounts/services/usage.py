@@ -5,12 +5,10 @@ import math
 from datetime import date, datetime
 
 from django.core.cache import cache
-from django.db import connection
-from django.db.models import F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from accounts.models import ApiKey, ApiUsage
+from accounts.fastsql.usage import usage_row_add_one, usage_row_persist
+from accounts.models import ApiKey
 from accounts.quotas import Usage, month_before, month_of, month_reset_at, quota_limit, usage_cache_key
 from levqor.errors import ApiError
 
@@ -56,7 +54,7 @@ def api_usage_count(*, api_key: ApiKey, now: datetime | None = None) -> Usage:
         _usage_written[owner.pk] = minute
         # One process per owner and minute writes; the others only asked the cache.
         if cache.add(f"usage-written:{owner.pk}:{minute}", 1, 120):
-            _usage_persist(owner_id=owner.pk, month=month, calls=calls)
+            usage_row_persist(owner_id=owner.pk, month=month, calls=calls)
     return Usage(tier=owner.tier, calls_used=calls, calls_limit=limit, reset_at=reset_at)
 
 
@@ -74,7 +72,7 @@ def _usage_seed(*, owner_id, month: date, cache_key: str, now: datetime, reset_a
     """The month's counter is not in the cache (the owner's first call of the month here, or the
     cache restarted or evicted it): count this call in the month's row and start the counter
     from the row. Returns the month's calls, this one included."""
-    calls = _usage_row_add_one(owner_id=owner_id, month=month)
+    calls = usage_row_add_one(owner_id=owner_id, month=month)
     _usage_written[owner_id] = int(now.timestamp() // 60)  # just written: no second write this minute
     timeout = int((reset_at - now).total_seconds()) + USAGE_CACHE_GRACE_SECONDS
     if not cache.add(cache_key, calls, timeout):
@@ -85,23 +83,5 @@ def _usage_seed(*, owner_id, month: date, cache_key: str, now: datetime, reset_a
     previous = month_before(month)
     previous_calls = cache.get(usage_cache_key(owner_id, previous))
     if previous_calls is not None:
-        _usage_persist(owner_id=owner_id, month=previous, calls=previous_calls)
+        usage_row_persist(owner_id=owner_id, month=previous, calls=previous_calls)
     return calls
-
-
-def _usage_row_add_one(*, owner_id, month: date) -> int:
-    """One call more in the month's row (created at 1), in one statement. Returns the new count."""
-    table = connection.ops.quote_name(ApiUsage._meta.db_table)
-    params = [ApiUsage._meta.get_field("owner").get_db_prep_value(owner_id, connection),
-              ApiUsage._meta.get_field("month").get_db_prep_value(month, connection)]
-    # The table name comes from our model; every value is a parameter.
-    sql = (f"INSERT INTO {table} (owner_id, month, calls) VALUES (%s, %s, 1) "  # noqa: S608
-           f"ON CONFLICT (owner_id, month) DO UPDATE SET calls = {table}.calls + 1 RETURNING calls")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
-
-
-def _usage_persist(*, owner_id, month: date, calls: int) -> None:
-    # GREATEST: a slower process must not write back an older, lower count.
-    ApiUsage.objects.filter(owner_id=owner_id, month=month).update(calls=Greatest(F("calls"), calls))
