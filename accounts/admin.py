@@ -5,11 +5,12 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 
-from accounts.client_ip import client_ip
 from accounts.models import DEFAULT_SCOPES, SCOPES, ApiKey, ApiKeyEvent, ApiUsage, User
 from accounts.selectors import api_usage_for
-from accounts.services import api_key_cache_forget, api_key_create, api_key_revoke
+from accounts.services.key_auth import api_key_cache_forget
+from accounts.services.keys import api_key_create, api_key_revoke
 from levqor.admin import ReadOnlyAdmin
+from levqor.client_ip import client_ip
 
 
 class ApiKeyForm(forms.ModelForm):

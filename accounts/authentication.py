@@ -2,8 +2,9 @@
 
 from rest_framework import authentication, exceptions
 
-from accounts import services
-from accounts.client_ip import client_ip
+from accounts.services import key_auth
+from levqor.client_ip import client_ip
+from levqor.errors import API_KEY_CHALLENGE
 
 API_PREFIX = "/api/v1/"
 
@@ -25,31 +26,36 @@ def api_key_rate_bucket(request) -> tuple[str, str] | None:
     RATELIMIT_KEY_TIER_FUNCTION): the key's hash, never the key, names the bucket. None when
     the request presents no key, or none that could be valid."""
     raw = api_key_from_headers(request.headers)
-    if not raw or not services.api_key_looks_valid(raw):
+    if not raw or not key_auth.api_key_looks_valid(raw):
         return None
-    digest = services.api_key_hash(raw)
-    tier = services.api_key_owner_tier(digest)
+    digest = key_auth.api_key_hash(raw)
+    tier = key_auth.api_key_owner_tier(digest)
     return (digest, tier) if tier else None
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """Authenticates by API key and counts the request against the owner's monthly quota (a
-    429 quota_exceeded refuses it before the view runs). A view with counts_against_quota =
-    False (reading one's usage) is not counted; nor is anything outside /api/v1/."""
+    """DRF's side of key_auth.api_key_authenticate_request, the one check of a request's key:
+    it authenticates and counts the request against the owner's monthly quota (a 429
+    quota_exceeded refuses it before the view runs). A view with counts_against_quota = False
+    (reading one's usage) is not counted; nor is anything outside /api/v1/. The scope is left
+    to the HasScope permission (the same check, after authentication), so views that declare
+    none and do not ask for it (the OpenAPI schema) still serve a key."""
 
     keyword = "Bearer"
 
     def authenticate(self, request):
         raw = api_key_from_headers(request.headers)
         if raw is None:
-            return None
-        api_key = services.api_key_authenticate(raw, ip=client_ip(request))
-        if api_key is None:
-            raise exceptions.AuthenticationFailed("The API key is not valid, or was revoked or expired.")
+            return None  # no key: another authenticator (the session) may still say who it is
         view = (request.parser_context or {}).get("view")
-        if request.path.startswith(API_PREFIX) and getattr(view, "counts_against_quota", True):
-            services.api_usage_count(api_key=api_key)
+        counted = request.path.startswith(API_PREFIX) and getattr(view, "counts_against_quota", True)
+        try:
+            api_key = key_auth.api_key_authenticate_request(raw, ip=client_ip(request), scope="", counted=counted)
+        except key_auth.ApiKeyInvalid as exc:
+            # DRF's own refusal, so DRF treats it as failed authentication (and adds the challenge
+            # of authenticate_header); the exception handler answers it as invalid_api_key.
+            raise exceptions.AuthenticationFailed(exc.message) from exc
         return api_key.owner, api_key
 
     def authenticate_header(self, request):
-        return 'Bearer realm="api"'
+        return API_KEY_CHALLENGE

@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import LoginToken, User, email_normalise
-from accounts.services import user_get_or_create
+from accounts.services.users import user_get_or_create
 from levqor import ratelimit
 from levqor.redirects import DEFAULT_RETURN_TO, safe_return_to
 from levqor.tokens import secret_digest

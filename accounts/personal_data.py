@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, User
 from accounts.selectors import api_key_list_for
-from accounts.services import api_key_cache_forget, user_anonymise
+from accounts.services.key_auth import api_key_cache_forget
+from accounts.services.users import user_anonymise
 
 # The export document's own key, beside the providers' sections.
 EXPORTED_AT = "exported_at"

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from accounts.models import SCOPES, ApiKey, User
 from accounts.profile import user_extra_fields
-from accounts.services import ROTATION_GRACE_MAX_SECONDS, ROTATION_GRACE_SECONDS
+from accounts.services.keys import ROTATION_GRACE_MAX_SECONDS, ROTATION_GRACE_SECONDS
 
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 _EXTRA = "Kept by the compliance app; {} when there is none."

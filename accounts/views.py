@@ -8,8 +8,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import selectors, services
-from accounts.client_ip import client_ip
+from accounts import selectors
 from accounts.login import (
     LoginLinkNotSent,
     LoginRateLimited,
@@ -18,6 +17,9 @@ from accounts.login import (
     login_token_redeem,
 )
 from accounts.models import ApiKey, User
+from accounts.services.keys import ROTATION_GRACE_MAX_SECONDS, ApiKeyNotUsable, api_key_create, api_key_revoke, api_key_rotate
+from accounts.services.users import user_update
+from levqor.client_ip import client_ip
 from levqor.redirects import safe_return_to
 
 # --- sign-in ---------------------------------------------------------------------------------
@@ -93,7 +95,7 @@ def account_page(request):
     if request.method == "POST":
         form = ProfileForm(request.POST)
         if form.is_valid():
-            services.user_update(user=user, changes=dict(form.cleaned_data))
+            user_update(user=user, changes=dict(form.cleaned_data))
             messages.success(request, "Your profile is saved.")
             return redirect("/account")
         status = 400
@@ -112,7 +114,7 @@ class KeyCreateForm(forms.Form):
 
 
 class KeyRotateForm(forms.Form):
-    grace_hours = forms.IntegerField(min_value=0, max_value=services.ROTATION_GRACE_MAX_SECONDS // 3600, initial=24)
+    grace_hours = forms.IntegerField(min_value=0, max_value=ROTATION_GRACE_MAX_SECONDS // 3600, initial=24)
 
 
 def _key_status(api_key: ApiKey) -> str:
@@ -143,9 +145,9 @@ def developer_page(request):
     form = KeyCreateForm(request.POST)
     if not form.is_valid():
         return _developer_render(request, form=form, status=400)
-    created = services.api_key_create(owner=request.user, name=form.cleaned_data["name"],
-                                      livemode=form.cleaned_data["mode"] != "test", actor=request.user,
-                                      ip=client_ip(request), details={"via": "portal"})
+    created = api_key_create(owner=request.user, name=form.cleaned_data["name"],
+                             livemode=form.cleaned_data["mode"] != "test", actor=request.user,
+                             ip=client_ip(request), details={"via": "portal"})
     # The raw key is in this answer only: it is stored nowhere (not even the session), so a reload shows it no more.
     return _developer_render(request, new_key=created)
 
@@ -164,12 +166,12 @@ def developer_key_rotate(request, key_id):
     form = KeyRotateForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The grace period must be a whole number of hours between 0 and "
-                                f"{services.ROTATION_GRACE_MAX_SECONDS // 3600}.")
+                                f"{ROTATION_GRACE_MAX_SECONDS // 3600}.")
         return redirect("/developer")
     try:
-        created = services.api_key_rotate(api_key=api_key, grace_seconds=form.cleaned_data["grace_hours"] * 3600,
-                                          actor=request.user, ip=client_ip(request), details={"via": "portal"})
-    except services.ApiKeyNotUsable:
+        created = api_key_rotate(api_key=api_key, grace_seconds=form.cleaned_data["grace_hours"] * 3600,
+                                 actor=request.user, ip=client_ip(request), details={"via": "portal"})
+    except ApiKeyNotUsable:
         messages.error(request, f"The key {api_key.prefix}… is revoked or expired, so it cannot be rotated.")
         return redirect("/developer")
     hours = form.cleaned_data["grace_hours"]
@@ -183,6 +185,6 @@ def developer_key_rotate(request, key_id):
 @require_POST
 def developer_key_revoke(request, key_id):
     api_key = _owned_key(request, key_id)
-    services.api_key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request), details={"via": "portal"})
+    api_key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request), details={"via": "portal"})
     messages.success(request, f"The key {api_key.prefix}… is revoked; it no longer works.")
     return redirect("/developer")

@@ -95,7 +95,7 @@ def run(*, raw_key: str, body: str, requests: int = 1000, log=print) -> dict:
     from django_q import tasks as q_tasks
     from rest_framework.renderers import JSONRenderer
 
-    from accounts import services as account_services
+    from accounts.services import key_auth
     from jobs import api, dispatch, services
     from jobs.models import Job, JobEvent
 
@@ -153,8 +153,8 @@ def run(*, raw_key: str, body: str, requests: int = 1000, log=print) -> dict:
     broker_cls = type(dispatch._broker())
     with ExitStack() as stack:
         for owner, attr, label in [
-            (account_services, "api_key_authenticate", "auth: api_key_authenticate (cache get/add)"),
-            (api, "api_key_authenticate", "auth (fast path): api_key_authenticate"),
+            (key_auth, "api_key_authenticate", "auth: api_key_authenticate (cache get/add)"),
+            (api, "api_key_authenticate_request", "auth (fast path): api_key_authenticate_request"),
             (api, "intake_parse", "intake_parse (json + 2 jsonschema validations)"),
             (services, "job_create", "job_create (whole transaction + on_commit)"),
             (services, "spend_reserve", "  spend_reserve (UPDATE daily spend)"),

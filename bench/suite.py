@@ -59,7 +59,8 @@ class Suite:
         from django.db import connection
         from django_q.conf import Conf
 
-        from accounts.services import api_key_create, user_get_or_create
+        from accounts.services.keys import api_key_create
+        from accounts.services.users import user_get_or_create
         from bench.baseline import BASELINE_TABLE_DDL
         from jobs.intake import intake_parse
 

@@ -7,10 +7,10 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.client_ip import client_ip
 from accounts.permissions import HasScope
 from compliance import selectors, services
 from compliance.models import TermsVersion
+from levqor.client_ip import client_ip
 from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 

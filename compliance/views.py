@@ -14,12 +14,12 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.client_ip import client_ip
 from accounts.models import email_normalise
 from accounts.personal_data import personal_data_export
 from compliance import selectors, services
 from compliance.middleware import SESSION_KEY
 from compliance.selectors import CONSENT_COOKIE, COOKIE_CATEGORIES
+from levqor.client_ip import client_ip
 from levqor.errors import AppError, ErrorCode
 from levqor.http_errors import error_response
 from levqor.redirects import safe_return_to

@@ -16,14 +16,14 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from accounts.authentication import api_key_from_headers
-from accounts.client_ip import client_ip
 from accounts.models import ApiKey
-from accounts.services import api_key_authenticate, api_usage_count
+from accounts.services.key_auth import api_key_authenticate_request
 from jobs import selectors, services
 from jobs.intake import intake_parse
 from jobs.models import Job
 from jobs.serializers import JobCreateSerializer, JobDetailSerializer, JobPageSerializer, JobSerializer
 from jobs.workflows import workflow_all
+from levqor.client_ip import client_ip
 from levqor.errors import AppError, ErrorCode
 from levqor.http_errors import STORE_DOWN, error_body, error_headers, store_down_response
 
@@ -243,29 +243,24 @@ _INTAKE_SCOPE = "jobs:write"
 
 
 def intake_fast_path(view_class: type[APIView], *, legacy: bool, render):
-    """The view of an intake endpoint: a POST by a valid API key asking for JSON is served here,
-    with the same services and answers, but without DRF's per-request machinery (request
+    """The view of an intake endpoint: a POST presenting an API key and asking for JSON is served
+    here, with the same services and answers, but without DRF's per-request machinery (request
     wrapping, authenticator and permission loops, content negotiation, renderer lookup), which
-    cost more than the intake's own work. Everything else (other methods, sessions and the
-    browsable API, a missing or refused key, other formats) goes to the DRF view, which also
-    writes the error answers for those cases, and a key without the jobs:write scope, which DRF
-    refuses with 403 insufficient_scope. The DRF view's attributes are kept, so the OpenAPI
-    schema still describes it."""
+    cost more than the intake's own work. The key is checked as on the DRF path, by
+    api_key_authenticate_request (a refused key, the quota and the jobs:write scope give the
+    same answers). Everything else (other methods, sessions and the browsable API, no key, other
+    formats) goes to the DRF view. The DRF view's attributes are kept, so the OpenAPI schema
+    still describes it."""
     drf_view = view_class.as_view()
 
     @functools.wraps(drf_view)
     def view(request, *args, **kwargs):
         raw_key = api_key_from_headers(request.headers) if request.method == "POST" else None
-        try:
-            api_key = api_key_authenticate(raw_key, ip=client_ip(request)) if raw_key and _json_only(request) else None
-        except STORE_DOWN:
-            return store_down_response()
-        if api_key is None or _INTAKE_SCOPE not in api_key.scopes:
+        if raw_key is None or not _json_only(request):
             return drf_view(request, *args, **kwargs)
-        request.user, request.auth = api_key.owner, api_key
         try:
-            # Counted and refused here exactly as ApiKeyAuthentication does on the DRF path.
-            api_usage_count(api_key=api_key)
+            api_key = api_key_authenticate_request(raw_key, ip=client_ip(request), scope=_INTAKE_SCOPE, counted=True)
+            request.user, request.auth = api_key.owner, api_key
             status_code, body, headers = _create(request, owner=api_key.owner, api_key=api_key, legacy=legacy,
                                                  render=render)
         except AppError as exc:

@@ -16,7 +16,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ, Schedule
 from django_q.tasks import async_task
 
-from jobs import sql
+from jobs.fastsql import build
 
 RUN_NEXT = "jobs.tasks.job_run_next"
 DELIVER_CALLBACK = "jobs.tasks.job_callback_deliver"
@@ -30,10 +30,10 @@ class _OrmBroker(ORM):
     close_old_connections() it runs outside a transaction) cost more than the rest of an intake."""
 
     def enqueue(self, task):
-        statement, fields = sql.insert_statement(OrmQ, connection.vendor)
+        statement, fields = build.insert_statement(OrmQ, connection.vendor)
         row = OrmQ(key=self.list_key or Conf.CLUSTER_NAME, payload=task, lock=timezone.now())
         with connection.cursor() as cursor:
-            cursor.execute(statement, sql.insert_values(row, fields, connection))
+            cursor.execute(statement, build.insert_values(row, fields, connection))
 
 
 def _broker():

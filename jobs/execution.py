@@ -17,8 +17,9 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from jobs import dispatch, sql
-from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
+from jobs import dispatch
+from jobs.fastsql import claim, finish
+from jobs.models import IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
 from jobs.services import idempotency_cutoff, job_callback_schedule, spend_adjust
 from jobs.workflows import JobCancelled, JobContext, JobError, workflow_all, workflow_get
 from jobs.workflows.base import JobErrorCode, JobTimedOut
@@ -32,112 +33,23 @@ def worker_name() -> str:
 
 def job_claim(*, worker: str | None = None) -> Job | None:
     """Take the best due queued job (high before normal before low, oldest first) and mark it
-    running under a lease. PostgreSQL skips rows another worker holds; SQLite's IMMEDIATE
-    transactions serialise the claim, so a job is never handed to two workers."""
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        return _job_claim_postgres(now=now, worker=worker or worker_name())
-    return _job_claim_sqlite(now=now, worker=worker or worker_name())
+    running under a lease of its workflow's timeout plus the grace (jobs.fastsql.claim). A job is
+    never handed to two workers."""
+    leases, default_lease = _leases()
+    return claim.job_claim(now=timezone.now(), worker=worker or worker_name(), leases=leases,
+                           default_lease=default_lease)
 
 
 # The timeout assumed for a job whose workflow is no longer registered (it fails at once anyway).
 UNKNOWN_WORKFLOW_TIMEOUT_SECONDS = 60
 
 
-def _lease_seconds(workflow_name: str) -> float:
-    """A run's lease: its workflow's timeout plus the grace."""
-    workflow = workflow_get(workflow_name)
-    return (workflow.timeout_seconds if workflow else UNKNOWN_WORKFLOW_TIMEOUT_SECONDS) + settings.JOB_LEASE_GRACE_SECONDS
-
-
-def _lease_seconds_sql() -> tuple[str, list]:
-    """The lease length per workflow as a SQL CASE, so the claim needs no second round trip."""
-    workflows = workflow_all()
+def _leases() -> tuple[dict[str, float], float]:
+    """A run's lease per workflow (its timeout plus the grace), and the lease of a workflow no longer
+    registered."""
     grace = settings.JOB_LEASE_GRACE_SECONDS
-    sql = "CASE j.workflow " + " ".join("WHEN %s THEN %s" for _ in workflows) + " ELSE %s END"
-    params = [v for w in workflows for v in (w.name, w.timeout_seconds + grace)] + [UNKNOWN_WORKFLOW_TIMEOUT_SECONDS + grace]
-    return sql, params
-
-
-# What a worker reads of the job it claims: what running and finishing it need (another field is
-# loaded on first access, as with .only()). In the model's field order.
-CLAIM_FIELDS = ("id", "owner", "livemode", "workflow", "payload", "callback_url", "priority", "status", "attempts",
-                "max_attempts", "lease_expires_at", "worker", "cancel_requested_at", "estimated_cost", "actual_cost",
-                "spend_day", "created_at", "started_at")
-
-
-def _claim_returning(alias: str = "") -> str:
-    prefix = f"{alias}." if alias else ""
-    return ", ".join(prefix + Job._meta.get_field(name).column for name in CLAIM_FIELDS)
-
-
-def _claimed(row) -> Job | None:
-    return None if row is None else sql.row_reader(Job, CLAIM_FIELDS, connection.vendor)(row)
-
-
-def _job_claim_postgres(*, now, worker: str) -> Job | None:
-    """The claim as one statement: pick (SKIP LOCKED), mark running under a lease, log the
-    'started' event. One round trip and one commit instead of five (see bench/README.md)."""
-    lease_sql, lease_params = _lease_seconds_sql()
-    event_table, job_table = JobEvent._meta.db_table, Job._meta.db_table
-    statement = f"""
-        WITH picked AS (
-            SELECT id FROM {job_table}
-            WHERE status = 'queued' AND next_attempt_at <= %s
-            ORDER BY priority DESC, created_at ASC
-            LIMIT 1 FOR UPDATE SKIP LOCKED
-        ), claimed AS (
-            UPDATE {job_table} j
-            SET status = 'running', attempts = j.attempts + 1, started_at = COALESCE(j.started_at, %s),
-                lease_expires_at = %s + make_interval(secs => {lease_sql}), worker = %s, updated_at = %s
-            FROM picked WHERE j.id = picked.id
-            RETURNING {_claim_returning("j")}
-        ), logged AS (
-            INSERT INTO {event_table} (job_id, kind, attempt, from_status, to_status, duration_ms, error_code,
-                                       error_message, data, at)
-            SELECT id, 'started', attempts, 'queued', 'running', NULL, '', '', %s::jsonb, %s FROM claimed
-        )
-        SELECT * FROM claimed
-    """  # noqa: S608  (table names come from our models; every value is a parameter)
-    params = [now, now, now, *lease_params, worker, now, json.dumps({"worker": worker}), now]
-    with connection.cursor() as cursor:  # one statement: atomic on its own
-        cursor.execute(statement, params)
-        return _claimed(cursor.fetchone())
-
-
-def _job_claim_sqlite(*, now, worker: str) -> Job | None:
-    """The claim on SQLite with SQL built once: the IMMEDIATE transaction holds the write lock
-    from its start, so pick-then-update cannot hand a job to two workers."""
-    ops, table = connection.ops, Job._meta.db_table
-    at = ops.adapt_datetimefield_value(now)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT id, workflow FROM {table} WHERE status = 'queued' AND next_attempt_at <= %s "  # noqa: S608
-                           "ORDER BY priority DESC, created_at ASC LIMIT 1", [at])
-            picked = cursor.fetchone()
-            if picked is None:
-                return None
-            lease = now + timedelta(seconds=_lease_seconds(picked[1]))
-            cursor.execute(
-                f"UPDATE {table} SET status = 'running', attempts = attempts + 1, "  # noqa: S608
-                "started_at = COALESCE(started_at, %s), lease_expires_at = %s, worker = %s, updated_at = %s "
-                f"WHERE id = %s AND status = 'queued' RETURNING {_claim_returning()}",
-                [at, ops.adapt_datetimefield_value(lease), worker, at, picked[0]])
-            job = _claimed(cursor.fetchone())
-        if job is None:
-            return None
-        _events_insert([JobEvent(job=job, kind=JobEvent.Kind.STARTED, attempt=job.attempts, at=now,
-                                 from_status=Job.Status.QUEUED, to_status=Job.Status.RUNNING,
-                                 data={"worker": worker})])
-    return job
-
-
-def _events_insert(events: list) -> None:
-    """Insert event rows with the prebuilt statement (bulk_create compiles per call)."""
-    statement, fields = sql.insert_statement(JobEvent, connection.vendor)
-    with connection.cursor() as cursor:
-        for event in events:
-            cursor.execute(statement, sql.insert_values(event, fields, connection))
+    return ({w.name: w.timeout_seconds + grace for w in workflow_all()},
+            UNKNOWN_WORKFLOW_TIMEOUT_SECONDS + grace)
 
 
 @dataclass
@@ -198,12 +110,33 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
             job.attempts, base=workflow.retry_base_seconds if workflow else None))
     # What this attempt really cost (tokens used before a failure too) is added to the job.
     run_cost = outcome.cost or Decimal(0)
-    if status in Job.FINAL_STATUSES and connection.vendor == "postgresql":
-        return _job_finish_final_postgres(job, outcome, status=status, run_cost=run_cost, now=now,
-                                          duration_ms=duration_ms)
-    if status in Job.FINAL_STATUSES and connection.vendor == "sqlite":
-        return _job_finish_final_sqlite(job, outcome, status=status, run_cost=run_cost, now=now,
-                                        duration_ms=duration_ms)
+    if status in Job.FINAL_STATUSES and connection.vendor in ("postgresql", "sqlite"):
+        return _job_finish_final(job, outcome, status=status, run_cost=run_cost, now=now, duration_ms=duration_ms)
+    return job_finish_orm(job, outcome, status=status, retry_at=retry_at, run_cost=run_cost, now=now,
+                          duration_ms=duration_ms)
+
+
+def _job_finish_final(job: Job, outcome: Outcome, *, status: str, run_cost: Decimal, now, duration_ms: int) -> str | None:
+    """A final state with the prebuilt SQL of jobs.fastsql.finish."""
+    job_error = _final_error(status, outcome.error)
+    callback_url = finish.job_finish_final(
+        job, status=status, result=outcome.result, run_cost=run_cost, error_code=job_error.code if job_error else "",
+        error_message=job_error.message if job_error else "", now=now,
+        events=_finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now, retry_at=None))
+    if callback_url is None:
+        logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
+        return None
+    if callback_url:
+        transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
+    return status
+
+
+def job_finish_orm(job: Job, outcome: Outcome, *, status: str, retry_at, run_cost: Decimal, now,
+                   duration_ms: int) -> str | None:
+    """Record an attempt's end (status and retry_at as job_finish decided them) with the plain ORM:
+    a retry's re-queue always, a final state on a database without prebuilt SQL. For final states
+    it is the twin of jobs.fastsql.finish, which tests hold equal to it."""
+    error = outcome.error
     held = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, attempts=job.attempts)
     total_cost = Coalesce(F("actual_cost"), Value(Decimal(0))) + run_cost
     with transaction.atomic():
@@ -254,85 +187,6 @@ def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int,
                            to_status=status, duration_ms=duration_ms, at=now,
                            data={"next_attempt_at": retry_at.isoformat()} if retry_at else {}))
     return events
-
-
-def _final_update_sql(json_cast: str) -> str:
-    """The compare-and-set that records a final state (and marks a callback pending), shared by
-    both databases; json_cast types the result parameter where the database needs it."""
-    return (f"UPDATE {Job._meta.db_table} SET status = %s, lease_expires_at = NULL, finished_at = %s, "  # noqa: S608
-            f"result = %s{json_cast}, actual_cost = COALESCE(actual_cost, 0) + %s, error_code = %s, "
-            "error_message = %s, updated_at = %s, "
-            "callback_status = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_status END, "
-            "callback_attempts = CASE WHEN callback_url <> '' THEN 0 ELSE callback_attempts END, "
-            "callback_next_at = CASE WHEN callback_url <> '' THEN %s ELSE callback_next_at END "
-            "WHERE id = %s AND status = 'running' AND attempts = %s")
-
-
-def _final_update_params(job: Job, outcome: Outcome, *, status: str, run_cost, at, job_id) -> list:
-    job_error = _final_error(status, outcome.error)
-    result = None if outcome.result is None else json.dumps(outcome.result, cls=DjangoJSONEncoder)
-    return [status, at, result, run_cost, job_error.code if job_error else "", job_error.message if job_error else "",
-            at, at, job_id, job.attempts]
-
-
-def _job_finish_final_postgres(job: Job, outcome: Outcome, *, status: str, run_cost: Decimal, now,
-                               duration_ms: int) -> str | None:
-    """A final state as one statement: the compare-and-set on the lease, the event rows, the
-    spend settlement and the callback marked pending, all or nothing, in one round trip."""
-    events = _finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now, retry_at=None)
-    delta = run_cost - job.estimated_cost
-    rows_sql = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb)"] * len(events))
-    rows = [v for e in events for v in (e.kind, e.to_status, e.duration_ms, e.error_code, e.error_message,
-                                         json.dumps(e.data, cls=DjangoJSONEncoder))]
-    event_table = JobEvent._meta.db_table
-    statement = f"""
-        WITH finished AS (
-            {_final_update_sql("::jsonb")}
-            RETURNING id, owner_id, spend_day, livemode, callback_url
-        ), logged AS (
-            INSERT INTO {event_table} (job_id, attempt, from_status, at, kind, to_status, duration_ms, error_code,
-                                       error_message, data)
-            SELECT finished.id, %s, 'running', %s, v.* FROM finished
-            CROSS JOIN (VALUES {rows_sql}) AS v(kind, to_status, duration_ms, error_code, error_message, data)
-        ), settled AS (
-            UPDATE {DailySpend._meta.db_table} d SET amount = d.amount + %s FROM finished
-            WHERE %s AND d.owner_id = finished.owner_id AND d.day = finished.spend_day
-              AND d.livemode = finished.livemode
-        )
-        SELECT id, callback_url FROM finished
-    """  # noqa: S608  (table names come from our models; every value is a parameter)
-    params = [*_final_update_params(job, outcome, status=status, run_cost=run_cost, at=now, job_id=job.pk),
-              job.attempts, now, *rows, delta, delta != 0]
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        finished = cursor.fetchone()
-    if finished is None:
-        logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
-        return None
-    if finished[1]:
-        transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
-    return status
-
-
-def _job_finish_final_sqlite(job: Job, outcome: Outcome, *, status: str, run_cost: Decimal, now,
-                             duration_ms: int) -> str | None:
-    """A final state on SQLite with SQL built once, in one transaction: the compare-and-set on
-    the lease, the event rows, the spend settlement and the callback marked pending."""
-    at = connection.ops.adapt_datetimefield_value(now)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"{_final_update_sql('')} RETURNING callback_url",
-                           _final_update_params(job, outcome, status=status, run_cost=str(run_cost), at=at,
-                                                job_id=job.pk.hex))
-            finished = cursor.fetchone()
-        if finished is None:
-            logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
-            return None
-        _events_insert(_finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now, retry_at=None))
-        spend_adjust(job=job, delta=run_cost - job.estimated_cost)
-        if finished[0]:
-            transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
-    return status
 
 
 def job_run_next(*, worker: str | None = None) -> Job | None:

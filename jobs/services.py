@@ -1,7 +1,6 @@
 """Writes on jobs from the outside: intake (with guardrails and idempotency), cancel, retry."""
 
 import contextlib
-import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -14,7 +13,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from jobs import dispatch, sql
+from jobs import dispatch
+from jobs.fastsql import intake
 from jobs.intake import IntakeRequest
 from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent
 from jobs.workflows import workflow_get
@@ -135,73 +135,20 @@ def _idempotency_expired(*, owner: User, livemode: bool, key: str):
     return IdempotencyRecord.objects.filter(owner=owner, livemode=livemode, key=key, created_at__lt=idempotency_cutoff())
 
 
-@dataclass(frozen=True)
-class _IntakeSql:
-    reserve: str  # PostgreSQL: the whole intake as one CTE; SQLite: the reservation alone
-    job_insert: str
-    event_insert: str
-    job_fields: tuple
-    event_fields: tuple
-
-
-@functools.cache
-def _intake_sql(vendor: str) -> _IntakeSql:
-    """The fast intake's SQL, built once per process (and kept prepared by PostgreSQL)."""
-    job_columns, job_marks, job_fields = sql.insert_parts(Job, vendor)
-    event_columns, event_marks, event_fields = sql.insert_parts(JobEvent, vendor)
-    # Table and column names come from our models; every value is a parameter.
-    reserve = (f"UPDATE {DailySpend._meta.db_table} SET amount = amount + %s "  # noqa: S608
-               "WHERE owner_id = %s AND day = %s AND livemode = %s AND amount <= %s")
-    if vendor == "postgresql":
-        reserve = f"""
-            WITH reserved AS ({reserve} RETURNING 1),
-            created AS (
-                INSERT INTO {Job._meta.db_table} ({job_columns}) SELECT {job_marks} FROM reserved RETURNING id
-            ), logged AS (
-                INSERT INTO {JobEvent._meta.db_table} ({event_columns}) SELECT {event_marks} FROM created
-            )
-            SELECT count(*) FROM created
-        """  # noqa: S608
-    return _IntakeSql(reserve, sql.insert_statement(Job, vendor)[0], sql.insert_statement(JobEvent, vendor)[0],
-                      job_fields, event_fields)
-
-
-def _job_insert_fast(*, job: Job, now) -> bool:
-    """Reserve the estimate within today's budget and insert the job and its 'created' event, all
-    or nothing, with SQL built once: one statement on PostgreSQL, three in one transaction on
-    SQLite. False when the reservation did not pass (no spend row yet today, or over budget):
-    the caller then takes the ORM path, which says why."""
-    db = sql.db()
-    statements = _intake_sql(db.vendor)
-    event = JobEvent(job=job, kind=JobEvent.Kind.CREATED, to_status=Job.Status.QUEUED, at=now,
-                     data={"estimated_cost": str(job.estimated_cost)})
-    spend = DailySpend._meta.get_field
-    reserve = [spend(name).get_db_prep_value(value, db) for name, value in (
-        ("amount", job.estimated_cost), ("owner", job.owner_id), ("day", job.spend_day), ("livemode", job.livemode),
-        ("amount", settings.DAILY_BUDGET - job.estimated_cost))]
-    job_values = sql.insert_values(job, statements.job_fields, db)
-    event_values = sql.insert_values(event, statements.event_fields, db)
-    one_statement = db.vendor == "postgresql"  # atomic by itself: no BEGIN/COMMIT round trips
-    with contextlib.nullcontext() if one_statement else transaction.atomic(using=db.alias), db.cursor() as cursor:
-        if one_statement:
-            cursor.execute(statements.reserve, [*reserve, *job_values, *event_values])
-            inserted = cursor.fetchone()[0] == 1
-        else:
-            cursor.execute(statements.reserve, reserve)
-            inserted = cursor.rowcount == 1
-            if inserted:
-                cursor.execute(statements.job_insert, job_values)
-                cursor.execute(statements.event_insert, event_values)
-        if inserted:
-            job._state.adding = False
-            dispatch.run_token_with_commit()
-    return inserted
-
-
 def _job_insert(*, job: Job, idempotency_key: str, stored: StoredResponse | None, endpoint: str, fingerprint: str,
                 now) -> None:
-    if not idempotency_key and job.estimated_cost <= settings.JOB_COST_LIMIT and _job_insert_fast(job=job, now=now):
+    if not idempotency_key and job.estimated_cost <= settings.JOB_COST_LIMIT and intake.job_insert(job=job, now=now):
         return
+    job_insert_orm(job=job, idempotency_key=idempotency_key, stored=stored, endpoint=endpoint, fingerprint=fingerprint,
+                   now=now)
+
+
+def job_insert_orm(*, job: Job, idempotency_key: str = "", stored: StoredResponse | None = None, endpoint: str = "",
+                   fingerprint: str = "", now) -> None:
+    """The intake in plain ORM: claim the idempotency key (if any), reserve the estimate (raising
+    cost_limit_exceeded with the figures), insert the job and its 'created' event, hand it to the
+    workers. Taken with an idempotency key and wherever the prebuilt intake (jobs.fastsql.intake)
+    declines; without a key it is that one's twin, which tests hold equal to it."""
     with transaction.atomic():
         if idempotency_key:
             # Claims the key first: a concurrent twin waits on this row, then replays its answer.

@@ -1,4 +1,5 @@
-"""The client's IP address: the project's one way to get it (rate limits, logs, audit rows).
+"""The client's IP address: the project's one way to get it (rate limits, logs, audit rows, a
+key's last_used_ip).
 
 REMOTE_ADDR is the peer that opened the connection. Only when that peer is one of our own
 proxies (TRUSTED_PROXIES) do we look at X-Forwarded-For, and then from the right: each proxy
@@ -49,14 +50,29 @@ def _is_trusted(address, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def client_ip(request) -> str:
+def _canonical(value: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+_UNSET = object()
+
+
+def client_ip(request) -> str | None:
     """The address of the client: REMOTE_ADDR, or behind trusted proxies the right-most
-    X-Forwarded-For hop that is not a trusted proxy. Worked out once per request."""
-    cached = getattr(request, "_client_ip", None)
-    if cached is not None:
+    X-Forwarded-For hop that is not a trusted proxy. Worked out once per request.
+
+    Always a valid IP in its canonical text, so an IP column can store it as it is, or None
+    when the request carries none (a REMOTE_ADDR that is empty or not an address, as on a Unix
+    socket). Code that needs a value for every request picks its own for None: the rate limiter
+    counts all such requests in one bucket (levqor.ratelimit.ratelimit_ip)."""
+    cached = getattr(request, "_client_ip", _UNSET)
+    if cached is not _UNSET:
         return cached
     remote = request.META.get("REMOTE_ADDR", "")
-    ip = remote
+    ip = _canonical(remote)
     networks = trusted_proxies()
     peer = _parse(remote) if networks else None
     if peer is not None and _is_trusted(peer, networks):

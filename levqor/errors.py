@@ -11,6 +11,9 @@ HTTP machinery, so any layer may raise from it without an import cycle.
 
 from enum import StrEnum
 
+# What a 401 asks for (RFC 9110: every 401 names its challenge): an API key, sent as a bearer token.
+API_KEY_CHALLENGE = 'Bearer realm="api"'
+
 
 class ErrorCode(StrEnum):
     """Every error code the service answers with: value, usual HTTP status, meaning."""

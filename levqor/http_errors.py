@@ -18,7 +18,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from levqor.errors import AppError, ErrorCode
+from levqor.errors import API_KEY_CHALLENGE, AppError, ErrorCode
 from levqor.request_context import current_correlation_id
 
 logger = logging.getLogger("levqor.errors")
@@ -34,7 +34,10 @@ def error_body(exc: AppError) -> dict:
 
 
 def error_headers(exc: AppError) -> dict[str, str]:
-    return {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = API_KEY_CHALLENGE
+    return headers
 
 
 def error_response(exc: AppError) -> JsonResponse:

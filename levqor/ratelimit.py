@@ -149,6 +149,15 @@ def last_to_reset(usages: Sequence[Usage]) -> Usage | None:
 # --- the site's limits, per request --------------------------------------------------------------
 
 
+# The bucket of every request whose client address cannot be read (levqor.client_ip gives None).
+UNKNOWN_IP_BUCKET = "unknown"
+
+
+def ratelimit_ip(request) -> str:
+    """The client IP a per-IP limit counts under: requests without a readable address share one bucket."""
+    return client_ip(request) or UNKNOWN_IP_BUCKET
+
+
 def counters_for(request) -> list[Counter]:
     """The limits that apply to this request (none for health, ops, admin and pages)."""
     path = request.path_info
@@ -156,7 +165,7 @@ def counters_for(request) -> list[Counter]:
     sensitive = path.startswith(settings.RATELIMIT_SENSITIVE_PREFIXES)
     if not on_api and not sensitive:
         return []
-    ip = client_ip(request)
+    ip = ratelimit_ip(request)
     counters = []
     if on_api:
         counters.append(Counter("api-global", "all", settings.RATELIMIT_GLOBAL, PERIOD_SECONDS))

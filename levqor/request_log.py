@@ -43,7 +43,8 @@ class RequestLogMiddleware:
             "path": redact_text(request.path),  # the path only: a query string may carry secrets
             "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            "client_ip": client_ip(request) or None,
+            # A REMOTE_ADDR that is no address is still worth seeing in the log, as it came.
+            "client_ip": client_ip(request) or request.META.get("REMOTE_ADDR") or None,
             "user_agent": request.headers.get("User-Agent", "")[:300],
             "key_prefix": _request_key_prefix(request),
             "user_id": _request_user_id(request),

@@ -197,7 +197,7 @@ else:
 # --- Auth --------------------------------------------------------------------------------
 LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/dashboard"
-# Magic-link sign-in (accounts.services.login_link_request): how long a link works, and how many
+# Magic-link sign-in (accounts.login.login_link_request): how long a link works, and how many
 # links one address, or one client IP, may ask for per window.
 LOGIN_LINK_MAX_AGE_SECONDS = int(os.environ.get("LOGIN_LINK_MAX_AGE_SECONDS", "900"))
 LOGIN_LINK_RATE_LIMIT = int(os.environ.get("LOGIN_LINK_RATE_LIMIT", "5"))

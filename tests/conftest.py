@@ -41,10 +41,9 @@ def _cache_clear():
     """Empty this run's cache and django-q2 queue. On Redis, cache.clear() is FLUSHDB, which
     would also wipe the keys and queues of other test runs sharing the database. The key
     service's per-process memo of recent use goes too, as in a fresh process."""
-    from accounts import services as account_services
+    from accounts.services import key_auth
 
-    account_services._last_used_asked.clear()
-    account_services._tier_memo.clear()
+    key_auth.reset()
     if not settings.REDIS_URL:
         cache.clear()
         return

@@ -1,7 +1,7 @@
 import factory
 
 from accounts.models import ApiKey, User
-from accounts.services import api_key_create
+from accounts.services.keys import api_key_create
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -10,8 +10,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services
-from accounts.client_ip import client_ip
+from accounts import selectors
 from accounts.models import DEFAULT_SCOPES, ApiKey
 from accounts.permissions import request_api_key
 from accounts.serializers import (
@@ -22,6 +21,8 @@ from accounts.serializers import (
     ApiKeySerializer,
     ErrorSerializer,
 )
+from accounts.services.keys import ApiKeyNotUsable, api_key_create, api_key_revoke, api_key_rotate
+from levqor.client_ip import client_ip
 from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 
@@ -87,7 +88,7 @@ class ApiKeyCollectionView(APIView):
                 raise AppError(ErrorCode.VALIDATION_FAILED, "Name the scopes of the new key.",
                                details={"errors": [{"field": "scopes", "message": "This field is required."}]})
         _may_hand_out(acting, scopes=scopes, livemode=livemode)
-        created = services.api_key_create(
+        created = api_key_create(
             owner=request.user, name=data["name"], livemode=livemode, scopes=scopes,
             expires_at=data.get("expires_at"), actor=request.user, ip=client_ip(request),
             details={"via": "api", "by_key": str(acting.pk) if acting else None})
@@ -106,10 +107,10 @@ class ApiKeyRotateView(APIView):
         acting = request_api_key(request)
         _may_hand_out(acting, scopes=api_key.scopes, livemode=api_key.livemode)
         try:
-            created = services.api_key_rotate(api_key=api_key, grace_seconds=data["grace_seconds"],
-                                              actor=request.user, ip=client_ip(request),
-                                              details={"via": "api", "by_key": str(acting.pk) if acting else None})
-        except services.ApiKeyNotUsable as exc:
+            created = api_key_rotate(api_key=api_key, grace_seconds=data["grace_seconds"],
+                                     actor=request.user, ip=client_ip(request),
+                                     details={"via": "api", "by_key": str(acting.pk) if acting else None})
+        except ApiKeyNotUsable as exc:
             raise AppError(ErrorCode.KEY_NOT_ACTIVE, "This key is revoked or expired: create a new one instead.",
                            details={"key_id": str(key_id)}) from exc
         body = ApiKeyRotatedSerializer(created.api_key, context={"raw_key": created.raw_key}).data
@@ -125,6 +126,6 @@ class ApiKeyRevokeView(APIView):
         api_key = _owned_key(request, key_id)
         acting = request_api_key(request)
         _may_hand_out(acting, scopes=[], livemode=api_key.livemode)
-        services.api_key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request),
-                                details={"via": "api", "by_key": str(acting.pk) if acting else None})
+        api_key_revoke(api_key=api_key, actor=request.user, ip=client_ip(request),
+                       details={"via": "api", "by_key": str(acting.pk) if acting else None})
         return Response(ApiKeySerializer(api_key).data)

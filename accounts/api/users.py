@@ -10,10 +10,11 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import selectors
 from accounts.models import User, email_normalise
 from accounts.permissions import HasScope, key_has_scope, request_api_key
 from accounts.serializers import ReferralTrackSerializer, UserProfileSerializer, UserSerializer, UserUpsertSerializer
+from accounts.services.users import referral_track, user_update, user_upsert
 from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 
@@ -59,7 +60,7 @@ class UserUpsertView(UserScopedView):
         if email_normalise(email) != email_normalise(request.user.email) and not _is_operator(request):
             raise AppError(ErrorCode.PERMISSION_DENIED, "This key may only upsert its owner's own user record.",
                            details={"field": "email"})
-        user, created = services.user_upsert(email=email, changes=data)
+        user, created = user_upsert(email=email, changes=data)
         if created:
             return Response({"created": True, "user": _user_body(user)}, status=status.HTTP_201_CREATED)
         return Response({"updated": True, "user": _user_body(user)}, status=status.HTTP_200_OK)
@@ -75,7 +76,7 @@ class UserDetailView(UserScopedView):
     def patch(self, request, user_id):
         user = _user_visible(request, user_id)
         changes = request_validated(UserProfileSerializer, request, partial=True)
-        return Response(_user_body(services.user_update(user=user, changes=changes)))
+        return Response(_user_body(user_update(user=user, changes=changes)))
 
 
 class UserCollectionView(UserScopedView):
@@ -103,7 +104,7 @@ class ReferralTrackView(APIView):
                                                                          "referral_id": serializers.IntegerField()})})
     def post(self, request):
         data = request_validated(ReferralTrackSerializer, request)
-        referral = services.referral_track(**data)
+        referral = referral_track(**data)
         return Response({"ok": True, "referral_id": referral.pk}, status=status.HTTP_201_CREATED)
 
 

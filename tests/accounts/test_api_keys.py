@@ -17,14 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from accounts.services import (
-    api_key_authenticate,
-    api_key_cache_key,
-    api_key_create,
-    api_key_hash,
-    api_key_revoke,
-    user_get_or_create,
-)
+from accounts.services.key_auth import api_key_authenticate, api_key_cache_key, api_key_hash
+from accounts.services.keys import api_key_create, api_key_revoke
+from accounts.services.users import user_get_or_create
 from tests.api_asserts import assert_api_error
 from tests.concurrency import run_together
 from tests.conftest import post_json

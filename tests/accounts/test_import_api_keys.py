@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import ApiKey, ApiKeyEvent, User
-from accounts.services import api_key_authenticate, api_key_hash
+from accounts.services.key_auth import api_key_authenticate, api_key_hash
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
 from tests.factories import UserFactory

@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import ApiKey, ApiKeyEvent, User
-from accounts.services import api_key_create, api_key_rotate
+from accounts.services.keys import api_key_create, api_key_rotate
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.models import ApiKey, ApiKeyEvent
-from accounts.services import api_key_create
+from accounts.services.keys import api_key_create
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
 from tests.factories import UserFactory
@@ -183,7 +183,7 @@ def test_rotate_api_key_refuses_a_negative_grace():
 _AUTH_LOOP = """
 import sys, django
 django.setup()
-from accounts.services import api_key_authenticate
+from accounts.services.key_auth import api_key_authenticate
 print("ready", flush=True)
 for line in sys.stdin:
     print("ok" if api_key_authenticate(line.strip()) else "refused", flush=True)

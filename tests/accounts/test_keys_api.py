@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import DEFAULT_SCOPES, ApiKey, User
-from accounts.services import api_key_create
+from accounts.services.keys import api_key_create
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
 from tests.factories import UserFactory

@@ -8,7 +8,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiKey, ApiKeyEvent
-from accounts.services import api_key_authenticate, api_key_create, api_key_hash
+from accounts.services.key_auth import api_key_authenticate, api_key_hash
+from accounts.services.keys import api_key_create
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

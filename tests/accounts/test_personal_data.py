@@ -16,7 +16,7 @@ from accounts.personal_data import (
     personal_data_register,
     personal_data_unregister,
 )
-from accounts.services import api_key_authenticate, api_key_cache_key
+from accounts.services.key_auth import api_key_authenticate, api_key_cache_key
 from compliance.services import account_erase
 from jobs.models import Job
 from tests.factories import UserFactory, api_key_for

@@ -15,9 +15,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import services as account_services
 from accounts.models import ApiKey, ApiUsage, User
-from accounts.services import api_key_create, api_usage_count
+from accounts.services import key_auth
+from accounts.services.keys import api_key_create
+from accounts.services.usage import api_usage_count
 from jobs.models import Job
 from levqor.errors import AppError, ErrorCode
 from tests.api_asserts import assert_api_error
@@ -58,8 +59,7 @@ def quotas(settings):
 def _restart_cache():
     """As if the embedded cache (local memory, lost with the process) and the process restarted."""
     cache.clear()
-    account_services._last_used_asked.clear()
-    account_services._usage_written.clear()
+    key_auth.reset()
 
 
 def _usage(api) -> dict:
@@ -332,7 +332,7 @@ def test_the_keys_last_use_and_ip_are_written_once_a_minute(key_pair, client_for
     assert len([q for q in first if q["sql"].startswith('UPDATE "accounts_apikey"')]) == 1
 
     # A minute later (this process's memo and the shared marker both lapsed), on the fast path.
-    account_services._last_used_asked.clear()
+    key_auth.reset()
     cache.delete(f"apikey-used:{key.pk}")
     assert post_json(client, "/api/v1/intake", DEMO, REMOTE_ADDR="2001:db8::1").status_code == 202
     key.refresh_from_db()

@@ -8,7 +8,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import User
-from accounts.services import api_key_create
+from accounts.services.keys import api_key_create
 from jobs.models import Job
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json

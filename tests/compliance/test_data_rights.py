@@ -4,7 +4,8 @@ import pytest
 from django.test import Client
 
 from accounts.models import ApiKey, Referral, User
-from accounts.services import api_key_authenticate, referral_track
+from accounts.services.key_auth import api_key_authenticate
+from accounts.services.users import referral_track
 from compliance import services
 from compliance.models import AccountErasure, ConsentRecord, MarketingConsentEvent, TermsAcceptance
 from jobs.models import Job, JobEvent

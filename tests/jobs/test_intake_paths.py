@@ -4,9 +4,13 @@ both must give the same answers."""
 import json
 
 import pytest
+from django.utils import timezone
 
+from accounts.services.keys import api_key_create, api_key_revoke
 from jobs.models import Job
+from tests.api_asserts import ERROR_KEYS, assert_api_error
 from tests.conftest import post_json
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +78,66 @@ def test_a_format_the_api_does_not_speak_is_refused_in_the_error_shape(api):
 def test_the_schema_still_describes_both_endpoints(client):
     paths = client.get("/public/openapi.json", HTTP_ACCEPT="application/json").json()["paths"]
     assert "post" in paths["/api/v1/intake"] and {"get", "post"} <= set(paths["/api/v1/jobs"])
+
+
+# --- a key refused: the fast path and DRF check it with the same function, and answer alike -------
+
+def _same_refusal(fast, drf, status: int, code: str) -> dict:
+    """Both answers are this refusal, word for word, with the same headers that matter; the fast
+    path's really came from the fast path (DRF's lists the allowed methods, the fast path's not)."""
+    assert "Allow" in drf and "Allow" not in fast
+    fast_body = assert_api_error(fast, status, code, extra_keys=frozenset(fast.json()) - ERROR_KEYS)
+    drf_body = assert_api_error(drf, status, code, extra_keys=frozenset(drf.json()) - ERROR_KEYS)
+    assert fast_body.pop("correlation_id") != drf_body.pop("correlation_id")
+    assert fast_body == drf_body
+    for header in ("Content-Type", "WWW-Authenticate", "Retry-After"):
+        assert fast.get(header) == drf.get(header), header
+    assert Job.objects.count() == 0
+    return fast_body
+
+
+def _both(client, path):
+    return post_json(client, path, DEMO), post_json(client, _through_drf(path), DEMO)
+
+
+PATHS = pytest.mark.parametrize("path", ["/api/v1/intake", "/api/v1/jobs"])
+
+
+@PATHS
+@pytest.mark.parametrize("raw", ["lvk_live_" + "0" * 32, "too-short", "   "], ids=["unknown", "malformed", "blank"])
+def test_a_bad_key_is_refused_alike(client_for, path, raw):
+    body = _same_refusal(*_both(client_for(raw), path), 401, "invalid_api_key")
+    assert body["message"] == "The API key is not valid, or was revoked or expired."
+
+
+@PATHS
+def test_a_revoked_key_is_refused_alike(client_for, path):
+    created = api_key_create(owner=UserFactory())
+    client = client_for(created.raw_key)
+    assert post_json(client, path, DEMO).status_code in (201, 202)  # cached as usable first
+    api_key_revoke(api_key=created.api_key)
+    Job.objects.all().delete()
+    _same_refusal(*_both(client, path), 401, "invalid_api_key")
+
+
+@PATHS
+def test_a_key_without_the_scope_is_refused_alike_and_counted_alike(client_for, path):
+    client = client_for(api_key_create(owner=UserFactory(), scopes=["jobs:read"]).raw_key)
+    fast = post_json(client, path, DEMO)
+    assert client.get("/api/v1/usage").json()["calls_used"] == 1
+    drf = post_json(client, _through_drf(path), DEMO)
+    assert client.get("/api/v1/usage").json()["calls_used"] == 2
+    body = _same_refusal(fast, drf, 403, "insufficient_scope")
+    assert body["details"] == {"required_scope": "jobs:write", "key_scopes": ["jobs:read"]}
+
+
+@PATHS
+def test_quota_exceeded_is_refused_alike_and_not_counted(client_for, path, settings, monkeypatch):
+    settings.API_MONTHLY_QUOTAS = {"sandbox": 1, "pro": 1, "enterprise": 1}
+    frozen = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: frozen)  # one Retry-After for both answers
+    client = client_for(api_key_create(owner=UserFactory()).raw_key)
+    assert client.get("/api/v1/jobs").status_code == 200  # the month's one call
+    body = _same_refusal(*_both(client, path), 429, "quota_exceeded")
+    assert body["details"]["calls_limit"] == 1 and body["reset_at"] == body["details"]["reset_at"]
+    assert client.get("/api/v1/usage").json()["calls_used"] == 1

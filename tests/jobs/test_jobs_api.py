@@ -13,7 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 from rest_framework import exceptions
 
-from accounts.services import api_key_create, api_key_revoke
+from accounts.services.keys import api_key_create, api_key_revoke
 from jobs.execution import job_claim, job_run_next
 from jobs.models import DailySpend, Job
 from levqor.http_errors import api_exception_handler

@@ -82,10 +82,10 @@ def test_legacy_status_cold_and_steady_without_the_payload(api, django_assert_nu
 
 
 def _fresh_process():
-    from accounts import services as account_services
+    from accounts.services import key_auth
 
     cache.clear()
-    account_services._last_used_asked.clear()
+    key_auth.reset()
 
 
 def _jobs(owner, n):

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import ApiKey, User
-from accounts.services import api_key_authenticate
+from accounts.services.key_auth import api_key_authenticate
 from jobs.models import Job, JobEvent
 from tests.conftest import post_json
 from tests.factories import UserFactory, api_key_for

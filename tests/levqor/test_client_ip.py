@@ -1,7 +1,10 @@
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
+from accounts.models import ApiKey
 from levqor.client_ip import client_ip
+from tests.api_asserts import assert_api_error
+from tests.factories import api_key_for
 
 
 def _request(remote, xff=None):
@@ -27,10 +30,32 @@ def _request(remote, xff=None):
     (["10.0.0.0/8"], "10.0.0.2", "198.51.100.7:4711", "198.51.100.7"),
     (["10.0.0.0/8", "fd00::/8"], "fd00::1", "[2001:db8::5]:443", "2001:db8::5"),
     (["10.0.0.0/8"], "::ffff:10.0.0.2", "198.51.100.7", "198.51.100.7"),
+    # Always a valid address in its canonical text, or None when the request carries none.
+    ([], "2001:DB8:0:0::5", None, "2001:db8::5"),
+    ([], "", None, None),
+    ([], "unix:/run/gunicorn.sock", "198.51.100.7", None),
+    (["10.0.0.0/8"], "not-an-ip", "198.51.100.7", None),
 ])
 def test_client_ip(settings, proxies, remote, xff, expected):
     settings.TRUSTED_PROXIES = proxies
     assert client_ip(_request(remote, xff)) == expected
+
+
+@pytest.mark.django_db
+def test_requests_without_a_readable_address_share_one_rate_limit_bucket_and_store_no_ip(settings):
+    settings.RATELIMIT_WRITES_PER_IP = 1
+    client = Client()
+    assert client.post("/api/v1/jobs", data="{}", content_type="application/json", REMOTE_ADDR="").status_code == 401
+    assert_api_error(client.post("/api/v1/jobs", data="{}", content_type="application/json",
+                                 REMOTE_ADDR="unix:"), 429, "rate_limited")
+    # A real address still has its own bucket.
+    assert client.post("/api/v1/jobs", data="{}", content_type="application/json",
+                       REMOTE_ADDR="198.51.100.1").status_code == 401
+    # A key used from such a request records its use, without an address.
+    user, raw = api_key_for()
+    assert client.get("/api/v1/workflows", HTTP_X_API_KEY=raw, REMOTE_ADDR="unix:").status_code == 200
+    key = ApiKey.objects.get(owner=user)
+    assert key.last_used_at is not None and key.last_used_ip is None
 
 
 def test_a_mistyped_proxy_list_stops_the_service_at_start(settings):

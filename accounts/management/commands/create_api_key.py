@@ -2,7 +2,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
-from accounts.services import api_key_create, user_get_or_create
+from accounts.services.keys import api_key_create
+from accounts.services.users import user_get_or_create
 
 
 class Command(BaseCommand):

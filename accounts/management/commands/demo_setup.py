@@ -3,7 +3,7 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from accounts.services import demo_user_ensure
+from accounts.services.users import demo_user_ensure
 
 
 class Command(BaseCommand):

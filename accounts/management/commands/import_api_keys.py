@@ -4,7 +4,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
-from accounts.services import KEY_MAX_LENGTH, KEY_MIN_LENGTH, api_key_import, user_get_or_create
+from accounts.services.key_auth import KEY_MAX_LENGTH, KEY_MIN_LENGTH
+from accounts.services.keys import api_key_import
+from accounts.services.users import user_get_or_create
 
 ENV_LISTS = ("API_KEYS", "API_KEYS_NEXT")
 

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import ApiKey
-from accounts.services import ROTATION_GRACE_MAX_SECONDS, ROTATION_GRACE_SECONDS, ApiKeyNotUsable, api_key_rotate
+from accounts.services.keys import ROTATION_GRACE_MAX_SECONDS, ROTATION_GRACE_SECONDS, ApiKeyNotUsable, api_key_rotate
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from jobs import sql
+from jobs.fastsql import build
 from jobs.models import Job, JobEvent
 
 pytestmark = pytest.mark.django_db
@@ -31,8 +31,8 @@ def test_insert_values_are_the_orms_whichever_fields_keep_their_defaults(user, c
     job = Job(owner=user, workflow="demo.flow", payload={"a": [1, 2]}, created_at=now, next_attempt_at=now)
     for name, value in changes.items():
         setattr(job, name, now + timedelta(minutes=1) if value == "soon" else value)
-    _, fields = sql.insert_statement(Job, connection.vendor)
-    ours = sql.insert_values(job, fields, connection)
+    _, fields = build.insert_statement(Job, connection.vendor)
+    ours = build.insert_values(job, fields, connection)
     job.updated_at = None  # auto_now: both must set it; compare everything else exactly
     theirs = _orm_values(job, fields)
     updated = [i for i, f in enumerate(fields) if f.name == "updated_at"][0]
@@ -49,7 +49,7 @@ def test_a_row_read_back_by_the_claims_reader_equals_the_orms(user):
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM {Job._meta.db_table} WHERE id = %s",  # noqa: S608
                        [Job._meta.pk.get_db_prep_value(job.pk, connection)])
-        read = sql.row_reader(Job, names, connection.vendor)(cursor.fetchone())
+        read = build.row_reader(Job, names, connection.vendor)(cursor.fetchone())
     orm = Job.objects.get(pk=job.pk)
     assert [getattr(read, Job._meta.get_field(n).attname) for n in names] == [
         getattr(orm, Job._meta.get_field(n).attname) for n in names]
@@ -58,4 +58,4 @@ def test_a_row_read_back_by_the_claims_reader_equals_the_orms(user):
 
 def test_the_reader_refuses_fields_out_of_model_order():
     with pytest.raises(ValueError):
-        sql.row_reader(JobEvent, ("kind", "id"), connection.vendor)
+        build.row_reader(JobEvent, ("kind", "id"), connection.vendor)

@@ -1,4 +1,5 @@
-"""SQL the hot paths build once per process instead of asking the ORM to compile per call."""
+"""Builders shared by the fast paths: INSERT statements and values prepared as the ORM would, a
+reader of raw rows into model instances, all worked out once per process."""
 
 import functools
 
@@ -85,3 +86,14 @@ def row_reader(model, field_names: tuple[str, ...], vendor: str):
         return model.from_db(connection.alias, attnames, values)
 
     return read
+
+
+def insert_rows(objs) -> None:
+    """Insert these new rows (of one model) with the prebuilt statement: bulk_create compiles per call."""
+    if not objs:
+        return
+    connection = db()
+    statement, fields = insert_statement(type(objs[0]), connection.vendor)
+    with connection.cursor() as cursor:
+        for obj in objs:
+            cursor.execute(statement, insert_values(obj, fields, connection))

@@ -1,0 +1,191 @@
+"""Authenticating an API key: the hot path of every API request. api_key_authenticate_request
+is the one check of a request's key, whichever way the request is served (DRF's authentication
+class, the intake fast path). A key's lookup is cached (shared cache, as plain column values),
+its last use is written at most once a minute, and its owner's tier is remembered per process
+for the rate limit. reset() forgets what this process remembers."""
+
+import hashlib
+import time
+
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+from accounts.services import usage
+from levqor.errors import AppError, ErrorCode
+from levqor.tokens import secret_digest
+
+KEY_CACHE_SECONDS = 60
+LAST_USED_WRITE_INTERVAL_SECONDS = 60
+# What a presented key must look like before we hash it and ask the cache: our lvk_ keys and the
+# keys imported from the old service's env lists (any printable ASCII, no spaces), within sane lengths.
+KEY_MIN_LENGTH = 16
+KEY_MAX_LENGTH = 100
+TIER_MEMO_SECONDS = 60
+TIER_MEMO_MAX = 10_000
+# The challenge (WWW-Authenticate) that comes with a refused key, on every request path.
+
+# What the cache holds for a presented value that matches no key.
+_MISS = "miss"
+# Key id -> when (time.monotonic) this process last asked the shared cache whether to record its use.
+_last_used_asked: dict = {}
+# Key hash -> (owner's tier or None, when it was looked up), for the per-key rate limit.
+_tier_memo: dict[str, tuple[str | None, float]] = {}
+
+
+def reset() -> None:
+    """Forget everything this process remembers about keys and their use (last-use asks, tiers,
+    the quota count's write memo), as a fresh process would. For tests; the shared cache is the
+    cache's own business."""
+    _last_used_asked.clear()
+    _tier_memo.clear()
+    usage.reset()
+
+
+class ApiKeyInvalid(AppError):
+    """401 invalid_api_key: the key presented matches no key, or one revoked or expired, or one
+    whose owner is deactivated. Its own class so DRF's authentication class can hand it to DRF as
+    DRF's AuthenticationFailed."""
+
+    def __init__(self):
+        super().__init__(ErrorCode.INVALID_API_KEY, "The API key is not valid, or was revoked or expired.")
+
+
+def insufficient_scope(scope: str | None, api_key: ApiKey) -> AppError:
+    message = (f"This API key lacks the {scope} scope this request needs." if scope else
+               "This endpoint declares no scope, so no API key may use it.")
+    return AppError(ErrorCode.INSUFFICIENT_SCOPE, message,
+                    details={"required_scope": scope, "key_scopes": list(api_key.scopes)})
+
+
+def api_key_scope_check(api_key: ApiKey, scope: str | None) -> None:
+    """Raise 403 insufficient_scope unless the key holds the scope a request needs: "" needs
+    none beyond a valid key; None means the endpoint declares none, so no key may use it (fail
+    closed; see accounts.permissions.scope_required)."""
+    if scope is None or (scope and scope not in api_key.scopes):
+        raise insufficient_scope(scope, api_key)
+
+
+def api_key_authenticate_request(raw_key: str, *, ip: str | None, scope: str | None, counted: bool) -> ApiKey:
+    """Check the API key a request presents (raw_key, as sent) and return it: the usable key, its
+    use recorded from ip (see api_key_authenticate); when counted, the call counted against the
+    owner's monthly quota (usage.api_usage_count); and the scope the request needs (see
+    api_key_scope_check). The one check of a request's key, so every request path refuses alike:
+
+    - ApiKeyInvalid, 401 invalid_api_key, for a key that is not valid, revoked or expired;
+    - AppError 429 quota_exceeded when the month's calls are used up (the call is not counted);
+    - AppError 403 insufficient_scope when the key lacks the scope (the call still counts: every
+      API call by a valid key counts, whatever its answer)."""
+    api_key = api_key_authenticate(raw_key, ip=ip)
+    if api_key is None:
+        raise ApiKeyInvalid()
+    if counted:
+        usage.api_usage_count(api_key=api_key)
+    api_key_scope_check(api_key, scope)
+    return api_key
+
+
+def api_key_hash(raw_key: str) -> str:
+    return secret_digest(raw_key)
+
+
+def api_key_cache_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
+
+
+def api_key_cache_forget(*key_hashes: str) -> None:
+    """Drop cached key lookups, so a change to a key or its owner bites on the next request
+    rather than up to KEY_CACHE_SECONDS later."""
+    if key_hashes:
+        cache.delete_many([api_key_cache_key(h) for h in key_hashes])
+
+
+def api_key_looks_valid(raw_key: str) -> bool:
+    """Cheap sanity check before any hashing or lookup: a plausible length, printable ASCII, no spaces."""
+    return (KEY_MIN_LENGTH <= len(raw_key) <= KEY_MAX_LENGTH and raw_key.isascii() and raw_key.isprintable()
+            and " " not in raw_key)
+
+
+def api_key_authenticate(raw_key: str, *, ip: str | None = None) -> ApiKey | None:
+    """The usable key for this raw value, or None. Hot path: cached, at most one query; a value
+    that matches no key is remembered as a miss, so repeating it costs no query either.
+    ip, when given, is recorded as the key's last_used_ip along with last_used_at."""
+    if not api_key_looks_valid(raw_key):
+        return None
+    api_key = _api_key_lookup(api_key_hash(raw_key))
+    if api_key is None:
+        return None
+    now = timezone.now()
+    if not api_key.is_usable(now) or not api_key.owner.is_active:
+        return None
+    # Record use at most once a minute per key, not on every request. This process remembers
+    # when it last asked, so the shared cache is consulted once a minute per key, not per request.
+    # The IP written is the one of the request that writes, so it is at most a minute old when
+    # written; a key that changes address within the minute shows the new one only at the next write.
+    tick = time.monotonic()
+    if tick - _last_used_asked.get(api_key.pk, float("-inf")) >= LAST_USED_WRITE_INTERVAL_SECONDS:
+        _last_used_asked[api_key.pk] = tick
+        if cache.add(f"apikey-used:{api_key.pk}", 1, LAST_USED_WRITE_INTERVAL_SECONDS):
+            changes = {"last_used_at": now} if ip is None else {"last_used_at": now, "last_used_ip": ip}
+            ApiKey.objects.filter(pk=api_key.pk).update(**changes)
+    return api_key
+
+
+def _api_key_lookup(digest: str) -> ApiKey | None:
+    """The key with this hash (usable or not) with its owner: from the cache, else one query. A
+    hash that matches no key is remembered as a miss, so repeating it costs no query either."""
+    cache_key = api_key_cache_key(digest)
+    record = cache.get(cache_key)
+    if record == _MISS:
+        return None
+    api_key = _key_from_record(record)
+    if api_key is None:
+        api_key = ApiKey.objects.select_related("owner").filter(key_hash=digest).first()
+        if api_key is None:
+            cache.set(cache_key, _MISS, KEY_CACHE_SECONDS)
+            return None
+        cache.set(cache_key, _key_record(api_key), KEY_CACHE_SECONDS)
+    return api_key
+
+
+def api_key_owner_tier(key_hash: str) -> str | None:
+    """The tier of the owner of the key with this hash, for the per-key rate limit; None when no
+    usable key has this hash (authentication then refuses it anyway).
+
+    This is not authentication: it records no use. Each process remembers a key's tier for
+    TIER_MEMO_SECONDS, so the rate limit adds no cache round trip to most requests; a tier change
+    reaches the limit within that time."""
+    tick = time.monotonic()
+    memo = _tier_memo.get(key_hash)
+    if memo is not None and tick - memo[1] < TIER_MEMO_SECONDS:
+        return memo[0]
+    api_key = _api_key_lookup(key_hash)
+    usable = api_key is not None and api_key.is_usable() and api_key.owner.is_active
+    tier = api_key.owner.tier if usable else None
+    if len(_tier_memo) >= TIER_MEMO_MAX:
+        _tier_memo.clear()  # many keys (or made-up ones) seen: start over rather than grow without end
+    _tier_memo[key_hash] = (tier, tick)
+    return tier
+
+
+# A cached key is a tuple of plain column values (the key's, then its owner's), not a pickled
+# model: unpickling two model instances cost more than the cache round trip itself. The field
+# names travel with it, so a process with another version of the models treats it as a miss.
+_KEY_FIELDS = tuple(f.attname for f in ApiKey._meta.concrete_fields)
+_OWNER_FIELDS = tuple(f.attname for f in User._meta.concrete_fields)
+_RECORD_LAYOUT = hashlib.sha256(repr((_KEY_FIELDS, _OWNER_FIELDS)).encode()).hexdigest()[:16]
+
+
+def _key_record(api_key: ApiKey) -> tuple:
+    owner = api_key.owner
+    return (_RECORD_LAYOUT, tuple(getattr(api_key, name) for name in _KEY_FIELDS),
+            tuple(getattr(owner, name) for name in _OWNER_FIELDS))
+
+
+def _key_from_record(record) -> ApiKey | None:
+    if not isinstance(record, tuple) or len(record) != 3 or record[0] != _RECORD_LAYOUT:
+        return None
+    api_key = ApiKey.from_db(DEFAULT_DB_ALIAS, _KEY_FIELDS, record[1])
+    api_key.owner = User.from_db(DEFAULT_DB_ALIAS, _OWNER_FIELDS, record[2])
+    return api_key

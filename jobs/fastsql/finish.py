@@ -1,0 +1,98 @@
+"""An attempt's final state (succeeded, failed, cancelled) in SQL built once: the compare-and-set on
+the lease, the event rows, the day's spend settled and the callback marked pending, all or nothing.
+One statement on PostgreSQL, prebuilt statements in one transaction on SQLite. Its plain-ORM twin
+is jobs.execution.job_finish_orm."""
+
+import json
+from decimal import Decimal
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+
+from jobs.fastsql import build
+from jobs.models import DailySpend, Job, JobEvent
+from jobs.services import spend_adjust
+
+
+def job_finish_final(job: Job, *, status: str, result, run_cost: Decimal, error_code: str, error_message: str,
+                     events: list[JobEvent], now) -> str | None:
+    """Record a final status for the attempt `job` is on, only if that attempt still holds the job
+    (still running, same attempt count): the status, result, error and finish time, run_cost added
+    to the actual cost, the events inserted, the day's spend moved by run_cost minus the reserved
+    estimate, and a callback marked pending when the job has a callback_url. None when the lease
+    was lost (nothing is written); else the job's callback_url ("" when it has none)."""
+    if build.db().vendor == "postgresql":
+        return _finish_postgres(job, status=status, result=result, run_cost=run_cost, error_code=error_code,
+                                error_message=error_message, events=events, now=now)
+    return _finish_sqlite(job, status=status, result=result, run_cost=run_cost, error_code=error_code,
+                          error_message=error_message, events=events, now=now)
+
+
+def _final_update_sql(json_cast: str) -> str:
+    """The compare-and-set that records a final state (and marks a callback pending), shared by
+    both databases; json_cast types the result parameter where the database needs it."""
+    return (f"UPDATE {Job._meta.db_table} SET status = %s, lease_expires_at = NULL, finished_at = %s, "  # noqa: S608
+            f"result = %s{json_cast}, actual_cost = COALESCE(actual_cost, 0) + %s, error_code = %s, "
+            "error_message = %s, updated_at = %s, "
+            "callback_status = CASE WHEN callback_url <> '' THEN 'pending' ELSE callback_status END, "
+            "callback_attempts = CASE WHEN callback_url <> '' THEN 0 ELSE callback_attempts END, "
+            "callback_next_at = CASE WHEN callback_url <> '' THEN %s ELSE callback_next_at END "
+            "WHERE id = %s AND status = 'running' AND attempts = %s")
+
+
+def _final_update_params(job: Job, *, status: str, result, run_cost, error_code: str, error_message: str, at,
+                         job_id) -> list:
+    result = None if result is None else json.dumps(result, cls=DjangoJSONEncoder)
+    return [status, at, result, run_cost, error_code, error_message, at, at, job_id, job.attempts]
+
+
+def _finish_postgres(job: Job, *, status: str, result, run_cost: Decimal, error_code: str, error_message: str,
+                     events: list[JobEvent], now) -> str | None:
+    """All of it as one statement, in one round trip."""
+    delta = run_cost - job.estimated_cost
+    rows_sql = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb)"] * len(events))
+    rows = [v for e in events for v in (e.kind, e.to_status, e.duration_ms, e.error_code, e.error_message,
+                                         json.dumps(e.data, cls=DjangoJSONEncoder))]
+    event_table = JobEvent._meta.db_table
+    statement = f"""
+        WITH finished AS (
+            {_final_update_sql("::jsonb")}
+            RETURNING id, owner_id, spend_day, livemode, callback_url
+        ), logged AS (
+            INSERT INTO {event_table} (job_id, attempt, from_status, at, kind, to_status, duration_ms, error_code,
+                                       error_message, data)
+            SELECT finished.id, %s, 'running', %s, v.* FROM finished
+            CROSS JOIN (VALUES {rows_sql}) AS v(kind, to_status, duration_ms, error_code, error_message, data)
+        ), settled AS (
+            UPDATE {DailySpend._meta.db_table} d SET amount = d.amount + %s FROM finished
+            WHERE %s AND d.owner_id = finished.owner_id AND d.day = finished.spend_day
+              AND d.livemode = finished.livemode
+        )
+        SELECT id, callback_url FROM finished
+    """  # noqa: S608  (table names come from our models; every value is a parameter)
+    params = [*_final_update_params(job, status=status, result=result, run_cost=run_cost, error_code=error_code,
+                                    error_message=error_message, at=now, job_id=job.pk),
+              job.attempts, now, *rows, delta, delta != 0]
+    with build.db().cursor() as cursor:
+        cursor.execute(statement, params)
+        finished = cursor.fetchone()
+    return None if finished is None else finished[1]
+
+
+def _finish_sqlite(job: Job, *, status: str, result, run_cost: Decimal, error_code: str, error_message: str,
+                   events: list[JobEvent], now) -> str | None:
+    """The compare-and-set with SQL built once, then the events and the spend, in one transaction."""
+    connection = build.db()
+    at = connection.ops.adapt_datetimefield_value(now)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"{_final_update_sql('')} RETURNING callback_url",
+                           _final_update_params(job, status=status, result=result, run_cost=str(run_cost),
+                                                error_code=error_code, error_message=error_message, at=at,
+                                                job_id=job.pk.hex))
+            finished = cursor.fetchone()
+        if finished is None:
+            return None
+        build.insert_rows(events)
+        spend_adjust(job=job, delta=run_cost - job.estimated_cost)
+    return finished[0]
