@@ -8,8 +8,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiKey, ApiKeyEvent
-from accounts.services import api_key_authenticate, api_key_create, api_key_hash
-from tests.factories import UserFactory
+from accounts.services import api_key_authenticate, api_key_hash
+from tests.factories import ApiKeyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +110,7 @@ def test_create_shows_the_raw_key_once(signed_in):
 
 def test_portal_shows_tier_and_usage(signed_in, settings):
     settings.API_MONTHLY_QUOTAS = {**settings.API_MONTHLY_QUOTAS, "sandbox": 1000}
-    created = api_key_create(owner=signed_in.user, name="main")
+    created = ApiKeyFactory(owner=signed_in.user, name="main")
     client = Client(HTTP_X_API_KEY=created.raw_key)
     for _ in range(3):
         assert client.get("/api/v1/jobs").status_code == 200
@@ -120,36 +120,36 @@ def test_portal_shows_tier_and_usage(signed_in, settings):
 
 
 def test_rotate_with_the_chosen_grace(signed_in):
-    created = api_key_create(owner=signed_in.user, name="main")
+    created = ApiKeyFactory(owner=signed_in.user, name="main")
     before = timezone.now()
-    answer = signed_in.post(f"/developer/keys/{created.api_key.pk}/rotate", {"grace_hours": "2"})
+    answer = signed_in.post(f"/developer/keys/{created.pk}/rotate", {"grace_hours": "2"})
     assert answer.status_code == 200
     page = answer.content.decode()
     new_raw = NEW_KEY.search(page).group(1).strip()
     assert "keeps working for 2 hours" in page
-    old = ApiKey.objects.get(pk=created.api_key.pk)
+    old = ApiKey.objects.get(pk=created.pk)
     assert before + timedelta(hours=2) <= old.expires_at <= timezone.now() + timedelta(hours=2)
     assert api_key_authenticate(created.raw_key) is not None  # still within grace
     assert api_key_authenticate(new_raw).rotated_from_id == old.pk
 
 
 def test_rotate_with_no_grace_stops_the_old_key_now(signed_in):
-    created = api_key_create(owner=signed_in.user, name="main")
-    signed_in.post(f"/developer/keys/{created.api_key.pk}/rotate", {"grace_hours": "0"})
+    created = ApiKeyFactory(owner=signed_in.user, name="main")
+    signed_in.post(f"/developer/keys/{created.pk}/rotate", {"grace_hours": "0"})
     assert api_key_authenticate(created.raw_key) is None
 
 
 def test_revoke(signed_in):
-    created = api_key_create(owner=signed_in.user, name="main")
-    answer = signed_in.post(f"/developer/keys/{created.api_key.pk}/revoke", follow=True)
+    created = ApiKeyFactory(owner=signed_in.user, name="main")
+    answer = signed_in.post(f"/developer/keys/{created.pk}/revoke", follow=True)
     assert "is revoked" in answer.content.decode()
     assert api_key_authenticate(created.raw_key) is None
     assert re.search(r'data-status="revoked"', answer.content.decode())
 
 
 def test_someone_elses_key_cannot_be_rotated_or_revoked(signed_in):
-    other = api_key_create(owner=UserFactory(), name="theirs")
-    assert signed_in.post(f"/developer/keys/{other.api_key.pk}/rotate", {"grace_hours": "1"}).status_code == 404
-    assert signed_in.post(f"/developer/keys/{other.api_key.pk}/revoke").status_code == 404
+    other = ApiKeyFactory(owner=UserFactory(), name="theirs")
+    assert signed_in.post(f"/developer/keys/{other.pk}/rotate", {"grace_hours": "1"}).status_code == 404
+    assert signed_in.post(f"/developer/keys/{other.pk}/revoke").status_code == 404
     assert api_key_authenticate(other.raw_key) is not None
     assert "theirs" not in signed_in.get("/developer").content.decode()
