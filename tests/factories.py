@@ -1,13 +1,18 @@
 """Test data. Rows that a service owns the making of (API keys: hashing, audit) are made by that
 service; plain rows (users, jobs) go straight to the table with defaults that hang together."""
 
+import importlib
 from datetime import timedelta
 
 import factory
+from django.apps import apps as django_apps
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
 from accounts.services import api_key_create, api_key_revoke
+from compliance.models import TermsVersion
+from compliance.selectors import terms_current
+from compliance.services import terms_accept
 from jobs.models import Job
 
 _FINAL = {Job.Status.SUCCEEDED, Job.Status.FAILED, Job.Status.CANCELLED}
@@ -17,12 +22,31 @@ _ERRORS = {Job.Status.FAILED: ("handler_error", "The workflow crashed: RuntimeEr
            Job.Status.CANCELLED: ("cancelled", "Cancelled before it ran.")}
 
 
+def terms_shipped() -> TermsVersion:
+    """The terms version a fresh install ships (data migration compliance 0002), made again by
+    that migration's own code where a transactional test's flush emptied the table."""
+    migration = importlib.import_module("compliance.migrations.0002_terms_2025_11_14")
+    migration.terms_publish(django_apps, None)
+    return TermsVersion.objects.get(version=migration.VERSION)
+
+
 class UserFactory(factory.django.DjangoModelFactory):
+    """A user. `terms_accepted=True`: one who accepted the terms in force (the shipped ones when
+    no other version is published), so the terms gate lets them through to the product's pages."""
+
     class Meta:
         model = User
+        skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     name = factory.Faker("name")
+
+    @factory.post_generation
+    def terms_accepted(user, create, extracted, **kwargs):
+        if extracted:
+            if terms_current() is None:
+                terms_shipped()
+            terms_accept(user=user, ip=None)
 
 
 class ApiKeyFactory(factory.django.DjangoModelFactory):

@@ -18,7 +18,7 @@ NEW_KEY = re.compile(r'id="new-key"[^>]*>([^<]+)<')
 
 @pytest.fixture
 def signed_in():
-    user = UserFactory(email="dev@example.com")
+    user = UserFactory(email="dev@example.com", terms_accepted=True)
     client = Client()
     client.force_login(user)
     client.user = user
@@ -82,7 +82,7 @@ def test_profile_is_saved_and_email_shown(signed_in):
 
 
 def test_forms_refuse_a_post_without_the_csrf_token():
-    user = UserFactory()
+    user = UserFactory(terms_accepted=True)
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     assert client.post("/developer", {"name": "ci"}).status_code == 403

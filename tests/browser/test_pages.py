@@ -32,8 +32,11 @@ def consent_model():
 
 
 def publish_terms():
-    return apps.get_model("compliance", "TermsVersion").objects.create(
-        version="2025-11-14", published_at=timezone.now(), text=TERMS_TEXT)
+    """The terms in force, with a text this module knows. A fresh install ships version 2025-11-14
+    (a data migration; gone after a transactional test's flush, so made here when missing)."""
+    version, _ = apps.get_model("compliance", "TermsVersion").objects.update_or_create(
+        version="2025-11-14", defaults={"published_at": timezone.now(), "text": TERMS_TEXT})
+    return version
 
 
 # --- reading the consent choice -------------------------------------------------------------
