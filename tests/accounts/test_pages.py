@@ -1,5 +1,6 @@
 """Public pages, the account page and the developer portal, as a signed-in user sees them."""
 
+import html
 import re
 from datetime import timedelta
 
@@ -26,7 +27,7 @@ def signed_in():
 
 
 @pytest.mark.parametrize(("path", "text"), [
-    ("/privacy", "What we keep"), ("/terms", "/legal/terms"), ("/cookies", "levqor_consent"),
+    ("/privacy", "What we keep"), ("/terms", "Version <strong>2025-11-14</strong>"), ("/cookies", "levqor_consent"),
     ("/faq", "How do I sign in?"), ("/security", "SHA-256"),
 ])
 def test_public_pages_render_with_the_footer(path, text):
@@ -35,6 +36,27 @@ def test_public_pages_render_with_the_footer(path, text):
     page = answer.content.decode()
     assert text in page
     assert 'id="cookie-settings"' in page and 'href="/api/v1/docs"' in page
+
+
+PUBLIC_PAGES = ("/", "/privacy", "/terms", "/cookies", "/faq", "/security", "/login")
+INTERNAL_LINK = re.compile(r'<a\b[^>]*\bhref="(/(?!/)[^"]*)"')
+
+
+@pytest.mark.parametrize("visitor", ["anonymous", "signed_in"])
+def test_every_internal_link_on_the_public_pages_leads_somewhere(visitor):
+    client, pages = Client(), PUBLIC_PAGES
+    if visitor == "signed_in":  # the header then links the product's own pages; /login sends them on
+        client.force_login(UserFactory(terms_accepted=True))
+        pages = tuple(path for path in PUBLIC_PAGES if path != "/login")
+    links = set()
+    for path in pages:
+        answer = client.get(path, HTTP_ACCEPT="text/html")
+        assert answer.status_code == 200, path
+        links |= {(path, html.unescape(href)) for href in INTERNAL_LINK.findall(answer.content.decode())}
+    assert {"/privacy", "/terms", "/api/v1/docs"} <= {href for _, href in links}
+    broken = [(page, href, status) for page, href in sorted(links)
+              if (status := client.get(href, HTTP_ACCEPT="text/html").status_code) not in (200, 301, 302, 303, 307, 308)]
+    assert not broken, broken
 
 
 def test_root_stays_json_for_api_clients_and_is_the_home_page_for_browsers():

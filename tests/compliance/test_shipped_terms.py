@@ -1,5 +1,5 @@
 """A fresh install ships the terms in force (2025-11-14, the old service's version) as a data
-migration: the gate asks new users to accept them and the old API accepts them.
+migration: the gate asks new users to accept them, the old API accepts them, /terms shows them.
 Later versions are published in the admin."""
 
 import importlib
@@ -45,6 +45,23 @@ def test_the_old_accept_terms_endpoint_accepts_them(client_for, body):
     assert answer.status_code == 200, answer.content
     assert answer.json()["terms_version"] == "2025-11-14"
     assert TermsAcceptance.objects.get(user=user).version.version == "2025-11-14"
+
+
+@pytest.mark.django_db
+def test_the_terms_page_shows_the_version_in_force():
+    page = Client().get("/terms").content.decode()
+    assert "Version <strong>2025-11-14</strong>, in force since 14 November 2025" in page
+    assert "1. The service." in page
+    TermsVersion.objects.create(version="2026-02-01", text="Newer words.", published_at=timezone.now())
+    page = Client().get("/terms").content.decode()
+    assert "Version <strong>2026-02-01</strong>" in page and "Newer words." in page and "1. The service." not in page
+
+
+@pytest.mark.django_db
+def test_without_published_terms_the_terms_page_says_so():
+    TermsVersion.objects.all().delete()
+    page = Client().get("/terms").content.decode()
+    assert "No terms of service are published yet." in page and "2025-11-14" not in page
 
 
 @pytest.mark.django_db
