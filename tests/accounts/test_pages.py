@@ -111,13 +111,17 @@ def test_forms_refuse_a_post_without_the_csrf_token():
     assert not ApiKey.objects.filter(owner=user).exists()
     page = client.get("/developer").content.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    assert client.post("/developer", {"name": "ci", "csrfmiddlewaretoken": token}).status_code == 200
+    assert client.post("/developer", {"name": "ci", "csrfmiddlewaretoken": token}).status_code == 302
     assert ApiKey.objects.filter(owner=user, name="ci").count() == 1
 
 
 def test_create_shows_the_raw_key_once(signed_in):
     answer = signed_in.post("/developer", {"name": "ci", "mode": "test"})
-    page = answer.content.decode()
+    # Post/Redirect/Get: the form's answer is a redirect, so a reload cannot send the form again.
+    assert answer.status_code == 302 and answer["Location"] == "/developer"
+    shown = signed_in.get(answer["Location"])
+    assert "no-store" in shown["Cache-Control"]
+    page = shown.content.decode()
     raw = NEW_KEY.search(page).group(1).strip()
     assert raw.startswith("lvk_test_")
     key = ApiKey.objects.get(owner=signed_in.user)
@@ -128,6 +132,14 @@ def test_create_shows_the_raw_key_once(signed_in):
     again = signed_in.get("/developer").content.decode()
     assert raw not in again and 'id="new-key"' not in again
     assert key.prefix in again and "ci" in again
+    assert ApiKey.objects.filter(owner=signed_in.user).count() == 1
+    assert raw not in str(dict(signed_in.session))  # forgotten once shown
+
+
+def test_a_failed_create_shows_the_form_again_and_no_key(signed_in):
+    answer = signed_in.post("/developer", {"name": "", "mode": "test"})
+    assert answer.status_code == 400 and 'id="new-key"' not in answer.content.decode()
+    assert not ApiKey.objects.filter(owner=signed_in.user).exists()
 
 
 def test_portal_shows_tier_and_usage(signed_in, settings):
@@ -145,10 +157,13 @@ def test_rotate_with_the_chosen_grace(signed_in):
     created = ApiKeyFactory(owner=signed_in.user, name="main")
     before = timezone.now()
     answer = signed_in.post(f"/developer/keys/{created.pk}/rotate", {"grace_hours": "2"})
-    assert answer.status_code == 200
-    page = answer.content.decode()
+    assert answer.status_code == 302 and answer["Location"] == "/developer"
+    page = signed_in.get(answer["Location"]).content.decode()
     new_raw = NEW_KEY.search(page).group(1).strip()
     assert "keeps working for 2 hours" in page
+    again = signed_in.get("/developer").content.decode()
+    assert new_raw not in again and 'id="new-key"' not in again  # shown once, as a created key
+    assert ApiKey.objects.filter(owner=signed_in.user).count() == 2  # the old one and its successor
     old = ApiKey.objects.get(pk=created.pk)
     assert before + timedelta(hours=2) <= old.expires_at <= timezone.now() + timedelta(hours=2)
     assert api_key_authenticate(created.raw_key) is not None  # still within grace
