@@ -103,6 +103,17 @@ def test_profile_is_saved_and_email_shown(signed_in):
     assert signed_in.user.currency == "EUR"
 
 
+def test_the_currency_choices_read_as_currencies_and_store_their_codes(signed_in):
+    page = signed_in.get("/account").content.decode()
+    options = re.findall(r'<option value="([A-Z]{3})"( selected)?>([^<]+)</option>', page)
+    assert [(value, label) for value, _, label in options] == [("GBP", "GBP (£)"), ("USD", "USD ($)"), ("EUR", "EUR (€)")]
+    assert [value for value, selected, _ in options if selected] == ["GBP"]
+    assert signed_in.post("/account", {"name": "", "locale": "en-US", "currency": "USD"}).status_code == 302
+    signed_in.user.refresh_from_db()
+    assert signed_in.user.currency == "USD"
+    assert '<option value="USD" selected>USD ($)</option>' in signed_in.get("/account").content.decode()
+
+
 def test_forms_refuse_a_post_without_the_csrf_token():
     user = UserFactory(terms_accepted=True)
     client = Client(enforce_csrf_checks=True)
