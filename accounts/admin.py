@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -33,6 +35,26 @@ class ApiKeyInline(admin.TabularInline):
         return False
 
 
+# Read-only sections that other apps add to the user's page (accounts knows no app above it):
+# (title, display functions). Joined from the app's admin.py, as admin.site.register is.
+_user_sections: list[tuple[str, tuple[Callable, ...]]] = []
+
+
+def user_admin_section_register(title: str, *fields: Callable) -> None:
+    """Show a read-only section `title` on the user's change page. Each field is a function(user)
+    -> text or safe HTML, labelled by @admin.display(description=...). Read-only on purpose: a
+    form field or an inline would add a formset that every save of the user's page must post."""
+    if not fields:
+        raise ValueError("A section needs at least one field.")
+    if any(title == taken for taken, _ in _user_sections):
+        raise ValueError(f"The user page already has a section {title!r}.")
+    _user_sections.append((title, tuple(fields)))
+
+
+def user_admin_section_unregister(title: str) -> None:
+    _user_sections[:] = [(taken, fields) for taken, fields in _user_sections if taken != title]
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["-created_at"]
@@ -49,6 +71,18 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ["last_login", "created_at", "updated_at"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "name", "password1", "password2"]})]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:  # the add form has no sections of other apps: there is no user yet
+            return fieldsets
+        return [*fieldsets, *((title, {"fields": list(fields)}) for title, fields in _user_sections)]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is None:
+            return readonly
+        return [*readonly, *(field for _, fields in _user_sections for field in fields)]
 
     @admin.display(description="API calls this month")
     def usage_this_month(self, obj):

@@ -9,7 +9,9 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         from accounts import openapi  # noqa: F401  (registers the schema's description of key auth)
+        from accounts.personal_data import accounts_personal_data_register
         from levqor.schedules import schedule_every
 
         schedule_every(app_config=self, name=SIGN_IN_LINK_PURGE_SCHEDULE, func="accounts.tasks.login_tokens_purge",
                        minutes=60)
+        accounts_personal_data_register()

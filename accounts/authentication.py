@@ -2,8 +2,6 @@
 
 from rest_framework import authentication, exceptions
 
-# The module, not its names: accounts.services imports levqor.errors, which loads DRF's views and
-# with them this class (DEFAULT_AUTHENTICATION_CLASSES), while accounts.services is half-imported.
 from accounts import services
 from accounts.client_ip import client_ip
 

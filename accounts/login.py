@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
@@ -21,6 +20,7 @@ from django.utils import timezone
 
 from accounts.models import LoginToken, User, email_normalise
 from accounts.services import user_get_or_create
+from levqor import ratelimit
 from levqor.redirects import DEFAULT_RETURN_TO, safe_return_to
 from levqor.tokens import secret_digest
 
@@ -37,38 +37,20 @@ class LoginRateLimited(Exception):
         self.retry_after = retry_after
 
 
-def _rate_count(bucket: str) -> int:
-    """One more request in this fixed window's bucket; returns the count, this one included."""
-    window = settings.LOGIN_LINK_RATE_WINDOW_SECONDS
-    slot = int(timezone.now().timestamp() // window)
-    key = f"login-link:{bucket}:{slot}"
-    if cache.add(key, 1, window + 60):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, window + 60)
-        return 1
-
-
-def _retry_after() -> int:
-    window = settings.LOGIN_LINK_RATE_WINDOW_SECONDS
-    now = timezone.now().timestamp()
-    return max(1, int(window - now % window))
-
-
 def login_link_request(*, email: str, ip: str | None, return_to: str, base_url: str) -> None:
     """Send a one-time sign-in link to this address (whether or not it has an account yet).
     Raises LoginRateLimited when the address or the IP asked for too many links this window, and
     LoginLinkNotSent when the email backend fails (the person must know no link is coming)."""
     address = email_normalise(email)
-    limit = settings.LOGIN_LINK_RATE_LIMIT
+    limit, window = settings.LOGIN_LINK_RATE_LIMIT, settings.LOGIN_LINK_RATE_WINDOW_SECONDS
     # Both counters move on every request, so hammering one address from many IPs, or many
-    # addresses from one IP, is stopped either way.
-    over_email = _rate_count("email:" + secret_digest(address)) > limit
-    over_ip = ip is not None and _rate_count(f"ip:{ip}") > limit
-    if over_email or over_ip:
-        raise LoginRateLimited(_retry_after())
+    # addresses from one IP, is stopped either way. The address is counted by its digest.
+    counters = [ratelimit.Counter("login-link-email", secret_digest(address), limit, window)]
+    if ip is not None:
+        counters.append(ratelimit.Counter("login-link-ip", ip, limit, window))
+    refused = ratelimit.last_to_reset(ratelimit.count_hits(counters))
+    if refused is not None:
+        raise LoginRateLimited(refused.retry_after)
     user = User.objects.filter(email__iexact=address).only("is_active").first()
     if user is not None and not user.is_active:
         return  # a disabled account gets no link; the page answers the same

@@ -3,6 +3,7 @@
 from rest_framework.permissions import BasePermission
 
 from accounts.models import ApiKey
+from levqor.errors import AppError, ErrorCode
 
 # HEAD reads what GET reads; OPTIONS only describes the endpoint, so it needs no scope.
 _METHOD_ALIASES = {"HEAD": "GET"}
@@ -26,12 +27,9 @@ def scope_required(view, method: str) -> str | None:
 
 
 def insufficient_scope(scope: str | None, api_key: ApiKey):
-    # Imported here: DRF imports this module while levqor.errors is itself importing DRF.
-    from levqor.errors import ApiError
-
     message = (f"This API key lacks the {scope} scope this request needs." if scope else
                "This endpoint declares no scope, so no API key may use it.")
-    return ApiError("insufficient_scope", message, status_code=403,
+    return AppError(ErrorCode.INSUFFICIENT_SCOPE, message,
                     details={"required_scope": scope, "key_scopes": list(api_key.scopes)})
 
 

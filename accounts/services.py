@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import DEFAULT_SCOPES, ApiKey, ApiKeyEvent, ApiUsage, Referral, User, email_normalise
 from accounts.quotas import Usage, month_before, month_of, month_reset_at, quota_limit, usage_cache_key
-from levqor.errors import ApiError
+from levqor.errors import AppError, ErrorCode
 from levqor.tokens import secret_digest
 from levqor.webhooks import webhook_secret_generate
 
@@ -321,7 +321,7 @@ _usage_written: dict = {}
 def api_usage_count(*, api_key: ApiKey, now: datetime | None = None) -> Usage:
     """Count one API call by this key against its owner's monthly quota (calendar month, UTC)
     and return the month's usage, this call included. Over quota, the call is not counted and
-    ApiError quota_exceeded (429, Retry-After until the month resets) is raised: the caller must
+    AppError quota_exceeded (429, Retry-After until the month resets) is raised: the caller must
     not execute the request. The call that reaches the limit exactly is allowed.
 
     The count is one atomic increment in the shared cache (Redis: one round trip, shared by all
@@ -352,12 +352,11 @@ def api_usage_count(*, api_key: ApiKey, now: datetime | None = None) -> Usage:
     return Usage(tier=owner.tier, calls_used=calls, calls_limit=limit, reset_at=reset_at)
 
 
-def _quota_exceeded(*, tier: str, limit: int, reset_at: datetime, now: datetime) -> ApiError:
+def _quota_exceeded(*, tier: str, limit: int, reset_at: datetime, now: datetime) -> AppError:
     retry_after = max(1, math.ceil((reset_at - now).total_seconds()))
-    return ApiError("quota_exceeded",
+    return AppError(ErrorCode.QUOTA_EXCEEDED,
                     f"This account's {tier} tier allows {limit:,} API calls a month, all used. "
-                    f"The quota resets at {reset_at:%Y-%m-%dT%H:%M:%SZ}.",
-                    status_code=429, headers={"Retry-After": str(retry_after)},
+                    f"The quota resets at {reset_at:%Y-%m-%dT%H:%M:%SZ}.", retry_after=retry_after,
                     details={"reset_at": reset_at.strftime("%Y-%m-%dT%H:%M:%SZ"), "calls_limit": limit, "tier": tier},
                     legacy_fields={"reset_at": reset_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
 

@@ -2,8 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
-from accounts.admin import UserAdmin
-from accounts.models import User
+from accounts.admin import user_admin_section_register
 from compliance import selectors
 from compliance.models import (
     AccountErasure,
@@ -78,48 +77,37 @@ class AccountErasureAdmin(ReadOnlyAdmin):
     list_filter = ["by_self", "at"]
 
 
-# The user's page shows their consent state: accounts' UserAdmin, extended here (accounts knows no compliance).
-admin.site.unregister(User)
+# The user's page shows their consent state, in a section accounts' UserAdmin offers.
+
+@admin.display(description="Consent state")
+def consent_state(user):
+    fields = selectors.user_compliance_fields(user)
+    current = selectors.terms_current()
+    terms = (f"terms {fields['terms_version']} accepted {fields['terms_accepted_at']:%Y-%m-%d %H:%M}"
+             if fields["terms_version"] else "terms never accepted")
+    if current and fields["terms_version"] != current.version:
+        terms += f" (current: {current.version})"
+    if fields["marketing_double_opt_in"]:
+        marketing = f"marketing on (confirmed {fields['marketing_double_opt_in_at']:%Y-%m-%d})"
+    elif fields["marketing_consent"]:
+        marketing = "marketing requested, not confirmed"
+    else:
+        marketing = "marketing off"
+    return f"{terms}; {marketing}"
 
 
-@admin.register(User)
-class UserWithConsentsAdmin(UserAdmin):
-    # Read-only fields rather than inlines: inlines would add formsets that every save of the
-    # user's page (and accounts' own tests of it) must then post.
-    readonly_fields = [*UserAdmin.readonly_fields, "consent_state", "terms_history", "marketing_history"]
-    fieldsets = [*UserAdmin.fieldsets,
-                 ("Consents", {"fields": ["consent_state", "terms_history", "marketing_history"]})]
+@admin.display(description="Terms acceptances (latest 20)")
+def terms_history(user):
+    rows = TermsAcceptance.objects.filter(user=user).select_related("version").order_by("-accepted_at")[:20]
+    return format_html_join(mark_safe("<br>"), "{} at {} from {}",
+                            ((a.version.version, f"{a.accepted_at:%Y-%m-%d %H:%M}", a.ip or "-") for a in rows)) or "none"
 
-    @admin.display(description="Consent state")
-    def consent_state(self, obj):
-        if obj is None or obj.pk is None:
-            return "-"
-        fields = selectors.user_compliance_fields(obj)
-        current = selectors.terms_current()
-        terms = (f"terms {fields['terms_version']} accepted {fields['terms_accepted_at']:%Y-%m-%d %H:%M}"
-                 if fields["terms_version"] else "terms never accepted")
-        if current and fields["terms_version"] != current.version:
-            terms += f" (current: {current.version})"
-        if fields["marketing_double_opt_in"]:
-            marketing = f"marketing on (confirmed {fields['marketing_double_opt_in_at']:%Y-%m-%d})"
-        elif fields["marketing_consent"]:
-            marketing = "marketing requested, not confirmed"
-        else:
-            marketing = "marketing off"
-        return f"{terms}; {marketing}"
 
-    @admin.display(description="Terms acceptances (latest 20)")
-    def terms_history(self, obj):
-        if obj is None or obj.pk is None:
-            return "-"
-        rows = TermsAcceptance.objects.filter(user=obj).select_related("version").order_by("-accepted_at")[:20]
-        return format_html_join(mark_safe("<br>"), "{} at {} from {}",
-                                ((a.version.version, f"{a.accepted_at:%Y-%m-%d %H:%M}", a.ip or "-") for a in rows)) or "none"
+@admin.display(description="Marketing consent trail (latest 20)")
+def marketing_history(user):
+    rows = MarketingConsentEvent.objects.filter(user=user).order_by("-at", "-id")[:20]
+    return format_html_join(mark_safe("<br>"), "{} via {} at {} from {}",
+                            ((e.action, e.source, f"{e.at:%Y-%m-%d %H:%M}", e.ip or "-") for e in rows)) or "none"
 
-    @admin.display(description="Marketing consent trail (latest 20)")
-    def marketing_history(self, obj):
-        if obj is None or obj.pk is None:
-            return "-"
-        rows = MarketingConsentEvent.objects.filter(user=obj).order_by("-at", "-id")[:20]
-        return format_html_join(mark_safe("<br>"), "{} via {} at {} from {}",
-                                ((e.action, e.source, f"{e.at:%Y-%m-%d %H:%M}", e.ip or "-") for e in rows)) or "none"
+
+user_admin_section_register("Consents", consent_state, terms_history, marketing_history)

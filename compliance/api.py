@@ -11,7 +11,7 @@ from accounts.client_ip import client_ip
 from accounts.permissions import HasScope
 from compliance import selectors, services
 from compliance.models import TermsVersion
-from levqor.errors import ApiError
+from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 
 _FIELDS = ("terms_accepted_at", "terms_version", "terms_accepted_ip", "marketing_consent", "marketing_consent_at",
@@ -39,7 +39,7 @@ def _body(user) -> dict:
 def _own_user(request, user_id):
     """Only the key's own user: another id is 404 (ids of others are not confirmed)."""
     if str(user_id) != str(request.user.pk):
-        raise ApiError("not_found", "No such user.", status_code=404, details={"user_id": str(user_id)})
+        raise AppError(ErrorCode.NOT_FOUND, "No such user.", details={"user_id": str(user_id)})
     return request.user
 
 
@@ -64,13 +64,13 @@ class AcceptTermsView(OwnUserView):
             current = selectors.terms_current()
             if version is None or current is None or version.published_at > TermsVersion.objects.get(
                     pk=current.id).published_at:
-                raise ApiError("validation_failed", "No published terms version has this name.",
+                raise AppError(ErrorCode.VALIDATION_FAILED, "No published terms version has this name.",
                                details={"errors": [{"field": "version", "message": "Unknown or unpublished version."}]})
         try:
             services.terms_accept(user=user, version=version, ip=client_ip(request),
                                   user_agent=request.headers.get("User-Agent", ""))
         except services.NoTermsPublished:
-            raise ApiError("no_terms_published", "There are no published terms to accept.", status_code=409) from None
+            raise AppError(ErrorCode.NO_TERMS_PUBLISHED, "There are no published terms to accept.") from None
         return Response(_body(user))
 
 
@@ -112,6 +112,6 @@ class MarketingConfirmView(APIView):
             consent = services.marketing_opt_in_confirm(raw_token=data["token"], source="api", ip=client_ip(request),
                                                         user_agent=request.headers.get("User-Agent", ""))
         except services.OptInTokenInvalid as exc:
-            raise ApiError(f"token_{exc.reason}", "The confirmation token is unknown, used or expired.",
-                           status_code=400, details={"reason": exc.reason}) from None
+            raise AppError(ErrorCode(f"token_{exc.reason}"), "The confirmation token is unknown, used or expired.",
+                           details={"reason": exc.reason}) from None
         return Response(_body(consent.user))

@@ -5,7 +5,8 @@ from urllib.parse import urlencode
 from django.http import HttpResponseRedirect
 
 from compliance.selectors import terms_accepted, terms_current
-from levqor.errors import error_response
+from levqor.errors import AppError, ErrorCode
+from levqor.http_errors import error_response
 
 PROTECTED_PREFIXES = ("/workflow", "/dashboard", "/account", "/settings", "/developer", "/api/workflows")
 ACCEPT_PATH = "/legal/accept-terms"
@@ -40,7 +41,7 @@ class TermsMiddleware:
             request.session[SESSION_KEY] = current.id
             return self.get_response(request)
         if _wants_json(request):
-            return error_response("terms_not_accepted",
-                                  f"Accept the terms of service (version {current.version}) to continue.", 403,
-                                  details={"terms_version": current.version, "accept_url": ACCEPT_PATH})
+            return error_response(AppError(ErrorCode.TERMS_NOT_ACCEPTED,
+                                           f"Accept the terms of service (version {current.version}) to continue.",
+                                           details={"terms_version": current.version, "accept_url": ACCEPT_PATH}))
         return HttpResponseRedirect(f"{ACCEPT_PATH}?{urlencode({'returnTo': request.get_full_path()})}")

@@ -1,5 +1,6 @@
 """Writes of the compliance app: terms acceptance, the cookie-consent log, marketing double
-opt-in / unsubscribe (with their audit trail and emails) and account erasure."""
+opt-in / unsubscribe (with their audit trail and emails), and the erasure of all that (account
+erasure walks accounts' personal data registry, so it covers every app without knowing them)."""
 
 import ipaddress
 import secrets
@@ -13,8 +14,8 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import services as account_services
 from accounts.models import User
+from accounts.personal_data import Erasure, personal_data_erase
 from compliance.models import (
     AccountErasure,
     AnalyticsEvent,
@@ -26,7 +27,6 @@ from compliance.models import (
     TermsVersion,
 )
 from compliance.selectors import COOKIE_CATEGORIES, CookieConsent, terms_current
-from jobs import services as job_services
 from levqor.tokens import secret_digest
 
 OPT_IN_TOKEN_TTL = timedelta(days=7)
@@ -210,24 +210,37 @@ def marketing_email_send(*, user: User, subject: str, body: str, base_url: str) 
 
 
 # --- erasure ----------------------------------------------------------------------------------
+# compliance's sections of the personal data registry (accounts.personal_data, joined in
+# compliance.personal_data): the rows stay, as proof of what was consented when, naming nobody.
+
+def terms_personal_data_erase(*, user: User, erasure: Erasure) -> None:
+    """The acceptances lose the address and browser they were given from."""
+    TermsAcceptance.objects.filter(user=user).update(ip=None, user_agent="")
+
+
+def cookie_consent_personal_data_erase(*, user: User, erasure: Erasure) -> None:
+    """The consent log loses the network and browser; analytics events stop naming the user."""
+    ConsentRecord.objects.filter(user=user).update(ip_truncated=None, user_agent="")
+    AnalyticsEvent.objects.filter(user=user).update(user=None)
+
+
+def marketing_personal_data_erase(*, user: User, erasure: Erasure) -> None:
+    """Marketing consent withdrawn (logged as by erasure, from no address), the trail and the
+    consent without addresses or browsers, the confirmation links gone."""
+    marketing_unsubscribe(user=user, source="erasure", ip=None)
+    MarketingConsentEvent.objects.filter(user=user).update(ip=None, user_agent="")
+    MarketingConsent.objects.filter(user=user).update(consent_ip=None, double_opt_in_ip=None)
+    MarketingOptInToken.objects.filter(user=user).delete()
+
 
 def account_erase(*, user: User, actor: User | None, ip: str | None) -> User:
-    """Erase an account (GDPR art. 17): personal data removed or anonymised, keys revoked and
-    sessions ended (accounts), jobs kept for accounting without payloads, results or callback
-    URLs (jobs), marketing consent withdrawn, and the addresses and browsers in our own logs
-    dropped - the rows stay, as proof of what was consented when, naming nobody. The actor's
-    address is kept on the key audit only when staff erase someone else."""
-    by_self = actor is None or actor.pk == user.pk
-    audit_ip = None if by_self else ip
-    marketing_unsubscribe(user=user, source="erasure", ip=None)
-    anonymised = account_services.user_anonymise(user=user, actor=actor, ip=audit_ip)
-    job_services.job_owner_personal_data_erase(owner=anonymised)
+    """Erase an account (GDPR art. 17), in one transaction: every app's personal data removed or
+    anonymised through the registry (accounts.personal_data: the user anonymised, keys revoked
+    and sessions ended; jobs kept for accounting without payloads, results or callback URLs;
+    marketing consent withdrawn and the addresses and browsers in our own logs dropped), and
+    the erasure recorded. The actor's address is kept on the key audit only when staff erase
+    someone else. Returns the anonymised user."""
     with transaction.atomic():
-        TermsAcceptance.objects.filter(user=user).update(ip=None, user_agent="")
-        ConsentRecord.objects.filter(user=user).update(ip_truncated=None, user_agent="")
-        MarketingConsentEvent.objects.filter(user=user).update(ip=None, user_agent="")
-        MarketingConsent.objects.filter(user=user).update(consent_ip=None, double_opt_in_ip=None)
-        MarketingOptInToken.objects.filter(user=user).delete()
-        AnalyticsEvent.objects.filter(user=user).update(user=None)
-        AccountErasure.objects.get_or_create(user=user, defaults={"by_self": by_self})
-    return anonymised
+        erasure = personal_data_erase(user=user, actor=actor, ip=ip)
+        AccountErasure.objects.get_or_create(user=user, defaults={"by_self": erasure.by_self})
+    return User.objects.get(pk=user.pk)

@@ -16,11 +16,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.client_ip import client_ip
 from accounts.models import email_normalise
+from accounts.personal_data import personal_data_export
 from compliance import selectors, services
-from compliance.export import user_data_export
 from compliance.middleware import SESSION_KEY
 from compliance.selectors import CONSENT_COOKIE, COOKIE_CATEGORIES
-from levqor.errors import error_response
+from levqor.errors import AppError, ErrorCode
+from levqor.http_errors import error_response
 from levqor.redirects import safe_return_to
 
 
@@ -98,8 +99,8 @@ def consent(request):
     script): appended to the log, and stored in the first-party levqor_consent cookie."""
     choices, is_json = _choices_from(request)
     if choices is None:
-        return error_response("validation_failed", 'Send {"action": "accept_all"|"reject_all"} or '
-                              '{"choices": {"functional": bool, "analytics": bool, "marketing": bool}}.', 400)
+        return error_response(AppError(ErrorCode.VALIDATION_FAILED, 'Send {"action": "accept_all"|"reject_all"} or '
+                                       '{"choices": {"functional": bool, "analytics": bool, "marketing": bool}}.'))
     previous = selectors.cookie_consent_from_request(request)
     record = services.cookie_consent_record(
         anonymous_id=previous.anonymous_id if previous else None, user=request.user, choices=choices,
@@ -123,7 +124,7 @@ def analytics_event(request):
     except ValueError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"]:
-        return error_response("validation_failed", 'Send {"name": "...", "path"?: "..."}.', 400)
+        return error_response(AppError(ErrorCode.VALIDATION_FAILED, 'Send {"name": "...", "path"?: "..."}.'))
     event = services.analytics_event_record(consent=selectors.cookie_consent_from_request(request),
                                             user=request.user, name=body["name"], path=str(body.get("path") or ""))
     if event is None:
@@ -168,7 +169,7 @@ def settings_marketing(request):
 def settings_export(request):
     if not request.user.is_authenticated:
         return _sign_in_first(request)
-    data = user_data_export(user=request.user)
+    data = personal_data_export(user=request.user)
     response = HttpResponse(json.dumps(data, cls=DjangoJSONEncoder, indent=2), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="levqor-data-{timezone.now():%Y%m%d}.json"'
     response["Cache-Control"] = "no-store"

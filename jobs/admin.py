@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from jobs.models import CallbackDelivery, Job, JobEvent
 from jobs.services import job_cancel, job_retry
-from levqor.errors import ApiError
+from levqor.errors import AppError
 
 
 class JobEventInline(admin.TabularInline):
@@ -51,7 +51,7 @@ class JobAdmin(admin.ModelAdmin):
             try:
                 action(job=job)
                 done += 1
-            except ApiError as exc:
+            except AppError as exc:
                 refused.append(f"{job.pk}: {exc.message}")
         self.message_user(request, f"{verb} {done} job(s)." + (f" Refused: {'; '.join(refused[:10])}" if refused else ""))
 

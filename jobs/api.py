@@ -6,8 +6,10 @@ import json
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
@@ -22,7 +24,8 @@ from jobs.intake import intake_parse
 from jobs.models import Job
 from jobs.serializers import JobCreateSerializer, JobDetailSerializer, JobPageSerializer, JobSerializer
 from jobs.workflows import workflow_all
-from levqor.errors import STORE_DOWN, ApiError, error_body, store_down_response
+from levqor.errors import AppError, ErrorCode
+from levqor.http_errors import STORE_DOWN, error_body, error_headers, store_down_response
 
 
 def _livemode(request) -> bool:
@@ -36,7 +39,7 @@ def _api_key(request) -> ApiKey | None:
 def _owned_job(request, job_id) -> Job:
     job = selectors.job_get_for(request.user, livemode=_livemode(request), job_id=job_id)
     if job is None:
-        raise ApiError("not_found", "No such job.", status_code=404, details={"job_id": str(job_id)})
+        raise AppError(ErrorCode.NOT_FOUND, "No such job.", details={"job_id": str(job_id)})
     return job
 
 
@@ -46,6 +49,29 @@ class JobPagination(CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 100
 
+    def decode_cursor(self, request):
+        """A cursor we did not hand out is a bad parameter (400 naming it), not a missing page
+        (DRF answers 404 NotFound), nor a crash: a forged position must not reach the query."""
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            cursor = None
+        else:
+            if cursor is None or cursor.position is None or _cursor_position_valid(cursor.position):
+                return cursor
+        raise AppError(ErrorCode.VALIDATION_FAILED, "This cursor is not one the API handed out: use a next or previous "
+                       "link as given, or list again without a cursor.",
+                       details={"errors": [{"field": "cursor", "message": "Invalid cursor."}]})
+
+
+def _cursor_position_valid(position: str) -> bool:
+    # The position is the created_at of a page's edge, written with its UTC offset.
+    try:
+        parsed = parse_datetime(position)
+    except ValueError:  # well formed but impossible, like month 13
+        return False
+    return parsed is not None and parsed.tzinfo is not None
+
 
 def _create(request, *, owner, api_key: ApiKey | None, legacy: bool, render) -> tuple[int, dict, dict]:
     """Shared intake path of POST /jobs and the old POST /intake, for a DRF request or a plain one
@@ -54,7 +80,7 @@ def _create(request, *, owner, api_key: ApiKey | None, legacy: bool, render) -> 
     try:
         body = request.body
     except RequestDataTooBig as exc:
-        raise ApiError("request_too_large", "The request body is too large.", status_code=413,
+        raise AppError(ErrorCode.REQUEST_TOO_LARGE, "The request body is too large.",
                        details={"limit_bytes": settings.MAX_REQUEST_BODY_BYTES}) from exc
     key = request.headers.get("Idempotency-Key", "").strip()
     endpoint = "intake" if legacy else "jobs"
@@ -108,7 +134,7 @@ class JobCollectionView(APIView):
     def get(self, request):
         status_filter = request.query_params.get("status")
         if status_filter and status_filter not in Job.Status.values:
-            raise ApiError("validation_failed", f"status must be one of {', '.join(Job.Status.values)}.",
+            raise AppError(ErrorCode.VALIDATION_FAILED, f"status must be one of {', '.join(Job.Status.values)}.",
                            details={"field": "status"})
         jobs = selectors.job_list_for(request.user, livemode=_livemode(request), status=status_filter,
                                       workflow=request.query_params.get("workflow"))
@@ -172,8 +198,8 @@ class LegacyStatusView(APIView):
         job = selectors.job_get_for(request.user, livemode=_livemode(request), job_id=job_id,
                                     fields=("id", "status", "created_at", "result", "error_code", "error_message"))
         if job is None:  # the old shape kept job_id at the top level
-            return Response({**error_body("not_found", "No such job.", {"job_id": str(job_id)}),
-                             "job_id": str(job_id)}, status=404)
+            raise AppError(ErrorCode.NOT_FOUND, "No such job.", details={"job_id": str(job_id)},
+                           legacy_fields={"job_id": str(job_id)})
         error = {"code": job.error_code, "message": job.error_message} if job.error_code else None
         return Response({"job_id": str(job.pk), "status": job.status, "created_at": job.created_at,
                          "result": job.result, "error": error})
@@ -242,8 +268,8 @@ def intake_fast_path(view_class: type[APIView], *, legacy: bool, render):
             api_usage_count(api_key=api_key)
             status_code, body, headers = _create(request, owner=api_key.owner, api_key=api_key, legacy=legacy,
                                                  render=render)
-        except ApiError as exc:
-            status_code, body, headers = exc.status_code, exc.body(), exc.headers
+        except AppError as exc:
+            status_code, body, headers = exc.status, error_body(exc), error_headers(exc)
         except STORE_DOWN:
             return store_down_response()
         response = HttpResponse(json.dumps(body, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":")),

@@ -43,9 +43,11 @@ class JobsConfig(AppConfig):
 
         from jobs import checks  # noqa: F401  (registers the system checks)
         from jobs.execution import worker_alive
+        from jobs.personal_data import jobs_personal_data_register
         from levqor.health import register_readiness_check
         from levqor.schedules import schedule_every
 
         register_readiness_check("worker", worker_alive)
         schedule_every(app_config=self, name=REAPER_SCHEDULE_NAME, func="jobs.tasks.job_reap", minutes=1)
         post_spawn.connect(_worker_process_setup, dispatch_uid="jobs-worker-setup")
+        jobs_personal_data_register()

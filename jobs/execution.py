@@ -21,7 +21,7 @@ from jobs import dispatch, sql
 from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
 from jobs.services import idempotency_cutoff, job_callback_schedule, spend_adjust
 from jobs.workflows import JobCancelled, JobContext, JobError, workflow_all, workflow_get
-from jobs.workflows.base import JobTimedOut
+from jobs.workflows.base import JobErrorCode, JobTimedOut
 
 logger = logging.getLogger("levqor.jobs")
 
@@ -148,7 +148,7 @@ class Outcome:
     cost: Decimal | None = None
 
 
-_CANCELLED_WHILE_RUNNING = JobError("cancelled", "Cancelled while running.")
+_CANCELLED_WHILE_RUNNING = JobError(JobErrorCode.CANCELLED, "Cancelled while running.")
 
 
 def _cancel_requested(job_id) -> bool:
@@ -159,7 +159,7 @@ def job_execute(job: Job) -> Outcome:
     """Run the workflow's handler for a claimed job and say how it ended. No database writes."""
     workflow = workflow_get(job.workflow)
     if workflow is None:
-        return Outcome(Job.Status.FAILED, error=JobError("unknown_workflow", f"No workflow {job.workflow!r}."))
+        return Outcome(Job.Status.FAILED, error=JobError(JobErrorCode.UNKNOWN_WORKFLOW, f"No workflow {job.workflow!r}."))
     ctx = JobContext(job_id=job.pk, attempt=job.attempts, livemode=job.livemode,
                      timeout_seconds=workflow.timeout_seconds, cancel_requested=lambda: _cancel_requested(job.pk),
                      cancel_known_clear=job.cancel_requested_at is None)
@@ -177,7 +177,8 @@ def job_execute(job: Job) -> Outcome:
         return Outcome(Job.Status.FAILED, error=exc, cost=ctx.actual_cost)
     except Exception as exc:  # a crash in a handler must not lose the job
         logger.exception("workflow handler crashed", extra={"job_id": str(job.pk), "workflow": job.workflow})
-        return Outcome(Job.Status.FAILED, error=JobError("handler_error", f"The workflow crashed: {type(exc).__name__}."),
+        return Outcome(Job.Status.FAILED,
+                       error=JobError(JobErrorCode.HANDLER_ERROR, f"The workflow crashed: {type(exc).__name__}."),
                        cost=ctx.actual_cost)
 
 
@@ -376,11 +377,12 @@ def job_reap(*, now=None) -> dict:
                    .values_list("pk", "attempts", "max_attempts", "cancel_requested_at")[:1000])
     for pk, attempts, max_attempts, cancel_requested_at in expired:
         if cancel_requested_at is not None:
-            new_status, code, message = Job.Status.CANCELLED, "cancelled", "Cancelled; its worker stopped answering."
+            new_status, code, message = Job.Status.CANCELLED, JobErrorCode.CANCELLED, "Cancelled; its worker stopped answering."
         elif attempts < max_attempts:
-            new_status, code, message = Job.Status.QUEUED, "lease_expired", "The worker running it stopped answering."
+            new_status, code, message = Job.Status.QUEUED, JobErrorCode.LEASE_EXPIRED, "The worker running it stopped answering."
         else:
-            new_status, code, message = Job.Status.FAILED, "lease_expired", "The worker stopped answering on the last attempt."
+            new_status, code, message = Job.Status.FAILED, JobErrorCode.LEASE_EXPIRED, (
+                "The worker stopped answering on the last attempt.")
         fields = {"status": new_status, "lease_expires_at": None, "error_code": code, "error_message": message}
         if new_status == Job.Status.QUEUED:
             fields["next_attempt_at"] = now

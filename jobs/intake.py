@@ -1,5 +1,5 @@
 """Checking an intake request, in the old service's order: content type, JSON, schema,
-workflow, payload size, payload schema, callback URL. Each failure is a clear ApiError."""
+workflow, payload size, payload schema, callback URL. Each failure is a clear AppError."""
 
 import ast
 import json
@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from jobs.models import Job
 from jobs.workflows import Workflow, workflow_all, workflow_get
-from levqor.errors import ApiError
+from levqor.errors import AppError, ErrorCode
 
 INTAKE_SCHEMA = {
     "type": "object",
@@ -117,39 +117,39 @@ def _json_load(body: bytes):
         text = body.decode("utf-8")
         data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
-        raise ApiError("invalid_json", "Invalid JSON", details={"reason": str(exc)[:200]}) from exc
+        raise AppError(ErrorCode.INVALID_JSON, "Invalid JSON", details={"reason": str(exc)[:200]}) from exc
     if _SUSPECT_ESCAPE.search(text) and _unstorable(data):
-        raise ApiError("invalid_json", "Invalid JSON",
+        raise AppError(ErrorCode.INVALID_JSON, "Invalid JSON",
                        details={"reason": "strings may not contain \\u0000 or unpaired surrogates"})
     return data
 
 
 def intake_parse(*, body: bytes, content_type: str, legacy: bool = False) -> IntakeRequest:
-    """Parse and validate an intake body, or raise ApiError saying what is wrong."""
+    """Parse and validate an intake body, or raise AppError saying what is wrong."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         # The old /intake answered 400 here; the new endpoint answers the proper 415.
-        raise ApiError("invalid_content_type", "Content-Type must be application/json",
-                       status_code=400 if legacy else 415, details={"content_type": media_type or None})
+        raise AppError(ErrorCode.INVALID_CONTENT_TYPE, "Content-Type must be application/json",
+                       status=400 if legacy else None, details={"content_type": media_type or None})
     data = _json_load(body)
     errors = _schema_errors(_INTAKE_VALIDATOR, data)
     if errors:
-        raise ApiError("validation_failed", "The request body does not match the intake schema.",
+        raise AppError(ErrorCode.VALIDATION_FAILED, "The request body does not match the intake schema.",
                        details={"errors": errors})
     workflow = workflow_get(data["workflow"])
     if workflow is None:
-        raise ApiError("unknown_workflow", f"There is no workflow called {data['workflow']!r}.",
+        raise AppError(ErrorCode.UNKNOWN_WORKFLOW, f"There is no workflow called {data['workflow']!r}.",
                        details={"field": "workflow", "known": [w.name for w in workflow_all()]})
     payload = data["payload"]
     size = len(json.dumps(payload, separators=(",", ":")).encode())
     if size > settings.JOB_PAYLOAD_MAX_BYTES:
-        raise ApiError("payload_too_large", f"The payload is {size} bytes; the limit is "
-                       f"{settings.JOB_PAYLOAD_MAX_BYTES} bytes.", status_code=413,
+        raise AppError(ErrorCode.PAYLOAD_TOO_LARGE, f"The payload is {size} bytes; the limit is "
+                       f"{settings.JOB_PAYLOAD_MAX_BYTES} bytes.",
                        details={"field": "payload", "size_bytes": size, "limit_bytes": settings.JOB_PAYLOAD_MAX_BYTES})
     # Named the same way as the body's own fields (the workflow's schema is compiled once, there).
     payload_errors = _schema_errors(workflow.validator, payload, prefix="payload")
     if payload_errors:
-        raise ApiError("invalid_payload", f"The payload does not fit the {workflow.name} workflow's schema.",
+        raise AppError(ErrorCode.INVALID_PAYLOAD, f"The payload does not fit the {workflow.name} workflow's schema.",
                        details={"workflow": workflow.name, "errors": payload_errors})
     callback_url = data.get("callback_url", "")
     if callback_url:
@@ -159,7 +159,7 @@ def intake_parse(*, body: bytes, content_type: str, legacy: bool = False) -> Int
         except ValueError:
             usable = False
         if not usable:
-            raise ApiError("invalid_callback_url", "callback_url must be an http or https URL with a host.",
+            raise AppError(ErrorCode.INVALID_CALLBACK_URL, "callback_url must be an http or https URL with a host.",
                            details={"field": "callback_url"})
     return IntakeRequest(workflow=workflow, payload=payload, callback_url=callback_url,
                          priority=PRIORITIES[data.get("priority", "normal")])

@@ -1,8 +1,10 @@
-"""Reads of jobs that more than one caller needs."""
+"""Reads of jobs that more than one caller needs, and the figures of the ops views."""
 
-from django.db.models import Count, Q, QuerySet
+from datetime import datetime, timedelta
 
-from jobs.models import Job
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from jobs.models import Job, JobEvent, UptimeMinute
 
 
 def job_list_for(owner, *, livemode: bool, status: str | None = None, workflow: str | None = None) -> QuerySet:
@@ -36,3 +38,53 @@ def job_status_counts() -> dict[str, int]:
 def job_export_for(owner) -> QuerySet:
     """Every job of the owner, in both modes, oldest first, with its event log prefetched (data export)."""
     return Job.objects.filter(owner=owner).order_by("created_at", "id").prefetch_related("events")
+
+
+# --- operations: queue health and public metrics ------------------------------------------------
+
+def job_oldest_due_at(*, now: datetime) -> datetime | None:
+    """When the queued job that has waited longest since it became due became due; None when none waits."""
+    return (Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now)
+            .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
+
+
+def job_expired_lease_count(*, now: datetime) -> int:
+    """Running jobs whose lease ran out (their worker died; the reaper re-queues them)."""
+    return Job.objects.filter(status=Job.Status.RUNNING, lease_expires_at__lt=now).count()
+
+
+def job_created_count(*, since: datetime) -> int:
+    return Job.objects.filter(created_at__gte=since).count()
+
+
+def uptime_rolling_7d(*, now: datetime) -> float | None:
+    """Share of the finished minutes of the last 7 days (or since records began) in which a
+    worker's reaper ran; None before the first such minute. The minute in progress is left out:
+    until the reaper has run in it, it has no row, and counting it would read as downtime."""
+    end = now.replace(second=0, microsecond=0)  # the minute in progress starts here
+    window_start = end - timedelta(days=7)
+    first = (UptimeMinute.objects.filter(minute__lt=end).order_by("minute")
+             .values_list("minute", flat=True).first())
+    if first is None:
+        return None
+    start = max(window_start, first.replace(second=0, microsecond=0))
+    minutes = (end - start) // timedelta(minutes=1)
+    seen = UptimeMinute.objects.filter(minute__gte=start, minute__lt=end).count()
+    return round(min(100.0, 100.0 * seen / minutes), 2)
+
+
+def audit_coverage_7d(*, now: datetime) -> float | None:
+    """Share of jobs finished in the last 7 days whose event log holds their creation and their end."""
+    finished = Job.objects.filter(status__in=Job.FINAL_STATUSES, finished_at__gte=now - timedelta(days=7))
+    figures = finished.aggregate(
+        total=Count("pk"),
+        covered=Count("pk", filter=Q(
+            Exists(JobEvent.objects.filter(job=OuterRef("pk"), kind=JobEvent.Kind.CREATED)),
+            Exists(JobEvent.objects.filter(job=OuterRef("pk"), to_status=OuterRef("status"),
+                                           kind__in=[JobEvent.Kind.SUCCEEDED, JobEvent.Kind.FAILED,
+                                                     JobEvent.Kind.CANCELLED, JobEvent.Kind.LEASE_EXPIRED])),
+        )),
+    )
+    if not figures["total"]:
+        return None
+    return round(100.0 * figures["covered"] / figures["total"], 2)

@@ -18,7 +18,8 @@ from jobs import dispatch, sql
 from jobs.intake import IntakeRequest
 from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent
 from jobs.workflows import workflow_get
-from levqor.errors import ApiError
+from jobs.workflows.base import JobErrorCode
+from levqor.errors import AppError, ErrorCode
 
 logger = logging.getLogger("levqor.jobs")
 IDEMPOTENCY_TTL_HOURS = 24
@@ -33,8 +34,8 @@ def spend_reserve(*, owner: User, livemode: bool, amount: Decimal, day=None) -> 
     """
     limit = settings.JOB_COST_LIMIT
     if amount > limit:
-        raise ApiError("cost_limit_exceeded", f"The job's estimated cost {amount} is over the per-job limit {limit}.",
-                       status_code=422, details={"estimated_cost": str(amount), "per_job_limit": str(limit)})
+        raise AppError(ErrorCode.COST_LIMIT_EXCEEDED, f"The job's estimated cost {amount} is over the per-job limit {limit}.",
+                       details={"estimated_cost": str(amount), "per_job_limit": str(limit)})
     day = day or timezone.now().date()
     budget = settings.DAILY_BUDGET
     rows = DailySpend.objects.filter(owner=owner, day=day, livemode=livemode)
@@ -44,9 +45,9 @@ def spend_reserve(*, owner: User, livemode: bool, amount: Decimal, day=None) -> 
     if rows.filter(amount__lte=budget - amount).update(amount=F("amount") + amount):
         return
     spent = rows.values_list("amount", flat=True).first() or Decimal(0)
-    raise ApiError("cost_limit_exceeded",
+    raise AppError(ErrorCode.COST_LIMIT_EXCEEDED,
                    f"Today's spend {spent.normalize():f} plus this job's {amount.normalize():f} would pass the daily "
-                   f"budget {budget}.", status_code=422,
+                   f"budget {budget}.",
                    details={"estimated_cost": str(amount), "spent_today": str(spent), "daily_budget": str(budget)})
 
 
@@ -77,18 +78,18 @@ def idempotency_cutoff(now=None):
 def idempotency_lookup(*, owner: User, livemode: bool, key: str, fingerprint: str) -> StoredResponse | None:
     """The stored answer for this key, None if unseen; 422 if it came with another request."""
     if len(key) > 255:
-        raise ApiError("invalid_idempotency_key", "Idempotency-Key must be at most 255 characters.")
+        raise AppError(ErrorCode.INVALID_IDEMPOTENCY_KEY, "Idempotency-Key must be at most 255 characters.")
     record = (IdempotencyRecord.objects.filter(owner=owner, livemode=livemode, key=key,
                                                created_at__gte=idempotency_cutoff())
               .only("request_hash", "response_status", "response_body").first())
     if record is None:
         return None
     if record.request_hash != fingerprint:
-        raise ApiError("idempotency_key_reused", "This Idempotency-Key was used with a different request.",
-                       status_code=422, details={"idempotency_key": key})
+        raise AppError(ErrorCode.IDEMPOTENCY_KEY_REUSED, "This Idempotency-Key was used with a different request.",
+                       details={"idempotency_key": key})
     if record.response_status is None:
-        raise ApiError("idempotency_in_flight", "A request with this Idempotency-Key is still being processed.",
-                       status_code=409, details={"idempotency_key": key})
+        raise AppError(ErrorCode.IDEMPOTENCY_IN_FLIGHT, "A request with this Idempotency-Key is still being processed.",
+                       details={"idempotency_key": key})
     return StoredResponse(record.response_status, record.response_body)
 
 
@@ -221,7 +222,7 @@ def job_cancel(*, job: Job) -> Job:
     with transaction.atomic():
         if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
                 status=Job.Status.CANCELLED, finished_at=now, cancel_requested_at=now, next_attempt_at=now,
-                error_code="cancelled", error_message="Cancelled before it ran."):
+                error_code=JobErrorCode.CANCELLED, error_message="Cancelled before it ran."):
             JobEvent.objects.create(job=job, kind=JobEvent.Kind.CANCELLED, attempt=job.attempts,
                                     from_status=Job.Status.QUEUED, to_status=Job.Status.CANCELLED, at=now)
             job.refresh_from_db()
@@ -235,7 +236,7 @@ def job_cancel(*, job: Job) -> Job:
         else:
             job.refresh_from_db()
             if job.status not in (Job.Status.RUNNING,):
-                raise ApiError("job_not_cancellable", f"A {job.status} job cannot be cancelled.", status_code=409,
+                raise AppError(ErrorCode.JOB_NOT_CANCELLABLE, f"A {job.status} job cannot be cancelled.",
                                details={"status": job.status})
     return job
 
@@ -244,7 +245,7 @@ def job_retry(*, job: Job) -> Job:
     """Run a failed or cancelled job again, with a fresh set of attempts and a new cost reservation."""
     workflow = workflow_get(job.workflow)
     if workflow is None:
-        raise ApiError("unknown_workflow", f"The workflow {job.workflow!r} no longer exists.", status_code=409)
+        raise AppError(ErrorCode.UNKNOWN_WORKFLOW, f"The workflow {job.workflow!r} no longer exists.", status=409)
     now = timezone.now()
     with transaction.atomic():
         previous = job.status
@@ -254,8 +255,9 @@ def job_retry(*, job: Job) -> Job:
             finished_at=None, callback_status=Job.CallbackStatus.NONE, callback_next_at=None, spend_day=now.date())
         if not updated:
             job.refresh_from_db(fields=["status"])
-            raise ApiError("job_not_retryable", f"Only failed or cancelled jobs can be retried; this one is {job.status}.",
-                           status_code=409, details={"status": job.status})
+            raise AppError(ErrorCode.JOB_NOT_RETRYABLE,
+                           f"Only failed or cancelled jobs can be retried; this one is {job.status}.",
+                           details={"status": job.status})
         # After the state check, so a job that cannot be retried says so even when the budget is spent;
         # a refused reservation rolls the re-queue back.
         spend_reserve(owner=job.owner, livemode=job.livemode, amount=job.estimated_cost, day=now.date())
@@ -288,7 +290,7 @@ def job_owner_personal_data_erase(*, owner: User) -> int:
     Job.objects.filter(owner=owner).update(callback_url="", callback_status=Job.CallbackStatus.NONE,
                                            callback_next_at=None)
     for job in Job.objects.filter(owner=owner, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]):
-        with contextlib.suppress(ApiError):
+        with contextlib.suppress(AppError):
             job_cancel(job=job)
     with transaction.atomic():
         JobEvent.objects.filter(job__owner=owner).update(error_message="", data={})

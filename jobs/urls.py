@@ -1,14 +1,12 @@
 from django.urls import path
 
-from jobs import api
+from jobs import ops, views
 
 urlpatterns = [
-    path("jobs", api.job_collection_view, name="job-list"),
-    path("jobs/<uuid:job_id>", api.JobDetailView.as_view(), name="job-detail"),
-    path("jobs/<uuid:job_id>/cancel", api.JobCancelView.as_view(), name="job-cancel"),
-    path("jobs/<uuid:job_id>/retry", api.JobRetryView.as_view(), name="job-retry"),
-    path("intake", api.intake_view, name="intake"),
-    path("status/<uuid:job_id>", api.LegacyStatusView.as_view(), name="legacy-status"),
-    path("workflows", api.WorkflowListView.as_view(), name="workflow-list"),
-    path("webhooks/secret", api.WebhookSecretView.as_view(), name="webhook-secret"),
+    path("dashboard", views.dashboard, name="dashboard"),
+    path("dashboard/status", views.dashboard_status, name="dashboard-status"),
+    path("dashboard/jobs/<uuid:job_id>", views.job_detail, name="dashboard-job"),
+    path("workflow", views.workflow_page, name="workflow"),
+    path("ops/queue_health", ops.queue_health, name="ops-queue-health"),
+    path("public/metrics", ops.public_metrics, name="public-metrics"),
 ]

@@ -15,7 +15,7 @@ from jobs import selectors, services
 from jobs.intake import intake_parse
 from jobs.models import Job
 from jobs.workflows import workflow_all
-from levqor.errors import ApiError
+from levqor.errors import AppError, ErrorCode
 
 DASHBOARD_PAGE_SIZE = 50
 STATUS_POLL_MAX_IDS = 100
@@ -106,16 +106,16 @@ def workflow_page(request):
         try:
             payload = json.loads(payload_text or "{}")
         except ValueError as exc:
-            raise ApiError("invalid_json", "The payload is not valid JSON.", details={"reason": str(exc)[:200]}) from exc
+            raise AppError(ErrorCode.INVALID_JSON, "The payload is not valid JSON.", details={"reason": str(exc)[:200]}) from exc
         body = {"workflow": name, "payload": payload, "priority": priority}
         if callback_url:
             body["callback_url"] = callback_url
         # The API's own checks, in its order, on the body the API would get.
         parsed = intake_parse(body=json.dumps(body).encode(), content_type="application/json")
         job, _ = services.job_create(owner=request.user, api_key=None, livemode=mode == "live", request=parsed)
-    except ApiError as exc:
+    except AppError as exc:
         context["error"] = {"code": exc.code, "message": exc.message,
                             "errors": (exc.details or {}).get("errors") or []}
-        return render(request, "jobs/workflow.html", context, status=exc.status_code)
+        return render(request, "jobs/workflow.html", context, status=exc.status)
     messages.success(request, f"Job {job.pk} submitted ({mode} mode).")
     return redirect(f"/dashboard/jobs/{job.pk}")

@@ -51,9 +51,7 @@ def _is_trusted(address, networks: tuple[Network, ...]) -> bool:
 
 def client_ip(request) -> str:
     """The address of the client: REMOTE_ADDR, or behind trusted proxies the right-most
-    X-Forwarded-For hop that is not a trusted proxy. Worked out once per request.
-
-    Also django_ratelimit's RATELIMIT_IP_META_KEY, so its "ip" keys see the same address."""
+    X-Forwarded-For hop that is not a trusted proxy. Worked out once per request."""
     cached = getattr(request, "_client_ip", None)
     if cached is not None:
         return cached

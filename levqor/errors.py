@@ -1,138 +1,88 @@
-"""The one error shape of the API: {"error", "message", "details", "correlation_id"}."""
+"""The application's errors, apart from any web framework.
 
-import logging
+Services raise `AppError(ErrorCode.X, message, details=...)`. Every code is a member of one
+registry, `ErrorCode`: its stable snake_case value is what clients see in `"error"`, and it
+carries the HTTP status it usually means (a hint; a caller may say otherwise, e.g. the old
+intake's 400 where the new one answers 415) and what it means (listed in the OpenAPI schema).
+The web layer (`levqor.http_errors`) translates an AppError into the one error shape, for DRF
+views, middleware and plain Django views alike. This module imports neither DRF nor Django's
+HTTP machinery, so any layer may raise from it without an import cycle.
+"""
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
-from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import RedisError
-from rest_framework import exceptions, status
-from rest_framework.response import Response
-from rest_framework.views import exception_handler
-
-from levqor.request_context import current_correlation_id
-
-logger = logging.getLogger("levqor.errors")
+from enum import StrEnum
 
 
-class ApiError(exceptions.APIException):
-    """An API error with a stable snake_case code and optional details."""
+class ErrorCode(StrEnum):
+    """Every error code the service answers with: value, usual HTTP status, meaning."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    def __new__(cls, value: str, status: int, description: str):
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.status = status
+        member.description = description
+        return member
 
-    def __init__(self, code: str, message: str, *, status_code: int | None = None, details: dict | None = None,
-                 headers: dict | None = None, legacy_fields: dict | None = None):
-        super().__init__(detail=message, code=code)
-        self.code = code
+    # Requests that cannot be read.
+    BAD_REQUEST = "bad_request", 400, "The request could not be understood (e.g. a Content-Length that is no number)."
+    INVALID_JSON = "invalid_json", 400, "The body is not valid JSON, or holds what JSON cannot store."
+    INVALID_CONTENT_TYPE = "invalid_content_type", 415, "The body is not application/json."
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415, "The body's media type is not one this endpoint reads."
+    REQUEST_TOO_LARGE = "request_too_large", 413, "The request body is over the size limit."
+    NOT_ACCEPTABLE = "not_acceptable", 406, "The Accept header asks for a format the API does not speak."
+    METHOD_NOT_ALLOWED = "method_not_allowed", 405, "This method is not allowed here."
+    CSRF_FAILED = "csrf_failed", 403, "A form or session request failed its CSRF check."
+
+    # Validation.
+    VALIDATION_FAILED = "validation_failed", 400, "The input does not validate; details say which field and why."
+    UNKNOWN_WORKFLOW = "unknown_workflow", 400, (
+        "There is no workflow of that name (409 when retrying a job whose workflow is gone).")
+    INVALID_PAYLOAD = "invalid_payload", 400, "The payload does not fit the workflow's schema."
+    PAYLOAD_TOO_LARGE = "payload_too_large", 413, "The job payload is over its size limit."
+    INVALID_CALLBACK_URL = "invalid_callback_url", 400, "callback_url is not an http(s) URL with a host."
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key", 400, "The Idempotency-Key header is too long."
+
+    # Who may do what.
+    NOT_AUTHENTICATED = "not_authenticated", 401, "No API key and no session."
+    INVALID_API_KEY = "invalid_api_key", 401, "The API key is not valid, or was revoked or expired."
+    INSUFFICIENT_SCOPE = "insufficient_scope", 403, "The API key lacks the scope this request needs."
+    PERMISSION_DENIED = "permission_denied", 403, "The caller may not do this."
+    TERMS_NOT_ACCEPTED = "terms_not_accepted", 403, "The current terms of service must be accepted first."
+    NOT_FOUND = "not_found", 404, "No such object for this caller, or nothing at this address."
+
+    # State that does not allow the request now.
+    JOB_NOT_CANCELLABLE = "job_not_cancellable", 409, "The job has finished and cannot be cancelled."
+    JOB_NOT_RETRYABLE = "job_not_retryable", 409, "Only failed or cancelled jobs can be retried."
+    KEY_NOT_ACTIVE = "key_not_active", 409, "The API key is revoked or expired."
+    NO_TERMS_PUBLISHED = "no_terms_published", 409, "There are no published terms to accept."
+    IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight", 409, "A request with this Idempotency-Key is still being processed."
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused", 422, "The Idempotency-Key was used with another request body."
+    COST_LIMIT_EXCEEDED = "cost_limit_exceeded", 422, "The job's estimated cost is over the per-job or daily limit."
+    TOKEN_UNKNOWN = "token_unknown", 400, "The confirmation token is not one we issued."
+    TOKEN_USED = "token_used", 400, "The confirmation token was already used."
+    TOKEN_EXPIRED = "token_expired", 400, "The confirmation token has expired."
+
+    # Limits and the service itself.
+    RATE_LIMITED = "rate_limited", 429, "Over a rate limit; see Retry-After."
+    QUOTA_EXCEEDED = "quota_exceeded", 429, "The month's API calls are used up; see Retry-After and details.reset_at."
+    SERVICE_UNAVAILABLE = "service_unavailable", 503, "A service we depend on is out of reach; retry shortly."
+    INTERNAL_ERROR = "internal_error", 500, "Something went wrong on our side; the correlation id finds it."
+
+
+class AppError(Exception):
+    """An error a caller should see: a registered code, a human message, details that depend on
+    the code, and the HTTP status to answer with (the code's own unless given). `retry_after`
+    (seconds) says when trying again may work; `legacy_fields` are top-level fields an old
+    Levqor contract had beside "error", kept so old clients keep working."""
+
+    def __init__(self, code: ErrorCode, message: str, *, details: dict | None = None, status: int | None = None,
+                 retry_after: int | None = None, legacy_fields: dict | None = None):
+        super().__init__(message)
+        self.code = ErrorCode(code)
         self.message = message
         self.details = details or {}
-        self.headers = headers or {}
-        # Top-level fields an old Levqor contract had beside "error" (kept so old clients work).
+        self.status = status or self.code.status
+        self.retry_after = retry_after
         self.legacy_fields = legacy_fields or {}
-        if status_code is not None:
-            self.status_code = status_code
 
-    def body(self) -> dict:
-        return {**error_body(self.code, self.message, self.details), **self.legacy_fields}
-
-
-def error_body(code: str, message: str, details: dict | None = None) -> dict:
-    return {"error": code, "message": message, "details": details or {}, "correlation_id": current_correlation_id()}
-
-
-def error_response(code: str, message: str, status_code: int, details: dict | None = None) -> JsonResponse:
-    return JsonResponse(error_body(code, message, details), status=status_code)
-
-
-# A shared store (Redis: cache, counters, broker) that cannot be reached right now.
-STORE_DOWN = (RedisError, ConnectionInterrupted)
-
-
-def store_down_error() -> ApiError:
-    """503 with Retry-After: the request may well work in a moment; nothing about it was wrong.
-    Call it while handling the store's exception: the warning logged carries it."""
-    logger.warning("a shared store is out of reach", exc_info=True)
-    return ApiError("service_unavailable", "A service we depend on is unavailable right now; retry in a few seconds.",
-                    status_code=503, headers={"Retry-After": "5"})
-
-
-def store_down_response() -> JsonResponse:
-    """store_down_error() as a response, for code outside DRF (middleware, the intake fast path)."""
-    exc = store_down_error()
-    response = JsonResponse(exc.body(), status=exc.status_code)
-    for name, value in exc.headers.items():
-        response[name] = value
-    return response
-
-
-# DRF's own exceptions, mapped to our stable codes.
-_DRF_CODES = {
-    exceptions.NotAuthenticated: ("not_authenticated", status.HTTP_401_UNAUTHORIZED),
-    exceptions.AuthenticationFailed: ("invalid_api_key", status.HTTP_401_UNAUTHORIZED),
-    exceptions.PermissionDenied: ("permission_denied", status.HTTP_403_FORBIDDEN),
-    exceptions.NotFound: ("not_found", status.HTTP_404_NOT_FOUND),
-    exceptions.MethodNotAllowed: ("method_not_allowed", status.HTTP_405_METHOD_NOT_ALLOWED),
-    exceptions.NotAcceptable: ("not_acceptable", status.HTTP_406_NOT_ACCEPTABLE),
-    exceptions.UnsupportedMediaType: ("unsupported_media_type", status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
-    exceptions.ParseError: ("invalid_json", status.HTTP_400_BAD_REQUEST),
-    exceptions.Throttled: ("rate_limited", status.HTTP_429_TOO_MANY_REQUESTS),
-    exceptions.ValidationError: ("validation_failed", status.HTTP_400_BAD_REQUEST),
-}
-
-
-def _drf_message(exc: exceptions.APIException) -> str:
-    detail = exc.detail
-    if isinstance(detail, str):
-        return str(detail)
-    if isinstance(exc, exceptions.ValidationError):
-        return "The request did not pass validation."
-    return str(exc.default_detail)
-
-
-def api_exception_handler(exc, context):
-    """DRF exception handler that answers every error in the project's shape."""
-    if isinstance(exc, STORE_DOWN):
-        exc = store_down_error()
-    if isinstance(exc, ApiError):
-        response = Response(exc.body(), status=exc.status_code)
-        for name, value in exc.headers.items():
-            response[name] = value
-        return response
-    # DRF maps Django's own Http404/PermissionDenied only inside its handler; map them here too, so
-    # the code below sees a DRF exception (with .detail) and their messages (which may name models)
-    # are not shown to clients.
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
-    response = exception_handler(exc, context)
-    if response is None:
-        logger.exception("unhandled API error", exc_info=exc)
-        return Response(error_body("internal_error", "Something went wrong on our side."), status=500)
-    code, _ = next(((c, s) for cls, (c, s) in _DRF_CODES.items() if isinstance(exc, cls)), ("error", response.status_code))
-    details = exc.detail if isinstance(exc, exceptions.ValidationError) else {}
-    if isinstance(details, list):
-        details = {"non_field_errors": details}
-    response.data = error_body(code, _drf_message(exc), details)
-    return response
-
-
-def handler400(request, exception=None):
-    return error_response("bad_request", "The request could not be understood.", 400)
-
-
-def handler403(request, exception=None):
-    return error_response("permission_denied", "You may not do that.", 403)
-
-
-def handler404(request, exception=None):
-    return error_response("not_found", "Nothing lives at this address.", 404)
-
-
-def handler500(request):
-    return error_response("internal_error", "Something went wrong on our side.", 500)
-
-
-def csrf_failure(request, reason=""):
-    """CSRF_FAILURE_VIEW: Django's own CSRF refusal, in our shape (its reason is for developers)."""
-    return error_response("csrf_failed", "The request's CSRF check failed; reload the page and try again.", 403)
+    def __repr__(self) -> str:
+        return f"AppError({self.code.value!r}, {self.message!r}, status={self.status})"

@@ -2,7 +2,8 @@
 
 from django.conf import settings
 
-from levqor.errors import error_response
+from levqor.errors import AppError, ErrorCode
+from levqor.http_errors import error_response
 from levqor.request_context import current_correlation_id, reset_correlation_id, set_correlation_id
 
 
@@ -39,14 +40,13 @@ class BodySizeLimitMiddleware:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return error_response("bad_request", "Content-Length is not a number.", 400)
+            return error_response(AppError(ErrorCode.BAD_REQUEST, "Content-Length is not a number."))
         if length > limit:
-            response = error_response(
-                "request_too_large",
+            response = error_response(AppError(
+                ErrorCode.REQUEST_TOO_LARGE,
                 f"The request body is {length} bytes; the limit is {limit} bytes.",
-                413,
-                {"limit_bytes": limit, "content_length": length},
-            )
+                details={"limit_bytes": limit, "content_length": length},
+            ))
             # The body stays unread, so the connection must not be reused for another request.
             response["Connection"] = "close"
             return response

@@ -5,13 +5,20 @@ per view: every endpoint can answer these errors (the authentication, rate-limit
 layers sit in front of all of them), so listing them once keeps the schema true for new views.
 """
 
+from levqor.errors import ErrorCode
+
 ERROR_COMPONENT = "Error"
 ERROR_SCHEMA = {
     "type": "object",
     "description": "Every error, whatever the status: a stable snake_case code, a human message, details "
                    "that depend on the code, and the correlation id also sent in the X-Request-ID header.",
     "properties": {
-        "error": {"type": "string", "example": "validation_failed"},
+        "error": {
+            "type": "string",
+            "enum": [code.value for code in ErrorCode],
+            "description": "The error code, one of the registry levqor.errors.ErrorCode:\n\n"
+                           + "\n".join(f"- `{code.value}` ({code.status}): {code.description}" for code in ErrorCode),
+        },
         "message": {"type": "string"},
         "details": {"type": "object", "additionalProperties": True},
         "correlation_id": {"type": "string"},
@@ -20,25 +27,19 @@ ERROR_SCHEMA = {
     "additionalProperties": True,  # the old contracts added fields (e.g. job_id on the old status 404)
 }
 
-# Answers any API operation may give.
-_ALWAYS = {
-    "401": "No API key, or one that is not valid, was revoked or expired (not_authenticated, invalid_api_key).",
-    "403": "The key may not do this (insufficient_scope, permission_denied, terms_not_accepted).",
-    "404": "No such object for this key's owner and mode, or nothing at this address (not_found).",
-    "405": "This method is not allowed here (method_not_allowed).",
-    "406": "The Accept header asks for a format the API does not speak (not_acceptable).",
-    "429": "Over a rate limit (rate_limited) or the month's quota (quota_exceeded); see Retry-After.",
-    "500": "Something went wrong on our side (internal_error); the correlation id finds it in the logs.",
-}
-# Answers an operation that takes parameters or a body may give.
-_WITH_INPUT = {
-    "400": "The request is malformed or does not validate (invalid_json, validation_failed, ...); "
-           "details.errors[].field names what is wrong.",
-    "409": "The object's state does not allow this now (e.g. job_not_cancellable, idempotency_in_flight).",
-    "413": "The body or payload is too large (request_too_large, payload_too_large).",
-    "415": "The body is not application/json (invalid_content_type).",
-    "422": "Understood but refused (cost_limit_exceeded, idempotency_key_reused).",
-}
+# Statuses any API operation may answer (authentication, scopes, rate limits and the error
+# handler sit in front of every one), and those an operation that takes input may answer too.
+_ALWAYS = {"401": "Not authenticated", "403": "Not allowed", "404": "Not found", "405": "Method not allowed",
+           "406": "Not acceptable", "429": "Over a limit; see Retry-After", "500": "Our error",
+           "503": "A service we depend on is out of reach; see Retry-After"}
+_WITH_INPUT = {"400": "Malformed or invalid input; details.errors[].field names what is wrong",
+               "409": "The object's state does not allow this now", "413": "Too large",
+               "415": "The body is not application/json", "422": "Understood but refused"}
+
+
+def _description(status: str, summary: str) -> str:
+    codes = ", ".join(code.value for code in ErrorCode if str(code.status) == status)
+    return f"{summary} ({codes})." if codes else f"{summary}."
 
 
 def error_responses(result, generator, request, public):
@@ -56,7 +57,7 @@ def error_responses(result, generator, request, public):
             if method != "get" or operation.get("parameters"):
                 codes.update(_WITH_INPUT)
             responses = operation.setdefault("responses", {})
-            for code, description in codes.items():
-                responses.setdefault(code, {"description": description,
+            for code, summary in codes.items():
+                responses.setdefault(code, {"description": _description(code, summary),
                                             "content": {"application/json": {"schema": ref}}})
     return result

@@ -10,10 +10,13 @@ from csp.middleware import CSPMiddleware, PolicyParts
 from csp.utils import build_policy
 from django.conf import settings
 
-# The style="..." attribute values that Django's admin and DRF's browsable API templates write.
+# The style="..." attribute values that DRF's page templates write (the browsable API's
+# extra-actions and filters buttons, its admin renderer's layout; Django's admin writes none).
 # A nonce cannot cover an attribute, so the page policy allows these exact values by hash
-# ('unsafe-hashes'), and no other inline style. tests/levqor/test_security_headers.py renders
-# the pages and fails when a template writes a value missing here.
+# ('unsafe-hashes'), and no other inline style. tests/levqor/test_edge.py renders the pages that
+# write them (test_the_style_attributes_drf_writes_are_the_ones_the_page_policy_allows_by_hash)
+# and the admin's and API's pages (_check_page), and fails when a template writes a value missing
+# here or the policy lacks its hash.
 STYLE_ATTRIBUTES = (
     "float: right; margin-right: 10px",
     "float:left",
@@ -61,17 +64,22 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
     def process_response(self, request, response):
         # Every JSON answer gets the same API policy: write the header built once, instead of
         # django-csp building it afresh (two dataclass copies and a join) on each response.
-        report_only = getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None)
-        if (not _is_html(response) and HEADER not in response and not report_only
-                and not any(hasattr(response, name) for name in _PER_VIEW_CSP)):
+        if not _is_html(response) and HEADER not in response and not self._has_own_policy(request, response):
             response[HEADER] = _api_policy_header(settings.API_CONTENT_SECURITY_POLICY)
             return response
         return super().process_response(request, response)
 
+    def _has_own_policy(self, request, response) -> bool:
+        """Whether this non-HTML response needs django-csp's full path: its view set a whole
+        policy (@csp, also REPORT_ONLY) or none (@csp_exempt, or the documented _csp_exempt
+        attribute), or a report-only policy is configured. Asked through django-csp's public
+        get_policy_parts (@csp_update/@csp_replace change pages' policy, never the API's)."""
+        if getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None) or getattr(response, "_csp_exempt", False):
+            return True
+        return (super().get_policy_parts(request, response).config is not None
+                or super().get_policy_parts(request, response, report_only=True).config is not None)
 
-# What django-csp's view decorators leave on a response; such a response takes the full path.
-_PER_VIEW_CSP = ("_csp_config", "_csp_update", "_csp_replace", "_csp_exempt",
-                 "_csp_config_ro", "_csp_update_ro", "_csp_replace_ro", "_csp_exempt_ro")
+
 _api_policy_built: dict[int, tuple[dict, str]] = {}
 
 

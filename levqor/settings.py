@@ -232,7 +232,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "levqor.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "levqor.http_errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -322,7 +322,7 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and not EMBEDDED_MODE)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
-CSRF_FAILURE_VIEW = "levqor.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "levqor.http_errors.csrf_failure"
 # Headers Django has no setting for (levqor.security.SecurityHeadersMiddleware).
 CROSS_ORIGIN_EMBEDDER_POLICY = "require-corp"
 PERMISSIONS_POLICY = ("geolocation=(), microphone=(), camera=(), payment=(), usb=(), interest-cohort=(), "
@@ -364,10 +364,10 @@ CORS_PREFLIGHT_MAX_AGE = 600
 # TRUSTED_PROXIES: CIDRs of our own proxies. Only a request from one of them has its
 # X-Forwarded-For read (levqor.client_ip); anyone else's is ignored.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
-# django_ratelimit's own settings: its "ip" keys use our client IP; counters live in the default
-# cache, so with REDIS_URL they are shared by every web process and machine.
+# Rate limits (levqor.ratelimit, our own counters): they live in the default cache, so with
+# REDIS_URL they are shared by every web process and machine. RATELIMIT_ENABLE switches the
+# middleware's limits off (load tests); sign-in links stay limited.
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLED", True)
-RATELIMIT_IP_META_KEY = "levqor.client_ip.client_ip"
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_CACHE_PREFIX = "rl:"
 # Requests per minute (levqor.ratelimit.RateLimitMiddleware).

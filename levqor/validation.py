@@ -1,6 +1,6 @@
 """Request bodies checked against a DRF serializer, with refusals in the project's error shape."""
 
-from levqor.errors import ApiError
+from levqor.errors import AppError, ErrorCode
 
 
 def request_validated(serializer_class, request, *, partial: bool = False) -> dict:
@@ -9,7 +9,7 @@ def request_validated(serializer_class, request, *, partial: bool = False) -> di
     not know are refused, not silently ignored."""
     data = request.data
     if not isinstance(data, dict):
-        raise ApiError("validation_failed", "The body must be a JSON object.",
+        raise AppError(ErrorCode.VALIDATION_FAILED, "The body must be a JSON object.",
                        details={"errors": [{"field": "body", "message": "Expected a JSON object."}]})
     serializer = serializer_class(data=data, partial=partial)
     errors = [{"field": name, "message": f"{name!r} is not an accepted field."}
@@ -17,7 +17,7 @@ def request_validated(serializer_class, request, *, partial: bool = False) -> di
     if not serializer.is_valid():
         errors += field_errors(serializer.errors)
     if errors:
-        raise ApiError("validation_failed", "The request did not pass validation.",
+        raise AppError(ErrorCode.VALIDATION_FAILED, "The request did not pass validation.",
                        details={"errors": sorted(errors, key=lambda e: e["field"])})
     return serializer.validated_data
 

@@ -30,6 +30,14 @@ def terms_shipped() -> TermsVersion:
     return TermsVersion.objects.get(version=migration.VERSION)
 
 
+def terms_accepted_by(user: User) -> None:
+    """`user` accepts the terms in force (the shipped ones when no version is published), so the
+    terms gate lets them through to the product's pages."""
+    if terms_current() is None:
+        terms_shipped()
+    terms_accept(user=user, ip=None)
+
+
 class UserFactory(factory.django.DjangoModelFactory):
     """A user. `terms_accepted=True`: one who accepted the terms in force (the shipped ones when
     no other version is published), so the terms gate lets them through to the product's pages."""
@@ -44,9 +52,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def terms_accepted(user, create, extracted, **kwargs):
         if extracted:
-            if terms_current() is None:
-                terms_shipped()
-            terms_accept(user=user, ip=None)
+            terms_accepted_by(user)
 
 
 class ApiKeyFactory(factory.django.DjangoModelFactory):

@@ -22,7 +22,7 @@ from accounts.serializers import (
     ApiKeySerializer,
     ErrorSerializer,
 )
-from levqor.errors import ApiError
+from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 
 # Managing keys needs no scope beyond being one of the owner's keys (see the module's docstring).
@@ -36,7 +36,7 @@ def _errors(*codes: int) -> dict:
 def _owned_key(request, key_id) -> ApiKey:
     api_key = selectors.api_key_get_for(request.user, key_id=key_id)
     if api_key is None:
-        raise ApiError("not_found", "No such API key.", status_code=404, details={"key_id": str(key_id)})
+        raise AppError(ErrorCode.NOT_FOUND, "No such API key.", details={"key_id": str(key_id)})
     return api_key
 
 
@@ -46,11 +46,11 @@ def _may_hand_out(acting: ApiKey | None, *, scopes, livemode: bool) -> None:
         return
     missing = [scope for scope in scopes if scope not in acting.scopes]
     if missing:
-        raise ApiError("insufficient_scope", "A key cannot hand out scopes it does not hold: "
-                       f"this one lacks {', '.join(missing)}.", status_code=403,
+        raise AppError(ErrorCode.INSUFFICIENT_SCOPE, "A key cannot hand out scopes it does not hold: "
+                       f"this one lacks {', '.join(missing)}.",
                        details={"missing_scopes": missing, "key_scopes": list(acting.scopes)})
     if livemode and not acting.livemode:
-        raise ApiError("permission_denied", "A test-mode key can only manage test-mode keys.", status_code=403,
+        raise AppError(ErrorCode.PERMISSION_DENIED, "A test-mode key can only manage test-mode keys.",
                        details={"field": "livemode"})
 
 
@@ -84,7 +84,7 @@ class ApiKeyCollectionView(APIView):
         if scopes is None:
             scopes = [s for s in DEFAULT_SCOPES if acting is None or s in acting.scopes]
             if not scopes:
-                raise ApiError("validation_failed", "Name the scopes of the new key.",
+                raise AppError(ErrorCode.VALIDATION_FAILED, "Name the scopes of the new key.",
                                details={"errors": [{"field": "scopes", "message": "This field is required."}]})
         _may_hand_out(acting, scopes=scopes, livemode=livemode)
         created = services.api_key_create(
@@ -110,8 +110,8 @@ class ApiKeyRotateView(APIView):
                                               actor=request.user, ip=client_ip(request),
                                               details={"via": "api", "by_key": str(acting.pk) if acting else None})
         except services.ApiKeyNotUsable as exc:
-            raise ApiError("key_not_active", "This key is revoked or expired: create a new one instead.",
-                           status_code=409, details={"key_id": str(key_id)}) from exc
+            raise AppError(ErrorCode.KEY_NOT_ACTIVE, "This key is revoked or expired: create a new one instead.",
+                           details={"key_id": str(key_id)}) from exc
         body = ApiKeyRotatedSerializer(created.api_key, context={"raw_key": created.raw_key}).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": f"/api/v1/keys/{created.api_key.pk}"})
 

@@ -14,7 +14,7 @@ from accounts import selectors, services
 from accounts.models import User, email_normalise
 from accounts.permissions import HasScope, key_has_scope, request_api_key
 from accounts.serializers import ReferralTrackSerializer, UserProfileSerializer, UserSerializer, UserUpsertSerializer
-from levqor.errors import ApiError
+from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 
 OPERATOR_SCOPE = "admin:read"
@@ -31,7 +31,7 @@ def _user_visible(request, user_id) -> User:
     user = selectors.user_get(user_id=user_id) if _is_operator(request) or str(user_id) == str(request.user.pk) \
         else None
     if user is None:
-        raise ApiError("not_found", "No such user.", status_code=404, details={"user_id": str(user_id)})
+        raise AppError(ErrorCode.NOT_FOUND, "No such user.", details={"user_id": str(user_id)})
     return user
 
 
@@ -57,8 +57,8 @@ class UserUpsertView(UserScopedView):
         data = request_validated(UserUpsertSerializer, request)
         email = data.pop("email")
         if email_normalise(email) != email_normalise(request.user.email) and not _is_operator(request):
-            raise ApiError("permission_denied", "This key may only upsert its owner's own user record.",
-                           status_code=403, details={"field": "email"})
+            raise AppError(ErrorCode.PERMISSION_DENIED, "This key may only upsert its owner's own user record.",
+                           details={"field": "email"})
         user, created = services.user_upsert(email=email, changes=data)
         if created:
             return Response({"created": True, "user": _user_body(user)}, status=status.HTTP_201_CREATED)
@@ -85,12 +85,12 @@ class UserCollectionView(UserScopedView):
     def get(self, request):
         email = request.query_params.get("email", "").strip()
         if not email:
-            raise ApiError("validation_failed", "Give the email to look up: ?email=...",
+            raise AppError(ErrorCode.VALIDATION_FAILED, "Give the email to look up: ?email=...",
                            details={"errors": [{"field": "email", "message": "This query parameter is required."}]})
         allowed = _is_operator(request) or email_normalise(email) == email_normalise(request.user.email)
         user = selectors.user_get_by_email(email=email) if allowed else None
         if user is None:
-            raise ApiError("not_found", "No user has this email.", status_code=404, details={"email": email})
+            raise AppError(ErrorCode.NOT_FOUND, "No user has this email.", details={"email": email})
         return Response(_user_body(user))
 
 
@@ -112,8 +112,8 @@ class IsOperator(BasePermission):
 
     def has_permission(self, request, view):
         if request_api_key(request) is not None and not key_has_scope(request, OPERATOR_SCOPE):
-            raise ApiError("insufficient_scope", f"This API key does not hold the {OPERATOR_SCOPE} scope.",
-                           status_code=403, details={"required_scope": OPERATOR_SCOPE})
+            raise AppError(ErrorCode.INSUFFICIENT_SCOPE, f"This API key does not hold the {OPERATOR_SCOPE} scope.",
+                           details={"required_scope": OPERATOR_SCOPE})
         return _is_operator(request)
 
 

@@ -5,9 +5,32 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
+
+
+class JobErrorCode(StrEnum):
+    """Why a job (or one attempt of it) failed: the `error.code` a job shows. One registry, like
+    the API's levqor.errors.ErrorCode; these describe the job's work, not the request."""
+
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    LEASE_EXPIRED = "lease_expired"
+    UNKNOWN_WORKFLOW = "unknown_workflow"
+    HANDLER_ERROR = "handler_error"
+    SIMULATED_FAILURE = "simulated_failure"
+    TARGET_NOT_ALLOWED = "target_not_allowed"
+    UPSTREAM_TIMEOUT = "upstream_timeout"
+    UPSTREAM_UNREACHABLE = "upstream_unreachable"
+    UPSTREAM_STATUS = "upstream_status"
+    PROVIDER_NOT_CONFIGURED = "provider_not_configured"
+    PROVIDER_TIMEOUT = "provider_timeout"
+    PROVIDER_UNREACHABLE = "provider_unreachable"
+    PROVIDER_ERROR = "provider_error"
+    PROVIDER_REJECTED = "provider_rejected"
+    PROVIDER_BAD_RESPONSE = "provider_bad_response"
 
 
 class JobError(Exception):
@@ -15,7 +38,9 @@ class JobError(Exception):
 
     retryable = False
 
-    def __init__(self, code: str, message: str, *, details: dict | None = None):
+    def __init__(self, code: JobErrorCode | str, message: str, *, details: dict | None = None):
+        # Our own workflows use JobErrorCode; a workflow added later (a marketplace module) may
+        # pass its own stable code through.
         super().__init__(message)
         self.code = code
         self.message = message
@@ -34,7 +59,7 @@ class JobCancelled(Exception):
 
 class JobTimedOut(TransientJobError):
     def __init__(self, timeout_seconds: float):
-        super().__init__("timeout", f"The job ran past its {timeout_seconds:g} s timeout.")
+        super().__init__(JobErrorCode.TIMEOUT, f"The job ran past its {timeout_seconds:g} s timeout.")
 
 
 class JobContext:

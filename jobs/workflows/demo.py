@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from jobs.workflows.base import JobContext, TransientJobError, Workflow
+from jobs.workflows.base import JobContext, JobErrorCode, TransientJobError, Workflow
 
 SCHEMA = {
     "type": "object",
@@ -19,7 +19,7 @@ def handle(ctx: JobContext, payload: dict) -> dict:
     if delay_ms:
         ctx.sleep(delay_ms / 1000)
     if ctx.attempt <= payload.get("fail_times", 0):
-        raise TransientJobError("simulated_failure",
+        raise TransientJobError(JobErrorCode.SIMULATED_FAILURE,
                                 f"Simulated transient failure on attempt {ctx.attempt} of the requested "
                                 f"{payload['fail_times']}.")
     return {"echo": payload}

@@ -5,7 +5,7 @@ from decimal import Decimal
 import httpx
 from django.conf import settings
 
-from jobs.workflows.base import JobContext, JobError, TransientJobError, Workflow
+from jobs.workflows.base import JobContext, JobError, JobErrorCode, TransientJobError, Workflow
 from levqor.outbound import OutboundTargetRefused, OutboundTransport, outbound_url_check
 
 SCHEMA = {
@@ -31,7 +31,7 @@ def handle(ctx: JobContext, payload: dict) -> dict:
     try:
         outbound_url_check(url)
     except OutboundTargetRefused as exc:
-        raise JobError("target_not_allowed", str(exc)) from exc
+        raise JobError(JobErrorCode.TARGET_NOT_ALLOWED, str(exc)) from exc
     headers = {k: v for k, v in (payload.get("headers") or {}).items() if k.lower() not in _FORBIDDEN_HEADERS}
     # Outbound calls carry the job id so the far end can deduplicate retries.
     headers["X-Levqor-Job-Id"] = str(ctx.job_id)
@@ -53,11 +53,11 @@ def handle(ctx: JobContext, payload: dict) -> dict:
                         break
                     ctx.checkpoint()
     except OutboundTargetRefused as exc:
-        raise JobError("target_not_allowed", str(exc)) from exc
+        raise JobError(JobErrorCode.TARGET_NOT_ALLOWED, str(exc)) from exc
     except httpx.TimeoutException as exc:
-        raise TransientJobError("upstream_timeout", f"The request timed out after {timeout:g} s.") from exc
+        raise TransientJobError(JobErrorCode.UPSTREAM_TIMEOUT, f"The request timed out after {timeout:g} s.") from exc
     except httpx.TransportError as exc:
-        raise TransientJobError("upstream_unreachable", f"The request failed: {type(exc).__name__}.") from exc
+        raise TransientJobError(JobErrorCode.UPSTREAM_UNREACHABLE, f"The request failed: {type(exc).__name__}.") from exc
     raw = b"".join(chunks)[:cap]
     result = {
         "status": response.status_code,
@@ -66,7 +66,7 @@ def handle(ctx: JobContext, payload: dict) -> dict:
         "body_truncated": truncated,
     }
     if response.status_code in TRANSIENT_STATUSES:
-        raise TransientJobError("upstream_status", f"The target answered {response.status_code}.",
+        raise TransientJobError(JobErrorCode.UPSTREAM_STATUS, f"The target answered {response.status_code}.",
                                 details={"response": result})
     return result
 

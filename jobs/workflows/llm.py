@@ -5,7 +5,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import httpx
 from django.conf import settings
 
-from jobs.workflows.base import JobContext, JobError, TransientJobError, Workflow
+from jobs.workflows.base import JobContext, JobError, JobErrorCode, TransientJobError, Workflow
 
 SCHEMA = {
     "type": "object",
@@ -43,7 +43,7 @@ def estimate(payload: dict) -> Decimal:
 
 def handle(ctx: JobContext, payload: dict) -> dict:
     if not settings.LLM_BASE_URL:
-        raise JobError("provider_not_configured", "No LLM provider is configured (LLM_BASE_URL is not set).")
+        raise JobError(JobErrorCode.PROVIDER_NOT_CONFIGURED, "No LLM provider is configured (LLM_BASE_URL is not set).")
     body = {
         "model": payload.get("model") or settings.LLM_DEFAULT_MODEL,
         "messages": payload["messages"],
@@ -60,13 +60,14 @@ def handle(ctx: JobContext, payload: dict) -> dict:
         response = httpx.post(url, json=body, headers=headers,
                               timeout=min(settings.LLM_TIMEOUT_SECONDS, max(ctx.remaining(), 0.1)))
     except httpx.TimeoutException as exc:
-        raise TransientJobError("provider_timeout", "The LLM provider did not answer in time.") from exc
+        raise TransientJobError(JobErrorCode.PROVIDER_TIMEOUT, "The LLM provider did not answer in time.") from exc
     except httpx.TransportError as exc:
-        raise TransientJobError("provider_unreachable", f"The LLM provider is unreachable: {type(exc).__name__}.") from exc
+        raise TransientJobError(JobErrorCode.PROVIDER_UNREACHABLE,
+                                f"The LLM provider is unreachable: {type(exc).__name__}.") from exc
     if response.status_code == 429 or response.status_code >= 500:
-        raise TransientJobError("provider_error", f"The LLM provider answered {response.status_code}.")
+        raise TransientJobError(JobErrorCode.PROVIDER_ERROR, f"The LLM provider answered {response.status_code}.")
     if response.status_code >= 400:
-        raise JobError("provider_rejected", f"The LLM provider refused the request ({response.status_code}).",
+        raise JobError(JobErrorCode.PROVIDER_REJECTED, f"The LLM provider refused the request ({response.status_code}).",
                        details={"body": response.text[:2000]})
     try:
         # Everything read from the answer is read here, so any odd shape is a bad response, not a crash.
@@ -80,7 +81,7 @@ def handle(ctx: JobContext, payload: dict) -> dict:
             raise ValueError("negative token count")
         model, finish_reason = data.get("model", body["model"]), choice.get("finish_reason")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise JobError("provider_bad_response", "The LLM provider's answer was not a chat completion.") from exc
+        raise JobError(JobErrorCode.PROVIDER_BAD_RESPONSE, "The LLM provider's answer was not a chat completion.") from exc
     ctx.actual_cost = _price(input_tokens, output_tokens)
     return {
         "model": model,

@@ -19,7 +19,7 @@ from accounts import services as account_services
 from accounts.models import ApiKey, ApiUsage, User
 from accounts.services import api_usage_count
 from jobs.models import Job
-from levqor.errors import ApiError
+from levqor.errors import AppError, ErrorCode
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
 from tests.factories import ApiKeyFactory, api_key_for
@@ -106,9 +106,9 @@ def test_the_year_turns_too(key_pair, quotas):
     december = datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC)
     for used in (1, 2, 3):
         assert api_usage_count(api_key=api_key, now=december).calls_used == used
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(AppError) as refused:
         api_usage_count(api_key=api_key, now=december)
-    assert refused.value.status_code == 429 and refused.value.headers == {"Retry-After": "1"}
+    assert (refused.value.code, refused.value.status, refused.value.retry_after) == (ErrorCode.QUOTA_EXCEEDED, 429, 1)
     assert refused.value.details["reset_at"] == "2026-01-01T00:00:00Z"
     january = api_usage_count(api_key=api_key, now=december + timedelta(seconds=1))
     assert (january.calls_used, january.calls_remaining, january.reset_at) == (

@@ -1,10 +1,11 @@
 """The jobs API from a client's side: who sees which job, listing, the old status contract,
 authentication, and cancel/retry."""
 
+import base64
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -14,8 +15,8 @@ from rest_framework import exceptions
 
 from jobs.execution import job_claim, job_run_next
 from jobs.models import DailySpend, Job
-from levqor.errors import api_exception_handler
-from tests.api_asserts import assert_api_error
+from levqor.http_errors import api_exception_handler
+from tests.api_asserts import assert_api_error, error_fields
 from tests.conftest import post_json
 from tests.factories import ApiKeyFactory, JobFactory, UserFactory, api_key_for
 
@@ -183,8 +184,29 @@ def test_limit_is_capped_at_100(api):
     assert len(api.get("/api/v1/jobs").json()["results"]) == 50  # the default page
 
 
-def test_a_forged_cursor_is_refused(api):
-    assert_api_error(api.get("/api/v1/jobs?cursor=not-a-cursor"), 404, "not_found")
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("cursor", [
+    "not-a-cursor", "garbage", _b64("o=-1"), _b64("r=x"),
+    # Decodes, but its position is no time: it must not reach the query (that was a 500).
+    _b64("p=garbage"), _b64(urlencode({"p": "2025-13-45 00:00:00+00:00"})), _b64("p=2025-01-01 00:00:00"),
+])
+def test_a_forged_cursor_is_a_bad_parameter(api, cursor):
+    JobFactory(owner=api.user)
+    body = assert_api_error(api.get("/api/v1/jobs", {"cursor": cursor}), 400, "validation_failed")
+    assert error_fields(body) == ["cursor"]
+
+
+def test_a_cursor_as_handed_out_still_pages(api):
+    now = timezone.now()
+    jobs = [JobFactory(owner=api.user, created_at=now - timedelta(seconds=i)) for i in range(3)]
+    first = api.get("/api/v1/jobs?limit=2").json()
+    cursor = parse_qs(urlsplit(first["next"]).query)["cursor"][0]
+    second = api.get("/api/v1/jobs", {"cursor": cursor, "limit": 2})
+    assert second.status_code == 200
+    assert [j["id"] for j in second.json()["results"]] == [str(jobs[2].pk)]
 
 
 # --- the old status contract ------------------------------------------------------------------------

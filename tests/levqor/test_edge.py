@@ -1,6 +1,8 @@
 """The HTTP edge on every kind of response: one error shape with the correlation id echoed, the
 security headers (page or API CSP), HSTS over HTTPS, CORS for allowed origins only."""
 
+import base64
+import hashlib
 import re
 
 import pytest
@@ -90,8 +92,14 @@ def test_successful_json_answers_have_the_api_policy(api, path):
 
 
 def _check_page(response):
+    """The page works under its CSP (_check_page_policy) and loads nothing from elsewhere."""
+    page = _check_page_policy(response)
+    assert not re.search(r'(?:src|href)="https?://', page), "a page must load nothing from elsewhere"
+
+
+def _check_page_policy(response) -> str:
     """The page works under its CSP: every inline script/style carries the header's nonce, and
-    every style attribute is one the policy allows by hash."""
+    every style attribute is one the policy allows by hash. Returns the page."""
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     assert_security_headers(response, html=True)
@@ -102,9 +110,15 @@ def _check_page(response):
         if 'type="application/json"' in tag:
             continue  # data, never run
         assert nonce and f'nonce="{nonce.group(1)}"' in tag, tag
-    assert set(re.findall(r'style="([^"]*)"', page)) <= set(STYLE_ATTRIBUTES)
+    styles = set(re.findall(r'style="([^"]*)"', page))
+    assert styles <= set(STYLE_ATTRIBUTES)
+    # What the browser checks: the policy names each value's hash.
+    allowed = dict(d.strip().split(" ", 1) for d in csp.split(";"))["style-src-attr"].split()
+    for value in styles:
+        assert "'unsafe-hashes'" in allowed
+        assert f"'sha256-{base64.b64encode(hashlib.sha256(value.encode()).digest()).decode()}'" in allowed, value
     assert not re.search(r"\son[a-z]+=\"", page), "inline event handlers cannot run under the policy"
-    assert not re.search(r'(?:src|href)="https?://', page), "a page must load nothing from elsewhere"
+    return page
 
 
 @pytest.mark.django_db
@@ -125,6 +139,64 @@ def test_the_browsable_api_works_under_the_page_policy(admin_client, path):
     response = admin_client.get(path, HTTP_ACCEPT="text/html")
     _check_page(response)
     assert "<style nonce=" in response.content.decode()  # its highlighting theme is allowed, by nonce
+
+
+@pytest.mark.django_db
+@pytest.mark.urls("tests.levqor.csp_urls")
+def test_the_style_attributes_drf_writes_are_the_ones_the_page_policy_allows_by_hash():
+    """DRF's pages with an extra-actions menu (browsable) and its admin page write style="..."
+    attributes; each page works under the page policy (_check_page: every value allowed by its
+    hash), and together they write exactly levqor.security.STYLE_ATTRIBUTES, so a DRF upgrade that
+    changes one fails here instead of in a browser."""
+    written = set()
+    for path in ["/csp-test/things", "/csp-test/things?format=admin"]:
+        page = _check_page_policy(Client().get(path, HTTP_ACCEPT="text/html"))
+        # DRF writes its own links (extra actions, pages) as absolute URLs: they stay on this site.
+        assert all(url.startswith("http://testserver/") for url in re.findall(r'(?:src|href)="(https?://[^"]*)"', page))
+        written |= set(re.findall(r'style="([^"]*)"', page))
+    assert written == set(STYLE_ATTRIBUTES)
+
+
+def _directives(policy):
+    return sorted(policy.split("; ")) if policy is not None else None
+
+
+# (view, Content-Security-Policy, Content-Security-Policy-Report-Only) of a JSON answer.
+PER_VIEW_POLICIES = [
+    ("answer", API_CSP, None),
+    ("exempt", None, None),  # @csp_exempt(): no policy at all
+    ("own", "default-src 'self'", None),  # @csp(...): the view's whole policy
+    ("report-only", API_CSP, "default-src 'none'; report-uri /csp-report"),  # @csp(..., REPORT_ONLY=True)
+    ("update", API_CSP, None),  # @csp_update widens pages' policy, never a JSON answer's
+]
+
+
+@pytest.mark.urls("tests.levqor.csp_urls")
+@pytest.mark.parametrize("view, enforced, report_only", PER_VIEW_POLICIES, ids=[v[0] for v in PER_VIEW_POLICIES])
+def test_a_json_answer_has_the_api_policy_unless_its_view_chose_its_own(view, enforced, report_only):
+    """django-csp's public decorators still reach the API's fast path (which writes the API policy
+    without django-csp): it must step aside for exactly the responses they mark."""
+    response = Client().get(f"/csp-test/{view}")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert _directives(response.get("Content-Security-Policy")) == _directives(enforced)
+    assert _directives(response.get("Content-Security-Policy-Report-Only")) == _directives(report_only)
+
+
+@pytest.mark.urls("tests.levqor.csp_urls")
+def test_a_configured_report_only_policy_reaches_json_answers_too(settings):
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"default-src": ["'self'"]}}
+    response = Client().get("/csp-test/answer")
+    assert _directives(response["Content-Security-Policy"]) == _directives(API_CSP)
+    assert response["Content-Security-Policy-Report-Only"] == "default-src 'self'"
+
+
+@pytest.mark.urls("tests.levqor.csp_urls")
+def test_a_page_views_csp_replace_changes_only_its_directive_of_the_page_policy():
+    response = Client().get("/csp-test/page-replace")
+    directives = dict(d.strip().split(" ", 1) for d in response["Content-Security-Policy"].split(";"))
+    assert directives["img-src"] == "'self' https://img.example"
+    assert directives["default-src"] == "'none'" and directives["script-src"].startswith("'self'")
+    assert directives["style-src-attr"].startswith("'unsafe-hashes'")
 
 
 @pytest.mark.django_db

@@ -93,14 +93,21 @@ def test_queue_health_is_unhealthy_with_stale_backlog_or_expired_leases(web):
     assert body["healthy"] is False and body["expired_leases"] == 1
 
 
-def test_public_metrics_are_computed_from_data(web):
+def _early_in_a_minute(clock):
+    """Move the clock to 5 s past a minute's start (so a test ends within that minute); return that minute."""
+    now = timezone.now()
+    clock.advance(65 - now.second - now.microsecond / 1e6)
+    return timezone.now().replace(second=0, microsecond=0)
+
+
+def test_public_metrics_are_computed_from_data(web, clock):
     body = web.get("/public/metrics").json()
     # Nothing recorded yet: no invented figures.
     assert body["uptime_rolling_7d"] is None and body["audit_coverage"] is None and body["jobs_today"] == 0
 
-    now = timezone.now().replace(second=0, microsecond=0)
-    # Worker seen in 3 of the last 4 minutes -> 75 %.
-    for minutes_ago in (3, 2, 0):
+    now = _early_in_a_minute(clock)
+    # Worker seen in 3 of the last 4 finished minutes -> 75 % (the minute in progress does not count).
+    for minutes_ago in (4, 3, 1, 0):
         UptimeMinute.objects.create(minute=now - timedelta(minutes=minutes_ago))
     owner = UserFactory()
     complete = JobFactory(owner=owner, status="succeeded", finished_at=timezone.now())
@@ -113,3 +120,39 @@ def test_public_metrics_are_computed_from_data(web):
     assert body["jobs_today"] == 2
     assert body["audit_coverage"] == 50.0
     assert body["uptime_rolling_7d"] == 75.0
+
+
+def _uptime(web):
+    return web.get("/public/metrics").json()["uptime_rolling_7d"]
+
+
+def test_uptime_with_a_live_worker_is_100_before_the_reaper_runs_in_the_new_minute(web, clock):
+    minute = _early_in_a_minute(clock)
+    for minutes_ago in range(1, 6):  # the reaper ran in each of the last five minutes
+        UptimeMinute.objects.create(minute=minute - timedelta(minutes=minutes_ago))
+    # This minute's run has not happened yet: the minute in progress is not downtime.
+    assert _uptime(web) == 100.0
+    worker_heartbeat()  # the reaper's run in this minute
+    assert _uptime(web) == 100.0
+    clock.advance(60)
+    assert _uptime(web) == 100.0
+    # A minute that ended without a run is downtime: 6 of 7 finished minutes.
+    clock.advance(60)
+    assert _uptime(web) == round(100 * 6 / 7, 2)
+
+
+def test_uptime_is_none_until_a_recorded_minute_has_ended(web, clock):
+    _early_in_a_minute(clock)
+    worker_heartbeat()  # records began this minute
+    assert _uptime(web) is None
+    clock.advance(60)
+    assert _uptime(web) == 100.0
+
+
+def test_uptime_covers_exactly_the_last_7_days_of_finished_minutes(web, clock):
+    minute = _early_in_a_minute(clock)
+    week = 7 * 24 * 60
+    # Records began well before the window; the worker ran every minute of the week but 1008.
+    UptimeMinute.objects.bulk_create(UptimeMinute(minute=minute - timedelta(minutes=ago))
+                                     for ago in range(1, week + 30) if not 1 <= ago <= 1008)
+    assert _uptime(web) == 90.0

@@ -41,6 +41,13 @@ def test_the_job_list_is_described_as_the_page_it_is(schema):
     assert schema["paths"]["/api/v1/jobs/{job_id}/retry"]["post"]["responses"].get("202")
 
 
+def test_the_job_list_documents_a_bad_cursor_as_400(schema):
+    operation = schema["paths"]["/api/v1/jobs"]["get"]
+    assert "cursor" in {p["name"] for p in operation["parameters"] if p["in"] == "query"}
+    refused = operation["responses"]["400"]
+    assert refused["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
 def test_the_schema_generates_without_warnings_and_validates(tmp_path):
     from django.core.management import call_command
 

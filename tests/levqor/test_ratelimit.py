@@ -4,10 +4,16 @@ API key by tier; headers on refusals and successes; shared across processes on R
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import caches
 from django.test import Client
+from django.utils import timezone
 
+from levqor import ratelimit
 from tests.api_asserts import assert_api_error
 from tests.factories import UserFactory, api_key_for
 from tests.jobs.support import worker_env
@@ -38,75 +44,112 @@ def _assert_limited(response, limit):
     assert response["X-RateLimit-Limit"] == str(limit)
     assert response["X-RateLimit-Remaining"] == "0"
     reset = int(response["X-RateLimit-Reset"])
-    assert time.time() - 1 <= reset <= time.time() + 61
+    now = timezone.now().timestamp()  # Django's clock, which the limits count by
+    assert now - 1 <= reset <= now + 61
     return body
 
 
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """Django's clock stopped at the current second, moved only by the test (clock.advance), so no
+    window ends in the middle of a test."""
+    now = [datetime.fromtimestamp(int(time.time()), UTC)]
+
+    class Clock:
+        @property
+        def epoch(self) -> int:
+            return int(now[0].timestamp())
+
+        def advance(self, seconds):
+            now[0] += timedelta(seconds=seconds)
+
+    monkeypatch.setattr(timezone, "now", lambda: now[0])
+    return Clock()
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One limit at its boundary: `limit` requests into one bucket are answered by the view, the
+    next is refused, and requests into other buckets are not."""
+
+    limits: dict  # for the limits fixture
+    limit: int  # the one that bites, and that the answers' X-RateLimit-* show
+    scope: str  # its group, named in the refusal
+    within: Callable  # within(client, key, n): the n-th request into the bucket
+    passes: tuple  # what the view answers such a request
+    over: Callable  # over(client, key): one more into the same bucket, asked differently
+    apart: tuple = ()  # (ask(client, key), statuses): requests into other buckets
+    tier: str = "sandbox"  # the tier of the owner of `key`
+    trusted_proxies: tuple = ()
+
+
+_PROXY = ("10.0.0.0/8",)
+BUCKETS = {
+    "writes per IP": Bucket(
+        {"writes": 20}, 20, "api-writes-ip",
+        within=lambda c, k, n: _post(c), passes=(401,),  # refused by auth, but counted: limits come first
+        over=lambda c, k: _post(c),
+        apart=((lambda c, k: _post(c, ip="198.51.100.2"), (401,)),
+               # Reads are not writes: the same IP may still read.
+               (lambda c, k: c.get("/api/v1/jobs", REMOTE_ADDR="198.51.100.1"), (401,)))),
+    "all of /api/ together": Bucket(
+        {"global_": 3}, 3, "api-global",
+        within=lambda c, k, n: c.get("/api/v1/workflows", REMOTE_ADDR=f"198.51.100.{n}"), passes=(401,),
+        over=lambda c, k: c.get("/api/v1/workflows", REMOTE_ADDR="198.51.100.99")),
+    "sensitive prefixes per IP": Bucket(
+        {"sensitive": 2}, 2, "sensitive-ip",
+        within=lambda c, k, n: c.get("/webhooks/stripe", REMOTE_ADDR="198.51.100.1"), passes=(404,),
+        over=lambda c, k: c.get("/billing/health", REMOTE_ADDR="198.51.100.1"),
+        apart=((lambda c, k: c.get("/webhooks/stripe", REMOTE_ADDR="198.51.100.2"), (404,)),)),
+    # Each key gets the limit of its owner's tier; the key, not the address, is counted.
+    "per key, sandbox tier": Bucket(
+        {"sandbox": 2, "pro": 4}, 2, "api-key-sandbox",
+        within=lambda c, k, n: c.get("/api/v1/workflows", HTTP_X_API_KEY=k, REMOTE_ADDR=f"198.51.100.{n}"),
+        passes=(200,), over=lambda c, k: c.get("/api/v1/workflows", HTTP_X_API_KEY=k, REMOTE_ADDR="198.51.100.9")),
+    "per key, pro tier": Bucket(
+        {"sandbox": 2, "pro": 4}, 4, "api-key-pro", tier="pro",
+        within=lambda c, k, n: c.get("/api/v1/workflows", HTTP_AUTHORIZATION=f"Bearer {k}"), passes=(200,),
+        over=lambda c, k: c.get("/api/v1/workflows", HTTP_AUTHORIZATION=f"Bearer {k}")),
+    "the intake fast path": Bucket(
+        {"writes": 2}, 2, "api-writes-ip",
+        within=lambda c, k, n: _post(c, "/api/v1/intake", HTTP_X_API_KEY=k),
+        passes=(202, 400),  # answered by intake itself
+        over=lambda c, k: _post(c, "/api/v1/intake", HTTP_X_API_KEY=k)),
+    "a forged X-Forwarded-For from an untrusted peer": Bucket(
+        {"writes": 2}, 2, "api-writes-ip", trusted_proxies=_PROXY,
+        within=lambda c, k, n: _post(c, ip="203.0.113.5", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}"), passes=(401,),
+        over=lambda c, k: _post(c, ip="203.0.113.5", HTTP_X_FORWARDED_FOR="198.51.100.77")),
+    "a trusted proxy's X-Forwarded-For": Bucket(
+        {"writes": 2}, 2, "api-writes-ip", trusted_proxies=_PROXY,
+        within=lambda c, k, n: _post(c, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.1"), passes=(401,),
+        # The same client through another of our proxies, whatever it wrote on the left: limited.
+        over=lambda c, k: _post(c, ip="10.0.0.3", HTTP_X_FORWARDED_FOR="7.7.7.7, 198.51.100.1"),
+        # Another client behind the same proxy has its own bucket.
+        apart=((lambda c, k: _post(c, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.2"), (401,)),)),
+}
+
+
 @pytest.mark.django_db
-def test_the_21st_write_from_one_ip_is_refused_and_another_ip_is_not(limits):
-    limits(writes=20)
+@pytest.mark.parametrize("bucket", BUCKETS.values(), ids=BUCKETS.keys())
+def test_a_limit_answers_its_requests_refuses_the_next_and_spares_other_buckets(limits, settings, frozen_clock,
+                                                                                bucket):
+    limits(**bucket.limits)
+    settings.TRUSTED_PROXIES = list(bucket.trusted_proxies)
+    _, key = api_key_for(UserFactory(tier=bucket.tier))
     client = Client()
-    for n in range(20):
-        response = _post(client)
-        assert response.status_code == 401, n  # refused by auth, but counted: limits come first
-        assert response["X-RateLimit-Limit"] == "20"
-        assert response["X-RateLimit-Remaining"] == str(19 - n)
-    body = _assert_limited(_post(client), 20)
-    assert body["details"]["scope"] == "api-writes-ip"
-    assert _post(client, ip="198.51.100.2").status_code == 401
-    # Reads are not writes: the same IP may still read.
-    assert client.get("/api/v1/jobs", REMOTE_ADDR="198.51.100.1").status_code == 401
+    for n in range(bucket.limit):
+        response = bucket.within(client, key, n)
+        assert response.status_code in bucket.passes, (n, response.status_code)
+        assert response["X-RateLimit-Limit"] == str(bucket.limit)
+        assert response["X-RateLimit-Remaining"] == str(bucket.limit - 1 - n)
+    body = _assert_limited(bucket.over(client, key), bucket.limit)
+    assert body["details"]["scope"] == bucket.scope
+    for ask, statuses in bucket.apart:
+        assert ask(client, key).status_code in statuses
 
 
 @pytest.mark.django_db
-def test_the_global_limit_counts_all_clients_together(limits):
-    limits(global_=3)
-    client = Client()
-    for n in range(3):
-        assert client.get("/api/v1/workflows", REMOTE_ADDR=f"198.51.100.{n}").status_code == 401
-    _assert_limited(client.get("/api/v1/workflows", REMOTE_ADDR="198.51.100.99"), 3)
-
-
-@pytest.mark.django_db
-def test_sensitive_prefixes_have_their_own_per_ip_limit(limits):
-    limits(sensitive=2)
-    client = Client()
-    for _ in range(2):
-        assert client.get("/webhooks/stripe", REMOTE_ADDR="198.51.100.1").status_code == 404
-    _assert_limited(client.get("/billing/health", REMOTE_ADDR="198.51.100.1"), 2)
-    assert client.get("/webhooks/stripe", REMOTE_ADDR="198.51.100.2").status_code == 404
-
-
-@pytest.mark.django_db
-def test_each_key_gets_the_limit_of_its_owners_tier(limits):
-    limits(sandbox=2, pro=4)
-    _, sandbox_key = api_key_for(UserFactory(tier="sandbox"))
-    _, pro_key = api_key_for(UserFactory(tier="pro"))
-    client = Client()
-    for n in range(2):
-        response = client.get("/api/v1/workflows", HTTP_X_API_KEY=sandbox_key, REMOTE_ADDR=f"198.51.100.{n}")
-        assert response.status_code == 200
-        assert response["X-RateLimit-Limit"] == "2" and response["X-RateLimit-Remaining"] == str(1 - n)
-    # The key, not the address, is counted: a new address does not help.
-    _assert_limited(client.get("/api/v1/workflows", HTTP_X_API_KEY=sandbox_key, REMOTE_ADDR="198.51.100.9"), 2)
-    for _ in range(4):
-        assert client.get("/api/v1/workflows", HTTP_AUTHORIZATION=f"Bearer {pro_key}").status_code == 200
-    _assert_limited(client.get("/api/v1/workflows", HTTP_AUTHORIZATION=f"Bearer {pro_key}"), 4)
-
-
-@pytest.mark.django_db
-def test_the_intake_fast_path_is_limited_too(limits, key_pair):
-    limits(writes=2)
-    _, raw = key_pair
-    client = Client()
-    for _ in range(2):
-        response = _post(client, "/api/v1/intake", HTTP_X_API_KEY=raw)
-        assert response.status_code in (202, 400)  # answered by intake itself
-    _assert_limited(_post(client, "/api/v1/intake", HTTP_X_API_KEY=raw), 2)
-
-
-@pytest.mark.django_db
-def test_a_successful_answer_carries_the_tightest_limit(limits, key_pair):
+def test_a_successful_answer_carries_the_tightest_limit(limits, key_pair, frozen_clock):
     limits(writes=5, global_=100, sandbox=50)
     _, raw = key_pair
     response = Client().post("/api/v1/intake", data={"workflow": "demo.flow", "payload": {}},
@@ -126,29 +169,6 @@ def test_health_endpoints_are_not_limited(limits, path):
         response = client.get(path)
         assert response.status_code in (200, 503)
         assert "X-RateLimit-Limit" not in response
-
-
-@pytest.mark.django_db
-def test_a_forged_forwarded_for_from_an_untrusted_peer_does_not_change_the_bucket(limits, settings):
-    limits(writes=2)
-    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
-    client = Client()
-    for n in range(2):
-        assert _post(client, ip="203.0.113.5", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code == 401
-    _assert_limited(_post(client, ip="203.0.113.5", HTTP_X_FORWARDED_FOR="198.51.100.77"), 2)
-
-
-@pytest.mark.django_db
-def test_a_trusted_proxys_forwarded_for_names_the_bucket(limits, settings):
-    limits(writes=2)
-    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
-    client = Client()
-    for _ in range(2):
-        assert _post(client, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.1").status_code == 401
-    # The same client through another of our proxies, whatever it wrote on the left: limited.
-    _assert_limited(_post(client, ip="10.0.0.3", HTTP_X_FORWARDED_FOR="7.7.7.7, 198.51.100.1"), 2)
-    # Another client behind the same proxy has its own bucket.
-    assert _post(client, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 401
 
 
 _SPEND = """
@@ -218,3 +238,77 @@ def test_a_cache_out_of_reach_makes_api_answers_unavailable_not_500(limits, sett
                                  HTTP_X_API_KEY=raw))
     assert_api_error(response, 503, "service_unavailable")
     assert response["Retry-After"] == "5"
+
+
+# --- the counters themselves (levqor.ratelimit.count_hits: our own scheme, also used by sign-in links)
+
+
+@pytest.fixture(params=["default", "local"])
+def counter_cache(request, settings):
+    """The counters in the default cache (Redis when REDIS_URL is set) and in a local-memory one, so
+    both ways of counting (one Redis pipeline; a cache add, then incr) are tried on a Redis run."""
+    if request.param == "local":
+        settings.CACHES = {**settings.CACHES, "local": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit-test"}}
+        settings.RATELIMIT_USE_CACHE = "local"
+    yield caches[settings.RATELIMIT_USE_CACHE]
+    caches[settings.RATELIMIT_USE_CACHE].clear()
+
+
+def test_a_counter_counts_hits_in_its_fixed_window_and_starts_again_in_the_next(counter_cache, frozen_clock):
+    first = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
+    assert frozen_clock.epoch < first.reset_at <= frozen_clock.epoch + 60
+    assert (first.count, first.remaining, first.exceeded) == (1, 1, False)
+    assert first.retry_after == first.reset_at - frozen_clock.epoch
+    frozen_clock.advance(first.reset_at - frozen_clock.epoch - 1)  # the window's last second
+    second = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
+    third = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
+    assert [(u.count, u.remaining, u.exceeded, u.reset_at) for u in (second, third)] == [
+        (2, 0, False, first.reset_at), (3, 0, True, first.reset_at)]
+    assert third.retry_after == 1
+    frozen_clock.advance(1)  # the window has ended: a fresh one, exactly one period later
+    fresh = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
+    assert (fresh.count, fresh.reset_at) == (1, first.reset_at + 60)
+
+
+def test_each_group_value_and_period_is_a_bucket_of_its_own(counter_cache, frozen_clock):
+    usages = ratelimit.count_hits([
+        ratelimit.Counter("test-limit", "a", 5, 60),
+        ratelimit.Counter("test-limit", "a", 5, 60),
+        ratelimit.Counter("test-limit", "b", 5, 60),
+        ratelimit.Counter("test-other", "a", 5, 60),
+        ratelimit.Counter("test-limit", "a", 5, 900),
+        ratelimit.Counter("test-limit", "a", 5, 60),
+    ])
+    assert [u.count for u in usages] == [1, 2, 1, 1, 1, 3]
+
+
+def test_windows_of_different_buckets_do_not_all_end_in_the_same_second(counter_cache, frozen_clock):
+    ends = {ratelimit.count_hit("test-limit", f"198.51.100.{n}", limit=5, period=60).reset_at for n in range(20)}
+    assert len(ends) > 5
+    assert all(frozen_clock.epoch < end <= frozen_clock.epoch + 60 for end in ends)
+
+
+def test_the_most_lasting_exceeded_limit_is_the_one_reported(counter_cache, frozen_clock):
+    counters = [ratelimit.Counter("test-a", "x", 1, 60), ratelimit.Counter("test-b", "x", 1, 900),
+                ratelimit.Counter("test-c", "x", 5, 900)]
+    assert ratelimit.last_to_reset(ratelimit.count_hits(counters)) is None
+    usages = ratelimit.count_hits(counters)
+    assert ratelimit.last_to_reset(usages) == usages[1]  # c is not exceeded; b resets after a
+
+
+@pytest.mark.redis
+def test_on_redis_the_pipeline_counts_into_the_cache_apis_own_entries(frozen_clock):
+    """The one-round-trip path and the plain cache path (cache.add, cache.incr: what other caches
+    get) count into the same entries: the pipeline's keys carry the cache's prefix and version, so
+    the cache API reads, expires and clears them like any other."""
+    cache = caches["default"]
+    counter = ratelimit.Counter("test-limit", "198.51.100.1", 10, 60)
+    end = ratelimit._window_end(counter, frozen_clock.epoch)
+    assert ratelimit._count_on_redis(cache, [counter], [end]) == [1]
+    assert ratelimit._count_in_cache(cache, [counter], [end]) == [2]
+    assert ratelimit._count_on_redis(cache, [counter], [end]) == [3]
+    key = ratelimit._cache_key(counter, end)
+    assert cache.get(key) == 3
+    assert 0 < cache.ttl(key) <= 60 + ratelimit.EXPIRY_MARGIN_SECONDS
+    assert [u.count for u in ratelimit.count_hits([counter])] == [4]
