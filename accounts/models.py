@@ -47,9 +47,9 @@ class UserManager(BaseUserManager):
 
 class User(AbstractBaseUser, PermissionsMixin):
     class Currency(models.TextChoices):
-        GBP = "GBP"
-        USD = "USD"
-        EUR = "EUR"
+        GBP = "GBP", "GBP (£)"
+        USD = "USD", "USD ($)"
+        EUR = "EUR", "EUR (€)"
 
     class Tier(models.TextChoices):
         SANDBOX = "sandbox"

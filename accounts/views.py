@@ -6,6 +6,7 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors
@@ -17,7 +18,14 @@ from accounts.login import (
     login_token_redeem,
 )
 from accounts.models import ApiKey, User
-from accounts.services.keys import ROTATION_GRACE_MAX_SECONDS, ApiKeyNotUsable, api_key_create, api_key_revoke, api_key_rotate
+from accounts.services.keys import (
+    ROTATION_GRACE_MAX_SECONDS,
+    ApiKeyNotUsable,
+    CreatedApiKey,
+    api_key_create,
+    api_key_revoke,
+    api_key_rotate,
+)
 from accounts.services.users import user_update
 from levqor.client_ip import client_ip
 from levqor.redirects import safe_return_to
@@ -127,10 +135,22 @@ def _key_status(api_key: ApiKey) -> str:
     return "active"
 
 
-def _developer_render(request, *, form=None, new_key=None, status=200):
+# A key just created or rotated waits here, in the session, for the one page view that shows it.
+NEW_KEY_SESSION_KEY = "accounts_developer_new_key"
+
+
+def _developer_show_once(request, created: CreatedApiKey):
+    """Post/Redirect/Get: the raw key goes to the session and the browser to /developer, which
+    shows it once and forgets it, so a reload neither sends the form again nor shows the key."""
+    request.session[NEW_KEY_SESSION_KEY] = {"raw_key": created.raw_key}
+    return redirect("/developer")
+
+
+def _developer_render(request, *, form=None, status=200):
     keys = list(selectors.api_key_list_for(request.user))
     for api_key in keys:
         api_key.status = _key_status(api_key)
+    new_key = request.session.pop(NEW_KEY_SESSION_KEY, None)
     return render(request, "accounts/developer.html", {
         "keys": keys, "usage": selectors.api_usage_for(request.user), "form": form or KeyCreateForm(),
         "rotate_form": KeyRotateForm(), "new_key": new_key,
@@ -138,6 +158,7 @@ def _developer_render(request, *, form=None, new_key=None, status=200):
 
 
 @login_required
+@never_cache  # the page may hold a raw key: no copy of it in any cache
 @require_http_methods(["GET", "POST"])
 def developer_page(request):
     if request.method == "GET":
@@ -148,8 +169,7 @@ def developer_page(request):
     created = api_key_create(owner=request.user, name=form.cleaned_data["name"],
                              livemode=form.cleaned_data["mode"] != "test", actor=request.user,
                              ip=client_ip(request), details={"via": "portal"})
-    # The raw key is in this answer only: it is stored nowhere (not even the session), so a reload shows it no more.
-    return _developer_render(request, new_key=created)
+    return _developer_show_once(request, created)
 
 
 def _owned_key(request, key_id) -> ApiKey:
@@ -178,7 +198,7 @@ def developer_key_rotate(request, key_id):
     messages.success(request, f"The key {api_key.prefix}… is replaced. "
                               + (f"It keeps working for {hours} hour{'s' if hours != 1 else ''}."
                                  if hours else "It stopped working now."))
-    return _developer_render(request, new_key=created)
+    return _developer_show_once(request, created)
 
 
 @login_required

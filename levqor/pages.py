@@ -1,5 +1,7 @@
-"""Project-wide public pages. The terms page shows the current terms when an app provides the
-template compliance/terms_page.html (it extends pages/terms.html); levqor imports no app."""
+"""Project-wide public pages. levqor imports no app, so the terms page renders the template
+compliance/terms_page.html when an app provides it (the compliance app does: it extends
+pages/terms.html with the version in force, text and date, read by its template tag), and
+pages/terms.html alone, which says no terms are published, when none does."""
 
 from django.shortcuts import render
 from django.template.loader import select_template

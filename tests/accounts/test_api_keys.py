@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiKey, User
+from accounts.models import DEFAULT_SCOPES, ApiKey, User
 from accounts.services.key_auth import api_key_authenticate, api_key_cache_key, api_key_hash
 from accounts.services.keys import api_key_create, api_key_revoke
 from accounts.services.users import user_get_or_create
@@ -92,6 +92,30 @@ def test_create_api_key_test_mode_for_an_existing_user_any_case(user, client_for
     assert User.objects.count() == 1 and ApiKey.objects.get().owner == user
     assert ApiKey.objects.get().livemode is False
     assert client_for(lines[-1]).post("/api/v1/jobs", DEMO, format="json").json()["livemode"] is False
+
+
+def test_create_api_key_gives_the_scopes_asked_for(client_for):
+    raw = run("create_api_key", email="ops@example.com", scopes=" jobs:read,admin:read,jobs:read")[-1]
+    assert ApiKey.objects.get().scopes == ["jobs:read", "admin:read"]
+    assert client_for(raw).get("/api/v1/jobs").status_code == 200
+    assert client_for(raw).get("/api/v1/analytics").status_code == 200  # admin:read
+    refused = post_json(client_for(raw), "/api/v1/intake", DEMO)
+    assert refused.status_code == 403 and refused.json()["error"] == "insufficient_scope"
+
+
+def test_create_api_key_without_scopes_gives_the_default_ones():
+    run("create_api_key", email="dev@example.com")
+    assert ApiKey.objects.get().scopes == list(DEFAULT_SCOPES)
+
+
+@pytest.mark.parametrize(("scopes", "message"), [
+    ("jobs:read,jobs:delete", "Unknown scope jobs:delete; the scopes are jobs:read, jobs:write, users:read"),
+    ("admin", "Unknown scope admin;"), (" , ", "--scopes needs at least one of jobs:read"),
+])
+def test_create_api_key_refuses_unknown_scopes_and_makes_nothing(scopes, message):
+    with pytest.raises(CommandError, match=re.escape(message)):
+        run("create_api_key", email="dev@example.com", scopes=scopes)
+    assert not User.objects.exists() and not ApiKey.objects.exists()
 
 
 @pytest.mark.parametrize("email", ["not-an-email", "", "a@", "@example.com", "a b@example.com"])

@@ -14,10 +14,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.models import ApiKey, ApiKeyEvent
-from accounts.services.keys import api_key_create
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
-from tests.factories import UserFactory
+from tests.factories import ApiKeyFactory, UserFactory
 from tests.jobs.support import worker_env
 
 pytestmark = pytest.mark.django_db
@@ -28,9 +27,9 @@ IP = "203.0.113.7"
 @pytest.fixture
 def owner_key(client_for):
     owner = UserFactory()
-    created = api_key_create(owner=owner, name="main")
+    created = ApiKeyFactory(owner=owner, name="main")
     client = client_for(created.raw_key)
-    client.owner, client.key = owner, created.api_key
+    client.owner, client.key = owner, created
     return client
 
 
@@ -39,17 +38,17 @@ def _rotate(client, key_id, **body):
 
 
 def test_rotation_overlaps_for_the_grace_period_then_the_old_key_stops(owner_key, client_for, clock):
-    target = api_key_create(owner=owner_key.owner, name="ci", scopes=["jobs:read"])
+    target = ApiKeyFactory(owner=owner_key.owner, name="ci", scopes=["jobs:read"])
     old = client_for(target.raw_key)
     assert old.get("/api/v1/jobs").status_code == 200  # cached in this process now
 
-    response = _rotate(owner_key, target.api_key.pk, grace_seconds=3600)
+    response = _rotate(owner_key, target.pk, grace_seconds=3600)
     assert response.status_code == 201, response.content
     body = response.json()
     new = client_for(body["key"])
     assert body["key"].startswith("lvk_live_") and body["key"] != target.raw_key
-    assert (body["name"], body["scopes"], body["rotated_from"]) == ("ci", ["jobs:read"], str(target.api_key.pk))
-    assert body["previous_key"]["id"] == str(target.api_key.pk) and body["previous_key"]["status"] == "active"
+    assert (body["name"], body["scopes"], body["rotated_from"]) == ("ci", ["jobs:read"], str(target.pk))
+    assert body["previous_key"]["id"] == str(target.pk) and body["previous_key"]["status"] == "active"
     assert response["Location"] == f"/api/v1/keys/{body['id']}"
 
     # Both work while clients move over.
@@ -62,19 +61,19 @@ def test_rotation_overlaps_for_the_grace_period_then_the_old_key_stops(owner_key
     assert_api_error(old.get("/api/v1/jobs"), 401, "invalid_api_key")
     assert new.get("/api/v1/jobs").status_code == 200
     listed = {k["id"]: k["status"] for k in owner_key.get("/api/v1/keys").json()["results"]}
-    assert listed[str(target.api_key.pk)] == "expired" and listed[body["id"]] == "active"
+    assert listed[str(target.pk)] == "expired" and listed[body["id"]] == "active"
 
 
 def test_rotation_by_default_leaves_a_day_and_zero_stops_the_old_key_now(owner_key, client_for):
-    target = api_key_create(owner=owner_key.owner, name="a")
-    response = _rotate(owner_key, target.api_key.pk)
+    target = ApiKeyFactory(owner=owner_key.owner, name="a")
+    response = _rotate(owner_key, target.pk)
     assert response.status_code == 201
-    expires = ApiKey.objects.get(pk=target.api_key.pk).expires_at
+    expires = ApiKey.objects.get(pk=target.pk).expires_at
     assert abs((expires - timezone.now()) - timedelta(days=1)) < timedelta(seconds=30)
 
-    other = api_key_create(owner=owner_key.owner, name="b")
+    other = ApiKeyFactory(owner=owner_key.owner, name="b")
     assert client_for(other.raw_key).get("/api/v1/jobs").status_code == 200  # cached
-    response = _rotate(owner_key, other.api_key.pk, grace_seconds=0)
+    response = _rotate(owner_key, other.pk, grace_seconds=0)
     assert response.status_code == 201
     assert_api_error(client_for(other.raw_key).get("/api/v1/jobs"), 401, "invalid_api_key")
     assert client_for(response.json()["key"]).get("/api/v1/jobs").status_code == 200
@@ -89,9 +88,9 @@ def test_a_key_can_rotate_itself_and_keeps_working_through_the_grace(owner_key, 
 
 def test_a_rotation_keeps_an_earlier_expiry_and_the_new_key_inherits_the_lifetime(owner_key):
     soon = timezone.now() + timedelta(minutes=10)
-    target = api_key_create(owner=owner_key.owner, expires_at=soon)
-    body = _rotate(owner_key, target.api_key.pk, grace_seconds=86400).json()
-    assert ApiKey.objects.get(pk=target.api_key.pk).expires_at == soon
+    target = ApiKeyFactory(owner=owner_key.owner, expires_at=soon)
+    body = _rotate(owner_key, target.pk, grace_seconds=86400).json()
+    assert ApiKey.objects.get(pk=target.pk).expires_at == soon
     assert ApiKey.objects.get(pk=body["id"]).expires_at == soon
 
 
@@ -103,23 +102,23 @@ def test_a_bad_grace_period_is_refused(owner_key, grace):
 
 
 def test_a_revoked_or_expired_key_cannot_be_rotated(owner_key):
-    revoked = api_key_create(owner=owner_key.owner)
-    assert post_json(owner_key, f"/api/v1/keys/{revoked.api_key.pk}/revoke", {}).status_code == 200
-    assert_api_error(_rotate(owner_key, revoked.api_key.pk), 409, "key_not_active")
-    expired = api_key_create(owner=owner_key.owner, expires_at=timezone.now() - timedelta(seconds=1))
-    assert_api_error(_rotate(owner_key, expired.api_key.pk), 409, "key_not_active")
+    revoked = ApiKeyFactory(owner=owner_key.owner)
+    assert post_json(owner_key, f"/api/v1/keys/{revoked.pk}/revoke", {}).status_code == 200
+    assert_api_error(_rotate(owner_key, revoked.pk), 409, "key_not_active")
+    expired = ApiKeyFactory(owner=owner_key.owner, expires_at=timezone.now() - timedelta(seconds=1))
+    assert_api_error(_rotate(owner_key, expired.pk), 409, "key_not_active")
 
 
 def test_revoke_stops_the_key_at_once_and_is_idempotent(owner_key, client_for):
-    target = api_key_create(owner=owner_key.owner)
+    target = ApiKeyFactory(owner=owner_key.owner)
     client = client_for(target.raw_key)
     assert client.get("/api/v1/jobs").status_code == 200  # cached
-    response = post_json(owner_key, f"/api/v1/keys/{target.api_key.pk}/revoke", {}, REMOTE_ADDR=IP)
+    response = post_json(owner_key, f"/api/v1/keys/{target.pk}/revoke", {}, REMOTE_ADDR=IP)
     assert response.status_code == 200 and response.json()["status"] == "revoked"
     assert_api_error(client.get("/api/v1/jobs"), 401, "invalid_api_key")
-    again = post_json(owner_key, f"/api/v1/keys/{target.api_key.pk}/revoke", {})
+    again = post_json(owner_key, f"/api/v1/keys/{target.pk}/revoke", {})
     assert again.status_code == 200 and again.json()["revoked_at"] == response.json()["revoked_at"]
-    assert ApiKeyEvent.objects.filter(api_key=target.api_key, action="revoked").count() == 1
+    assert ApiKeyEvent.objects.filter(api_key=target, action="revoked").count() == 1
 
 
 # --- audit ------------------------------------------------------------------------------------
@@ -150,17 +149,17 @@ def test_the_key_records_the_address_it_was_last_used_from(owner_key):
 # --- rotate_api_key -------------------------------------------------------------------------------
 
 def test_rotate_api_key_prints_the_new_key_last_and_audits_no_actor(client_for):
-    target = api_key_create(owner=UserFactory(), name="cron", scopes=["jobs:read"])
+    target = ApiKeyFactory(owner=UserFactory(), name="cron", scopes=["jobs:read"])
     out = io.StringIO()
-    call_command("rotate_api_key", "--key-id", str(target.api_key.pk), "--grace-seconds", "0", stdout=out)
+    call_command("rotate_api_key", "--key-id", str(target.pk), "--grace-seconds", "0", stdout=out)
     lines = out.getvalue().strip().splitlines()
     raw = lines[-1]
     assert raw.startswith("lvk_live_") and raw not in "\n".join(lines[:-1])
-    new = ApiKey.objects.get(rotated_from=target.api_key)
+    new = ApiKey.objects.get(rotated_from=target)
     assert (new.name, new.scopes) == ("cron", ["jobs:read"])
     assert client_for(raw).get("/api/v1/jobs").status_code == 200
     assert_api_error(client_for(target.raw_key).get("/api/v1/jobs"), 401, "invalid_api_key")
-    event = ApiKeyEvent.objects.get(api_key=target.api_key, action="rotated")
+    event = ApiKeyEvent.objects.get(api_key=target, action="rotated")
     assert event.actor is None and event.details["via"] == "command"
 
 
@@ -171,9 +170,9 @@ def test_rotate_api_key_refuses_an_unknown_key(args):
 
 
 def test_rotate_api_key_refuses_a_negative_grace():
-    target = api_key_create(owner=UserFactory())
+    target = ApiKeyFactory(owner=UserFactory())
     with pytest.raises(CommandError, match="grace-seconds"):
-        call_command("rotate_api_key", "--key-id", str(target.api_key.pk), "--grace-seconds", "-5",
+        call_command("rotate_api_key", "--key-id", str(target.pk), "--grace-seconds", "-5",
                      stdout=io.StringIO())
     assert ApiKey.objects.count() == 1
 
@@ -205,14 +204,14 @@ def _line(process, deadline_seconds=60):
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_a_revocation_bites_at_once_in_another_process(owner_key):
-    target = api_key_create(owner=owner_key.owner)
+    target = ApiKeyFactory(owner=owner_key.owner)
     process = subprocess.Popen([sys.executable, "-c", _AUTH_LOOP], env=worker_env(), cwd=os.getcwd(),  # noqa: S603
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert _line(process) == "ready"
         assert _ask(process, target.raw_key) == "ok"  # the other process has it cached now
         assert _ask(process, target.raw_key) == "ok"
-        assert post_json(owner_key, f"/api/v1/keys/{target.api_key.pk}/revoke", {}).status_code == 200
+        assert post_json(owner_key, f"/api/v1/keys/{target.pk}/revoke", {}).status_code == 200
         assert _ask(process, target.raw_key) == "refused"
         assert _ask(process, _raw(owner_key)) == "ok"  # the owner's other key still works
     finally:

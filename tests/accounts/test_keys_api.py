@@ -7,10 +7,9 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import DEFAULT_SCOPES, ApiKey, User
-from accounts.services.keys import api_key_create
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
-from tests.factories import UserFactory
+from tests.factories import ApiKeyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -18,21 +17,21 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def owner_key(client_for):
     owner = UserFactory()
-    created = api_key_create(owner=owner, name="main")
+    created = ApiKeyFactory(owner=owner, name="main")
     client = client_for(created.raw_key)
-    client.owner, client.key, client.raw = owner, created.api_key, created.raw_key
+    client.owner, client.key, client.raw = owner, created, created.raw_key
     return client
 
 
 def test_list_shows_my_keys_metadata_only(owner_key):
-    second = api_key_create(owner=owner_key.owner, name="second", livemode=False)
-    api_key_create(owner=UserFactory(), name="someone else's")
+    second = ApiKeyFactory(owner=owner_key.owner, name="second", livemode=False)
+    ApiKeyFactory(owner=UserFactory(), name="someone else's")
     response = owner_key.get("/api/v1/keys")
     assert response.status_code == 200
     results = response.json()["results"]
-    assert [k["id"] for k in results] == [str(second.api_key.pk), str(owner_key.key.pk)]
+    assert [k["id"] for k in results] == [str(second.pk), str(owner_key.key.pk)]
     text = response.content.decode()
-    for key in (owner_key.key, second.api_key):
+    for key in (owner_key.key, second):
         assert key.key_hash not in text
     assert owner_key.raw not in text and second.raw_key not in text
     assert "key" not in results[0] and "key_hash" not in results[0]
@@ -58,13 +57,13 @@ def test_create_shows_the_raw_key_once_and_it_works(owner_key, client_for):
 def test_create_defaults_to_the_usual_scopes_and_the_acting_keys_mode(owner_key, client_for):
     body = post_json(owner_key, "/api/v1/keys", {"name": "plain"}).json()
     assert body["scopes"] == list(DEFAULT_SCOPES) and body["livemode"] is True
-    test_key = client_for(api_key_create(owner=owner_key.owner, livemode=False, scopes=["jobs:read"]).raw_key)
+    test_key = client_for(ApiKeyFactory(owner=owner_key.owner, livemode=False, scopes=["jobs:read"]).raw_key)
     body = post_json(test_key, "/api/v1/keys", {"name": "from a test key"}).json()
     assert body["livemode"] is False and body["scopes"] == ["jobs:read"]  # never wider than the acting key
 
 
 def test_a_key_cannot_hand_out_scopes_it_lacks(owner_key, client_for):
-    narrow = client_for(api_key_create(owner=owner_key.owner, scopes=["jobs:read"]).raw_key)
+    narrow = client_for(ApiKeyFactory(owner=owner_key.owner, scopes=["jobs:read"]).raw_key)
     body = assert_api_error(post_json(narrow, "/api/v1/keys", {"name": "x", "scopes": ["jobs:read", "jobs:write"]}),
                             403, "insufficient_scope")
     assert body["details"]["missing_scopes"] == ["jobs:write"]
@@ -74,7 +73,7 @@ def test_a_key_cannot_hand_out_scopes_it_lacks(owner_key, client_for):
 
 
 def test_a_test_key_cannot_make_or_rotate_live_keys(owner_key, client_for):
-    test_key = client_for(api_key_create(owner=owner_key.owner, livemode=False).raw_key)
+    test_key = client_for(ApiKeyFactory(owner=owner_key.owner, livemode=False).raw_key)
     assert_api_error(post_json(test_key, "/api/v1/keys", {"name": "x", "livemode": True}), 403, "permission_denied")
     assert_api_error(post_json(test_key, f"/api/v1/keys/{owner_key.key.pk}/rotate", {}), 403, "permission_denied")
     assert_api_error(post_json(test_key, f"/api/v1/keys/{owner_key.key.pk}/revoke", {}), 403, "permission_denied")
@@ -102,11 +101,11 @@ def test_bad_input_is_refused_naming_the_field(owner_key, body, fields):
 
 
 def test_another_owners_key_is_404_for_rotate_and_revoke(owner_key, client_for):
-    stranger = api_key_create(owner=UserFactory())
+    stranger = ApiKeyFactory(owner=UserFactory())
     for action in ("rotate", "revoke"):
-        body = assert_api_error(post_json(owner_key, f"/api/v1/keys/{stranger.api_key.pk}/{action}", {}), 404,
+        body = assert_api_error(post_json(owner_key, f"/api/v1/keys/{stranger.pk}/{action}", {}), 404,
                                 "not_found")
-        assert body["details"]["key_id"] == str(stranger.api_key.pk)
+        assert body["details"]["key_id"] == str(stranger.pk)
     assert_api_error(post_json(owner_key, "/api/v1/keys/00000000-0000-0000-0000-000000000000/revoke", {}), 404,
                      "not_found")
     assert client_for(stranger.raw_key).get("/api/v1/jobs").status_code == 200  # untouched
@@ -119,7 +118,7 @@ def test_no_key_no_access(client):
 
 def test_a_signed_in_owner_manages_their_keys_in_the_browsable_api():
     person = User.objects.create_user("me@example.com", "a-long-password-123")
-    api_key_create(owner=person)
+    ApiKeyFactory(owner=person)
     browser = Client()
     browser.force_login(person)
     assert len(browser.get("/api/v1/keys", HTTP_ACCEPT="application/json").json()["results"]) == 1

@@ -19,7 +19,7 @@ from accounts.personal_data import (
 from accounts.services.key_auth import api_key_authenticate, api_key_cache_key
 from compliance.services import account_erase
 from jobs.models import Job
-from tests.factories import UserFactory, api_key_for
+from tests.factories import UserFactory, api_key_for, terms_accepted_by
 from tests.jobs.support import job_submit
 
 pytestmark = pytest.mark.django_db
@@ -50,6 +50,7 @@ def holdings():
 
 @pytest.fixture
 def signed_in(user):
+    terms_accepted_by(user)  # the settings pages are behind the terms gate
     client = Client()
     client.force_login(user)
     client.user = user

@@ -17,13 +17,12 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, ApiUsage, User
 from accounts.services import key_auth
-from accounts.services.keys import api_key_create
 from accounts.services.usage import api_usage_count
 from jobs.models import Job
 from levqor.errors import AppError, ErrorCode
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
-from tests.factories import api_key_for
+from tests.factories import ApiKeyFactory, api_key_for
 from tests.jobs.support import worker_env
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +144,7 @@ def test_sessions_in_the_browsable_api_are_not_counted(quotas, clock):
 def test_usage_counts_every_key_of_the_owner_and_reading_it_is_free(api, quotas, clock):
     assert _usage(api) == {"calls_used": 0, "calls_limit": 3, "calls_remaining": 3,
                            "reset_at": "2025-12-01T00:00:00Z", "tier": "sandbox"}
-    second_key = api_key_create(owner=api.user, name="second").raw_key
+    second_key = ApiKeyFactory(owner=api.user, name="second").raw_key
     second = Client(HTTP_X_API_KEY=second_key)
     assert api.get("/api/v1/workflows").status_code == 200
     assert second.get("/api/v1/workflows").status_code == 200

@@ -8,11 +8,10 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import User
-from accounts.services.keys import api_key_create
 from jobs.models import Job
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
-from tests.factories import UserFactory
+from tests.factories import ApiKeyFactory, UserFactory
 from tests.jobs.support import job_submit
 
 pytestmark = pytest.mark.django_db
@@ -46,12 +45,12 @@ def test_each_endpoint_needs_its_scope_and_says_which(client_for):
     owner = UserFactory()
     job = job_submit(owner)
     for method, path, scope in _endpoints(job.pk):
-        lacking = client_for(api_key_create(owner=owner, scopes=ALL_BUT[scope]).raw_key)
+        lacking = client_for(ApiKeyFactory(owner=owner, scopes=ALL_BUT[scope]).raw_key)
         body = assert_api_error(_call(lacking, method, path), 403, "insufficient_scope")
         assert body["details"]["required_scope"] == scope, (path, body)
         assert scope not in body["details"]["key_scopes"]
 
-        holding = client_for(api_key_create(owner=owner, scopes=[scope]).raw_key)
+        holding = client_for(ApiKeyFactory(owner=owner, scopes=[scope]).raw_key)
         response = _call(holding, method, path)
         assert response.status_code != 403, (method, path, response.content)
         assert response.status_code < 500
@@ -59,7 +58,7 @@ def test_each_endpoint_needs_its_scope_and_says_which(client_for):
 
 @pytest.mark.parametrize("path", ["/api/v1/jobs", "/api/v1/intake"])
 def test_the_intake_fast_path_refuses_a_read_only_key_as_drf_does(client_for, path):
-    read_only = client_for(api_key_create(owner=UserFactory(), scopes=["jobs:read"]).raw_key)
+    read_only = client_for(ApiKeyFactory(owner=UserFactory(), scopes=["jobs:read"]).raw_key)
     fast = post_json(read_only, path, DEMO)
     drf = post_json(read_only, path + "?format=json", DEMO)
     assert assert_api_error(fast, 403, "insufficient_scope")["details"] == \
@@ -70,7 +69,7 @@ def test_the_intake_fast_path_refuses_a_read_only_key_as_drf_does(client_for, pa
 
 
 def test_a_method_a_view_does_not_have_is_405_not_a_scope_error(client_for):
-    read_only = client_for(api_key_create(owner=UserFactory(), scopes=["jobs:read"]).raw_key)
+    read_only = client_for(ApiKeyFactory(owner=UserFactory(), scopes=["jobs:read"]).raw_key)
     assert_api_error(read_only.get("/api/v1/intake"), 405, "method_not_allowed")
 
 
@@ -116,6 +115,6 @@ def test_a_view_that_declares_nothing_refuses_keys(rf):
         def get(self, request):
             return Response({"ok": True})
 
-    raw = api_key_create(owner=UserFactory()).raw_key
+    raw = ApiKeyFactory(owner=UserFactory()).raw_key
     response = Undeclared.as_view()(rf.get("/x", HTTP_X_API_KEY=raw))
     assert response.status_code == 403 and response.data["error"] == "insufficient_scope"

@@ -1,17 +1,20 @@
-from datetime import timedelta
-
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from compliance.models import TermsVersion
+from tests.factories import terms_shipped
 
 
 @pytest.fixture
 def terms(db):
-    """A published terms version (through the ORM, as the admin saves it)."""
-    return TermsVersion.objects.create(version="2025-11-14", text="Be nice. Pay your bills.",
-                                       published_at=timezone.now() - timedelta(days=1))
+    """The terms in force: the version a fresh install ships (2025-11-14)."""
+    return terms_shipped()
+
+
+@pytest.fixture
+def no_terms(db):
+    """An install where no terms version is published (the shipped one removed, as in the admin)."""
+    TermsVersion.objects.all().delete()
 
 
 @pytest.fixture

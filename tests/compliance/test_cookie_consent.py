@@ -4,9 +4,17 @@ from urllib.parse import unquote
 import pytest
 from django.test import Client
 
+from compliance import services
 from compliance.models import AnalyticsEvent, ConsentRecord
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(browser, terms):
+    """Here the signed-in user has accepted the terms in force, so the terms gate lets them use /settings."""
+    services.terms_accept(user=browser.user, ip=None)
+    return browser
 
 
 def visitor():

@@ -18,6 +18,13 @@ from tests.factories import api_key_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture
+def browser(browser, terms):
+    """Here the signed-in user has accepted the terms in force, so the terms gate lets them use /settings."""
+    services.terms_accept(user=browser.user, ip=None)
+    return browser
+
+
 def link_in(message) -> str:
     return re.search(r"http://testserver/marketing/confirm\?token=(\S+)", message.body).group(0)
 

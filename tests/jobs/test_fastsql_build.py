@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from jobs.fastsql import build
 from jobs.models import Job, JobEvent
+from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -42,8 +43,8 @@ def test_insert_values_are_the_orms_whichever_fields_keep_their_defaults(user, c
 
 def test_a_row_read_back_by_the_claims_reader_equals_the_orms(user):
     now = timezone.now()
-    job = Job.objects.create(owner=user, workflow="demo.flow", payload={"x": "y"}, created_at=now,
-                             next_attempt_at=now, estimated_cost=Decimal("0.001"), spend_day=now.date())
+    job = JobFactory(owner=user, payload={"x": "y"}, created_at=now, estimated_cost=Decimal("0.001"),
+                     spend_day=now.date())
     names = ("id", "owner", "livemode", "payload", "estimated_cost", "spend_day", "created_at")
     columns = ", ".join(Job._meta.get_field(n).column for n in names)
     with connection.cursor() as cursor:

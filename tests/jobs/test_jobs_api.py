@@ -13,23 +13,18 @@ from django.http import Http404
 from django.utils import timezone
 from rest_framework import exceptions
 
-from accounts.services.keys import api_key_create, api_key_revoke
 from jobs.execution import job_claim, job_run_next
 from jobs.models import DailySpend, Job
 from levqor.http_errors import api_exception_handler
 from tests.api_asserts import assert_api_error, error_fields
 from tests.conftest import post_json
-from tests.factories import UserFactory, api_key_for
+from tests.factories import ApiKeyFactory, JobFactory, UserFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
 
 DEMO = {"workflow": "demo.flow", "payload": {"hello": "world"}}
 # llm.chat with no provider configured (the test settings) fails at once, permanently.
 FAILING = {"workflow": "llm.chat", "payload": {"messages": [{"role": "user", "content": "hi"}]}}
-
-
-def make_job(owner, *, livemode=True, status=Job.Status.QUEUED, workflow="demo.flow", **fields):
-    return Job.objects.create(owner=owner, livemode=livemode, status=status, workflow=workflow, payload={}, **fields)
 
 
 def submit(client, body=DEMO) -> str:
@@ -63,7 +58,7 @@ def assert_404(response, job_id, path):
 
 @pytest.mark.parametrize("index", range(4), ids=["detail", "legacy_status", "cancel", "retry"])
 def test_another_owners_job_is_404_everywhere(api, index):
-    job = make_job(UserFactory(), status=Job.Status.FAILED)
+    job = JobFactory(status=Job.Status.FAILED)
     method, path = job_paths(job.pk)[index]
     assert_404(call(api, method, path), job.pk, path)
     job.refresh_from_db()
@@ -105,11 +100,11 @@ def test_test_keys_see_only_test_jobs_and_live_keys_only_live_ones(api, client_f
 def test_list_is_newest_first_and_filtered_by_status_and_workflow(api):
     now = timezone.now()
     owner = api.user
-    a = make_job(owner, created_at=now - timedelta(minutes=3))
-    b = make_job(owner, status=Job.Status.FAILED, created_at=now - timedelta(minutes=2))
-    c = make_job(owner, workflow="http.request", created_at=now - timedelta(minutes=1))
-    make_job(UserFactory())  # someone else's
-    make_job(owner, livemode=False)  # mine, but test mode
+    a = JobFactory(owner=owner, created_at=now - timedelta(minutes=3))
+    b = JobFactory(owner=owner, status=Job.Status.FAILED, created_at=now - timedelta(minutes=2))
+    c = JobFactory(owner=owner, workflow="http.request", created_at=now - timedelta(minutes=1))
+    JobFactory()  # someone else's
+    JobFactory(owner=owner, livemode=False)  # mine, but test mode
 
     def ids(query=""):
         response = api.get(f"/api/v1/jobs{query}")
@@ -156,7 +151,7 @@ def _walk(client, url, *, limit_seen):
 
 def test_list_is_cursor_paginated(api):
     now = timezone.now()
-    jobs = [make_job(api.user, created_at=now - timedelta(seconds=i)) for i in range(7)]
+    jobs = [JobFactory(owner=api.user, created_at=now - timedelta(seconds=i)) for i in range(7)]
     ids, sizes = _walk(api, "/api/v1/jobs?limit=3", limit_seen=5)
     assert sizes == [3, 3, 1]
     assert ids == [str(j.pk) for j in jobs]  # newest first, each once
@@ -167,24 +162,23 @@ def test_list_is_cursor_paginated(api):
 def test_pagination_loses_no_job_when_many_share_a_timestamp(api):
     # Jobs accepted in one burst can share created_at to the microsecond.
     same = timezone.now()
-    jobs = Job.objects.bulk_create(Job(owner=api.user, workflow="demo.flow", payload={}, created_at=same)
-                                   for _ in range(9))
+    jobs = Job.objects.bulk_create(JobFactory.build(owner=api.user, created_at=same) for _ in range(9))
     ids, _ = _walk(api, "/api/v1/jobs?limit=4", limit_seen=5)
     assert sorted(ids) == sorted(str(j.pk) for j in jobs) and len(ids) == 9
 
 
 def test_list_with_status_filter_paginates_within_the_filter(api):
     now = timezone.now()
-    failed = [make_job(api.user, status=Job.Status.FAILED, created_at=now - timedelta(seconds=2 * i))
+    failed = [JobFactory(owner=api.user, status=Job.Status.FAILED, created_at=now - timedelta(seconds=2 * i))
               for i in range(5)]
     for i in range(5):
-        make_job(api.user, created_at=now - timedelta(seconds=2 * i + 1))
+        JobFactory(owner=api.user, created_at=now - timedelta(seconds=2 * i + 1))
     ids, sizes = _walk(api, "/api/v1/jobs?status=failed&limit=2", limit_seen=4)
     assert ids == [str(j.pk) for j in failed] and sizes == [2, 2, 1]
 
 
 def test_limit_is_capped_at_100(api):
-    Job.objects.bulk_create(Job(owner=api.user, workflow="demo.flow", payload={}) for _ in range(101))
+    Job.objects.bulk_create(JobFactory.build(owner=api.user) for _ in range(101))
     page = api.get("/api/v1/jobs?limit=1000").json()
     assert len(page["results"]) == 100 and page["next"]
     assert len(api.get("/api/v1/jobs").json()["results"]) == 50  # the default page
@@ -200,14 +194,14 @@ def _b64(text: str) -> str:
     _b64("p=garbage"), _b64(urlencode({"p": "2025-13-45 00:00:00+00:00"})), _b64("p=2025-01-01 00:00:00"),
 ])
 def test_a_forged_cursor_is_a_bad_parameter(api, cursor):
-    make_job(api.user)
+    JobFactory(owner=api.user)
     body = assert_api_error(api.get("/api/v1/jobs", {"cursor": cursor}), 400, "validation_failed")
     assert error_fields(body) == ["cursor"]
 
 
 def test_a_cursor_as_handed_out_still_pages(api):
     now = timezone.now()
-    jobs = [make_job(api.user, created_at=now - timedelta(seconds=i)) for i in range(3)]
+    jobs = [JobFactory(owner=api.user, created_at=now - timedelta(seconds=i)) for i in range(3)]
     first = api.get("/api/v1/jobs?limit=2").json()
     cursor = parse_qs(urlsplit(first["next"]).query)["cursor"][0]
     second = api.get("/api/v1/jobs", {"cursor": cursor, "limit": 2})
@@ -257,18 +251,17 @@ def test_no_key_is_401_not_authenticated(client, method, path):
 
 
 def _bad_keys(user):
-    revoked = api_key_create(owner=user)
-    api_key_revoke(api_key=revoked.api_key)
-    expired = api_key_create(owner=user, expires_at=timezone.now() - timedelta(seconds=1))
+    revoked = ApiKeyFactory(owner=user, revoked=True)
+    expired = ApiKeyFactory(owner=user, expires_at=timezone.now() - timedelta(seconds=1))
     inactive_owner = UserFactory(is_active=False)
     return {
         "unknown": "lvk_live_" + "0" * 32,
         "unknown_test": "lvk_test_" + "f" * 32,
         "wrong_prefix": "sk_live_" + "0" * 32,
-        "truncated": api_key_create(owner=user).raw_key[:-1],
+        "truncated": ApiKeyFactory(owner=user).raw_key[:-1],
         "revoked": revoked.raw_key,
         "expired": expired.raw_key,
-        "owner_deactivated": api_key_create(owner=inactive_owner).raw_key,
+        "owner_deactivated": ApiKeyFactory(owner=inactive_owner).raw_key,
         "absurdly_long": "lvk_live_" + "a" * 5000,
     }
 
@@ -340,7 +333,7 @@ def test_cancel_a_running_job_asks_it_to_stop(api):
 
 @pytest.mark.parametrize("status", [Job.Status.SUCCEEDED, Job.Status.FAILED, Job.Status.CANCELLED])
 def test_a_finished_job_cannot_be_cancelled(api, status):
-    job = make_job(api.user, status=status, finished_at=timezone.now())
+    job = JobFactory(owner=api.user, status=status, finished_at=timezone.now())
     body = assert_api_error(api.post(f"/api/v1/jobs/{job.pk}/cancel"), 409, "job_not_cancellable")
     assert body["details"] == {"status": status}
     job.refresh_from_db()
@@ -387,7 +380,7 @@ def test_retry_a_cancelled_job_runs_it(api):
 
 @pytest.mark.parametrize("status", [Job.Status.QUEUED, Job.Status.RUNNING, Job.Status.SUCCEEDED])
 def test_only_failed_or_cancelled_jobs_can_be_retried(api, status):
-    job = make_job(api.user, status=status)
+    job = JobFactory(owner=api.user, status=status)
     body = assert_api_error(api.post(f"/api/v1/jobs/{job.pk}/retry"), 409, "job_not_retryable")
     assert body["details"] == {"status": status}
     job.refresh_from_db()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def me():
-    user = UserFactory()
+    user = UserFactory(terms_accepted=True)
     client = Client()
     client.force_login(user)
     client.user = user
@@ -62,7 +62,7 @@ def test_job_details_show_the_event_log_and_only_to_the_owner(me):
         "created", "started", "succeeded"]
     assert "&quot;echo&quot;" in page
     stranger = Client()
-    stranger.force_login(UserFactory())
+    stranger.force_login(UserFactory(terms_accepted=True))
     assert stranger.get(f"/dashboard/jobs/{job.pk}").status_code == 404
 
 

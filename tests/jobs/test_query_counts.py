@@ -13,10 +13,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
-from jobs.models import Job
 from tests.conftest import post_json
+from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,18 +87,12 @@ def _fresh_process():
     key_auth.reset()
 
 
-def _jobs(owner, n):
-    now = timezone.now()
-    Job.objects.bulk_create(Job(owner=owner, workflow="demo.flow", payload={"i": i},
-                                created_at=now - timezone.timedelta(seconds=i)) for i in range(n))
-
-
 def test_job_list_is_one_query_whatever_its_length(api, django_assert_num_queries):
-    _jobs(api.user, 1)
+    JobFactory.create_batch(1, owner=api.user)
     api.get("/api/v1/jobs")  # warms the key
     with django_assert_num_queries(1):
         assert len(api.get("/api/v1/jobs").json()["results"]) == 1
-    _jobs(api.user, 29)
+    JobFactory.create_batch(29, owner=api.user)
     with django_assert_num_queries(1):
         assert len(api.get("/api/v1/jobs").json()["results"]) == 30
     with django_assert_num_queries(1):

@@ -23,6 +23,7 @@ from jobs.execution import job_reap, job_run_next
 from jobs.models import Job, JobEvent, WorkerHeartbeat
 from levqor.webhooks import webhook_verify
 from tests.conftest import post_json
+from tests.factories import JobFactory
 from tests.jobs.support import event_kinds, job_lease_expire, job_submit, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,7 +106,7 @@ def test_a_job_whose_worker_is_killed_runs_again_exactly_once(user, fake_server,
 
 def _run_concurrently(user, *, workers: int, jobs: int):
     created = Job.objects.bulk_create([
-        Job(owner=user, workflow="demo.flow", payload={"n": i}, priority=i % 3, estimated_cost=Decimal("0.001"))
+        JobFactory.build(owner=user, payload={"n": i}, priority=i % 3, estimated_cost=Decimal("0.001"))
         for i in range(jobs)])
     claimed: dict[int, list] = {n: [] for n in range(workers)}
     errors = []

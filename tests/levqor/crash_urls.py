@@ -1,32 +1,34 @@
-"""Test-only URLs: the project's own, plus views that crash, as a bug in a view would."""
+"""Test-only URLconf: the project's URLs plus two views that crash, as a bug in a view would,
+with a secret in the exception's text that must reach no client: a plain Django view and a DRF
+view under the API's prefix (so the API's middleware applies to it as to any API view)."""
 
 from django.urls import path
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from levqor.urls import handler400, handler403, handler404, handler500  # noqa: F401
 from levqor.urls import urlpatterns as project_urlpatterns
 
-handler400 = "levqor.http_errors.handler400"
-handler403 = "levqor.http_errors.handler403"
-handler404 = "levqor.http_errors.handler404"
-handler500 = "levqor.http_errors.handler500"
+PLAIN_PATH = "/test-crash/plain"
+API_PATH = "/api/v1/test-crash"
+SECRET = "database password is hunter2"
+
+
+def crashing_view(request):
+    raise RuntimeError(f"a bug in a plain Django view ({SECRET})")
 
 
 class CrashingApiView(APIView):
     permission_classes = [AllowAny]
 
     def post(self, request):
-        raise RuntimeError(f"a bug in an API view (body keys: {sorted(request.data)})")
+        raise RuntimeError(f"a bug in an API view (body keys: {sorted(request.data)}; {SECRET})")
 
     get = post
 
 
-def crashing_view(request):
-    raise RuntimeError("a bug in a plain Django view")
-
-
 urlpatterns = [
-    path("test-crash/api", CrashingApiView.as_view()),
-    path("test-crash/plain", crashing_view),
+    path(PLAIN_PATH.lstrip("/"), crashing_view),
+    path(API_PATH.lstrip("/"), CrashingApiView.as_view()),
     *project_urlpatterns,
 ]

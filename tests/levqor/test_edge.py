@@ -10,6 +10,7 @@ from django.test import Client
 
 from levqor.security import STYLE_ATTRIBUTES
 from tests.api_asserts import assert_api_error
+from tests.levqor import crash_urls
 
 REQUEST_ID = "edge-test-42"
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -54,22 +55,18 @@ KINDS = [
      "invalid_content_type"),
     ("body too large", _big, 413, "request_too_large"),
     ("no key", lambda c, k: c.get("/api/v1/jobs", HTTP_X_REQUEST_ID=REQUEST_ID), 401, "not_authenticated"),
-    ("Django view raises", lambda c, k: c.get("/boom", HTTP_X_REQUEST_ID=REQUEST_ID), 500, "internal_error"),
-    ("DRF view raises", lambda c, k: c.get("/api/v1/boom", HTTP_X_REQUEST_ID=REQUEST_ID), 500, "internal_error"),
+    ("Django view raises", lambda c, k: c.get(crash_urls.PLAIN_PATH, HTTP_X_REQUEST_ID=REQUEST_ID), 500, "internal_error"),
+    ("DRF view raises", lambda c, k: c.get(crash_urls.API_PATH, HTTP_X_REQUEST_ID=REQUEST_ID), 500, "internal_error"),
     ("CSRF refused", lambda c, k: Client(enforce_csrf_checks=True).post("/admin/login/", {"username": "a"},
                                                                        HTTP_X_REQUEST_ID=REQUEST_ID), 403,
      "csrf_failed"),
 ]
 
 
-@pytest.fixture
-def failing_urls(settings):
-    settings.ROOT_URLCONF = "tests.levqor.urls_raising"
-
-
 @pytest.mark.django_db
+@pytest.mark.urls("tests.levqor.crash_urls")
 @pytest.mark.parametrize("name, ask, status, code", KINDS, ids=[k[0] for k in KINDS])
-def test_every_error_has_one_shape_and_every_header(failing_urls, key_pair, name, ask, status, code):
+def test_every_error_has_one_shape_and_every_header(key_pair, name, ask, status, code):
     _, raw = key_pair
     response = ask(Client(raise_request_exception=False), raw)
     body = assert_api_error(response, status, code)

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from jobs.execution import worker_heartbeat
 from jobs.models import Job, JobEvent, UptimeMinute, WorkerHeartbeat
-from tests.factories import UserFactory
+from tests.factories import JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -70,15 +70,11 @@ def test_uptime_counts_from_process_start(web):
     assert body["start_time"] <= body["current_time"]
 
 
-def _job(owner, status, **fields):
-    return Job.objects.create(owner=owner, workflow="demo.flow", status=status, **fields)
-
-
 def test_queue_health_counts_real_jobs(web):
     owner = UserFactory()
     for status, n in [("queued", 3), ("running", 1), ("succeeded", 4), ("failed", 2), ("cancelled", 1)]:
         for _ in range(n):
-            _job(owner, status, lease_expires_at=timezone.now() + timedelta(minutes=1) if status == "running" else None)
+            JobFactory(owner=owner, status=status)  # a running one holds a live lease
     worker_heartbeat()
     body = web.get("/ops/queue_health").json()
     assert body["queue_stats"] == {"queued": 3, "running": 1, "completed": 4, "failed": 2, "cancelled": 1, "total": 11}
@@ -88,11 +84,11 @@ def test_queue_health_counts_real_jobs(web):
 def test_queue_health_is_unhealthy_with_stale_backlog_or_expired_leases(web):
     owner = UserFactory()
     worker_heartbeat()
-    _job(owner, "queued", next_attempt_at=timezone.now() - timedelta(minutes=10))
+    JobFactory(owner=owner, status="queued", next_attempt_at=timezone.now() - timedelta(minutes=10))
     body = web.get("/ops/queue_health").json()
     assert body["healthy"] is False and body["oldest_due_wait_seconds"] >= 600
     Job.objects.all().delete()
-    _job(owner, "running", lease_expires_at=timezone.now() - timedelta(seconds=1))
+    JobFactory(owner=owner, lease_expired=True)
     body = web.get("/ops/queue_health").json()
     assert body["healthy"] is False and body["expired_leases"] == 1
 
@@ -114,11 +110,11 @@ def test_public_metrics_are_computed_from_data(web, clock):
     for minutes_ago in (4, 3, 1, 0):
         UptimeMinute.objects.create(minute=now - timedelta(minutes=minutes_ago))
     owner = UserFactory()
-    complete = _job(owner, "succeeded", finished_at=timezone.now())
+    complete = JobFactory(owner=owner, status="succeeded", finished_at=timezone.now())
     JobEvent.objects.create(job=complete, kind="created", to_status="queued")
     JobEvent.objects.create(job=complete, kind="succeeded", to_status="succeeded")
-    _job(owner, "failed", finished_at=timezone.now())  # no event log: not covered
-    _job(owner, "queued", created_at=timezone.now() - timedelta(days=2))  # not today
+    JobFactory(owner=owner, status="failed", finished_at=timezone.now())  # no event log: not covered
+    JobFactory(owner=owner, status="queued", created_at=timezone.now() - timedelta(days=2))  # not today
 
     body = web.get("/public/metrics").json()
     assert body["jobs_today"] == 2

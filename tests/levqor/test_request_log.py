@@ -62,10 +62,10 @@ def test_one_line_per_request_with_the_final_status_key_prefix_and_user(log_outp
 def test_crashing_views_are_logged_with_status_500(log_output):
     _, stream = log_output
     client = Client(raise_request_exception=False)
-    assert client.get("/test-crash/api").status_code == 500
+    assert client.get("/api/v1/test-crash").status_code == 500
     assert client.get("/test-crash/plain").status_code == 500
     assert [(line["path"], line["status"]) for line in request_lines(stream)] == [
-        ("/test-crash/api", 500), ("/test-crash/plain", 500)]
+        ("/api/v1/test-crash", 500), ("/test-crash/plain", 500)]
 
 
 def test_secrets_never_reach_any_log_line(log_output, client_for, django_user_model):

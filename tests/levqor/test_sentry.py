@@ -56,7 +56,7 @@ def test_view_errors_reach_sentry_tagged_and_without_secrets(sentry_server, sett
     cookie = f"sessionid={PASSWORD}; csrftoken={PASSWORD}"
     with httpx.Client(base_url=live_server.url, timeout=10) as client:
         plain = client.get(f"/test-crash/plain?api_key={raw}&q=1", headers={"X-Api-Key": raw, "Cookie": cookie})
-        api = client.post(f"/test-crash/api?token={raw}", content=json.dumps({"password": PASSWORD, "email": "a@b.co"}),
+        api = client.post(f"/api/v1/test-crash?token={raw}", content=json.dumps({"password": PASSWORD, "email": "a@b.co"}),
                           headers={"Content-Type": "application/json", "Authorization": f"Bearer {raw}",
                                    "Cookie": cookie})
     assert plain.status_code == api.status_code == 500
@@ -69,7 +69,7 @@ def test_view_errors_reach_sentry_tagged_and_without_secrets(sentry_server, sett
         assert event["environment"] == "ci-test"
         assert event["release"] == f"levqor@{settings.LEVQOR_VERSION}+{settings.LEVQOR_BUILD}"
         assert event["exception"]["values"][-1]["type"] == "RuntimeError"
-        assert event["request"]["url"].endswith(("/test-crash/plain", "/test-crash/api"))
+        assert event["request"]["url"].endswith(("/test-crash/plain", "/api/v1/test-crash"))
         assert "cookies" not in event["request"] and not event["request"].get("data")
         text = envelope.decode()
         for secret in (raw, raw[len("lvk_live_"):], PASSWORD):

@@ -2,8 +2,21 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
+from accounts.models import DEFAULT_SCOPES, SCOPES
 from accounts.services.keys import api_key_create
 from accounts.services.users import user_get_or_create
+
+
+def scopes_parse(value: str) -> list[str]:
+    """'jobs:read, admin:read' -> ["jobs:read", "admin:read"]: known scopes only, each once, in order."""
+    scopes = list(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    unknown = [scope for scope in scopes if scope not in SCOPES]
+    if unknown:
+        raise CommandError(f"Unknown scope{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                           f"the scopes are {', '.join(SCOPES)}.")
+    if not scopes:
+        raise CommandError(f"--scopes needs at least one of {', '.join(SCOPES)}.")
+    return scopes
 
 
 class Command(BaseCommand):
@@ -13,15 +26,19 @@ class Command(BaseCommand):
         parser.add_argument("--email", required=True)
         parser.add_argument("--test", action="store_true", help="A test-mode key (lvk_test_...).")
         parser.add_argument("--name", default="")
+        parser.add_argument("--scopes", default=None,
+                            help=f"Comma-separated, from {', '.join(SCOPES)}. Default: {','.join(DEFAULT_SCOPES)}.")
 
-    def handle(self, *args, email, test, name, **options):
+    def handle(self, *args, email, test, name, scopes, **options):
         try:
             validate_email(email.strip())
         except ValidationError as exc:
             raise CommandError(f"{email!r} is not an email address.") from exc
+        chosen = scopes_parse(scopes) if scopes is not None else None
         user, created = user_get_or_create(email=email)
-        created_key = api_key_create(owner=user, name=name, livemode=not test)
+        created_key = api_key_create(owner=user, name=name, livemode=not test, scopes=chosen)
         self.stdout.write(f"{'Created' if created else 'Found'} user {user.email}")
         self.stdout.write(f"{'Test' if test else 'Live'} key {created_key.api_key.prefix}… "
-                          f"(id {created_key.api_key.pk}); it is shown once, keep it safe:")
+                          f"(id {created_key.api_key.pk}, scopes {', '.join(created_key.api_key.scopes)}); "
+                          "it is shown once, keep it safe:")
         self.stdout.write(created_key.raw_key)
