@@ -10,10 +10,12 @@ from django.utils import timezone
 from jobs.execution import worker_alive
 from jobs.models import Job, JobEvent, UptimeMinute
 from jobs.selectors import job_status_counts
+from levqor.health import read_only_json
 
 STALE_QUEUE_SECONDS = 300
 
 
+@read_only_json
 def queue_health(request):
     now = timezone.now()
     counts = job_status_counts()
@@ -65,6 +67,7 @@ def audit_coverage_7d(*, now) -> float | None:
     return round(100.0 * figures["covered"] / figures["total"], 2)
 
 
+@read_only_json
 def public_metrics(request):
     now = timezone.now()
     start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
