@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "csp",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Redoc's files, served from our static files (the /api/v1/docs page)
     "django_q",
     "levqor.apps.LevqorConfig",
     "accounts",
@@ -241,6 +242,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Run AI-automation jobs: intake, status, cancel and retry.",
     "VERSION": LEVQOR_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "levqor.openapi.error_responses"],
 }
 
