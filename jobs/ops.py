@@ -7,10 +7,12 @@ from django.utils import timezone
 
 from jobs import selectors
 from jobs.execution import worker_alive
+from levqor.health import read_only_json
 
 STALE_QUEUE_SECONDS = 300
 
 
+@read_only_json
 def queue_health(request):
     now = timezone.now()
     counts = selectors.job_status_counts()
@@ -32,6 +34,7 @@ def queue_health(request):
     }, status=200)
 
 
+@read_only_json
 def public_metrics(request):
     now = timezone.now()
     start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -1,10 +1,13 @@
 """System checks: a production configuration refuses to start without its secrets or with a
-mistyped proxy list."""
+mistyped proxy list or site address, and is warned when its site address is left to the default."""
 
 import ipaddress
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core import checks
 from django.core.checks import Error, register
+from django.http.request import split_domain_port, validate_host
 
 
 @register(deploy=False)
@@ -30,3 +33,24 @@ def trusted_proxies_check(app_configs, **kwargs):
             errors.append(Error(f"TRUSTED_PROXIES holds {cidr!r}, which is not an IP address or CIDR range.",
                                 hint="A comma-separated list such as 10.0.0.0/8,192.0.2.7", id="levqor.E002"))
     return errors
+
+
+@register(deploy=False)
+def site_url_check(app_configs, **kwargs):
+    """SITE_URL makes the links people follow from emails: a malformed one breaks every link, and
+    the default (http://127.0.0.1:$PORT) is only right on a developer's machine."""
+    parts = urlsplit(settings.SITE_URL)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+        return [Error(f"SITE_URL is {settings.SITE_URL!r}, not an address such as https://levqor.example.com.",
+                      hint="A scheme (http or https) and a host, with a port if needed; no path.", id="levqor.E003")]
+    problems = []
+    domain, _ = split_domain_port(parts.netloc)
+    if not validate_host(domain, settings.ALLOWED_HOSTS):
+        problems.append(checks.Warning(
+            f"SITE_URL's host {parts.hostname!r} is not in ALLOWED_HOSTS, so the links made from it would be "
+            "refused (400).", hint="Add it to ALLOWED_HOSTS.", id="levqor.W002"))
+    if not settings.DEBUG and not settings.EMBEDDED_MODE and not settings.SITE_URL_FROM_ENV:
+        problems.append(checks.Warning(
+            f"SITE_URL is not set: sign-in links in emails point at {settings.SITE_URL}.",
+            hint="Set SITE_URL to the address people open this service at.", id="levqor.W001"))
+    return problems

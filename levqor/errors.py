@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     INVALID_CONTENT_TYPE = "invalid_content_type", 415, "The body is not application/json."
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415, "The body's media type is not one this endpoint reads."
     REQUEST_TOO_LARGE = "request_too_large", 413, "The request body is over the size limit."
+    LENGTH_REQUIRED = "length_required", 411, "A chunked body reached a server that cannot read one; send Content-Length."
     NOT_ACCEPTABLE = "not_acceptable", 406, "The Accept header asks for a format the API does not speak."
     METHOD_NOT_ALLOWED = "method_not_allowed", 405, "This method is not allowed here."
     CSRF_FAILED = "csrf_failed", 403, "A form or session request failed its CSRF check."

@@ -1,6 +1,7 @@
 """Liveness, readiness and uptime. Apps register their own readiness checks (the worker
 heartbeat is the jobs app's), so this package knows no app."""
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -9,7 +10,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
+from levqor.errors import AppError, ErrorCode
+from levqor.http_errors import error_response
 from levqor.sentry import sentry_status
 
 PROCESS_STARTED_AT = time.time()
@@ -40,6 +44,27 @@ register_readiness_check("database", _check_database)
 register_readiness_check("cache", _check_cache)
 
 
+READ_ONLY_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def read_only_json(view):
+    """For the JSON views that only report (health, status, ops): another method is 405
+    method_not_allowed in the error shape, with an Allow header, as on the API.
+
+    Exempt from CSRF, whose check runs before the view and answered an unsafe method 403
+    csrf_failed: with every unsafe method refused here, the view changes nothing for CSRF to guard."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if request.method not in READ_ONLY_METHODS:
+            response = error_response(AppError(ErrorCode.METHOD_NOT_ALLOWED, f'Method "{request.method}" not allowed.'))
+            response["Allow"] = ", ".join(READ_ONLY_METHODS)
+            return response
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapped)
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -49,11 +74,13 @@ def root(request):
                          "build": settings.LEVQOR_BUILD})
 
 
+@read_only_json
 def health(request):
     """Liveness: the process answers. No database, no cache."""
     return JsonResponse({"ok": True, "ts": int(time.time())})
 
 
+@read_only_json
 def status(request):
     """Readiness: every registered check must pass, else "fail" and 503."""
     checks = {}
@@ -70,6 +97,7 @@ def status(request):
                          "info": info}, status=200 if passing else 503)
 
 
+@read_only_json
 def uptime(request):
     now = time.time()
     return JsonResponse({

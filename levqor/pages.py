@@ -5,6 +5,7 @@ pages/terms.html alone, which says no terms are published, when none does."""
 
 from django.shortcuts import render
 from django.template.loader import select_template
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
@@ -18,6 +19,7 @@ def _wants_html(request) -> bool:
     return first in ("text/html", "application/xhtml+xml")
 
 
+@csrf_exempt  # the JSON root changes nothing, so CSRF's 403 would only stop it answering any method
 @vary_on_headers("Accept")
 def root(request):
     # Any method, as the old JSON root answered; only a browser's GET gets the page.

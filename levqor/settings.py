@@ -55,6 +55,11 @@ SECRET_KEY_FROM_ENV = bool(os.environ.get("SECRET_KEY"))
 SECRET_KEY = os.environ.get("SECRET_KEY") or _embedded_secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# The address people open this service at: links in emails (sign-in) are made from it and `make
+# run` prints it. One address for both, because session and CSRF cookies belong to one host name:
+# a link to localhost does not find the cookies of a page opened at 127.0.0.1.
+SITE_URL_FROM_ENV = bool(os.environ.get("SITE_URL"))
+SITE_URL = (os.environ.get("SITE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or '8000'}").rstrip("/")
 LEVQOR_VERSION = os.environ.get("LEVQOR_VERSION", "0.1.0")
 LEVQOR_BUILD = os.environ.get("LEVQOR_BUILD", "dev")
 
@@ -69,6 +74,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "csp",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Redoc's files, served from our static files (the /api/v1/docs page)
     "django_q",
     "levqor.apps.LevqorConfig",
     "accounts",
@@ -241,6 +247,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Run AI-automation jobs: intake, status, cancel and retry.",
     "VERSION": LEVQOR_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "levqor.openapi.error_responses"],
 }
 

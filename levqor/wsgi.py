@@ -13,4 +13,9 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'levqor.settings')
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from levqor.middleware import ChunkedBodyReader  # noqa: E402  (imports DRF: after Django is set up)
+
+# Chunked request bodies (no Content-Length) are read before Django sees them; see ChunkedBodyReader.
+application = ChunkedBodyReader(django_application)

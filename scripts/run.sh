@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-PORT="${PORT:-8000}"
+export PORT="${PORT:-8000}"
+# The address to print: SITE_URL from the settings, the one the sign-in links are made from.
+SITE_URL="$($PY -c 'import os; os.environ.setdefault("DJANGO_SETTINGS_MODULE", "levqor.settings")
+from django.conf import settings; print(settings.SITE_URL)')"
 
 if [ -z "${DATABASE_URL:-}" ]; then
   # Embedded mode: SQLite has one writer and the local-memory cache is per process, so one
@@ -23,7 +26,7 @@ WORKER=$!
 .venv/bin/gunicorn levqor.wsgi --bind "0.0.0.0:${PORT}" --workers "$WEB_CONCURRENCY" \
   --access-logfile - --graceful-timeout 20 &
 WEB=$!
-echo "Levqor: web on http://127.0.0.1:${PORT} (${WEB_CONCURRENCY} gunicorn worker(s), pid ${WEB}), worker pid ${WORKER}" >&2
+echo "Levqor: web on ${SITE_URL} (${WEB_CONCURRENCY} gunicorn worker(s), pid ${WEB}), worker pid ${WORKER}" >&2
 
 stop() {
   trap - INT TERM EXIT

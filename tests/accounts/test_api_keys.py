@@ -279,3 +279,10 @@ def test_demo_setup_leaves_an_existing_demo_user_alone(settings):
     api_key_for(existing)
     assert "lvk_" not in "\n".join(run("demo_setup"))
     assert ApiKey.objects.count() == 1
+
+
+def test_demo_setup_prints_the_site_url_the_sign_in_links_use(settings):
+    settings.EMBEDDED_MODE = True
+    settings.SITE_URL = "http://127.0.0.1:9123"
+    out = "\n".join(run("demo_setup"))
+    assert "curl -s -X POST http://127.0.0.1:9123/api/v1/intake " in out

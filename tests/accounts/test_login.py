@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
 from django.test import Client
@@ -18,8 +19,8 @@ pytestmark = pytest.mark.django_db
 LINK = re.compile(r"(https?://[^/\s]+)/login/confirm\?token=([A-Za-z0-9_\-]+)")
 
 
-def ask_link(client, email, return_to="", ip="198.51.100.1"):
-    return client.post("/login", {"email": email, "returnTo": return_to}, REMOTE_ADDR=ip)
+def ask_link(client, email, return_to="", ip="198.51.100.1", **extra):
+    return client.post("/login", {"email": email, "returnTo": return_to}, REMOTE_ADDR=ip, **extra)
 
 
 def last_token(to):
@@ -46,7 +47,7 @@ def test_link_signs_in_once_and_rotates_the_session():
     assert "a sign-in link was sent" in answer.content.decode()
     token = last_token("ada@example.com")
     assert mail.outbox[-1].subject == "Your Levqor sign-in link"
-    assert LINK.search(mail.outbox[-1].body).group(1) == "http://testserver"
+    assert LINK.search(mail.outbox[-1].body).group(1) == settings.SITE_URL
 
     page = client.get(f"/login/confirm?token={token}")
     assert page.status_code == 200 and 'id="login-confirm"' in page.content.decode()
@@ -259,3 +260,13 @@ def test_expired_links_are_purged_by_an_hourly_schedule(clock):
     async_task(schedule.func)  # what the cluster's scheduler does when the hour comes
     assert [result for func, _, result in tasks_drain() if func == schedule.func] == [1]
     assert list(LoginToken.objects.values_list("email", flat=True)) == ["fresh@example.com"]
+
+
+def test_the_link_is_made_from_site_url_whatever_host_the_page_was_asked_on(settings):
+    # Cookies are per host name: a link to another name of this server would not find them.
+    settings.SITE_URL = "http://127.0.0.1:8123"
+    UserFactory(email="ada@example.com")
+    for host in ("localhost", "127.0.0.1", "[::1]"):
+        assert ask_link(Client(), "ada@example.com", HTTP_HOST=host).status_code == 200
+        assert LINK.search(mail.outbox[-1].body).group(1) == "http://127.0.0.1:8123"
+        assert f"http://127.0.0.1:8123/login/confirm?token={last_token('ada@example.com')}" in mail.outbox[-1].body

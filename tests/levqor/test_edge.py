@@ -6,6 +6,7 @@ import hashlib
 import re
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 
 from levqor.security import STYLE_ATTRIBUTES
@@ -228,3 +229,22 @@ def test_cors_preflight_is_answered_for_allowed_origins_only(settings):
     assert response["Access-Control-Allow-Origin"] == "https://app.example.com"
     assert "x-ratelimit-remaining" in response["Access-Control-Expose-Headers"]
     assert "Access-Control-Allow-Origin" not in client.get("/api/v1/workflows", HTTP_ORIGIN="https://evil.example.net")
+
+
+@pytest.mark.django_db
+def test_the_api_reference_loads_only_our_static_files_under_the_page_policy(client):
+    response = client.get("/api/v1/docs")
+    _check_page(response)  # nonce'd scripts and styles, COEP require-corp, nothing from elsewhere
+    page = response.content.decode()
+    scripts = re.findall(r'<script\b[^>]*\bsrc="([^"]+)"', page)
+    assert scripts == ["/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js", "/static/levqor/api_docs.js"]
+    assert all(finders.find(src.removeprefix("/static/")) for src in scripts)
+    assert not re.search(r'(?:src|href)="//', page)
+    # Its policy names no host at all: keywords, the nonce, hashes, and data: images and blob: workers.
+    csp = response["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    sources = {source for value in directives.values() for source in value.split()}
+    assert all(source.startswith("'") or source in ("data:", "blob:") for source in sources), csp
+    assert directives["worker-src"] == "blob:"
+    assert directives["img-src"] == "'self' data:" and directives["connect-src"] == "'self'"
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp

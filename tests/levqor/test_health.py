@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from jobs.execution import worker_heartbeat
 from jobs.models import Job, JobEvent, UptimeMinute, WorkerHeartbeat
+from tests.api_asserts import assert_api_error
 from tests.factories import JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -156,3 +157,43 @@ def test_uptime_covers_exactly_the_last_7_days_of_finished_minutes(web, clock):
     UptimeMinute.objects.bulk_create(UptimeMinute(minute=minute - timedelta(minutes=ago))
                                      for ago in range(1, week + 30) if not 1 <= ago <= 1008)
     assert _uptime(web) == 90.0
+
+
+READ_ONLY_PATHS = ["/health", "/status", "/ops/uptime", "/ops/queue_health", "/public/metrics"]
+UNSAFE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
+
+
+@pytest.mark.parametrize("method", [*UNSAFE_METHODS, "TRACE"])
+@pytest.mark.parametrize("path", READ_ONLY_PATHS)
+def test_another_method_on_a_read_only_json_path_is_405_not_a_csrf_refusal(path, method, user):
+    # CSRF enforced, as for any real client; a signed-in browser's session changes nothing.
+    for client in (Client(enforce_csrf_checks=True), _signed_in(user)):
+        response = client.generic(method, path, HTTP_X_REQUEST_ID="rid-405")
+        body = assert_api_error(response, 405, "method_not_allowed")
+        assert body["correlation_id"] == "rid-405"
+        assert response["Allow"] == "GET, HEAD, OPTIONS"
+        assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS"])
+@pytest.mark.parametrize("path", READ_ONLY_PATHS)
+def test_read_only_json_paths_still_answer_the_safe_methods(path, method):
+    response = Client(enforce_csrf_checks=True).generic(method, path)
+    assert response.status_code in (200, 503)  # /status is 503 without a worker heartbeat
+    if method != "HEAD":
+        assert response.json()
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "TRACE", *UNSAFE_METHODS])
+def test_the_root_answers_every_method_as_the_old_service_did(method, settings):
+    response = Client(enforce_csrf_checks=True).generic(method, "/")
+    assert response.status_code == 200, response.content
+    if method != "HEAD":
+        assert response.json() == {"ok": True, "service": "levqor-backend", "version": settings.LEVQOR_VERSION,
+                                   "build": settings.LEVQOR_BUILD}
+
+
+def _signed_in(user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client

@@ -42,3 +42,46 @@ def test_embedded_mode_keeps_a_generated_secret_between_starts(tmp_path):
     assert len(first) >= 50 and oct((tmp_path / "secret_key").stat().st_mode)[-3:] == "600"
     assert _check(env).returncode == 0
     assert (tmp_path / "secret_key").read_text() == first
+
+
+def _site_url(env, tmp_path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.SITE_URL)"], cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "LEVQOR_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "levqor.settings",
+             **env}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "http://127.0.0.1:8000"),
+    ({"PORT": "9123"}, "http://127.0.0.1:9123"),  # PORT=9123 make run
+    ({"PORT": "9123", "SITE_URL": "https://levqor.example.com/"}, "https://levqor.example.com"),
+])
+def test_site_url_defaults_to_the_address_make_run_serves(env, expected, tmp_path):
+    assert _site_url(env, tmp_path) == expected
+
+
+@pytest.mark.parametrize("env, code", [
+    ({"SITE_URL": "levqor.example.com"}, "levqor.E003"),
+    ({"SITE_URL": "https://levqor.example.com/app"}, "levqor.E003"),
+    ({"SITE_URL": "ftp://levqor.example.com"}, "levqor.E003"),
+    ({"SITE_URL": "http://box.local:8000"}, "levqor.W002"),  # not in ALLOWED_HOSTS
+    ({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/levqor", "SECRET_KEY": "x" * 60}, "levqor.W001"),
+])
+def test_a_site_url_that_would_break_links_is_reported(env, code, tmp_path):
+    result = _check({"PATH": "/usr/bin:/bin", "LEVQOR_VAR_DIR": str(tmp_path), **env})
+    assert code in result.stderr, result.stderr
+    assert (result.returncode == 0) is code.startswith("levqor.W")
+
+
+@pytest.mark.parametrize("env", [
+    {},
+    {"SITE_URL": "https://levqor.example.com", "ALLOWED_HOSTS": "levqor.example.com"},
+    {"SITE_URL": "http://[::1]:8000"},
+    {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/levqor", "SECRET_KEY": "x" * 60,
+     "SITE_URL": "https://levqor.example.com", "ALLOWED_HOSTS": "levqor.example.com"},
+])
+def test_a_good_site_url_passes_the_checks_quietly(env, tmp_path):
+    result = _check({"PATH": "/usr/bin:/bin", "LEVQOR_VAR_DIR": str(tmp_path), **env})
+    assert result.returncode == 0 and "SITE_URL" not in result.stderr, result.stderr

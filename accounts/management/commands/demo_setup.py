@@ -1,5 +1,3 @@
-import os
-
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
@@ -18,8 +16,7 @@ class Command(BaseCommand):
                               f"`.venv/bin/python manage.py create_api_key --email {settings.DEMO_USER_EMAIL} --test`.")
             return
         bar = "=" * 72
-        port = os.environ.get("PORT", "8000")
         self.stdout.write(f"{bar}\nFirst run: demo user {settings.DEMO_USER_EMAIL} created. Its test API key (shown once):\n\n"
-                          f"    {created.raw_key}\n\nTry:\n  curl -s -X POST http://127.0.0.1:{port}/api/v1/intake "
+                          f"    {created.raw_key}\n\nTry:\n  curl -s -X POST {settings.SITE_URL}/api/v1/intake "
                           f"-H 'X-Api-Key: {created.raw_key}' -H 'Content-Type: application/json' "
                           "-d '{\"workflow\":\"demo.flow\",\"payload\":{\"hello\":\"world\"}}'\n" + bar)
