@@ -22,6 +22,7 @@ from accounts.models import LoginToken, User, email_normalise
 from accounts.services.users import user_get_or_create
 from levqor import ratelimit
 from levqor.redirects import DEFAULT_RETURN_TO, safe_return_to
+from levqor.site import site_url
 from levqor.tokens import secret_digest
 
 logger = logging.getLogger("levqor.accounts")
@@ -37,7 +38,7 @@ class LoginRateLimited(Exception):
         self.retry_after = retry_after
 
 
-def login_link_request(*, email: str, ip: str | None, return_to: str, base_url: str) -> None:
+def login_link_request(*, email: str, ip: str | None, return_to: str) -> None:
     """Send a one-time sign-in link to this address (whether or not it has an account yet).
     Raises LoginRateLimited when the address or the IP asked for too many links this window, and
     LoginLinkNotSent when the email backend fails (the person must know no link is coming)."""
@@ -59,7 +60,7 @@ def login_link_request(*, email: str, ip: str | None, return_to: str, base_url: 
     LoginToken.objects.create(email=address, token_hash=secret_digest(token), return_to=safe_return_to(return_to),
                               requested_ip=ip, created_at=now,
                               expires_at=now + timedelta(seconds=settings.LOGIN_LINK_MAX_AGE_SECONDS))
-    link = f"{base_url.rstrip('/')}/login/confirm?token={token}"
+    link = site_url(f"/login/confirm?token={token}")
     minutes = settings.LOGIN_LINK_MAX_AGE_SECONDS // 60
     context = {"link": link, "minutes": minutes, "email": address}
     message = EmailMultiAlternatives(

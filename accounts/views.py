@@ -1,7 +1,6 @@
 """Server-rendered pages of accounts: sign-in by email link, the profile, the developer portal."""
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
@@ -51,7 +50,7 @@ def login_page(request):
         return render(request, "accounts/login.html", {"form": form}, status=400)
     try:
         login_link_request(email=form.cleaned_data["email"], ip=client_ip(request),
-                           return_to=form.cleaned_data["returnTo"], base_url=settings.SITE_URL)
+                           return_to=form.cleaned_data["returnTo"])
     except LoginRateLimited as exc:
         minutes = max(1, round(exc.retry_after / 60))
         messages.error(request, f"Too many sign-in links were asked for. Please try again in about {minutes} "

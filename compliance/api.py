@@ -80,8 +80,7 @@ class MarketingConsentView(OwnUserView):
     def post(self, request, user_id):
         user = _own_user(request, user_id)
         services.marketing_opt_in_request(user=user, source="api", ip=client_ip(request),
-                                          user_agent=request.headers.get("User-Agent", ""),
-                                          base_url=request.build_absolute_uri("/"))
+                                          user_agent=request.headers.get("User-Agent", ""))
         return Response(_body(user))
 
 

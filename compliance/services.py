@@ -27,6 +27,7 @@ from compliance.models import (
     TermsVersion,
 )
 from compliance.selectors import COOKIE_CATEGORIES, CookieConsent, terms_current
+from levqor.site import site_url
 from levqor.tokens import secret_digest
 
 OPT_IN_TOKEN_TTL = timedelta(days=7)
@@ -97,8 +98,7 @@ def _marketing_event(user: User, action: str, *, source: str, ip: str | None, us
                                          user_agent=_ua(user_agent))
 
 
-def marketing_opt_in_request(*, user: User, source: str, ip: str | None, user_agent: str = "",
-                             base_url: str) -> MarketingConsent:
+def marketing_opt_in_request(*, user: User, source: str, ip: str | None, user_agent: str = "") -> MarketingConsent:
     """Start the double opt-in: record the request, make a single-use token (stored hashed, valid
     7 days) and email the confirmation link once the transaction commits. A user already
     confirmed stays as they are (no new email)."""
@@ -117,7 +117,7 @@ def marketing_opt_in_request(*, user: User, source: str, ip: str | None, user_ag
         raw = secrets.token_urlsafe(32)
         MarketingOptInToken.objects.create(user=user, token_hash=secret_digest(raw), created_at=now,
                                            expires_at=now + OPT_IN_TOKEN_TTL)
-        link = f"{base_url.rstrip('/')}/marketing/confirm?{urlencode({'token': raw})}"
+        link = site_url(f"/marketing/confirm?{urlencode({'token': raw})}")
         email = user.email
         transaction.on_commit(lambda: _opt_in_email_send(email, link))
     return consent
@@ -193,14 +193,14 @@ def unsubscribe_token_user(token: str) -> User | None:
     return User.objects.filter(pk=user_id).first()
 
 
-def marketing_email_send(*, user: User, subject: str, body: str, base_url: str) -> bool:
+def marketing_email_send(*, user: User, subject: str, body: str) -> bool:
     """Send a marketing email, only to a user with a confirmed double opt-in. It carries an
     unsubscribe link that works without signing in, and the RFC 8058 one-click headers. Returns
     whether it was sent."""
     consent = MarketingConsent.objects.filter(user=user).first()
     if consent is None or consent.status != MarketingConsent.Status.GRANTED:
         return False
-    link = f"{base_url.rstrip('/')}/marketing/unsubscribe/{unsubscribe_token_make(user)}"
+    link = site_url(f"/marketing/unsubscribe/{unsubscribe_token_make(user)}")
     message = EmailMessage(
         subject=subject, body=f"{body}\n\n--\nYou get this because you asked for Levqor news. Unsubscribe: {link}\n",
         to=[user.email],

@@ -33,10 +33,6 @@ def _ua(request) -> str:
     return request.headers.get("User-Agent", "")
 
 
-def _base_url(request) -> str:
-    return request.build_absolute_uri("/")
-
-
 # --- terms ------------------------------------------------------------------------------------
 
 @require_http_methods(["GET", "POST"])
@@ -153,7 +149,7 @@ def settings_marketing(request):
     action = request.POST.get("action")
     if action == "opt_in":
         consent_state = services.marketing_opt_in_request(user=request.user, source="settings", ip=client_ip(request),
-                                                          user_agent=_ua(request), base_url=_base_url(request))
+                                                          user_agent=_ua(request))
         if consent_state.status == consent_state.Status.GRANTED:
             messages.info(request, "You already receive our marketing emails.")
         else:

@@ -27,8 +27,7 @@ def customer(browser, terms):
                              callback_url="https://hooks.example.org/alice")
     services.cookie_consent_record(anonymous_id=None, user=user, choices={"analytics": True}, ip="198.51.100.4",
                                    user_agent="Firefox/1")
-    services.marketing_opt_in_request(user=user, source="settings", ip="198.51.100.4", user_agent="Firefox/1",
-                                      base_url="http://testserver/")
+    services.marketing_opt_in_request(user=user, source="settings", ip="198.51.100.4", user_agent="Firefox/1")
     referral_track(email=user.email, source="newsletter")
     return browser
 

@@ -4,8 +4,9 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core import mail
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from compliance import services
@@ -26,7 +27,8 @@ def browser(browser, terms):
 
 
 def link_in(message) -> str:
-    return re.search(r"http://testserver/marketing/confirm\?token=(\S+)", message.body).group(0)
+    # Links in mail are made from SITE_URL, whatever host the request came on.
+    return re.search(re.escape(settings.SITE_URL) + r"/marketing/confirm\?token=(\S+)", message.body).group(0)
 
 
 def token_in(message) -> str:
@@ -71,7 +73,7 @@ def test_the_link_confirms_once_with_a_post_and_records_time_and_ip(browser):
 
 
 def test_a_token_older_than_seven_days_is_refused(user):
-    services.marketing_opt_in_request(user=user, source="test", ip=None, base_url="http://testserver/")
+    services.marketing_opt_in_request(user=user, source="test", ip=None)
     raw = token_in(mail.outbox[0])
     MarketingOptInToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     with pytest.raises(services.OptInTokenInvalid) as refused:
@@ -98,17 +100,17 @@ def test_the_old_api_opt_in_and_confirm(client_for):
 
 
 def confirmed_user(user):
-    services.marketing_opt_in_request(user=user, source="test", ip=None, base_url="http://testserver/")
+    services.marketing_opt_in_request(user=user, source="test", ip=None)
     services.marketing_opt_in_confirm(raw_token=token_in(mail.outbox[-1]), source="test", ip=None)
     mail.outbox.clear()
     return user
 
 
 def test_marketing_emails_carry_an_unsubscribe_link_and_one_click_headers(user):
-    assert not services.marketing_email_send(user=user, subject="News", body="Hi", base_url="http://testserver/")
+    assert not services.marketing_email_send(user=user, subject="News", body="Hi")
     assert mail.outbox == []  # never without a confirmed opt-in
     confirmed_user(user)
-    assert services.marketing_email_send(user=user, subject="News", body="Hi", base_url="http://testserver/")
+    assert services.marketing_email_send(user=user, subject="News", body="Hi")
     message = mail.outbox[0]
     link = re.search(r"Unsubscribe: (\S+)", message.body).group(1)
     assert message.extra_headers["List-Unsubscribe"] == f"<{link}>"
@@ -119,13 +121,13 @@ def test_marketing_emails_carry_an_unsubscribe_link_and_one_click_headers(user):
     anonymous = Client(enforce_csrf_checks=True)
     assert 'id="unsubscribe"' in anonymous.get(link).content.decode()
     assert anonymous.post(link).status_code == 200
-    assert not services.marketing_email_send(user=user, subject="More", body="Hi", base_url="http://testserver/")
+    assert not services.marketing_email_send(user=user, subject="More", body="Hi")
     assert MarketingConsentEvent.objects.filter(user=user).first().source == "email_link"
 
 
 def test_rfc8058_one_click_post_unsubscribes(user):
     confirmed_user(user)
-    services.marketing_email_send(user=user, subject="News", body="Hi", base_url="http://testserver/")
+    services.marketing_email_send(user=user, subject="News", body="Hi")
     link = mail.outbox[0].extra_headers["List-Unsubscribe"].strip("<>")
     response = Client(enforce_csrf_checks=True).post(link, "List-Unsubscribe=One-Click",
                                                      content_type="application/x-www-form-urlencoded")
@@ -141,11 +143,11 @@ def test_the_old_unsubscribe_endpoint_takes_effect_at_once(client_for):
     response = post_json(client_for(raw_key), f"/api/v1/users/{user.pk}/marketing-unsubscribe", {})
     assert response.status_code == 200
     assert response.json()["marketing_consent"] is False and response.json()["marketing_double_opt_in"] is False
-    assert not services.marketing_email_send(user=user, subject="x", body="y", base_url="http://testserver/")
+    assert not services.marketing_email_send(user=user, subject="x", body="y")
 
 
 def test_unsubscribing_kills_outstanding_confirmation_links(user):
-    services.marketing_opt_in_request(user=user, source="test", ip=None, base_url="http://testserver/")
+    services.marketing_opt_in_request(user=user, source="test", ip=None)
     services.marketing_unsubscribe(user=user, source="test", ip=None)
     with pytest.raises(services.OptInTokenInvalid):
         services.marketing_opt_in_confirm(raw_token=token_in(mail.outbox[0]), source="test", ip=None)
@@ -166,3 +168,17 @@ def test_every_change_is_appended_to_the_audit_trail(browser):
     services.marketing_unsubscribe(user=browser.user, source="test", ip=None)
     services.marketing_unsubscribe(user=browser.user, source="test", ip=None)
     assert MarketingConsentEvent.objects.filter(user=browser.user).count() == 5
+
+
+@override_settings(SITE_URL="https://levqor.example", ALLOWED_HOSTS=["*"])
+def test_links_in_marketing_mail_use_the_site_url_not_the_host_asked_on(user):
+    # The request came on another name of the server; the mail must link to the site's address,
+    # where the person's cookies live (the same rule as sign-in links).
+    client = Client(HTTP_HOST="localhost:8000")
+    client.force_login(user)
+    page = client.get("/settings")
+    client.post("/settings/marketing", {"action": "opt_in", "csrfmiddlewaretoken": page.cookies["csrftoken"].value})
+    assert link_in(mail.outbox[0]).startswith("https://levqor.example/marketing/confirm?token=")
+    services.marketing_opt_in_confirm(raw_token=token_in(mail.outbox[0]), source="test", ip=None)
+    assert services.marketing_email_send(user=user, subject="News", body="Hi")
+    assert "<https://levqor.example/marketing/unsubscribe/" in mail.outbox[1].extra_headers["List-Unsubscribe"]
