@@ -14,12 +14,13 @@ from compliance.models import TermsVersion
 from compliance.selectors import terms_current
 from compliance.services import terms_accept
 from jobs.models import Job
+from jobs.workflows.base import JobErrorCode
 
 _FINAL = {Job.Status.SUCCEEDED, Job.Status.FAILED, Job.Status.CANCELLED}
 _RAN = {Job.Status.RUNNING, Job.Status.SUCCEEDED, Job.Status.FAILED}  # a cancelled job never ran here
 # What the engine writes when a job ends this way (jobs.execution, jobs.services.job_cancel).
-_ERRORS = {Job.Status.FAILED: ("handler_error", "The workflow crashed: RuntimeError."),
-           Job.Status.CANCELLED: ("cancelled", "Cancelled before it ran.")}
+_ERRORS = {Job.Status.FAILED: (JobErrorCode.HANDLER_ERROR, "The workflow crashed: RuntimeError."),
+           Job.Status.CANCELLED: (JobErrorCode.CANCELLED, "Cancelled before it ran.")}
 
 
 def terms_shipped() -> TermsVersion:

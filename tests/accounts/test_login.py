@@ -270,3 +270,16 @@ def test_the_link_is_made_from_site_url_whatever_host_the_page_was_asked_on(sett
         assert ask_link(Client(), "ada@example.com", HTTP_HOST=host).status_code == 200
         assert LINK.search(mail.outbox[-1].body).group(1) == "http://127.0.0.1:8123"
         assert f"http://127.0.0.1:8123/login/confirm?token={last_token('ada@example.com')}" in mail.outbox[-1].body
+
+
+def test_sign_in_says_it_is_unavailable_when_its_counters_are_out_of_reach(client, settings):
+    # The rate-limit counters live in a Redis that does not answer (nothing listens on port 1):
+    # no link may go out unlimited, and the person sees why instead of a server error.
+    settings.CACHES = {**settings.CACHES, "unreachable": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.RATELIMIT_USE_CACHE = "unreachable"
+    response = client.post("/login", {"email": "ada@example.com", "returnTo": ""})
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert "Signing in is unavailable for a moment" in response.content.decode()
+    assert not mail.outbox and not LoginToken.objects.exists()
