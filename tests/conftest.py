@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -59,6 +60,15 @@ def _cache_clear():
 @pytest.fixture
 def user(db):
     return UserFactory()
+
+
+@pytest.fixture
+def operator(db, django_user_model):
+    """A signed-in staff superuser's browser (the admin back-office); the user is client.user."""
+    client = Client()
+    client.user = django_user_model.objects.create_superuser("ops@levqor.test", "a-long-operator-password")
+    client.force_login(client.user)
+    return client
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from django.apps import apps
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -208,13 +207,6 @@ def test_revoking_bites_at_once_even_with_the_key_cached(key_pair, client_for):
     assert_api_error(client.get("/api/v1/jobs"), 401, "invalid_api_key")
     assert_api_error(post_json(client, "/api/v1/intake", DEMO), 401, "invalid_api_key")
     assert client_for(other_key).get("/api/v1/jobs").status_code == 200  # the owner's other keys still work
-
-
-@pytest.fixture
-def operator():
-    client = Client()
-    client.force_login(User.objects.create_superuser("ops@example.com", "a-long-operator-password"))
-    return client
 
 
 def test_an_expiry_set_in_the_admin_bites_at_once(operator, key_pair, client_for):

@@ -2,22 +2,13 @@
 trail, which nobody can edit."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
-from accounts.models import ApiKey, ApiKeyEvent, User
+from accounts.models import ApiKey, ApiKeyEvent
 from accounts.services.keys import api_key_rotate
 from tests.factories import ApiKeyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator():
-    client = Client()
-    client.user = User.objects.create_superuser("ops@example.com", "a-long-operator-password")
-    client.force_login(client.user)
-    return client
 
 
 def test_key_pages_show_scopes_rotation_and_last_address(operator, client_for):

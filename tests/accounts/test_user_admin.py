@@ -3,7 +3,6 @@ accounts.admin's registry instead of replacing it."""
 
 import pytest
 from django.contrib import admin
-from django.test import Client
 from django.urls import reverse
 
 from accounts.admin import UserAdmin, user_admin_section_register, user_admin_section_unregister
@@ -11,14 +10,6 @@ from accounts.models import ApiKey, User
 from tests.factories import UserFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator():
-    staff = User.objects.create_superuser("ops@levqor.test", "a-long-operator-password")
-    client = Client()
-    client.force_login(staff)
-    return client
 
 
 @admin.display(description="Partner since")

@@ -25,6 +25,7 @@ from jobs.models import Job, JobEvent, WorkerHeartbeat
 from tests.conftest import post_json
 from tests.factories import JobFactory
 from tests.jobs.support import event_kinds, job_lease_expire, job_submit, worker_env
+from tests.processes import process_stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -180,12 +181,7 @@ def test_a_real_cluster_runs_what_the_api_accepted_and_calls_back(api, fake_serv
         _wait_for(lambda: WorkerHeartbeat.objects.filter(beat_at__gte=started_at).exists(), timeout=10,
                   what="a worker heartbeat", proc=cluster, log=log)
     finally:
-        cluster.send_signal(signal.SIGTERM)
-        try:
-            cluster.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(cluster.pid, signal.SIGKILL)
-            cluster.wait()
+        process_stop(cluster)
 
     for job_id in ids:
         status = api.get(f"/api/v1/jobs/{job_id}").json()

@@ -5,24 +5,15 @@ import re
 
 import pytest
 from django.contrib.messages import get_messages
-from django.test import Client
 from django.urls import reverse
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey
 from accounts.services.key_auth import api_key_authenticate
 from jobs.models import Job, JobEvent
 from tests.conftest import post_json
 from tests.factories import UserFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator():
-    admin = User.objects.create_superuser("ops@levqor.test", "a-long-operator-password")
-    client = Client()
-    client.force_login(admin)
-    return client
 
 
 def _submit(api, **body):

@@ -6,14 +6,10 @@ through the WSGI application gunicorn serves, and through a real gunicorn. Past 
 import http.client
 import io
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
 import wsgiref.util
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +20,7 @@ from jobs.models import Job
 from levqor.wsgi import application
 from tests.factories import api_key_for
 from tests.jobs.support import worker_env
+from tests.processes import process_stop, server_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -149,33 +146,15 @@ def gunicorn(tmp_path):
             [sys.executable, "-m", "gunicorn", "levqor.wsgi:application", "--bind", "127.0.0.1:0", "--workers", "1"],
             cwd=settings.BASE_DIR, env=worker_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield _gunicorn_port(proc, log)
+        base_url = server_wait(proc, log, _gunicorn_base_url, timeout=30, what="gunicorn")
+        yield int(base_url.rsplit(":", 1)[1])
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        process_stop(proc)
 
 
-def _gunicorn_port(proc: subprocess.Popen, log: Path) -> int:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        found = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
-        booted = "Booting worker" in text
-        if found and booted:
-            port = int(found.group(1))
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    return port
-            except httpx.HTTPError:
-                pass
-        if proc.poll() is not None:
-            pytest.fail(f"gunicorn exited:\n{text}")
-        time.sleep(0.05)
-    pytest.fail(f"gunicorn did not answer in time:\n{log.read_text(errors='replace')}")
+def _gunicorn_base_url(text: str) -> str | None:
+    found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", text)
+    return found.group(1) if found and "Booting worker" in text else None
 
 
 def _chunked_post(port: int, path: str, parts, *, raw_key: str):

@@ -5,15 +5,15 @@ CSRF cookies are per host name). Starts gunicorn and the worker; marked slow."""
 import email
 import os
 import re
-import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from django.conf import settings
+
+from tests.processes import process_stop, server_wait
 
 pytestmark = pytest.mark.slow
 
@@ -38,31 +38,14 @@ def make_run(tmp_path):
         proc = subprocess.Popen([str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=out,  # noqa: S603
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield _printed_address(proc, log), log
+        yield server_wait(proc, log, _printed_address, timeout=120, what="run.sh"), log
     finally:
-        proc.send_signal(signal.SIGTERM)  # run.sh stops gunicorn and the worker itself
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        process_stop(proc, timeout=40)  # run.sh stops gunicorn and the worker itself
 
 
-def _printed_address(proc, log: Path) -> str:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        found = re.search(r"^Levqor: web on (\S+) ", text, re.M)
-        if found:
-            try:
-                if httpx.get(found.group(1) + "/health", timeout=2).status_code == 200:
-                    return found.group(1)
-            except httpx.HTTPError:
-                pass
-        if proc.poll() is not None:
-            pytest.fail(f"run.sh exited {proc.returncode}:\n{text}")
-        time.sleep(0.1)
-    pytest.fail(f"run.sh did not serve in time:\n{log.read_text(errors='replace')}")
+def _printed_address(text: str) -> str | None:
+    found = re.search(r"^Levqor: web on (\S+) ", text, re.M)
+    return found.group(1) if found else None
 
 
 def _sign_in_link(outbox: Path, to: str) -> str:
