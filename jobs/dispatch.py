@@ -9,14 +9,13 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, transaction
-from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
-from django_q.models import OrmQ, Schedule
+from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from jobs.fastsql import build
+from jobs.fastsql.token import orm_queue_insert
 
 RUN_NEXT = "jobs.tasks.job_run_next"
 DELIVER_CALLBACK = "jobs.tasks.job_callback_deliver"
@@ -26,14 +25,10 @@ logger = logging.getLogger("levqor.jobs")
 
 
 class _OrmBroker(ORM):
-    """django-q2's ORM broker writing the same row with SQL built once: its ORM create (and the
-    close_old_connections() it runs outside a transaction) cost more than the rest of an intake."""
+    """django-q2's ORM broker writing the same row with SQL built once (jobs.fastsql.token)."""
 
     def enqueue(self, task):
-        statement, fields = build.insert_statement(OrmQ, connection.vendor)
-        row = OrmQ(key=self.list_key or Conf.CLUSTER_NAME, payload=task, lock=timezone.now())
-        with connection.cursor() as cursor:
-            cursor.execute(statement, build.insert_values(row, fields, connection))
+        orm_queue_insert(list_key=self.list_key or Conf.CLUSTER_NAME, payload=task)
 
 
 def _broker():
