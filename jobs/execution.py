@@ -144,15 +144,17 @@ def job_finish_orm(job: Job, outcome: Outcome, *, status: str, retry_at, run_cos
             # Back to the queue only if nobody asked to cancel; a cancel wins over a retry.
             if held.filter(cancel_requested_at__isnull=True).update(
                     status=status, lease_expires_at=None, next_attempt_at=retry_at, actual_cost=total_cost,
-                    error_code=error.code, error_message=error.message):
+                    error_code=error.code, error_message=error.message, updated_at=now):
                 spend_adjust(job=job, delta=run_cost)
             else:
                 status, retry_at = Job.Status.CANCELLED, None
         final = status in Job.FINAL_STATUSES
         if final:
             job_error = _final_error(status, error)
+            # update() leaves auto_now fields alone: updated_at is written here, as the prebuilt
+            # statement does (the dashboard's refresher reads it to see a job change).
             if not held.update(status=status, lease_expires_at=None, finished_at=now, result=outcome.result,
-                               actual_cost=total_cost,
+                               actual_cost=total_cost, updated_at=now,
                                error_code=job_error.code if job_error else "",
                                error_message=job_error.message if job_error else ""):
                 logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})

@@ -3,6 +3,7 @@ state writes the same job row, events and day's spend, marks the same callback, 
 when the lease is lost, on SQLite and on PostgreSQL."""
 
 import copy
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -30,9 +31,7 @@ OUTCOMES = {
 
 
 def _snapshot():
-    # QuerySet.update() (the twin) leaves auto_now fields alone; the prebuilt statement writes
-    # updated_at, asserted on its own below.
-    return {"jobs": rows(Job, exclude=("updated_at",)), "events": rows(JobEvent, exclude=("id",),
+    return {"jobs": rows(Job), "events": rows(JobEvent, exclude=("id",),
                                                                        order_by=("job_id", "kind")),
             "spend": rows(DailySpend, exclude=("id",), order_by=("owner_id", "day", "livemode"))}
 
@@ -42,6 +41,9 @@ def _running_job(owner, now, *, callback_url: str, attempts: int, actual_cost) -
                              attempts=attempts, max_attempts=attempts, estimated_cost=ESTIMATE, actual_cost=actual_cost,
                              callback_url=callback_url, spend_day=now.date(), created_at=now, next_attempt_at=now,
                              started_at=now, lease_expires_at=now, worker="w:1")
+    # Last changed when it was claimed, a while ago: finishing must move updated_at (the
+    # dashboard's refresher reads it), which update() alone would not.
+    Job.objects.filter(pk=job.pk).update(updated_at=now - timedelta(minutes=5))
     DailySpend.objects.create(owner=owner, day=now.date(), livemode=True, amount=Decimal("0.5"))
     DailySpend.objects.create(owner=owner, day=now.date(), livemode=False, amount=Decimal("0.25"))
     return job
@@ -83,3 +85,14 @@ def test_the_prebuilt_finish_writes_what_the_orm_writes(user, monkeypatch, outco
         assert len(fast_rows["events"]) > len(before["events"])
     else:
         assert fast_answer is None and fast_rows == before
+
+
+def test_a_retry_re_queues_the_job_and_marks_it_changed(user, monkeypatch):
+    now = freeze_now(monkeypatch)
+    job_id = _running_job(user, now, callback_url="", attempts=1, actual_cost=None).pk
+    Job.objects.filter(pk=job_id).update(max_attempts=3)
+    claimed = Job.objects.get(pk=job_id)
+    flaky = Outcome(Job.Status.FAILED, error=TransientJobError("upstream_503", "Try later."))
+    assert execution.job_finish(claimed, flaky, duration_ms=10) == Job.Status.QUEUED
+    job = Job.objects.get(pk=job_id)
+    assert (job.status, job.updated_at) == (Job.Status.QUEUED, now)
