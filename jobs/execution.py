@@ -239,7 +239,8 @@ def job_reap(*, now=None) -> dict:
         else:
             new_status, code, message = Job.Status.FAILED, JobErrorCode.LEASE_EXPIRED, (
                 "The worker stopped answering on the last attempt.")
-        fields = {"status": new_status, "lease_expires_at": None, "error_code": code, "error_message": message}
+        fields = {"status": new_status, "lease_expires_at": None, "error_code": code, "error_message": message,
+                  "updated_at": now}
         if new_status == Job.Status.QUEUED:
             fields["next_attempt_at"] = now
         else:

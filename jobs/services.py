@@ -169,14 +169,14 @@ def job_cancel(*, job: Job) -> Job:
     with transaction.atomic():
         if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
                 status=Job.Status.CANCELLED, finished_at=now, cancel_requested_at=now, next_attempt_at=now,
-                error_code=JobErrorCode.CANCELLED, error_message="Cancelled before it ran."):
+                error_code=JobErrorCode.CANCELLED, error_message="Cancelled before it ran.", updated_at=now):
             JobEvent.objects.create(job=job, kind=JobEvent.Kind.CANCELLED, attempt=job.attempts,
                                     from_status=Job.Status.QUEUED, to_status=Job.Status.CANCELLED, at=now)
             job.refresh_from_db()
             spend_adjust(job=job, delta=-job.estimated_cost)
             job_callback_schedule(job=job)
         elif Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, cancel_requested_at__isnull=True).update(
-                cancel_requested_at=now):
+                cancel_requested_at=now, updated_at=now):
             JobEvent.objects.create(job=job, kind=JobEvent.Kind.CANCEL_REQUESTED, attempt=job.attempts,
                                     from_status=Job.Status.RUNNING, to_status=Job.Status.RUNNING, at=now)
             job.refresh_from_db()
@@ -199,7 +199,8 @@ def job_retry(*, job: Job) -> Job:
         updated = Job.objects.filter(pk=job.pk, status__in=[Job.Status.FAILED, Job.Status.CANCELLED]).update(
             status=Job.Status.QUEUED, max_attempts=F("attempts") + workflow.max_attempts, next_attempt_at=now,
             cancel_requested_at=None, lease_expires_at=None, error_code="", error_message="", result=None,
-            finished_at=None, callback_status=Job.CallbackStatus.NONE, callback_next_at=None, spend_day=now.date())
+            finished_at=None, callback_status=Job.CallbackStatus.NONE, callback_next_at=None, spend_day=now.date(),
+            updated_at=now)
         if not updated:
             job.refresh_from_db(fields=["status"])
             raise AppError(ErrorCode.JOB_NOT_RETRYABLE,

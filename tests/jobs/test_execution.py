@@ -286,9 +286,12 @@ def test_the_reaper_requeues_a_job_whose_worker_went_silent(user):
     assert job_reap()["requeued"] == 0, "a live lease is left alone"
 
     job_lease_expire(job)
+    Job.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    reaped_at = timezone.now()
     assert job_reap()["requeued"] == 1
     job.refresh_from_db()
     assert (job.status, job.error_code, job.lease_expires_at) == ("queued", "lease_expired", None)
+    assert job.updated_at >= reaped_at, "the dashboard's refresher sees the change"
     lease = job.events.get(kind="lease_expired")
     assert (lease.attempt, lease.from_status, lease.to_status) == (1, "running", "queued")
 

@@ -439,3 +439,18 @@ def test_every_exception_a_view_raises_answers_in_the_one_shape(exc, status, cod
         assert response["Retry-After"] == "7"
     if code == "validation_failed":
         assert response.data["details"] == {"name": ["required"]}
+
+
+def test_cancel_and_retry_mark_the_job_changed(api, clock):
+    # updated_at is what the dashboard's refresher compares; update() alone would leave it behind.
+    job = JobFactory(owner=api.user)
+    clock.advance(60)
+    cancelled_at = timezone.now()
+    assert api.post(f"/api/v1/jobs/{job.pk}/cancel").status_code == 200
+    job.refresh_from_db()
+    assert job.updated_at >= cancelled_at
+    clock.advance(60)
+    retried_at = timezone.now()
+    assert api.post(f"/api/v1/jobs/{job.pk}/retry").status_code == 202
+    job.refresh_from_db()
+    assert job.status == "queued" and job.updated_at >= retried_at
