@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "accounts",
     "jobs",
     "compliance",
+    "waffle",  # feature flags and switches (intelligence: flags, stabilize mode)
+    "intelligence",
 ]
 
 # Order matters: everything that writes headers (correlation id, security headers, CSP, CORS)
@@ -391,6 +393,15 @@ RATELIMIT_PER_KEY_BY_TIER = {
 # How the middleware learns a request's key bucket and tier without authenticating (levqor knows
 # no app, so it is named here): a function(request) -> (bucket, tier) or None.
 RATELIMIT_KEY_TIER_FUNCTION = "accounts.authentication.api_key_rate_bucket"
+
+# --- Operations (intelligence): flags, stabilize mode, alerts ------------------------------------
+# django-waffle keeps flags and switches in the default cache (Redis with REDIS_URL: every process
+# sees a change at once, as saving one clears its cache entry); unknown names read as off.
+WAFFLE_CACHE_PREFIX = "waffle:"
+WAFFLE_CREATE_MISSING_FLAGS = False
+WAFFLE_CREATE_MISSING_SWITCHES = False
+# The same alert (dedup key) within this many seconds counts on the first; nothing new is sent.
+ALERT_DEDUP_SECONDS = int(os.environ.get("ALERT_DEDUP_SECONDS", "900"))
 
 # --- Logging -------------------------------------------------------------------------------
 LOGGING = {

@@ -1,0 +1,1 @@
+"""intelligence's writes and side effects, one module per subject; import from the module."""

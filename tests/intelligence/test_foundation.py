@@ -1,0 +1,50 @@
+"""The intelligence app's shared pieces: alerts stored and de-duplicated, and the one guard every
+automatic change asks, which holds (and records) while stabilize mode is on."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from waffle.models import Switch
+
+from intelligence.models import Alert, HeldAction
+from intelligence.services.alerts import alert_raise
+from intelligence.services.automation import STABILIZE_SWITCH, automation_allowed, stabilize_active
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_same_alert_within_the_dedup_window_counts_on_the_first(clock, settings):
+    settings.ALERT_DEDUP_SECONDS = 900
+    first = alert_raise(source="test", severity="warning", title="Disk nearly full", dedup_key="disk")
+    clock.advance(600)
+    again = alert_raise(source="test", severity="warning", title="Disk nearly full", dedup_key="disk")
+    assert again.pk == first.pk and again.count == 2 and again.last_seen > first.first_seen
+    clock.advance(901)  # the window runs from the last sighting
+    later = alert_raise(source="test", severity="warning", title="Disk nearly full", dedup_key="disk")
+    assert later.pk != first.pk and Alert.objects.count() == 2
+
+
+def test_a_resolved_alert_is_not_reopened_by_a_new_sighting():
+    first = alert_raise(source="test", severity="critical", title="Down")
+    Alert.objects.filter(pk=first.pk).update(status=Alert.Status.RESOLVED, resolved_at=timezone.now())
+    second = alert_raise(source="test", severity="critical", title="Down")
+    assert second.pk != first.pk and second.status == "open"
+
+
+def test_an_unknown_severity_is_refused():
+    with pytest.raises(ValueError):
+        alert_raise(source="test", severity="urgent", title="x")
+
+
+def test_automatic_changes_are_allowed_until_stabilize_mode_holds_and_records_them(django_capture_on_commit_callbacks):
+    assert not stabilize_active()
+    assert automation_allowed("autotune.apply", detail={"queue_max": 40})
+    assert not HeldAction.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):  # waffle clears its cache entry on commit
+        Switch.objects.create(name=STABILIZE_SWITCH, active=True)
+    assert stabilize_active()
+    assert not automation_allowed("autotune.apply", detail={"queue_max": 40})
+    held = HeldAction.objects.get()
+    assert (held.action, held.reason, held.detail) == ("autotune.apply", "stabilize_mode", {"queue_max": 40})
+    assert held.at > timezone.now() - timedelta(seconds=5)
