@@ -40,11 +40,13 @@ def _clean_cache():
 
 def _cache_clear():
     """Empty this run's cache and django-q2 queue. On Redis, cache.clear() is FLUSHDB, which
-    would also wipe the keys and queues of other test runs sharing the database. The key
-    service's per-process memo of recent use goes too, as in a fresh process."""
+    would also wipe the keys and queues of other test runs sharing the database. The per-process
+    memos (the key service's, the runtime settings') go too, as in a fresh process."""
     from accounts.services import key_auth
+    from intelligence.services import runtime
 
     key_auth.reset()
+    runtime.reset()
     if not settings.REDIS_URL:
         cache.clear()
         return

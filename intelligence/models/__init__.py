@@ -3,5 +3,6 @@
 from intelligence.models.alerts import Alert
 from intelligence.models.automation import HeldAction
 from intelligence.models.metrics import MetricMinute
+from intelligence.models.runtime import RuntimeSetting, RuntimeSettingChange
 
-__all__ = ["Alert", "HeldAction", "MetricMinute"]
+__all__ = ["Alert", "HeldAction", "MetricMinute", "RuntimeSetting", "RuntimeSettingChange"]

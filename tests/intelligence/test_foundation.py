@@ -48,3 +48,23 @@ def test_automatic_changes_are_allowed_until_stabilize_mode_holds_and_records_th
     held = HeldAction.objects.get()
     assert (held.action, held.reason, held.detail) == ("autotune.apply", "stabilize_mode", {"queue_max": 40})
     assert held.at > timezone.now() - timedelta(seconds=5)
+
+
+def test_runtime_settings_default_then_change_audited_and_seen_from_the_cache(django_capture_on_commit_callbacks,
+                                                                              django_assert_num_queries, user):
+    from intelligence.models import RuntimeSettingChange
+    from intelligence.services import runtime
+
+    runtime.reset()
+    assert runtime.runtime_setting_get("queue_max") == 5000
+    runtime.reset()
+    with django_assert_num_queries(0):  # cached: no query on the hot path
+        assert runtime.runtime_setting_get("queue_max") == 5000
+    with django_capture_on_commit_callbacks(execute=True):
+        change = runtime.runtime_setting_set("queue_max", "40", actor=user, source="admin", reason="backlog")
+    assert (change.old_value, change.new_value, change.actor, change.reason) == (5000, 40, user, "backlog")
+    assert runtime.runtime_setting_get("queue_max") == 40
+    assert runtime.runtime_setting_set("queue_max", 40, source="admin", reason="same") is None
+    with pytest.raises(ValueError):
+        runtime.runtime_setting_set("queue_max", 30, source="admin", reason=" ")
+    assert RuntimeSettingChange.objects.count() == 1

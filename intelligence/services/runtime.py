@@ -1,0 +1,69 @@
+"""Runtime settings: knobs kept in the database, changed by operators (admin), auto-tune or
+incident recovery, every change audited, and read on hot paths from the cache.
+
+A read costs no query once cached: each process remembers a value for PROCESS_MEMO_SECONDS,
+backed by the shared cache (Redis: every process), which a change clears, so every process sees
+a change within PROCESS_MEMO_SECONDS."""
+
+import time
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from intelligence.models import RuntimeSetting, RuntimeSettingChange
+
+# name -> (default, type): what a setting is when nobody has set it.
+RUNTIME_DEFAULTS: dict[str, tuple[object, type]] = {
+    "queue_max": (5000, int),  # due, queued jobs beyond which intake answers 503 queue_full
+    "p95_target": (150, int),  # ms: the request p95 the service aims for (auto-tune suggests it)
+    "pause_low_priority": (False, bool),  # workers leave low-priority jobs waiting (incident recovery)
+}
+PROCESS_MEMO_SECONDS = 1.0
+_memo: dict[str, tuple[float, object]] = {}
+
+
+def _cache_key(name: str) -> str:
+    return f"runtime-setting:{name}"
+
+
+def runtime_setting_get(name: str):
+    """The setting's value (its default until someone sets it)."""
+    default, kind = RUNTIME_DEFAULTS[name]
+    now = time.monotonic()
+    memo = _memo.get(name)
+    if memo is not None and now - memo[0] < PROCESS_MEMO_SECONDS:
+        return memo[1]
+    cached = cache.get(_cache_key(name))
+    if cached is None:
+        row = RuntimeSetting.objects.filter(name=name).values_list("value", flat=True).first()
+        cached = {"v": kind(row) if row is not None else default}
+        cache.set(_cache_key(name), cached, None)
+    _memo[name] = (now, cached["v"])
+    return cached["v"]
+
+
+def runtime_setting_set(name: str, value, *, actor=None, source: str, reason: str) -> RuntimeSettingChange | None:
+    """Change a setting, audited (who or what, old -> new, why); None when it already had this value."""
+    default, kind = RUNTIME_DEFAULTS[name]
+    if not reason.strip():
+        raise ValueError("A reason is required to change a runtime setting.")
+    value = kind(value)
+    now = timezone.now()
+    with transaction.atomic():
+        row = RuntimeSetting.objects.select_for_update().filter(name=name).first()
+        old = kind(row.value) if row is not None else default
+        if row is not None and old == value:
+            return None
+        RuntimeSetting.objects.update_or_create(name=name, defaults={"value": value, "updated_at": now,
+                                                                     "updated_by": actor})
+        change = RuntimeSettingChange.objects.create(name=name, at=now, old_value=old, new_value=value, actor=actor,
+                                                     source=source, reason=reason)
+        transaction.on_commit(lambda: cache.delete(_cache_key(name)))
+    _memo.pop(name, None)
+    return change
+
+
+def reset() -> None:
+    """Forget this process's memo (tests; a fresh process)."""
+    _memo.clear()
