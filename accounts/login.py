@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import LoginToken, User, email_normalise
 from accounts.services.users import user_get_or_create
-from levqor import ratelimit
+from levqor.counters import Counter, count_hits, last_to_reset
 from levqor.redirects import DEFAULT_RETURN_TO, safe_return_to
 from levqor.site import site_url
 from levqor.tokens import secret_digest
@@ -46,10 +46,10 @@ def login_link_request(*, email: str, ip: str | None, return_to: str) -> None:
     limit, window = settings.LOGIN_LINK_RATE_LIMIT, settings.LOGIN_LINK_RATE_WINDOW_SECONDS
     # Both counters move on every request, so hammering one address from many IPs, or many
     # addresses from one IP, is stopped either way. The address is counted by its digest.
-    counters = [ratelimit.Counter("login-link-email", secret_digest(address), limit, window)]
+    counters = [Counter("login-link-email", secret_digest(address), limit, window)]
     if ip is not None:
-        counters.append(ratelimit.Counter("login-link-ip", ip, limit, window))
-    refused = ratelimit.last_to_reset(ratelimit.count_hits(counters))
+        counters.append(Counter("login-link-ip", ip, limit, window))
+    refused = last_to_reset(count_hits(counters))
     if refused is not None:
         raise LoginRateLimited(refused.retry_after)
     user = User.objects.filter(email__iexact=address).only("is_active").first()

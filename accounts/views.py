@@ -28,7 +28,8 @@ from accounts.services.keys import (
 )
 from accounts.services.users import user_update
 from levqor.client_ip import client_ip
-from levqor.http_errors import STORE_DOWN, store_down_error
+from levqor.counters import COUNTERS_DOWN
+from levqor.http_errors import store_down_error
 from levqor.redirects import safe_return_to
 
 # --- sign-in ---------------------------------------------------------------------------------
@@ -62,7 +63,7 @@ def login_page(request):
     except LoginLinkNotSent:
         messages.error(request, "We could not send the email just now. Please try again in a few minutes.")
         return render(request, "accounts/login.html", {"form": form}, status=503)
-    except STORE_DOWN:
+    except COUNTERS_DOWN:
         # Without the rate-limit counters no link is sent (the limits could not be kept): say so.
         store_down = store_down_error()
         messages.error(request, "Signing in is unavailable for a moment. Please try again in a few seconds.")

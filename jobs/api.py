@@ -25,7 +25,8 @@ from jobs.serializers import JobCreateSerializer, JobDetailSerializer, JobPageSe
 from jobs.workflows import workflow_all
 from levqor.client_ip import client_ip
 from levqor.errors import AppError, ErrorCode
-from levqor.http_errors import STORE_DOWN, error_body, error_headers, store_down_response
+from levqor.http_errors import error_body, error_headers, store_down_response
+from levqor.store import STORE_DOWN
 
 
 def _livemode(request) -> bool:

@@ -12,19 +12,16 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
-from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from levqor.errors import API_KEY_CHALLENGE, AppError, ErrorCode
 from levqor.request_context import current_correlation_id
+from levqor.store import STORE_DOWN
 
 logger = logging.getLogger("levqor.errors")
 
-# A shared store (Redis: cache, counters, broker) that cannot be reached right now.
-STORE_DOWN = (RedisError, ConnectionInterrupted)
 STORE_RETRY_AFTER_SECONDS = 5
 
 

@@ -13,7 +13,7 @@ from django.core.cache import caches
 from django.test import Client
 from django.utils import timezone
 
-from levqor import ratelimit
+from levqor import counters as hit_counters
 from tests.api_asserts import assert_api_error
 from tests.factories import UserFactory, api_key_for
 from tests.jobs.support import worker_env
@@ -240,7 +240,7 @@ def test_a_cache_out_of_reach_makes_api_answers_unavailable_not_500(limits, sett
     assert response["Retry-After"] == "5"
 
 
-# --- the counters themselves (levqor.ratelimit.count_hits: our own scheme, also used by sign-in links)
+# --- the counters themselves (levqor.hit_counters.count_hits: our own scheme, also used by sign-in links)
 
 
 @pytest.fixture(params=["default", "local"])
@@ -252,49 +252,51 @@ def counter_cache(request, settings):
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit-test"}}
         settings.RATELIMIT_USE_CACHE = "local"
     yield caches[settings.RATELIMIT_USE_CACHE]
-    caches[settings.RATELIMIT_USE_CACHE].clear()
+    if request.param == "local":  # the default cache is emptied by conftest, this run's keys only (no FLUSHDB)
+        caches["local"].clear()
 
 
 def test_a_counter_counts_hits_in_its_fixed_window_and_starts_again_in_the_next(counter_cache, frozen_clock):
-    first = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
+    first = hit_counters.count_hits([hit_counters.Counter("test-limit", "198.51.100.1", 2, 60)])[0]
     assert frozen_clock.epoch < first.reset_at <= frozen_clock.epoch + 60
     assert (first.count, first.remaining, first.exceeded) == (1, 1, False)
     assert first.retry_after == first.reset_at - frozen_clock.epoch
     frozen_clock.advance(first.reset_at - frozen_clock.epoch - 1)  # the window's last second
-    second = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
-    third = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
+    second = hit_counters.count_hits([hit_counters.Counter("test-limit", "198.51.100.1", 2, 60)])[0]
+    third = hit_counters.count_hits([hit_counters.Counter("test-limit", "198.51.100.1", 2, 60)])[0]
     assert [(u.count, u.remaining, u.exceeded, u.reset_at) for u in (second, third)] == [
         (2, 0, False, first.reset_at), (3, 0, True, first.reset_at)]
     assert third.retry_after == 1
     frozen_clock.advance(1)  # the window has ended: a fresh one, exactly one period later
-    fresh = ratelimit.count_hit("test-limit", "198.51.100.1", limit=2, period=60)
+    fresh = hit_counters.count_hits([hit_counters.Counter("test-limit", "198.51.100.1", 2, 60)])[0]
     assert (fresh.count, fresh.reset_at) == (1, first.reset_at + 60)
 
 
 def test_each_group_value_and_period_is_a_bucket_of_its_own(counter_cache, frozen_clock):
-    usages = ratelimit.count_hits([
-        ratelimit.Counter("test-limit", "a", 5, 60),
-        ratelimit.Counter("test-limit", "a", 5, 60),
-        ratelimit.Counter("test-limit", "b", 5, 60),
-        ratelimit.Counter("test-other", "a", 5, 60),
-        ratelimit.Counter("test-limit", "a", 5, 900),
-        ratelimit.Counter("test-limit", "a", 5, 60),
+    usages = hit_counters.count_hits([
+        hit_counters.Counter("test-limit", "a", 5, 60),
+        hit_counters.Counter("test-limit", "a", 5, 60),
+        hit_counters.Counter("test-limit", "b", 5, 60),
+        hit_counters.Counter("test-other", "a", 5, 60),
+        hit_counters.Counter("test-limit", "a", 5, 900),
+        hit_counters.Counter("test-limit", "a", 5, 60),
     ])
     assert [u.count for u in usages] == [1, 2, 1, 1, 1, 3]
 
 
 def test_windows_of_different_buckets_do_not_all_end_in_the_same_second(counter_cache, frozen_clock):
-    ends = {ratelimit.count_hit("test-limit", f"198.51.100.{n}", limit=5, period=60).reset_at for n in range(20)}
+    ends = {hit_counters.count_hits([hit_counters.Counter("test-limit", f"198.51.100.{n}", 5, 60)])[0].reset_at
+            for n in range(20)}
     assert len(ends) > 5
     assert all(frozen_clock.epoch < end <= frozen_clock.epoch + 60 for end in ends)
 
 
 def test_the_most_lasting_exceeded_limit_is_the_one_reported(counter_cache, frozen_clock):
-    counters = [ratelimit.Counter("test-a", "x", 1, 60), ratelimit.Counter("test-b", "x", 1, 900),
-                ratelimit.Counter("test-c", "x", 5, 900)]
-    assert ratelimit.last_to_reset(ratelimit.count_hits(counters)) is None
-    usages = ratelimit.count_hits(counters)
-    assert ratelimit.last_to_reset(usages) == usages[1]  # c is not exceeded; b resets after a
+    counters = [hit_counters.Counter("test-a", "x", 1, 60), hit_counters.Counter("test-b", "x", 1, 900),
+                hit_counters.Counter("test-c", "x", 5, 900)]
+    assert hit_counters.last_to_reset(hit_counters.count_hits(counters)) is None
+    usages = hit_counters.count_hits(counters)
+    assert hit_counters.last_to_reset(usages) == usages[1]  # c is not exceeded; b resets after a
 
 
 @pytest.mark.redis
@@ -303,12 +305,12 @@ def test_on_redis_the_pipeline_counts_into_the_cache_apis_own_entries(frozen_clo
     get) count into the same entries: the pipeline's keys carry the cache's prefix and version, so
     the cache API reads, expires and clears them like any other."""
     cache = caches["default"]
-    counter = ratelimit.Counter("test-limit", "198.51.100.1", 10, 60)
-    end = ratelimit._window_end(counter, frozen_clock.epoch)
-    assert ratelimit._count_on_redis(cache, [counter], [end]) == [1]
-    assert ratelimit._count_in_cache(cache, [counter], [end]) == [2]
-    assert ratelimit._count_on_redis(cache, [counter], [end]) == [3]
-    key = ratelimit._cache_key(counter, end)
+    counter = hit_counters.Counter("test-limit", "198.51.100.1", 10, 60)
+    end = hit_counters._window_end(counter, frozen_clock.epoch)
+    assert hit_counters._count_on_redis(cache, [counter], [end]) == [1]
+    assert hit_counters._count_in_cache(cache, [counter], [end]) == [2]
+    assert hit_counters._count_on_redis(cache, [counter], [end]) == [3]
+    key = hit_counters._cache_key(counter, end)
     assert cache.get(key) == 3
-    assert 0 < cache.ttl(key) <= 60 + ratelimit.EXPIRY_MARGIN_SECONDS
-    assert [u.count for u in ratelimit.count_hits([counter])] == [4]
+    assert 0 < cache.ttl(key) <= 60 + hit_counters.EXPIRY_MARGIN_SECONDS
+    assert [u.count for u in hit_counters.count_hits([counter])] == [4]
