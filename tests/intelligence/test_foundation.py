@@ -68,3 +68,23 @@ def test_runtime_settings_default_then_change_audited_and_seen_from_the_cache(dj
     with pytest.raises(ValueError):
         runtime.runtime_setting_set("queue_max", 30, source="admin", reason=" ")
     assert RuntimeSettingChange.objects.count() == 1
+
+
+def test_flags_read_alike_in_requests_and_in_tasks(django_capture_on_commit_callbacks, rf, user):
+    from waffle.models import Flag
+
+    from intelligence.services.flags import flag_active
+
+    assert not flag_active("SMART_OPS_ENABLED")  # unknown: off
+    with django_capture_on_commit_callbacks(execute=True):
+        flag = Flag.objects.create(name="SMART_OPS_ENABLED", everyone=None)
+        flag.users.add(user)
+    assert not flag_active("SMART_OPS_ENABLED")  # a task, nobody in particular
+    assert flag_active("SMART_OPS_ENABLED", user=user)
+    request = rf.get("/")
+    request.user = user
+    assert flag_active("SMART_OPS_ENABLED", request=request)
+    with django_capture_on_commit_callbacks(execute=True):
+        Flag.objects.filter(pk=flag.pk).update(everyone=True)
+        Flag.objects.get(pk=flag.pk).save()
+    assert flag_active("SMART_OPS_ENABLED")
