@@ -5,6 +5,7 @@ from intelligence.models.automation import HeldAction
 from intelligence.models.incidents import Anomaly, Incident, IncidentEvent
 from intelligence.models.metrics import MetricMinute
 from intelligence.models.runtime import RuntimeSetting, RuntimeSettingChange
+from intelligence.models.spans import MetricSpan
 
-__all__ = ["Alert", "Anomaly", "HeldAction", "Incident", "IncidentEvent", "MetricMinute", "RuntimeSetting",
+__all__ = ["Alert", "Anomaly", "HeldAction", "Incident", "IncidentEvent", "MetricMinute", "MetricSpan", "RuntimeSetting",
            "RuntimeSettingChange"]
