@@ -1,11 +1,16 @@
 """Two real `qcluster` processes on Redis, sharing one queue and one database: every tick of a
-schedule runs exactly once, none is lost, and both clusters' schedulers take part.
+schedule runs exactly once, none is lost, and both clusters' schedulers take ticks.
 
-django-q2's scheduler looks every ~30 s in each cluster. So that every look of either cluster
-finds due ticks (instead of one tick a minute), the test moves each probe schedule's next_run
-back into the past as soon as a tick is taken, as time passing would: each tick is one next_run,
-handed to the probe task as its `tick` (intended_date_kwarg), and the probe writes one row per
-run. Then: one row per tick issued, never two."""
+django-q2's scheduler looks every ~30 s in each cluster, counted from the cluster's start. So
+that every look of either cluster finds due ticks (instead of one tick a minute), the test moves
+each probe schedule's next_run back into the past as soon as a tick is taken, as time passing
+would: each tick is one next_run, handed to the probe task as its `tick` (intended_date_kwarg),
+and the probe writes one row per run. Then: one row per tick issued, never two.
+
+The second cluster starts STAGGER_SECONDS after the first, so that its looks fall between the
+first's and both are seen taking ticks (clusters started together look within milliseconds of
+each other, and the second then finds every tick taken: the case
+tests/intelligence/test_schedules.py holds with two schedulers started at the same instant)."""
 
 import re
 import subprocess
@@ -28,7 +33,8 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transac
 
 PROBE = "tests.intelligence.schedule_probe.probe_run"
 SCHEDULES = [f"probe.cluster.{n}" for n in range(4)]
-ISSUE_FOR_SECONDS = 75  # each cluster's scheduler looks at ~30 s and ~60 s: four looks in all
+STAGGER_SECONDS = 15
+ISSUE_FOR_SECONDS = 72  # the first cluster looks at ~31 s and ~62 s, the second at ~46 s
 CREATED = re.compile(r"created task \S+ from schedule \[(probe\.cluster\.\d+)\]")
 
 
@@ -50,15 +56,19 @@ def test_two_clusters_on_redis_run_every_tick_exactly_once(tmp_path):
             issued.add((name, due.isoformat()))
 
         env = {**worker_env(), "Q_WORKERS": "1", "Q_LOG_LEVEL": "INFO"}
-        for n in range(2):
+
+        def cluster_start(n):
             log = tmp_path / f"qcluster-{n}.log"
             with log.open("w") as out:
                 clusters.append((subprocess.Popen([sys.executable, "manage.py", "qcluster"],  # noqa: S603
                                                   env=env, cwd=settings.BASE_DIR, stdout=out, stderr=subprocess.STDOUT,
                                                   start_new_session=True), log))
 
-        deadline = time.monotonic() + ISSUE_FOR_SECONDS
-        while time.monotonic() < deadline:
+        started = time.monotonic()
+        cluster_start(0)
+        while time.monotonic() < started + ISSUE_FOR_SECONDS:
+            if len(clusters) == 1 and time.monotonic() >= started + STAGGER_SECONDS:
+                cluster_start(1)
             for proc, log in clusters:
                 if proc.poll() is not None:
                     pytest.fail(f"a cluster exited ({proc.returncode}):\n{_log(log)[-3000:]}")
