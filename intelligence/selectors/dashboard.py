@@ -171,6 +171,7 @@ def _rows(board: Dashboard):
 def _read_metrics(board: Dashboard) -> None:
     n, step, start = board.range.points, board.range.step, board.start
     requests = [_Acc() for _ in range(n)]
+    seen = [False] * n
     runs = [_Acc() for _ in range(n)]
     waits = [_Acc() for _ in range(n)]
     depth_sum = [0.0] * n                                   # sum of readings (a span's: average x minutes)
@@ -186,7 +187,7 @@ def _read_metrics(board: Dashboard) -> None:
         i = int((at - start).total_seconds() // step_seconds)
         if not 0 <= i < n:
             continue
-        board.has_data = True
+        board.has_data = seen[i] = True
         if series == REQUESTS:
             requests[i].add(count, errors, sum_ms, histogram)
             route = (labels.get("route", "?"), labels.get("method", ""))
@@ -209,7 +210,10 @@ def _read_metrics(board: Dashboard) -> None:
 
     minutes = [_elapsed_minutes(board, bucket) for bucket in board.buckets]
     board.requests = [a.count for a in requests]
-    board.request_rate = [a.count / m if m else None for a, m in zip(requests, minutes, strict=True)]
+    # No row of any series in a point (the queue depth is read every minute): the rollup was not
+    # running, so nothing is known, which is not the same as no requests.
+    board.request_rate = [a.count / m if m and seen[i] else None for i, (a, m) in enumerate(zip(requests, minutes,
+                                                                                                strict=True))]
     board.error_rate = [100.0 * a.errors / a.count if a.count else None for a in requests]
     board.p50 = [a.percentile(50) for a in requests]
     board.p95 = [a.percentile(95) for a in requests]
@@ -230,7 +234,7 @@ def _read_metrics(board: Dashboard) -> None:
         all_runs.merge(acc)
     for acc in waits:
         all_waits.merge(acc)
-    covered = sum(minutes)
+    covered = sum(m for i, m in enumerate(minutes) if seen[i])
     board.totals = {
         "requests": all_requests.count,
         "request_rate": all_requests.count / covered if covered else None,

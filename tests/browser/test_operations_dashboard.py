@@ -1,7 +1,7 @@
 """The operations dashboard in a real browser, as staff with a day of rollups: reached from the
 admin index, its charts drawn (inline SVG, styled from our static files), incidents and
 anomalies marked, and no CSP violation or console error (tests/browser/conftest.py). Screenshots
-of the hour and day views go to test-artifacts/screenshots/."""
+of the hour, day and week views go to test-artifacts/screenshots/."""
 
 from datetime import timedelta
 
@@ -65,3 +65,8 @@ def test_staff_open_the_dashboard_from_the_admin_index_and_see_its_charts(page, 
     expect(page.locator("#chart-rate .mark-incident")).to_have_count(2)
     expect(page.locator("a.ops-range.current")).to_have_text("Last day")
     screenshot("day")
+
+    page.click("a.ops-range >> text=Last week")
+    page.wait_for_url("**/admin/operations/?range=week")
+    expect(page.locator("#chart-rate .col")).to_have_count(168)
+    screenshot("week")

@@ -137,6 +137,18 @@ def test_a_point_still_in_progress_is_a_rate_over_the_minutes_it_has_had():
     assert board.requests[-1] == 42 and board.request_rate[-1] == pytest.approx(6.0)
 
 
+def test_a_minute_the_rollup_wrote_without_requests_is_zero_and_one_it_never_wrote_is_a_gap():
+    MetricMinute.objects.bulk_create([
+        gauge_row(datetime(2026, 11, 26, 11, 30, tzinfo=UTC), "queue.depth", {}, 0.0),
+        timing_row(datetime(2026, 11, 26, 11, 31, tzinfo=UTC), "http.request", INTAKE, [10.0, 12.0]),
+        gauge_row(datetime(2026, 11, 26, 11, 31, tzinfo=UTC), "queue.depth", {}, 1.0)])
+    board = dashboard_read("hour", now=NOW)
+    at = {bucket: i for i, bucket in enumerate(board.buckets)}
+    rate = [board.request_rate[at[datetime(2026, 11, 26, 11, m, tzinfo=UTC)]] for m in (29, 30, 31, 32)]
+    assert rate == [None, 0.0, 2.0, None]
+    assert board.totals["request_rate"] == 1.0  # 2 requests over the 2 minutes rolled up
+
+
 def test_the_range_comes_from_the_url_and_anything_else_is_the_last_hour(operator):
     MetricMinute.objects.bulk_create(week_of_rollups(timezone.now().replace(second=0, microsecond=0), minutes=30))
     for name, points in [("hour", 60), ("day", 96), ("week", 168), ("fortnight", 60), ("", 60)]:
@@ -234,3 +246,6 @@ def test_stabilize_mode_is_shown_as_the_switch_says(operator, django_capture_on_
     page = operator.get(URL).content.decode()
     assert re.search(r'id="ops-stabilize">\s*<h2>Stabilize mode</h2>\s*<p class="ops-big">On</p>', page)
     assert "Automatic changes are held" in page
+    link = re.search(r'<a href="([^"]+)">The switch</a>', page).group(1)
+    switches = operator.get(link)
+    assert switches.status_code == 200 and switches.context["cl"].result_count == 1
