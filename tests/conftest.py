@@ -64,6 +64,11 @@ def user(db):
     return UserFactory()
 
 
+# A Redis that does not answer (nothing listens on port 1), failing fast: a cache out of reach.
+UNREACHABLE_REDIS_CACHE = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+                           "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}
+
+
 @pytest.fixture
 def operator(db, django_user_model):
     """A signed-in staff superuser's browser (the admin back-office); the user is client.user."""
