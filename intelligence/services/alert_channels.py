@@ -168,7 +168,7 @@ class TelegramChannel(_HttpChannel):
         if len(text) > TELEGRAM_TEXT_LIMIT:
             text = text[:TELEGRAM_TEXT_LIMIT - 1] + "…"
         body = json.dumps({"chat_id": settings.ALERT_TELEGRAM_CHAT_ID, "text": text,
-                           "disable_web_page_preview": True}).encode()
+                           "link_preview_options": {"is_disabled": True}}).encode()
         response = self._post(url, content=body, headers={"content-type": "application/json"})
         try:
             answer = response.json()
