@@ -8,3 +8,10 @@ class IntelligenceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "intelligence"
     verbose_name = "Operations"
+
+    def ready(self):
+        from levqor.schedules import schedule_every
+
+        # Alert deliveries whose task was lost are handed to the workers again.
+        schedule_every(app_config=self, name="intelligence.alert_deliveries_sweep",
+                       func="intelligence.tasks.alert_deliveries_sweep", minutes=2)

@@ -4,7 +4,9 @@ from intelligence.models.alerts import Alert
 from intelligence.models.automation import HeldAction
 from intelligence.models.incidents import Anomaly, Incident, IncidentEvent
 from intelligence.models.metrics import MetricMinute
+from intelligence.models.routing import AlertChannel, AlertDelivery, AlertRoute
 from intelligence.models.runtime import RuntimeSetting, RuntimeSettingChange
 
-__all__ = ["Alert", "Anomaly", "HeldAction", "Incident", "IncidentEvent", "MetricMinute", "RuntimeSetting",
+__all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute",
+           "Anomaly", "HeldAction", "Incident", "IncidentEvent", "MetricMinute", "RuntimeSetting",
            "RuntimeSettingChange"]
