@@ -5,6 +5,9 @@ from intelligence.models.automation import HeldAction
 from intelligence.models.incidents import Anomaly, Incident, IncidentEvent
 from intelligence.models.metrics import MetricMinute
 from intelligence.models.runtime import RuntimeSetting, RuntimeSettingChange
+from intelligence.models.tuning import TuneSuggestion
+from intelligence.models.watchdog import AnomalySeries, IncidentRecovery, SloCheck
 
 __all__ = ["Alert", "Anomaly", "HeldAction", "Incident", "IncidentEvent", "MetricMinute", "RuntimeSetting",
            "RuntimeSettingChange"]
+__all__ += ["AnomalySeries", "IncidentRecovery", "SloCheck", "TuneSuggestion"]
