@@ -1,5 +1,12 @@
 from django.apps import AppConfig
 
+# Recurring schedules: (name, task, every so many minutes).
+SCHEDULES = (
+    ("intelligence.anomaly_scan", "intelligence.tasks.anomaly_scan", 1),
+    ("intelligence.slo_watchdog", "intelligence.tasks.slo_watchdog", 5),
+    ("intelligence.autotune", "intelligence.tasks.autotune", 60),
+)
+
 
 class IntelligenceConfig(AppConfig):
     """The operations back-office: flags and stabilize mode, metrics, anomalies, alerts,
@@ -8,3 +15,9 @@ class IntelligenceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "intelligence"
     verbose_name = "Operations"
+
+    def ready(self):
+        from levqor.schedules import schedule_every
+
+        for name, func, minutes in SCHEDULES:
+            schedule_every(app_config=self, name=name, func=func, minutes=minutes)

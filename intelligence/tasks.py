@@ -1,0 +1,22 @@
+"""django-q2 entry points: load ids, call a service. No logic here."""
+
+from intelligence.services.anomalies import anomaly_scan as _anomaly_scan
+from intelligence.services.autotune import autotune_run as _autotune_run
+from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
+from levqor.sentry import task_errors_reported
+
+
+@task_errors_reported
+def anomaly_scan():
+    return len(_anomaly_scan())
+
+
+@task_errors_reported
+def slo_watchdog():
+    check = _slo_watchdog_run()
+    return None if check is None else check.pk
+
+
+@task_errors_reported
+def autotune():
+    return [suggestion.pk for suggestion in _autotune_run(may_self_apply=True)]
