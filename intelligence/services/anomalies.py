@@ -118,9 +118,13 @@ def _minute_samples(*, start: datetime, end: datetime) -> dict[str, dict[int, fl
         for minute, labels, histogram in metric_timing_rows(rollup, start=start, end=end):
             name = _series_name(template, label, str((labels or {}).get(label, "")))
             merged.setdefault(name, {}).setdefault(_epoch(minute), []).append(histogram)
-    return {name: {minute: histogram_percentile(histogram_merge(histograms), 95)
-                   for minute, histograms in minutes.items()}
-            for name, minutes in merged.items()}
+    samples: dict[str, dict[int, float]] = {}
+    for name, minutes in merged.items():
+        for minute, histograms in minutes.items():
+            p95 = histogram_percentile(histogram_merge(histograms), 95)
+            if p95 is not None:  # a row with a count but no histogram has no reading
+                samples.setdefault(name, {})[minute] = p95
+    return samples
 
 
 def anomaly_scan(*, now: datetime | None = None) -> list[Anomaly]:
