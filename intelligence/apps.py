@@ -1,5 +1,14 @@
 from django.apps import AppConfig
 
+# Recurring schedules: (name, task, every so many minutes).
+SCHEDULES = (
+    ("intelligence.anomaly_scan", "intelligence.tasks.anomaly_scan", 1),
+    ("intelligence.slo_watchdog", "intelligence.tasks.slo_watchdog", 5),
+    ("intelligence.autotune", "intelligence.tasks.autotune", 60),
+    # Alert deliveries whose task was lost are handed to the workers again.
+    ("intelligence.alert_deliveries_sweep", "intelligence.tasks.alert_deliveries_sweep", 2),
+)
+
 
 class IntelligenceConfig(AppConfig):
     """The operations back-office: flags and stabilize mode, metrics, anomalies, alerts,
@@ -12,6 +21,5 @@ class IntelligenceConfig(AppConfig):
     def ready(self):
         from levqor.schedules import schedule_every
 
-        # Alert deliveries whose task was lost are handed to the workers again.
-        schedule_every(app_config=self, name="intelligence.alert_deliveries_sweep",
-                       func="intelligence.tasks.alert_deliveries_sweep", minutes=2)
+        for name, func, minutes in SCHEDULES:
+            schedule_every(app_config=self, name=name, func=func, minutes=minutes)

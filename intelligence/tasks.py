@@ -2,6 +2,9 @@
 
 from intelligence.services.alert_routing import alert_deliveries_sweep as _alert_deliveries_sweep
 from intelligence.services.alert_routing import alert_delivery_send as _alert_delivery_send
+from intelligence.services.anomalies import anomaly_scan as _anomaly_scan
+from intelligence.services.autotune import autotune_run as _autotune_run
+from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
 from levqor.sentry import task_errors_reported
 
 
@@ -13,3 +16,18 @@ def alert_delivery_send(delivery_id):
 @task_errors_reported
 def alert_deliveries_sweep():
     return _alert_deliveries_sweep()
+
+
+def anomaly_scan():
+    return len(_anomaly_scan())
+
+
+@task_errors_reported
+def slo_watchdog():
+    check = _slo_watchdog_run()
+    return None if check is None else check.pk
+
+
+@task_errors_reported
+def autotune():
+    return [suggestion.pk for suggestion in _autotune_run(may_self_apply=True)]

@@ -1,0 +1,1 @@
+"""intelligence's API: thin DRF views, one module per subject."""
