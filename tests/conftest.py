@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -48,7 +48,8 @@ def _cache_clear():
     key_auth.reset()
     runtime.reset()
     if not settings.REDIS_URL:
-        cache.clear()
+        for alias in settings.CACHES:  # the default cache and the flags' own (levqor/settings.py)
+            caches[alias].clear()
         return
     from django_redis import get_redis_connection
 
