@@ -8,3 +8,12 @@ class IntelligenceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "intelligence"
     verbose_name = "Operations"
+
+    def ready(self):
+        self._ready_flags_and_stabilize()
+
+    def _ready_flags_and_stabilize(self):
+        """Flags and switches audited on every change."""
+        from intelligence.services.flag_audit import flag_audit_connect
+
+        flag_audit_connect()

@@ -34,5 +34,6 @@ urlpatterns = [
     path("api/v1/", include("jobs.api_urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("compliance.api_urls")),
+    path("api/v1/", include("intelligence.api_urls")),
     path("admin/", admin.site.urls),
 ]
