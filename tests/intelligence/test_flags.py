@@ -19,13 +19,13 @@ from intelligence.models import FlagChange
 from intelligence.services.automation import STABILIZE_SWITCH
 from intelligence.services.flag_audit import flag_change_context
 from intelligence.services.flags import flag_active
+from intelligence.services.stabilize import SWITCH_NOTE
 from levqor.errors import AppError
 from tests.api_asserts import assert_api_error
 from tests.factories import UserFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
 MIGRATION = importlib.import_module("intelligence.migrations.0005_i9ops_known_flags")
-SWITCH_NOTE = MIGRATION.STABILIZE_NOTE
 
 
 def test_the_known_flags_exist_after_migrate_off_and_saying_what_they_gate():
@@ -41,7 +41,7 @@ def test_the_known_flags_exist_after_migrate_off_and_saying_what_they_gate():
     switch = Switch.objects.get(name=STABILIZE_SWITCH)
     assert not switch.active and switch.note == SWITCH_NOTE
     # The migration's frozen copy is the code's list.
-    assert MIGRATION.FLAGS == KNOWN_FLAGS
+    assert MIGRATION.FLAGS == KNOWN_FLAGS and MIGRATION.STABILIZE_NOTE == SWITCH_NOTE
     created = FlagChange.objects.filter(source="migration", old__isnull=True)
     assert set(created.values_list("name", flat=True)) == set(KNOWN_FLAGS) | {STABILIZE_SWITCH}
 
