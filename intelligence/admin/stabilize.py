@@ -10,7 +10,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from intelligence.models import StabilizeEvent
+from intelligence.models import HeldAction, StabilizeEvent
 from intelligence.services.stabilize import stabilize_off, stabilize_on, stabilize_state
 from levqor.admin import ReadOnlyAdmin
 from levqor.errors import AppError
@@ -82,3 +82,15 @@ class StabilizeEventAdmin(ReadOnlyAdmin):
             "history_url": reverse("admin:intelligence_stabilizeevent_changelist"),
         }
         return TemplateResponse(request, "intelligence/admin/stabilize.html", context)
+
+
+class HeldActionAdmin(ReadOnlyAdmin):
+    """What stabilize mode held (intelligence.services.automation), read-only."""
+
+    list_display = ("at", "action", "reason", "detail")
+    list_filter = ("reason", "action")
+    date_hierarchy = "at"
+
+
+if not admin.site.is_registered(HeldAction):  # another subject's module may show it too
+    admin.site.register(HeldAction, HeldActionAdmin)

@@ -4,10 +4,12 @@ every admin page and every automatic change held; GET /ops/stabilize for operato
 STABILIZE_PAUSE_LOW_PRIORITY (or the runtime setting pause_low_priority) workers leave low-priority
 jobs waiting, and run them once it is over."""
 
+import importlib
 from datetime import datetime
 from io import StringIO
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -27,6 +29,12 @@ from tests.jobs.support import job_submit
 
 pytestmark = pytest.mark.django_db
 STABILIZE_PAGE = "/admin/intelligence/stabilizeevent/stabilize/"
+
+
+@pytest.fixture(autouse=True)
+def known_flags():
+    """The STABILIZE_MODE switch migrate made, again where a transactional test's flush emptied the table."""
+    importlib.import_module("intelligence.migrations.0005_i9ops_known_flags").known_flags_create(django_apps, None)
 
 
 @pytest.fixture
@@ -67,6 +75,8 @@ def test_the_command_turns_it_on_with_a_reason_audited_and_alerted_then_off(comm
     # While on, automatic changes are held and recorded as held.
     assert not automation_allowed("autotune.apply", detail={"queue_max": 40})
     assert HeldAction.objects.get().reason == "stabilize_mode"
+    held_page = operator.get(reverse("admin:intelligence_heldaction_changelist")).content.decode()
+    assert "autotune.apply" in held_page and "stabilize_mode" in held_page
 
     assert "already on" in committed(_command, "on", "--reason", "again")
     assert StabilizeEvent.objects.count() == 1
