@@ -67,8 +67,8 @@ def _stabilize_set(enabled: bool, *, actor, actor_label: str, reason: str, sourc
     switch_model = get_waffle_switch_model()
     with transaction.atomic():
         switch = switch_model.objects.select_for_update().filter(name=STABILIZE_SWITCH).first()
-        if switch is not None and bool(switch.active) == enabled:
-            return None
+        if bool(switch is not None and switch.active) == enabled:
+            return None  # already so (no switch at all is off)
         with flag_change_context(actor=actor, actor_label=actor_label, reason=reason, source=source) as batch:
             if switch is None:
                 switch = switch_model(name=STABILIZE_SWITCH, note=SWITCH_NOTE)

@@ -94,6 +94,14 @@ def test_the_command_turns_it_on_with_a_reason_audited_and_alerted_then_off(comm
     assert "Stabilize mode: off" in status and "turned off with manage.py stabilize off" in status
 
 
+def test_without_its_switch_it_is_off_and_turning_it_on_makes_the_switch(committed):
+    Switch.objects.filter(name=STABILIZE_SWITCH).delete()
+    assert stabilize_off(actor=None, actor_label="test", reason="nothing to do", source="test") is None
+    assert not Switch.objects.filter(name=STABILIZE_SWITCH).exists() and not StabilizeEvent.objects.exists()
+    event = committed(stabilize_on, actor=None, actor_label="test", reason="drill", source="test")
+    assert event.enabled and Switch.objects.get(name=STABILIZE_SWITCH).active and stabilize_active()
+
+
 def test_the_service_refuses_a_change_without_a_reason():
     with pytest.raises(AppError) as refused:
         stabilize_on(actor=None, reason="  ", source="test")
