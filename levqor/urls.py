@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("jobs.urls")),
     path("", include("compliance.urls")),
+    path("", include("intelligence.urls")),
     path("api/v1/", include("jobs.api_urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("compliance.api_urls")),

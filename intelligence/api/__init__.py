@@ -1,1 +1,1 @@
-"""intelligence's API: thin DRF views, one module per subject."""
+"""The Operations API: thin DRF views, one module per subject (as accounts/api/)."""

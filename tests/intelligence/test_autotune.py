@@ -86,7 +86,7 @@ def test_an_operator_applies_a_suggestion_in_the_admin_audited(operator):
 def test_run_now_from_the_admin_suggests_and_applies_nothing_even_under_smart_ops(
         operator, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        Flag.objects.create(name="SMART_OPS_ENABLED", everyone=True)
+        Flag.objects.update_or_create(name="SMART_OPS_ENABLED", defaults={"everyone": True})
     url = reverse("admin:intelligence_tunesuggestion_run")
     assert operator.get(url).status_code == 405
     response = operator.post(url, follow=True)
@@ -101,9 +101,9 @@ def test_run_now_from_the_admin_suggests_and_applies_nothing_even_under_smart_op
 
 def _smart_ops(django_capture_on_commit_callbacks, *, stabilize=False):
     with django_capture_on_commit_callbacks(execute=True):  # waffle clears its cache on commit
-        Flag.objects.create(name="SMART_OPS_ENABLED", everyone=True)
+        Flag.objects.update_or_create(name="SMART_OPS_ENABLED", defaults={"everyone": True})
         if stabilize:
-            Switch.objects.create(name=STABILIZE_SWITCH, active=True)
+            Switch.objects.update_or_create(name=STABILIZE_SWITCH, defaults={"active": True})
 
 
 def test_the_hourly_run_applies_its_suggestions_under_smart_ops(django_capture_on_commit_callbacks):

@@ -158,7 +158,7 @@ def test_each_window_is_checked_once():
 
 def _flag_on(name, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):  # waffle clears its cache on commit
-        Flag.objects.create(name=name, everyone=True)
+        Flag.objects.update_or_create(name=name, defaults={"everyone": True})
 
 
 def _incident_by_three_breaches(watchdog):
@@ -206,7 +206,7 @@ def test_a_setting_changed_by_an_operator_during_recovery_is_left_as_they_set_it
 def test_autorecovery_is_held_under_stabilize_mode(watchdog, django_capture_on_commit_callbacks):
     _flag_on("INCIDENT_AUTORECOVER", django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
-        Switch.objects.create(name=STABILIZE_SWITCH, active=True)
+        Switch.objects.update_or_create(name=STABILIZE_SWITCH, defaults={"active": True})
     incident = _incident_by_three_breaches(watchdog)
     assert _timeline(incident)[-2:] == ["opened", "held"]
     assert "stabilize" in incident.events.last().message
