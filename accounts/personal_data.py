@@ -15,9 +15,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey, User
+from accounts.models import User
 from accounts.selectors import api_key_list_for
-from accounts.services.key_auth import api_key_cache_forget
 from accounts.services.users import user_anonymise
 
 # The export document's own key, beside the providers' sections.
@@ -111,11 +110,7 @@ def profile_export(*, user: User) -> dict:
 def profile_erase(*, user: User, erasure: Erasure) -> None:
     """The user anonymised: email, name and meta gone, password unusable (which ends their
     sessions), account deactivated, referrals without the address, usable keys revoked."""
-    key_hashes = list(ApiKey.objects.filter(owner=user, revoked_at__isnull=True).values_list("key_hash", flat=True))
-    user_anonymise(user=user, actor=erasure.actor, ip=erasure.ip)
-    # Revoking drops the cached keys at once, but the erasure's transaction goes on (other
-    # apps' sections): a request meanwhile could cache a key's row as committed, still usable.
-    transaction.on_commit(lambda: api_key_cache_forget(*key_hashes))
+    user_anonymise(user=user, actor=erasure.actor, ip=erasure.ip)  # revokes keys (forgotten again on commit)
 
 
 def api_keys_export(*, user: User) -> list[dict]:

@@ -6,6 +6,7 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -144,14 +145,16 @@ def _key_status(api_key: ApiKey) -> str:
     return "active"
 
 
-# A key just created or rotated waits here, in the session, for the one page view that shows it.
+# A key just created or rotated waits here, in the session, for the one page view that shows it,
+# and no longer than this: a redirect never followed must not leave a usable key in the session.
 NEW_KEY_SESSION_KEY = "accounts_developer_new_key"
+NEW_KEY_SHOW_SECONDS = 300
 
 
 def _developer_show_once(request, created: CreatedApiKey):
     """Post/Redirect/Get: the raw key goes to the session and the browser to /developer, which
     shows it once and forgets it, so a reload neither sends the form again nor shows the key."""
-    request.session[NEW_KEY_SESSION_KEY] = {"raw_key": created.raw_key}
+    request.session[NEW_KEY_SESSION_KEY] = {"raw_key": created.raw_key, "at": timezone.now().timestamp()}
     return redirect("/developer")
 
 
@@ -160,6 +163,8 @@ def _developer_render(request, *, form=None, status=200):
     for api_key in keys:
         api_key.status = _key_status(api_key)
     new_key = request.session.pop(NEW_KEY_SESSION_KEY, None)
+    if new_key and timezone.now().timestamp() - new_key.get("at", 0) > NEW_KEY_SHOW_SECONDS:
+        new_key = None  # too late to show: the key stays usable, its owner can rotate it
     return render(request, "accounts/developer.html", {
         "keys": keys, "usage": selectors.api_usage_for(request.user), "form": form or KeyCreateForm(),
         "rotate_form": KeyRotateForm(), "new_key": new_key,

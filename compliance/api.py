@@ -93,6 +93,9 @@ class MarketingUnsubscribeView(OwnUserView):
         return Response(_body(user))
 
 
+_TOKEN_ERRORS = {"unknown": ErrorCode.TOKEN_UNKNOWN, "used": ErrorCode.TOKEN_USED, "expired": ErrorCode.TOKEN_EXPIRED}
+
+
 class ConfirmSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=200)
 
@@ -111,6 +114,6 @@ class MarketingConfirmView(APIView):
             consent = services.marketing_opt_in_confirm(raw_token=data["token"], source="api", ip=client_ip(request),
                                                         user_agent=request.headers.get("User-Agent", ""))
         except services.OptInTokenInvalid as exc:
-            raise AppError(ErrorCode(f"token_{exc.reason}"), "The confirmation token is unknown, used or expired.",
+            raise AppError(_TOKEN_ERRORS[exc.reason], "The confirmation token is unknown, used or expired.",
                            details={"reason": exc.reason}) from None
         return Response(_body(consent.user))

@@ -1,6 +1,15 @@
 from django.apps import AppConfig
 
-DASHBOARD_COMPACT_SCHEDULE = "intelligence.dashboard_compact"
+# Recurring schedules: (name, task, every so many minutes).
+SCHEDULES = (
+    ("intelligence.anomaly_scan", "intelligence.tasks.anomaly_scan", 1),
+    ("intelligence.slo_watchdog", "intelligence.tasks.slo_watchdog", 5),
+    ("intelligence.autotune", "intelligence.tasks.autotune", 60),
+    # The operations dashboard's quarter-hour and hour spans (intelligence.services.metric_spans).
+    ("intelligence.dashboard_compact", "intelligence.tasks.dashboard_compact", 5),
+    # Alert deliveries whose task was lost are handed to the workers again.
+    ("intelligence.alert_deliveries_sweep", "intelligence.tasks.alert_deliveries_sweep", 2),
+)
 
 
 class IntelligenceConfig(AppConfig):
@@ -14,6 +23,18 @@ class IntelligenceConfig(AppConfig):
     def ready(self):
         from levqor.schedules import schedule_every
 
-        # The operations dashboard's quarter-hour spans (intelligence.services.metric_spans).
-        schedule_every(app_config=self, name=DASHBOARD_COMPACT_SCHEDULE, func="intelligence.tasks.dashboard_compact",
-                       minutes=5)
+        for name, func, minutes in SCHEDULES:
+            schedule_every(app_config=self, name=name, func=func, minutes=minutes)
+
+        self._ready_flags_and_stabilize()
+
+    def _ready_flags_and_stabilize(self):
+        """Flags and switches audited on every change; stabilize mode recorded and alerted however
+        its switch is turned; the pause of low priority and intake's queue limit told to jobs."""
+        from intelligence.services.flag_audit import flag_audit_connect, flag_changed
+        from intelligence.services.ops_hooks import ops_hooks_register
+        from intelligence.services.stabilize import stabilize_switch_changed
+
+        flag_audit_connect()
+        flag_changed.connect(stabilize_switch_changed, dispatch_uid="stabilize-switch-changed")
+        ops_hooks_register()

@@ -1,8 +1,39 @@
-"""django-q2 entry points of the intelligence app: call a service, no logic."""
+"""django-q2 entry points: load ids, call a service. No logic here."""
 
-from intelligence.services.metric_spans import metric_spans_compact
+from intelligence.services.alert_routing import alert_deliveries_sweep as _alert_deliveries_sweep
+from intelligence.services.alert_routing import alert_delivery_send as _alert_delivery_send
+from intelligence.services.anomalies import anomaly_scan as _anomaly_scan
+from intelligence.services.autotune import autotune_run as _autotune_run
+from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
+from intelligence.services.metric_spans import metric_spans_compact as _metric_spans_compact
+from levqor.sentry import task_errors_reported
 
 
-def dashboard_compact() -> dict:
-    """Schedule "intelligence.dashboard_compact" (every 5 minutes): quarter-hour spans for the dashboard."""
-    return metric_spans_compact()
+@task_errors_reported
+def alert_delivery_send(delivery_id):
+    return _alert_delivery_send(delivery_id=delivery_id)
+
+
+@task_errors_reported
+def alert_deliveries_sweep():
+    return _alert_deliveries_sweep()
+
+
+def anomaly_scan():
+    return len(_anomaly_scan())
+
+
+@task_errors_reported
+def slo_watchdog():
+    check = _slo_watchdog_run()
+    return None if check is None else check.pk
+
+
+@task_errors_reported
+def autotune():
+    return [suggestion.pk for suggestion in _autotune_run(may_self_apply=True)]
+
+
+@task_errors_reported
+def dashboard_compact():
+    return _metric_spans_compact()

@@ -63,7 +63,7 @@ def _handed_over(what: str):
                 func(*args, **kwargs)
             except Exception:
                 _local.broker = None  # connect afresh next time
-                logger.warning("could not hand %s to django-q2; the reaper will", what, exc_info=True)
+                logger.warning("could not hand %s to django-q2; it stays due and is handed over again", what, exc_info=True)
         return handed
     return wrap
 
@@ -105,14 +105,27 @@ def run_token_at(when: datetime) -> None:
     Schedule.objects.create(func=RUN_NEXT, schedule_type=Schedule.ONCE, next_run=when, repeats=-1)
 
 
+def task_push(func: str, *args: str | int, when: datetime | None = None) -> None:
+    """Hand the task `func(*args)` to the workers now, or at `when` through django-q2's scheduler
+    (a ONCE schedule: a delayed retry survives a restart of the cluster). Raises if the broker does."""
+    if when is None:
+        async_task(func, *args, broker=_broker())
+    else:
+        # args is parsed with ast.literal_eval by the scheduler: a tuple of literals.
+        Schedule.objects.create(func=func, args=repr(tuple(args)), schedule_type=Schedule.ONCE, next_run=when,
+                                repeats=-1)
+
+
+@_handed_over("a task")
+def task_enqueue(func: str, *args: str | int, when: datetime | None = None) -> None:
+    """task_push for an on_commit hook: a broker failure is logged, never raised, as the caller's
+    own table still says the work is due and its reaper (or sweep) hands it over again."""
+    task_push(func, *args, when=when)
+
+
 @_handed_over("a callback")
 def callback_enqueue(job_id, *, when: datetime | None = None) -> None:
-    if when is None:
-        async_task(DELIVER_CALLBACK, str(job_id), broker=_broker())
-    else:
-        # args is parsed with ast.literal_eval by the scheduler: a one-element tuple.
-        Schedule.objects.create(func=DELIVER_CALLBACK, args=repr((str(job_id),)), schedule_type=Schedule.ONCE,
-                                next_run=when, repeats=-1)
+    task_push(DELIVER_CALLBACK, str(job_id), when=when)
 
 
 def queue_size() -> int:

@@ -23,6 +23,7 @@ from jobs.models import IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHe
 from jobs.services import idempotency_cutoff, job_callback_schedule, spend_adjust
 from jobs.workflows import JobCancelled, JobContext, JobError, workflow_all, workflow_get
 from jobs.workflows.base import JobErrorCode, JobTimedOut
+from levqor import ops_state
 
 logger = logging.getLogger("levqor.jobs")
 
@@ -34,10 +35,16 @@ def worker_name() -> str:
 def job_claim(*, worker: str | None = None) -> Job | None:
     """Take the best due queued job (high before normal before low, oldest first) and mark it
     running under a lease of its workflow's timeout plus the grace (jobs.fastsql.claim). A job is
-    never handed to two workers."""
+    never handed to two workers. While the operations back-office pauses low priority (stabilize
+    mode, incident recovery: levqor.ops_state), low-priority jobs stay queued until it ends."""
     leases, default_lease = _leases()
     return claim.job_claim(now=timezone.now(), worker=worker or worker_name(), leases=leases,
-                           default_lease=default_lease)
+                           default_lease=default_lease, min_priority=claim_min_priority())
+
+
+def claim_min_priority() -> int:
+    """The lowest priority a worker takes now: NORMAL while low priority is paused, else LOW."""
+    return Job.Priority.NORMAL if ops_state.low_priority_paused() else Job.Priority.LOW
 
 
 # The timeout assumed for a job whose workflow is no longer registered (it fails at once anyway).
@@ -260,7 +267,9 @@ def job_reap(*, now=None) -> dict:
                 failed += 1
                 spend_adjust(job=job, delta=-job.estimated_cost)
                 job_callback_schedule(job=job)
-    due = Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now).count()
+    # Jobs a worker would take now: low-priority ones left waiting (paused) need no token.
+    due = Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now,
+                             priority__gte=claim_min_priority()).count()
     # Each token runs due jobs until none is left: one per worker is enough to drain any backlog.
     tokens = max(0, min(due, dispatch.tokens_enough()) - dispatch.queue_size())
     if tokens:

@@ -62,15 +62,21 @@ def uptime_rolling_7d(*, now: datetime) -> float | None:
     worker's reaper ran; None before the first such minute. The minute in progress is left out:
     until the reaper has run in it, it has no row, and counting it would read as downtime."""
     end = now.replace(second=0, microsecond=0)  # the minute in progress starts here
-    window_start = end - timedelta(days=7)
+    share = uptime_minute_share(start=end - timedelta(days=7), end=end)
+    return None if share is None else round(share, 2)
+
+
+def uptime_minute_share(*, start: datetime, end: datetime) -> float | None:
+    """Share (%) of the minutes in [start, end), both on minute boundaries, in which a worker's
+    reaper ran, counted from the first such minute ever; None before it (no worker has ever run)."""
     first = (UptimeMinute.objects.filter(minute__lt=end).order_by("minute")
              .values_list("minute", flat=True).first())
     if first is None:
         return None
-    start = max(window_start, first.replace(second=0, microsecond=0))
+    start = max(start, first.replace(second=0, microsecond=0))
     minutes = (end - start) // timedelta(minutes=1)
     seen = UptimeMinute.objects.filter(minute__gte=start, minute__lt=end).count()
-    return round(min(100.0, 100.0 * seen / minutes), 2)
+    return min(100.0, 100.0 * seen / minutes)
 
 
 def audit_coverage_7d(*, now: datetime) -> float | None:

@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from jobs import dispatch
+from jobs import backpressure, dispatch
 from jobs.fastsql import intake
 from jobs.intake import IntakeRequest
 from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent
@@ -101,7 +101,9 @@ def job_create(*, owner: User, api_key: ApiKey | None, livemode: bool, request: 
     """Accept a job: reserve its estimated cost, store it with its first event, and hand it to
     the workers once the transaction commits. With an idempotency key the rendered answer is
     stored beside it, so a retry of the same request gets the same answer; if a concurrent
-    twin with the same key won, returns (None, its stored answer)."""
+    twin with the same key won, returns (None, its stored answer). While too many due jobs wait
+    (jobs.backpressure) it refuses with queue_full before anything is written."""
+    backpressure.intake_capacity_check()
     workflow = request.workflow
     estimate = workflow.estimate_cost(request.payload)
     now = timezone.now()

@@ -16,6 +16,7 @@ from jobs.intake import intake_parse
 from jobs.models import Job
 from jobs.workflows import workflow_all
 from levqor.errors import AppError, ErrorCode
+from levqor.health import read_only_json
 
 DASHBOARD_PAGE_SIZE = 50
 STATUS_POLL_MAX_IDS = 100
@@ -65,8 +66,8 @@ def job_detail(request, job_id):
     })
 
 
+@read_only_json  # another method is 405 in the error shape, not a CSRF refusal
 @login_required
-@require_safe
 def dashboard_status(request):
     """The statuses of the listed jobs of mine (ids=a,b,...), for the dashboard's refresher.
     Ids that are not my jobs are simply absent."""

@@ -68,6 +68,8 @@ class ErrorCode(StrEnum):
     # Limits and the service itself.
     RATE_LIMITED = "rate_limited", 429, "Over a rate limit; see Retry-After."
     QUOTA_EXCEEDED = "quota_exceeded", 429, "The month's API calls are used up; see Retry-After and details.reset_at."
+    QUEUE_FULL = "queue_full", 503, (
+        "Too many jobs are waiting to run (over the queue limit); intake takes new ones again shortly, see Retry-After.")
     SERVICE_UNAVAILABLE = "service_unavailable", 503, "A service we depend on is out of reach; retry shortly."
     INTERNAL_ERROR = "internal_error", 500, "Something went wrong on our side; the correlation id finds it."
 

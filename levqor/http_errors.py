@@ -37,12 +37,15 @@ def error_headers(exc: AppError) -> dict[str, str]:
     return headers
 
 
-def error_response(exc: AppError) -> JsonResponse:
-    """An AppError as a plain Django response (middleware, page endpoints that answer JSON)."""
-    response = JsonResponse(error_body(exc), status=exc.status)
+def _with_headers(response, exc: AppError):
     for name, value in error_headers(exc).items():
         response[name] = value
     return response
+
+
+def error_response(exc: AppError) -> JsonResponse:
+    """An AppError as a plain Django response (middleware, page endpoints that answer JSON)."""
+    return _with_headers(JsonResponse(error_body(exc), status=exc.status), exc)
 
 
 def store_down_error() -> AppError:
@@ -99,10 +102,7 @@ def api_exception_handler(exc, context):
                             status=500)
         response.data = error_body(_from_drf(exc, response.status_code))
         return response
-    response = Response(error_body(exc), status=exc.status)
-    for name, value in error_headers(exc).items():
-        response[name] = value
-    return response
+    return _with_headers(Response(error_body(exc), status=exc.status), exc)
 
 
 def handler400(request, exception=None):

@@ -400,8 +400,36 @@ RATELIMIT_KEY_TIER_FUNCTION = "accounts.authentication.api_key_rate_bucket"
 WAFFLE_CACHE_PREFIX = "waffle:"
 WAFFLE_CREATE_MISSING_FLAGS = False
 WAFFLE_CREATE_MISSING_SWITCHES = False
+# Without Redis each process has its own local-memory cache, which a change made in another
+# process (the admin in the web process, a worker's task) never clears: flags, switches and the
+# stabilize state are then kept in a cache of their own whose entries last 5 s, so every process
+# (web and worker) sees a change within 5 s. With Redis the shared default cache is cleared on change.
+if not REDIS_URL:
+    CACHES["flags"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "levqor-flags",
+                       "TIMEOUT": 5}
+WAFFLE_CACHE_NAME = "default" if REDIS_URL else "flags"
+# Stabilize mode also makes workers leave `low` priority jobs waiting (they run after it is off).
+STABILIZE_PAUSE_LOW_PRIORITY = env_bool("STABILIZE_PAUSE_LOW_PRIORITY", False)
+# Intake answers 503 queue_full with this Retry-After (seconds) while due, queued jobs exceed the
+# runtime setting queue_max.
+QUEUE_FULL_RETRY_AFTER_SECONDS = int(os.environ.get("QUEUE_FULL_RETRY_AFTER_SECONDS", "5"))
 # The same alert (dedup key) within this many seconds counts on the first; nothing new is sent.
 ALERT_DEDUP_SECONDS = int(os.environ.get("ALERT_DEDUP_SECONDS", "900"))
+# Where new alerts go (intelligence.services.alert_channels); AlertRoute rows say which alerts go
+# to which channel. A channel whose settings are empty is not configured: nothing is sent to it.
+OPS_EMAILS = env_list("OPS_EMAILS")
+ALERT_SLACK_WEBHOOK_URL = os.environ.get("ALERT_SLACK_WEBHOOK_URL", "")
+ALERT_TELEGRAM_BOT_TOKEN = os.environ.get("ALERT_TELEGRAM_BOT_TOKEN", "")
+ALERT_TELEGRAM_CHAT_ID = os.environ.get("ALERT_TELEGRAM_CHAT_ID", "")
+ALERT_TELEGRAM_API_URL = os.environ.get("ALERT_TELEGRAM_API_URL", "https://api.telegram.org")
+ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
+ALERT_WEBHOOK_SECRET = os.environ.get("ALERT_WEBHOOK_SECRET", "")
+ALERT_HTTP_TIMEOUT_SECONDS = float(os.environ.get("ALERT_HTTP_TIMEOUT_SECONDS", "5"))
+# A failed send is retried on the workers with exponential backoff (base, doubling, capped) up to
+# this many attempts in all, then the delivery is failed.
+ALERT_DELIVERY_MAX_ATTEMPTS = int(os.environ.get("ALERT_DELIVERY_MAX_ATTEMPTS", "8"))
+ALERT_RETRY_BASE_SECONDS = float(os.environ.get("ALERT_RETRY_BASE_SECONDS", "10"))
+ALERT_RETRY_MAX_SECONDS = float(os.environ.get("ALERT_RETRY_MAX_SECONDS", "3600"))
 
 # --- Logging -------------------------------------------------------------------------------
 LOGGING = {

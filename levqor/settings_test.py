@@ -21,6 +21,9 @@ OUTBOUND_ALLOW_PRIVATE = True  # the fake servers the tests start listen on 127.
 LLM_BASE_URL = ""
 SENTRY_DSN = ""  # tests that report to Sentry point it at their own fake server
 LLM_API_KEY = ""
+# Alert channels off unless a test points one at its own fake server: a run never alerts real people.
+OPS_EMAILS = []
+ALERT_SLACK_WEBHOOK_URL = ALERT_TELEGRAM_BOT_TOKEN = ALERT_TELEGRAM_CHAT_ID = ALERT_WEBHOOK_URL = ALERT_WEBHOOK_SECRET = ""
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -31,9 +31,11 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("jobs.urls")),
     path("", include("compliance.urls")),
+    path("", include("intelligence.urls")),
     path("api/v1/", include("jobs.api_urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("compliance.api_urls")),
+    path("api/v1/", include("intelligence.api_urls")),
     path("admin/operations/", include("intelligence.admin_dashboard")),  # the operations dashboard (staff)
     path("admin/", admin.site.urls),
 ]

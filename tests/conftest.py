@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -41,14 +41,19 @@ def _clean_cache():
 def _cache_clear():
     """Empty this run's cache and django-q2 queue. On Redis, cache.clear() is FLUSHDB, which
     would also wipe the keys and queues of other test runs sharing the database. The per-process
-    memos (the key service's, the runtime settings') go too, as in a fresh process."""
+    memos (the key service's, the runtime settings', the stabilize state's, intake's queue count)
+    go too, as in a fresh process."""
     from accounts.services import key_auth
-    from intelligence.services import runtime
+    from intelligence.services import runtime, stabilize
+    from jobs import backpressure
 
     key_auth.reset()
     runtime.reset()
+    stabilize.reset()
+    backpressure.reset()
     if not settings.REDIS_URL:
-        cache.clear()
+        for alias in settings.CACHES:  # the default cache and the flags' own (levqor/settings.py)
+            caches[alias].clear()
         return
     from django_redis import get_redis_connection
 
@@ -62,6 +67,11 @@ def _cache_clear():
 @pytest.fixture
 def user(db):
     return UserFactory()
+
+
+# A Redis that does not answer (nothing listens on port 1), failing fast: a cache out of reach.
+UNREACHABLE_REDIS_CACHE = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
+                           "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}
 
 
 @pytest.fixture

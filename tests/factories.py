@@ -57,7 +57,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class ApiKeyFactory(factory.django.DjangoModelFactory):
-    """A key made by the key service (accounts.services.api_key_create), so hashing and the
+    """A key made by the key service (accounts.services.keys.api_key_create), so hashing and the
     creation audit stay in one place. The raw key, which the service hands out once, is on the
     returned row as `raw_key`. `scopes=None` gives the service's default scopes;
     `revoked=True` revokes the key through the service once made."""

@@ -24,7 +24,6 @@ KEY_MIN_LENGTH = 16
 KEY_MAX_LENGTH = 100
 TIER_MEMO_SECONDS = 60
 TIER_MEMO_MAX = 10_000
-# The challenge (WWW-Authenticate) that comes with a refused key, on every request path.
 
 # What the cache holds for a presented value that matches no key.
 _MISS = "miss"

@@ -96,7 +96,10 @@ def api_key_revoke(*, api_key: ApiKey, actor: User | None = None, ip: str | None
         if revoked:
             api_key.revoked_at = now
             _event(api_key, ApiKeyEvent.Action.REVOKED, actor=actor, ip=ip, details=details)
+    # Forget now, and again once an enclosing transaction commits (an erasure goes on after this):
+    # a request meanwhile could re-cache the row as committed, still usable.
     api_key_cache_forget(api_key.key_hash)
+    transaction.on_commit(lambda: api_key_cache_forget(api_key.key_hash))
     if not revoked:
         api_key.refresh_from_db(fields=["revoked_at"])
     return api_key

@@ -2,10 +2,16 @@
 
 from intelligence.models.alerts import Alert
 from intelligence.models.automation import HeldAction
+from intelligence.models.flags import FlagChange
 from intelligence.models.incidents import Anomaly, Incident, IncidentEvent
 from intelligence.models.metrics import MetricMinute
+from intelligence.models.routing import AlertChannel, AlertDelivery, AlertRoute
 from intelligence.models.runtime import RuntimeSetting, RuntimeSettingChange
 from intelligence.models.spans import MetricSpan
+from intelligence.models.stabilize import StabilizeEvent
+from intelligence.models.tuning import TuneSuggestion
+from intelligence.models.watchdog import AnomalySeries, IncidentRecovery, SloCheck
 
-__all__ = ["Alert", "Anomaly", "HeldAction", "Incident", "IncidentEvent", "MetricMinute", "MetricSpan", "RuntimeSetting",
-           "RuntimeSettingChange"]
+__all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute", "Anomaly", "AnomalySeries", "FlagChange", "HeldAction",
+           "Incident", "IncidentEvent", "IncidentRecovery", "MetricMinute", "MetricSpan", "RuntimeSetting",
+           "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion"]

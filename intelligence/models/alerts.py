@@ -29,6 +29,8 @@ class Alert(models.Model):
                                         related_name="+")
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
 
     class Meta:
         indexes = [models.Index(fields=["status", "-last_seen"], name="alert_status_last_seen")]

@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from intelligence.models import Alert, Anomaly, Incident, MetricMinute, MetricSpan
 from intelligence.models.spans import SPAN_LENGTHS
-from intelligence.services.automation import stabilize_active
+from intelligence.services.stabilize import stabilize_state
 from levqor.histogram import histogram_percentile
 
 REQUESTS, JOB_RUN, JOB_WAIT, QUEUE_DEPTH = "http.request", "job.run", "job.wait", "queue.depth"
@@ -80,9 +81,10 @@ class Dashboard:
 
 
 def dashboard_stabilize() -> dict:
-    """Stabilize mode as the dashboard shows it: {enabled, since, by, reason}. The one place the
-    dashboard reads it (the switch; since, by and reason are not known from the switch alone)."""
-    return {"enabled": stabilize_active(), "since": None, "by": None, "reason": None}
+    """Stabilize mode as the dashboard shows it: {enabled, since (a datetime), by, reason}. The one
+    place the dashboard reads it."""
+    state = stabilize_state()
+    return {**state, "since": parse_datetime(state["since"]) if state["since"] else None}
 
 
 def dashboard_range(name: str | None) -> Range:

@@ -3,10 +3,12 @@ incident recovery, every change audited, and read on hot paths from the cache.
 
 A read costs no query once cached: each process remembers a value for PROCESS_MEMO_SECONDS,
 backed by the shared cache (Redis: every process), which a change clears, so every process sees
-a change within PROCESS_MEMO_SECONDS."""
+a change within PROCESS_MEMO_SECONDS. Without Redis each process's cache is its own, so there the
+value is read from the database again once per PROCESS_MEMO_SECONDS."""
 
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -38,7 +40,9 @@ def runtime_setting_get(name: str):
     if cached is None:
         row = RuntimeSetting.objects.filter(name=name).values_list("value", flat=True).first()
         cached = {"v": kind(row) if row is not None else default}
-        cache.set(_cache_key(name), cached, None)
+        # A process-local cache (no Redis: web and worker are separate processes) is not cleared by
+        # another process's change, so its entry must expire as the memo does.
+        cache.set(_cache_key(name), cached, None if settings.REDIS_URL else PROCESS_MEMO_SECONDS)
     _memo[name] = (now, cached["v"])
     return cached["v"]
 

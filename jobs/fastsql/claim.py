@@ -1,4 +1,5 @@
-"""A worker's claim of the best due job (high priority before low, oldest first) under a lease, in
+"""A worker's claim of the best due job (high priority before low, oldest first; low ones left
+waiting while they are paused) under a lease, in
 SQL built once: one statement on PostgreSQL (SKIP LOCKED), two plus the event insert in one
 IMMEDIATE transaction on SQLite. Its plain-ORM twin lives in tests/jobs/test_fastsql_claim.py."""
 
@@ -18,14 +19,19 @@ CLAIM_FIELDS = ("id", "owner", "livemode", "workflow", "payload", "callback_url"
                 "spend_day", "created_at", "started_at")
 
 
-def job_claim(*, now, worker: str, leases: Mapping[str, float], default_lease: float) -> Job | None:
-    """Take the best due queued job and mark it running under a lease of leases[its workflow]
-    seconds (default_lease for a workflow not named), with its 'started' event; None when no job
-    is due. PostgreSQL skips rows another worker holds; SQLite's IMMEDIATE transactions
-    serialise the claim, so a job is never handed to two workers."""
+def job_claim(*, now, worker: str, leases: Mapping[str, float], default_lease: float,
+              min_priority: int = Job.Priority.LOW) -> Job | None:
+    """Take the best due queued job of at least min_priority and mark it running under a lease of
+    leases[its workflow] seconds (default_lease for a workflow not named), with its 'started'
+    event; None when no job is due. PostgreSQL skips rows another worker holds; SQLite's
+    IMMEDIATE transactions serialise the claim, so a job is never handed to two workers.
+    min_priority NORMAL leaves low-priority jobs waiting (stabilize mode, incident recovery):
+    the same statement with another parameter, so it stays prepared."""
     if build.db().vendor == "postgresql":
-        return _claim_postgres(now=now, worker=worker, leases=leases, default_lease=default_lease)
-    return _claim_sqlite(now=now, worker=worker, leases=leases, default_lease=default_lease)
+        return _claim_postgres(now=now, worker=worker, leases=leases, default_lease=default_lease,
+                               min_priority=min_priority)
+    return _claim_sqlite(now=now, worker=worker, leases=leases, default_lease=default_lease,
+                         min_priority=min_priority)
 
 
 def _returning(alias: str = "") -> str:
@@ -37,7 +43,8 @@ def _claimed(row) -> Job | None:
     return None if row is None else build.row_reader(Job, CLAIM_FIELDS, build.db().vendor)(row)
 
 
-def _claim_postgres(*, now, worker: str, leases: Mapping[str, float], default_lease: float) -> Job | None:
+def _claim_postgres(*, now, worker: str, leases: Mapping[str, float], default_lease: float,
+                    min_priority: int) -> Job | None:
     """The claim as one statement: pick (SKIP LOCKED), mark running under a lease, log the
     'started' event. One round trip and one commit instead of five (see bench/README.md)."""
     # The lease length per workflow as a SQL CASE, so the claim needs no second round trip.
@@ -47,7 +54,7 @@ def _claim_postgres(*, now, worker: str, leases: Mapping[str, float], default_le
     statement = f"""
         WITH picked AS (
             SELECT id FROM {job_table}
-            WHERE status = 'queued' AND next_attempt_at <= %s
+            WHERE status = 'queued' AND next_attempt_at <= %s AND priority >= %s
             ORDER BY priority DESC, created_at ASC
             LIMIT 1 FOR UPDATE SKIP LOCKED
         ), claimed AS (
@@ -63,13 +70,14 @@ def _claim_postgres(*, now, worker: str, leases: Mapping[str, float], default_le
         )
         SELECT * FROM claimed
     """  # noqa: S608  (table names come from our models; every value is a parameter)
-    params = [now, now, now, *lease_params, worker, now, json.dumps({"worker": worker}), now]
+    params = [now, int(min_priority), now, now, *lease_params, worker, now, json.dumps({"worker": worker}), now]
     with build.db().cursor() as cursor:  # one statement: atomic on its own
         cursor.execute(statement, params)
         return _claimed(cursor.fetchone())
 
 
-def _claim_sqlite(*, now, worker: str, leases: Mapping[str, float], default_lease: float) -> Job | None:
+def _claim_sqlite(*, now, worker: str, leases: Mapping[str, float], default_lease: float,
+                  min_priority: int) -> Job | None:
     """The claim on SQLite with SQL built once: the IMMEDIATE transaction holds the write lock
     from its start, so pick-then-update cannot hand a job to two workers."""
     connection = build.db()
@@ -78,7 +86,7 @@ def _claim_sqlite(*, now, worker: str, leases: Mapping[str, float], default_leas
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT id, workflow FROM {table} WHERE status = 'queued' AND next_attempt_at <= %s "  # noqa: S608
-                           "ORDER BY priority DESC, created_at ASC LIMIT 1", [at])
+                           "AND priority >= %s ORDER BY priority DESC, created_at ASC LIMIT 1", [at, int(min_priority)])
             picked = cursor.fetchone()
             if picked is None:
                 return None

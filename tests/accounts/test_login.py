@@ -12,6 +12,7 @@ from django.test import Client
 
 from accounts.email import ResendEmailError
 from accounts.models import LoginToken, User
+from tests.conftest import UNREACHABLE_REDIS_CACHE
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -275,9 +276,7 @@ def test_the_link_is_made_from_site_url_whatever_host_the_page_was_asked_on(sett
 def test_sign_in_says_it_is_unavailable_when_its_counters_are_out_of_reach(client, settings):
     # The rate-limit counters live in a Redis that does not answer (nothing listens on port 1):
     # no link may go out unlimited, and the person sees why instead of a server error.
-    settings.CACHES = {**settings.CACHES, "unreachable": {
-        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.CACHES = {**settings.CACHES, "unreachable": UNREACHABLE_REDIS_CACHE}
     settings.RATELIMIT_USE_CACHE = "unreachable"
     response = client.post("/login", {"email": "ada@example.com", "returnTo": ""})
     assert response.status_code == 503 and response["Retry-After"] == "5"

@@ -147,6 +147,16 @@ def test_create_shows_the_raw_key_once(signed_in):
     assert raw not in str(dict(signed_in.session))  # forgotten once shown
 
 
+def test_a_new_key_not_shown_within_minutes_is_not_shown_later(signed_in, clock):
+    # The redirect was never followed (a closed tab): the raw key must not wait in the session.
+    answer = signed_in.post("/developer", {"name": "ci", "mode": "test"})
+    assert answer.status_code == 302
+    clock.advance(301)
+    page = signed_in.get("/developer").content.decode()
+    assert 'id="new-key"' not in page and not re.search(r"lvk_test_[0-9a-f]{32}", page)  # the prefix alone is listed
+    assert "accounts_developer_new_key" not in dict(signed_in.session)
+
+
 def test_a_failed_create_shows_the_form_again_and_no_key(signed_in):
     answer = signed_in.post("/developer", {"name": "", "mode": "test"})
     assert answer.status_code == 400 and 'id="new-key"' not in answer.content.decode()

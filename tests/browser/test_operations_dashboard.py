@@ -8,11 +8,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
-from waffle.models import Switch
 
 from intelligence.models import Alert, Anomaly, Incident, MetricMinute
-from intelligence.services.automation import STABILIZE_SWITCH
 from intelligence.services.metric_spans import metric_spans_compact
+from intelligence.services.stabilize import stabilize_on
 from tests.browser.test_pages import sign_in_as
 from tests.intelligence.metrics_data import week_of_rollups
 
@@ -36,7 +35,7 @@ def _operations_with_a_day_of_data():
                            value=812.0, z_score=4.2, method=Anomaly.Method.ZSCORE, window=500)
     Alert.objects.create(source="slo", severity="critical", title="SLO breach: error rate over 0.5 %",
                          dedup_key="slo:errors", first_seen=now - timedelta(minutes=25), last_seen=now, count=3)
-    Switch.objects.create(name=STABILIZE_SWITCH, active=True)
+    stabilize_on(actor_label="on-call", reason="Deploy freeze", source="admin")
 
 
 def test_staff_open_the_dashboard_from_the_admin_index_and_see_its_charts(page, live_server, staff, screenshot):
@@ -53,6 +52,8 @@ def test_staff_open_the_dashboard_from_the_admin_index_and_see_its_charts(page, 
     expect(page.locator("#chart-latency .mark-anomaly")).to_have_count(1)
     expect(page.locator("#chart-rate .mark-incident")).to_have_count(1)  # the open one; the other is 5 h ago
     expect(page.locator("#ops-stabilize .ops-big")).to_have_text("On")
+    expect(page.locator("#ops-stabilize")).to_contain_text("by on-call")
+    expect(page.locator("#ops-stabilize .ops-reason")).to_have_text("Deploy freeze")
     expect(page.locator("#ops-alerts")).to_contain_text("SLO breach: error rate over 0.5 %")
     # The stylesheet applied: lines are stroked in their series' colour, not left black.
     stroke = page.eval_on_selector("#chart-latency .line.s-p95", "e => getComputedStyle(e).stroke")

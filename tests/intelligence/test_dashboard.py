@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import Client
 from django.utils import timezone
-from waffle.models import Switch
 
 from intelligence.models import Alert, Anomaly, Incident, MetricMinute
 from intelligence.selectors.dashboard import RANGES, dashboard_read, dashboard_stabilize
-from intelligence.services.automation import STABILIZE_SWITCH
+from intelligence.services import stabilize
 from intelligence.services.metric_spans import metric_spans_compact
+from intelligence.services.stabilize import stabilize_on
 from levqor.histogram import histogram_merge, histogram_percentile
 from tests.factories import UserFactory
 from tests.intelligence.metrics_data import gauge_row, timing_row, week_of_rollups
@@ -236,16 +236,19 @@ def test_open_and_acknowledged_alerts_are_listed_newest_first_resolved_ones_not(
     assert "The 20 seen last of 23" in page
 
 
-def test_stabilize_mode_is_shown_as_the_switch_says(operator, django_capture_on_commit_callbacks):
+def test_stabilize_mode_is_shown_with_since_when_by_whom_and_why(operator, django_capture_on_commit_callbacks):
     assert dashboard_stabilize()["enabled"] is False
     assert re.search(r'id="ops-stabilize">\s*<h2>Stabilize mode</h2>\s*<p class="ops-big">Off</p>',
                      operator.get(URL).content.decode())
-    with django_capture_on_commit_callbacks(execute=True):  # waffle clears its cache entry on commit
-        Switch.objects.create(name=STABILIZE_SWITCH, active=True)
-    assert dashboard_stabilize()["enabled"] is True
+    with django_capture_on_commit_callbacks(execute=True):  # the state's cache entry is cleared on commit
+        event = stabilize_on(actor=operator.user, reason="Deploy freeze <until 18:00>", source="admin")
+    stabilize.reset()  # this process's memo, as another process would not have one
+    state = dashboard_stabilize()
+    assert (state["enabled"], state["since"], state["by"]) == (True, event.at, "ops@levqor.test")
     page = operator.get(URL).content.decode()
     assert re.search(r'id="ops-stabilize">\s*<h2>Stabilize mode</h2>\s*<p class="ops-big">On</p>', page)
-    assert "Automatic changes are held" in page
+    assert f"Automatic changes are held since {event.at:%-d %b %H:%M} UTC by ops@levqor.test." in page
+    assert "Deploy freeze &lt;until 18:00&gt;" in page
     link = re.search(r'<a href="([^"]+)">The switch</a>', page).group(1)
     switches = operator.get(link)
     assert switches.status_code == 200 and switches.context["cl"].result_count == 1

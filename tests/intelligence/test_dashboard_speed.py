@@ -24,20 +24,20 @@ def test_a_week_of_rollups_renders_in_pinned_queries_and_under_half_a_second(ope
     MetricMinute.objects.bulk_create(week_of_rollups(end), batch_size=2000)
     assert MetricMinute.objects.count() == 10 * 10_080
     metric_spans_compact()  # as its schedule has, every 5 minutes
-    operator.get("/admin/operations/")  # templates compiled, the stabilize switch in the cache
+    operator.get("/admin/operations/")  # templates compiled
 
     timings = {}
     for range_name, queries in QUERIES.items():
-        with django_assert_num_queries(queries):
-            response = operator.get("/admin/operations/", {"range": range_name})
-        assert response.status_code == 200
         seconds = []
         for _ in range(3):  # the best of three: the machine is shared, the page's own cost is the least
             started = time.perf_counter()
             response = operator.get("/admin/operations/", {"range": range_name})
             seconds.append(time.perf_counter() - started)
         timings[range_name] = min(seconds)
-        assert response.content.count(b'<svg class="chart"') == 6
+        # Counted right after: the stabilize state (every admin page's banner reads it) is cached for seconds.
+        with django_assert_num_queries(queries):
+            response = operator.get("/admin/operations/", {"range": range_name})
+        assert response.status_code == 200 and response.content.count(b'<svg class="chart"') == 6
 
     page = response.content.decode()  # the week: ~6 million requests (5 routes x 120 a minute)
     assert '<h2>Requests</h2><p class="ops-big">6M</p><p>600 per minute</p>' in page

@@ -42,7 +42,8 @@ def test_automatic_changes_are_allowed_until_stabilize_mode_holds_and_records_th
     assert automation_allowed("autotune.apply", detail={"queue_max": 40})
     assert not HeldAction.objects.exists()
     with django_capture_on_commit_callbacks(execute=True):  # waffle clears its cache entry on commit
-        Switch.objects.create(name=STABILIZE_SWITCH, active=True)
+        # The switch exists, off, from the known-flags migration.
+        Switch.objects.update_or_create(name=STABILIZE_SWITCH, defaults={"active": True})
     assert stabilize_active()
     assert not automation_allowed("autotune.apply", detail={"queue_max": 40})
     held = HeldAction.objects.get()
@@ -75,9 +76,10 @@ def test_flags_read_alike_in_requests_and_in_tasks(django_capture_on_commit_call
 
     from intelligence.services.flags import flag_active
 
-    assert not flag_active("SMART_OPS_ENABLED")  # unknown: off
+    assert not flag_active("NO_SUCH_FLAG")  # unknown: off
+    assert not flag_active("SMART_OPS_ENABLED")  # known (the known-flags migration), off
     with django_capture_on_commit_callbacks(execute=True):
-        flag = Flag.objects.create(name="SMART_OPS_ENABLED", everyone=None)
+        flag, _ = Flag.objects.update_or_create(name="SMART_OPS_ENABLED", defaults={"everyone": None})
         flag.users.add(user)
     assert not flag_active("SMART_OPS_ENABLED")  # a task, nobody in particular
     assert flag_active("SMART_OPS_ENABLED", user=user)

@@ -24,6 +24,10 @@ from tests.levqor.test_edge import _check_page
 # the one list to extend when a part of the issue adds a schedule. The test below fails when the
 # app declares one that is not listed here, or lists one it does not declare.
 EXPECTED_SCHEDULES = {
+    "intelligence.anomaly_scan": "every minute",
+    "intelligence.slo_watchdog": "every 5 minutes",
+    "intelligence.autotune": "every 60 minutes",
+    "intelligence.alert_deliveries_sweep": "every 2 minutes",
     "intelligence.dashboard_compact": "every 5 minutes",
 }
 PROBE = "tests.intelligence.schedule_probe.probe_run"

@@ -1,5 +1,6 @@
 """jobs.fastsql.claim against its plain-ORM twin (below): the same job is claimed and read back, with
-the same lease, attempt and 'started' event, on SQLite and on PostgreSQL."""
+the same lease, attempt and 'started' event, on SQLite and on PostgreSQL; and with low priority
+paused (min_priority NORMAL: stabilize mode, incident recovery), the same job or none."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -20,11 +21,12 @@ LEASES = {"demo.flow": 40.0, "http.request": 75.0}
 DEFAULT_LEASE = 90.0
 
 
-def _claim_orm(*, now, worker, leases, default_lease) -> Job | None:
-    """The claim in plain ORM: the best due queued job, marked running under its lease, its event logged."""
+def _claim_orm(*, now, worker, leases, default_lease, min_priority=Job.Priority.LOW) -> Job | None:
+    """The claim in plain ORM: the best due queued job of at least min_priority, marked running
+    under its lease, its event logged."""
     with transaction.atomic():
         picked = (Job.objects.select_for_update(skip_locked=True)
-                  .filter(status=Job.Status.QUEUED, next_attempt_at__lte=now)
+                  .filter(status=Job.Status.QUEUED, next_attempt_at__lte=now, priority__gte=min_priority)
                   .order_by("-priority", "created_at").only("pk", "workflow").first())
         if picked is None:
             return None
@@ -72,22 +74,30 @@ SCENARIOS = {
         _job(owner, now, ago=100, attempts=1, started_at=now - timedelta(seconds=80), actual_cost=Decimal("0.0005"),
              error_code="timeout", error_message="slow", cancel_requested_at=None)],
     "a-workflow-no-longer-registered": lambda owner, now: [_job(owner, now, ago=4, workflow="gone.flow")],
+    "only-low-priority-due": lambda owner, now: [
+        _job(owner, now, ago=30, priority=Job.Priority.LOW), _job(owner, now, ago=5, due_in=30)],
+    "low-and-normal-due": lambda owner, now: [
+        _job(owner, now, ago=90, priority=Job.Priority.LOW), _job(owner, now, ago=2)],
 }
+PAUSED = Job.Priority.NORMAL  # what a worker takes while low priority is paused
 
 
+@pytest.mark.parametrize("min_priority", [Job.Priority.LOW, PAUSED], ids=["all", "low-paused"])
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_the_prebuilt_claim_takes_and_writes_what_the_orm_would(user, monkeypatch, scenario):
+def test_the_prebuilt_claim_takes_and_writes_what_the_orm_would(user, monkeypatch, scenario, min_priority):
     now = freeze_now(monkeypatch)
     SCENARIOS[scenario](user, now)
     before = _snapshot()
-    args = {"now": now, "worker": WORKER, "leases": LEASES, "default_lease": DEFAULT_LEASE}
+    args = {"now": now, "worker": WORKER, "leases": LEASES, "default_lease": DEFAULT_LEASE,
+            "min_priority": min_priority}
 
     fast, fast_rows = run_and_undo(lambda: _claimed(claim.job_claim(**args)), _snapshot)
     orm, orm_rows = run_and_undo(lambda: _claimed(_claim_orm(**args)), _snapshot)
 
     assert fast == orm
     assert fast_rows == orm_rows
-    if scenario in ("nothing-queued", "nothing-due-yet"):
+    if scenario in ("nothing-queued", "nothing-due-yet") or (scenario == "only-low-priority-due"
+                                                             and min_priority == PAUSED):
         assert fast is None and fast_rows == before
     else:
         assert fast["status"] == Job.Status.RUNNING and fast["worker"] == WORKER
@@ -95,3 +105,14 @@ def test_the_prebuilt_claim_takes_and_writes_what_the_orm_would(user, monkeypatc
         assert lease == timedelta(seconds=LEASES.get(
             Job.objects.get(pk=fast["id"]).workflow, DEFAULT_LEASE))
         assert len(fast_rows["events"]) == len(before["events"]) + 1
+
+
+def test_while_low_priority_is_paused_the_claim_takes_the_best_other_job(user, monkeypatch):
+    now = freeze_now(monkeypatch)
+    old_low = _job(user, now, ago=90, priority=Job.Priority.LOW)
+    normal = _job(user, now, ago=2)
+    args = {"now": now, "worker": WORKER, "leases": LEASES, "default_lease": DEFAULT_LEASE}
+    assert claim.job_claim(**args, min_priority=PAUSED).pk == normal.pk
+    assert claim.job_claim(**args, min_priority=PAUSED) is None  # the low one waits, still queued
+    assert Job.objects.get(pk=old_low.pk).status == Job.Status.QUEUED
+    assert claim.job_claim(**args).pk == old_low.pk  # resumed: it runs

@@ -5,7 +5,9 @@ enqueue that runs after commit is too. The first request with a key is "cold": i
 key (1 SELECT), records its use (1 UPDATE), starts the owner's monthly call counter from the
 database (1 INSERT ... ON CONFLICT that also counts the call) and, the owner's first job of the
 day, creates the day's spend row. After that the key comes from the cache, its use is not
-written again within the minute, and the call is counted in the cache alone.
+written again within the minute, and the call is counted in the cache alone. Intake's queue
+limit (jobs.backpressure) counts due jobs at most once a second per process: its clock is
+stopped here (moved by the test that shows the refresh), so a slow run cannot add a count.
 """
 
 import pytest
@@ -14,6 +16,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from jobs import backpressure
 from tests.conftest import post_json
 from tests.factories import JobFactory
 
@@ -35,7 +38,19 @@ ORM_INTAKE = TX + 1 + 2 + ENQUEUE  # reserve spend (1 UPDATE), INSERT job, INSER
 INTAKE = 1 + ENQUEUE if ON_POSTGRES else ORM_INTAKE
 FAST_RESERVED_NOTHING = 1 if ON_POSTGRES else 3  # the lone statement, or BEGIN + UPDATE + COMMIT
 FIRST_OF_DAY = 2  # the day's spend row: INSERT ... ON CONFLICT DO NOTHING, then the UPDATE again
-COLD_INTAKE = KEY_COLD + FAST_RESERVED_NOTHING + ORM_INTAKE + FIRST_OF_DAY
+# Intake's queue limit: the due jobs counted (one bounded COUNT) at most once a second per process,
+# with the limit (runtime setting queue_max) read then: its row too when no cache holds it yet.
+BACKPRESSURE_REFRESH = 1
+BACKPRESSURE_COLD = BACKPRESSURE_REFRESH + 1
+COLD_INTAKE = KEY_COLD + BACKPRESSURE_COLD + FAST_RESERVED_NOTHING + ORM_INTAKE + FIRST_OF_DAY
+
+
+@pytest.fixture(autouse=True)
+def backpressure_clock(monkeypatch):
+    """The backpressure's clock (seconds), stopped until the test moves it."""
+    now = [1000.0]
+    monkeypatch.setattr(backpressure, "_monotonic", lambda: now[0])
+    return now
 
 
 def test_intake_cold_then_steady(api, django_assert_num_queries):
@@ -44,6 +59,24 @@ def test_intake_cold_then_steady(api, django_assert_num_queries):
     for _ in range(3):
         with django_assert_num_queries(INTAKE):
             assert post_json(api, "/api/v1/intake", DEMO).status_code == 202
+
+
+def test_intake_counts_due_jobs_at_most_once_a_second(api, backpressure_clock):
+    post_json(api, "/api/v1/intake", DEMO)  # cold: counted, and the limit read
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert post_json(api, "/api/v1/intake", DEMO).status_code == 202
+    assert len(queries) == 3 * INTAKE
+    assert not [q for q in queries if "COUNT(" in q["sql"]]
+    backpressure_clock[0] += backpressure.REFRESH_SECONDS
+    with CaptureQueriesContext(connection) as queries:
+        assert post_json(api, "/api/v1/jobs", DEMO).status_code == 201
+    assert len([q for q in queries if "COUNT(" in q["sql"]]) == 1
+    # + the COUNT, and queue_max's row if its cache entry (1 s without Redis, in real time) has gone.
+    assert INTAKE + BACKPRESSURE_REFRESH <= len(queries) <= INTAKE + BACKPRESSURE_COLD
+    with CaptureQueriesContext(connection) as queries:
+        assert post_json(api, "/api/v1/intake", DEMO).status_code == 202
+    assert len(queries) == INTAKE
 
 
 def test_jobs_post_steady(api, django_assert_num_queries):

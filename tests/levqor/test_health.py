@@ -164,10 +164,11 @@ UNSAFE_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 
 
 @pytest.mark.parametrize("method", [*UNSAFE_METHODS, "TRACE"])
-@pytest.mark.parametrize("path", READ_ONLY_PATHS)
-def test_another_method_on_a_read_only_json_path_is_405_not_a_csrf_refusal(path, method, user):
-    # CSRF enforced, as for any real client; a signed-in browser's session changes nothing.
-    for client in (Client(enforce_csrf_checks=True), _signed_in(user)):
+@pytest.mark.parametrize("path", [*READ_ONLY_PATHS, "/dashboard/status"])  # the dashboard's JSON refresher too
+def test_another_method_on_a_read_only_json_path_is_405_not_a_csrf_refusal(path, method):
+    # CSRF enforced, as for any real client; a signed-in browser's session (past the terms gate)
+    # changes nothing.
+    for client in (Client(enforce_csrf_checks=True), _signed_in(UserFactory(terms_accepted=True))):
         response = client.generic(method, path, HTTP_X_REQUEST_ID="rid-405")
         body = assert_api_error(response, 405, "method_not_allowed")
         assert body["correlation_id"] == "rid-405"

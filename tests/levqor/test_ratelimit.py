@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from levqor import counters as hit_counters
 from tests.api_asserts import assert_api_error
+from tests.conftest import UNREACHABLE_REDIS_CACHE
 from tests.factories import UserFactory, api_key_for
 from tests.jobs.support import worker_env
 
@@ -212,9 +213,7 @@ def test_limits_are_shared_by_processes_through_redis(limits):
 def test_counters_out_of_reach_refuse_as_unavailable_not_with_a_500(limits, settings):
     limits()
     # A Redis that does not answer (nothing listens on port 1), as the rate limiter's store.
-    settings.CACHES = {**settings.CACHES, "unreachable": {
-        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.CACHES = {**settings.CACHES, "unreachable": UNREACHABLE_REDIS_CACHE}
     settings.RATELIMIT_USE_CACHE = "unreachable"
     response = _post(Client())
     assert_api_error(response, 503, "service_unavailable")
@@ -228,9 +227,7 @@ def test_a_cache_out_of_reach_makes_api_answers_unavailable_not_500(limits, sett
     limits()
     _, raw = key_pair
     # Key lookups and quota counts live in the default cache: make it a Redis that does not answer.
-    settings.CACHES = {**settings.CACHES, "default": {
-        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2}}}
+    settings.CACHES = {**settings.CACHES, "default": UNREACHABLE_REDIS_CACHE}
     settings.RATELIMIT_ENABLE = False  # this test is about the key and quota lookups behind it
     client = Client()
     response = (client.get(path, HTTP_X_API_KEY=raw) if path.endswith("usage")

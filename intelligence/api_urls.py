@@ -1,0 +1,8 @@
+from django.urls import path
+
+from intelligence.api import anomalies, flags
+
+urlpatterns = [
+    path("flags", flags.FlagListView.as_view(), name="flag-list"),
+    path("intelligence/anomaly", anomalies.AnomalyView.as_view(), name="intelligence-anomaly"),
+]
