@@ -41,12 +41,14 @@ def _clean_cache():
 def _cache_clear():
     """Empty this run's cache and django-q2 queue. On Redis, cache.clear() is FLUSHDB, which
     would also wipe the keys and queues of other test runs sharing the database. The per-process
-    memos (the key service's, the runtime settings') go too, as in a fresh process."""
+    memos (the key service's, the runtime settings', unsent metrics) go too, as in a fresh process."""
     from accounts.services import key_auth
     from intelligence.services import runtime
+    from levqor import metrics
 
     key_auth.reset()
     runtime.reset()
+    metrics.metrics_discard()  # this process's unsent live metrics
     if not settings.REDIS_URL:
         cache.clear()
         return
