@@ -1,0 +1,1 @@
+"""intelligence's reads that more than one caller needs, one module per subject; import from the module."""
