@@ -1,8 +1,8 @@
-"""Reads of the live metrics (MetricMinute rows) for anomalies, SLOs, auto-tune and the operations
-page. Each call is one or two queries whatever the window: counts and sums are added in SQL, and
-histograms are merged in SQL too (json_each / jsonb_each_text), so 7 days of minutes come back as
-a few rows per step and bucket. Percentiles are read from the merged histogram (levqor.histogram:
-within 10 % of the truth).
+"""Reads of the live metrics (MetricMinute rows, and MetricHour rows for the whole hours of a long
+window) for anomalies, SLOs, auto-tune and the operations page. Each call is one or two queries
+whatever the window: counts and sums are added in SQL, and histograms are merged in SQL too
+(json_each / jsonb_each_text), so a week comes back as a few rows per step and bucket.
+Percentiles are read from the merged histogram (levqor.histogram: within 10 % of the truth).
 
 Windows are [since, until): minutes starting at or after `since` and before `until`. `labels`
 filters on label values ({"route": "/api/v1/intake"}); series names are in levqor.metrics."""
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connection
-from django.db.models import BigIntegerField, CharField, Func, IntegerField, Max, QuerySet, Sum, Value
+from django.db.models import BigIntegerField, CharField, Func, IntegerField, Q, QuerySet, Value
 from django.db.models.fields.json import KT
 
-from intelligence.models import MetricMinute
+from intelligence.models import MetricHour, MetricMinute
 from levqor.histogram import histogram_percentile
 
 
@@ -85,8 +85,10 @@ class _StepStart(Func):
                 [*params, self.step_seconds, self.step_seconds])
 
 
-def _window(series: str, since: datetime, until: datetime, labels: Mapping | None) -> QuerySet:
-    rows = MetricMinute.objects.filter(series=series, minute__gte=since, minute__lt=until)
+HOUR = 3600
+
+
+def _labelled(rows: QuerySet, labels: Mapping | None) -> QuerySet:
     for name, value in (labels or {}).items():
         if not str(name).isidentifier():
             raise ValueError(f"label names are identifiers, not {name!r}")
@@ -94,44 +96,72 @@ def _window(series: str, since: datetime, until: datetime, labels: Mapping | Non
     return rows
 
 
-def _grouped(rows: QuerySet, *, step_seconds: int | None, group_by_label: str | None) -> dict[tuple, dict]:
-    """{(step start or 0, label value or None): {count, errors, sum_ms, value, histogram}} in two queries."""
+def _window(series: str, since: datetime, until: datetime, labels: Mapping | None) -> QuerySet:
+    return _labelled(MetricMinute.objects.filter(series=series, minute__gte=since, minute__lt=until), labels)
+
+
+def _parts(series: str, since: datetime, until: datetime, labels: Mapping | None, *, step_seconds: int | None,
+           group_by_label: str | None) -> list[QuerySet]:
+    """The rows a window reads, each with its step and group: MetricHour rows for the whole hours
+    inside it (when steps are whole hours, or there are none), MetricMinute rows for the rest."""
     if group_by_label is not None and not group_by_label.isidentifier():
         raise ValueError(f"label names are identifiers, not {group_by_label!r}")
-    keyed = rows.order_by().annotate(
-        step=_StepStart("minute", step_seconds) if step_seconds else Value(0, output_field=IntegerField()),
-        grp=KT(f"labels__{group_by_label}") if group_by_label else Value(None, output_field=CharField()))
+    first_hour = math.ceil(since.timestamp() / HOUR) * HOUR
+    end_hour = int(until.timestamp()) // HOUR * HOUR
+    by_hours = first_hour < end_hour and (step_seconds is None or step_seconds % HOUR == 0)
+
+    def keyed(rows: QuerySet, at: str) -> QuerySet:
+        return rows.order_by().annotate(
+            step=_StepStart(at, step_seconds) if step_seconds else Value(0, output_field=IntegerField()),
+            grp=KT(f"labels__{group_by_label}") if group_by_label else Value(None, output_field=CharField()),
+        ).values("step", "grp", "count", "errors", "sum_ms", "value", "histogram")
+
+    if not by_hours:
+        return [keyed(_window(series, since, until, labels), "minute")]
+    first, end = datetime.fromtimestamp(first_hour, UTC), datetime.fromtimestamp(end_hour, UTC)
+    edges = MetricMinute.objects.filter(Q(minute__gte=since, minute__lt=first) | Q(minute__gte=end, minute__lt=until),
+                                        series=series)
+    hours = MetricHour.objects.filter(series=series, hour__gte=first, hour__lt=end)
+    return [keyed(_labelled(edges, labels), "minute"), keyed(_labelled(hours, labels), "hour")]
+
+
+def _grouped(parts: list[QuerySet]) -> dict[tuple, dict]:
+    """{(step start or 0, label value or None): {count, errors, sum_ms, value, histogram}}: sums in
+    one query, histograms merged by the database in a second."""
+    compiled = [part.query.sql_with_params() for part in parts]
+    rows_sql = " UNION ALL ".join(sql for sql, _ in compiled)
+    params = [p for _, part_params in compiled for p in part_params]
     out: dict[tuple, dict] = {}
-    for row in keyed.values("step", "grp").annotate(
-            n=Sum("count"), e=Sum("errors"), s=Sum("sum_ms"), v=Max("value")):
-        out[(row["step"], row["grp"])] = {"count": row["n"] or 0, "errors": row["e"] or 0, "sum_ms": row["s"] or 0.0,
-                                          "value": row["v"], "histogram": {}}
-    for step, grp, bucket, n in _histogram_buckets(keyed.values("step", "grp", "histogram")):
-        figures = out.get((step, grp))
-        if figures is not None:
-            figures["histogram"][int(bucket)] = int(n)
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT s.step, s.grp, SUM(s."count"), SUM(s."errors"), SUM(s."sum_ms"), MAX(s."value") '  # noqa: S608
+                       f"FROM ({rows_sql}) s GROUP BY s.step, s.grp", params)  # (our own queries)
+        for step, grp, count, errors, sum_ms, value in cursor.fetchall():
+            out[(int(step), grp)] = {"count": int(count or 0), "errors": int(errors or 0),
+                                     "sum_ms": float(sum_ms or 0), "value": value, "histogram": {}}
+        for step, grp, bucket, n in _histogram_buckets(cursor, rows_sql, params, parts):
+            figures = out.get((int(step), grp))
+            if figures is not None:
+                figures["histogram"][int(bucket)] = int(n)
     return out
 
 
-def _histogram_buckets(keyed: QuerySet) -> list[tuple]:
+def _histogram_buckets(cursor, rows_sql: str, params: list, parts: list[QuerySet]) -> list[tuple]:
     """(step, group, bucket, count) with every row's histogram added up, by the database."""
-    inner, params = keyed.query.sql_with_params()
     if connection.vendor == "postgresql":
-        sql = (f"SELECT s.step, s.grp, h.key, SUM(h.value::bigint) FROM ({inner}) s "  # noqa: S608 (our own query)
-               "CROSS JOIN LATERAL jsonb_each_text(s.histogram) h GROUP BY 1, 2, 3")
-    elif connection.vendor == "sqlite":
-        sql = (f"SELECT s.step, s.grp, h.key, SUM(h.value) FROM ({inner}) s, json_each(s.histogram) h "  # noqa: S608
-               "GROUP BY 1, 2, 3")
-    else:  # another database: add them up here
-        totals: dict[tuple, int] = {}
-        for row in keyed:
+        cursor.execute(f"SELECT s.step, s.grp, h.key, SUM(h.value::bigint) FROM ({rows_sql}) s "  # noqa: S608
+                       "CROSS JOIN LATERAL jsonb_each_text(s.histogram) h GROUP BY 1, 2, 3", params)
+        return cursor.fetchall()
+    if connection.vendor == "sqlite":
+        cursor.execute(f"SELECT s.step, s.grp, h.key, SUM(h.value) FROM ({rows_sql}) s, json_each(s.histogram) h "  # noqa: S608
+                       "GROUP BY 1, 2, 3", params)
+        return cursor.fetchall()
+    totals: dict[tuple, int] = {}  # another database: add them up here
+    for part in parts:
+        for row in part:
             for bucket, n in (row["histogram"] or {}).items():
                 key = (row["step"], row["grp"], bucket)
                 totals[key] = totals.get(key, 0) + int(n)
-        return [(*key, n) for key, n in totals.items()]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    return [(*key, n) for key, n in totals.items()]
 
 
 def _rate(errors: int, count: int) -> float | None:
@@ -140,7 +170,7 @@ def _rate(errors: int, count: int) -> float | None:
 
 def metrics_window(series: str, *, since: datetime, until: datetime, labels: Mapping | None = None) -> MetricSummary:
     """A series over [since, until), every label set (or those matching `labels`) together. Two queries."""
-    figures = _grouped(_window(series, since, until, labels), step_seconds=None, group_by_label=None).get(
+    figures = _grouped(_parts(series, since, until, labels, step_seconds=None, group_by_label=None)).get(
         (0, None), {"count": 0, "errors": 0, "sum_ms": 0.0, "value": None, "histogram": {}})
     count, histogram = figures["count"], figures["histogram"]
     return MetricSummary(
@@ -157,7 +187,7 @@ def metrics_by_minute(series: str, *, since: datetime, until: datetime, group_by
     `step_minutes` from since to until, oldest first. With `fill`, steps without data are points with
     count 0 (and no percentiles), so every line has the same steps. Two queries."""
     step = max(1, int(step_minutes)) * 60
-    grouped = _grouped(_window(series, since, until, labels), step_seconds=step, group_by_label=group_by_label)
+    grouped = _grouped(_parts(series, since, until, labels, step_seconds=step, group_by_label=group_by_label))
     lines: dict[str | None, dict[int, dict]] = {}
     for (start, grp), figures in grouped.items():
         lines.setdefault(grp, {})[int(start)] = figures

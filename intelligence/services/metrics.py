@@ -1,5 +1,6 @@
-"""The live metrics' rollup: every process's figures (levqor.metrics) added into MetricMinute rows,
-the queue depth read each minute, old rows purged.
+"""The live metrics' rollup: every process's figures (levqor.metrics) added into MetricMinute rows
+(and the MetricHour rows that sum them, for long reads), the queue depth read each minute, old
+rows purged.
 
 Exactly once: on Redis a finished minute is claimed (atomically moved out of reach of new sends),
 added into MetricMinute in a transaction that also records the claim as applied (MetricBatch,
@@ -16,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from intelligence.models import MetricBatch, MetricMinute, MetricShard
+from intelligence.models import MetricBatch, MetricHour, MetricMinute, MetricShard
 from jobs.selectors import job_due_count
 from levqor import metrics
 from levqor.histogram import histogram_merge, histogram_percentile
@@ -49,36 +50,58 @@ def metric_shards_write(groups: list[MetricGroup]) -> None:
 
 
 def metric_minutes_add(groups: Iterable[MetricGroup]) -> int:
-    """Add figures into their MetricMinute rows (made when missing): counts, errors and sums add up,
-    histograms merge and p50/p95/p99 are read again from the merged one; a gauge's reading replaces
-    the row's. Three statements whatever the number of rows; call it inside a transaction. Returns
-    the number of rows touched."""
-    combined: dict[tuple, list] = {}
+    """Add figures into their MetricMinute rows and the MetricHour rows holding those minutes (made
+    when missing): counts, errors and sums add up, histograms merge and p50/p95/p99 are read again
+    from the merged one; a gauge's reading replaces the minute's and raises the hour's peak. Six
+    statements whatever the number of rows; call it inside a transaction. Returns the number of
+    minute rows touched."""
+    minutes: dict[tuple, list] = {}
+    hours: dict[tuple, list] = {}
     for g in groups:
-        key = (_at(g.minute), g.series, g.labels_key)
-        figures = combined.get(key)
-        if figures is None:
-            figures = combined[key] = [g.labels, 0, 0, 0.0, {}, None]
-        figures[1] += g.count
-        figures[2] += g.errors
-        figures[3] += g.sum_ms
-        for bucket, n in g.histogram.items():
-            figures[4][int(bucket)] = figures[4].get(int(bucket), 0) + int(n)
-        if g.value is not None:
-            figures[5] = g.value
-    if not combined:
+        _combine(minutes, (_at(g.minute), g.series, g.labels_key), g, gauge=_last)
+        _combine(hours, (_at(g.minute - g.minute % 3600), g.series, g.labels_key), g, gauge=_peak)
+    if not minutes:
         return 0
-    MetricMinute.objects.bulk_create(
-        [MetricMinute(minute=minute, series=series, labels_key=labels_key, labels=figures[0])
-         for (minute, series, labels_key), figures in combined.items()], ignore_conflicts=True)
-    rows = (MetricMinute.objects.select_for_update()
-            .filter(minute__in={k[0] for k in combined}, series__in={k[1] for k in combined},
+    touched = _rows_add(MetricMinute, "minute", minutes, gauge=_last)
+    _rows_add(MetricHour, "hour", hours, gauge=_peak)
+    return touched
+
+
+def _last(old: float | None, new: float) -> float:
+    return new
+
+
+def _peak(old: float | None, new: float) -> float:
+    return new if old is None else max(old, new)
+
+
+def _combine(into: dict, key: tuple, g: MetricGroup, *, gauge) -> None:
+    figures = into.get(key)
+    if figures is None:
+        figures = into[key] = [g.labels, 0, 0, 0.0, {}, None]
+    figures[1] += g.count
+    figures[2] += g.errors
+    figures[3] += g.sum_ms
+    for bucket, n in g.histogram.items():
+        figures[4][int(bucket)] = figures[4].get(int(bucket), 0) + int(n)
+    if g.value is not None:
+        figures[5] = gauge(figures[5], g.value)
+
+
+def _rows_add(model, at: str, combined: dict[tuple, list], *, gauge) -> int:
+    """Add combined figures {(time, series, labels_key): [labels, count, errors, sum_ms, histogram,
+    value]} into rows of `model` (MetricMinute by "minute", MetricHour by "hour")."""
+    model.objects.bulk_create(
+        [model(**{at: moment}, series=series, labels_key=labels_key, labels=figures[0])
+         for (moment, series, labels_key), figures in combined.items()], ignore_conflicts=True)
+    rows = (model.objects.select_for_update()
+            .filter(**{f"{at}__in": {k[0] for k in combined}}, series__in={k[1] for k in combined},
                     labels_key__in={k[2] for k in combined})
-            .order_by("minute", "series", "labels_key"))
+            .order_by(at, "series", "labels_key"))
     changed = []
     for row in rows:
-        figures = combined.get((row.minute, row.series, row.labels_key))
-        if figures is None:  # a row of the same minutes and series, not ours
+        figures = combined.get((getattr(row, at), row.series, row.labels_key))
+        if figures is None:  # a row of the same times and series, not ours
             continue
         _, count, errors, sum_ms, histogram, value = figures
         row.count += count
@@ -88,9 +111,9 @@ def metric_minutes_add(groups: Iterable[MetricGroup]) -> int:
         row.histogram = {str(bucket): merged[bucket] for bucket in sorted(merged)}
         row.p50_ms, row.p95_ms, row.p99_ms = (histogram_percentile(merged, q) for q in (50, 95, 99))
         if value is not None:
-            row.value = value
+            row.value = gauge(row.value, value)
         changed.append(row)
-    MetricMinute.objects.bulk_update(changed, _FIGURES)
+    model.objects.bulk_update(changed, _FIGURES, batch_size=200)  # CASE WHEN grows with the square of a batch
     return len(changed)
 
 
@@ -158,11 +181,12 @@ def metrics_rollup(*, now: datetime | None = None) -> dict:
 
 
 def metrics_purge(*, now: datetime | None = None) -> dict:
-    """Daily (schedule "intelligence.metrics_purge"): MetricMinute rows older than
+    """Daily (schedule "intelligence.metrics_purge"): MetricMinute and MetricHour rows older than
     METRICS_RETENTION_DAYS go, and the record of claims applied long ago."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.METRICS_RETENTION_DAYS)
     minutes, _ = MetricMinute.objects.filter(minute__lt=cutoff).delete()
+    hours, _ = MetricHour.objects.filter(hour__lt=cutoff).delete()
     shards, _ = MetricShard.objects.filter(minute__lt=cutoff).delete()
     batches, _ = MetricBatch.objects.filter(applied_at__lt=now - timedelta(days=BATCH_MEMORY_DAYS)).delete()
-    return {"minutes": minutes, "shards": shards, "batches": batches}
+    return {"minutes": minutes, "hours": hours, "shards": shards, "batches": batches}

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from intelligence.apps import METRICS_PURGE_SCHEDULE, METRICS_ROLLUP_SCHEDULE
-from intelligence.models import MetricBatch, MetricMinute, MetricShard
+from intelligence.models import MetricBatch, MetricHour, MetricMinute, MetricShard
 from intelligence.services import metrics as rollup
 from jobs.execution import job_run_due
 from jobs.models import Job
@@ -72,6 +72,10 @@ def test_a_finished_minute_becomes_rows_with_counts_errors_and_percentiles_withi
     rollup.metrics_rollup()
     assert list(MetricMinute.objects.filter(series=HTTP_REQUEST, labels_key=KEY).order_by("minute")
                 .values_list("count", flat=True)) == [2000, 1]
+    # Both minutes are in the same hour: its row holds them together.
+    hour = MetricHour.objects.get(series=HTTP_REQUEST, labels_key=KEY)
+    assert (hour.hour, hour.count, hour.errors) == (minute.replace(minute=0), 2001, 50)
+    _assert_percentiles(hour, [*values, 5.0])
 
 
 _OTHER_PROCESS = """
@@ -255,6 +259,7 @@ def test_the_queue_depth_is_the_number_of_due_queued_jobs_each_minute(user, froz
     assert list(MetricMinute.objects.filter(series=QUEUE_DEPTH).order_by("minute")
                 .values_list("minute", "value")) == [(frozen_clock.minute - timedelta(minutes=1), 3.0),
                                                      (frozen_clock.minute, 0.0)]
+    assert MetricHour.objects.get(series=QUEUE_DEPTH).value == 3.0  # the hour's peak
 
 
 @pytest.mark.django_db
@@ -265,8 +270,10 @@ def test_rows_older_than_the_retention_are_purged(settings):
         MetricMinute.objects.create(minute=now - timedelta(days=days), series=HTTP_REQUEST, labels_key=KEY, count=1)
     MetricBatch.objects.create(batch="1:old", applied_at=now - timedelta(days=8))
     MetricBatch.objects.create(batch="2:new", applied_at=now - timedelta(days=1))
+    MetricHour.objects.create(hour=now - timedelta(days=31), series=HTTP_REQUEST, labels_key=KEY, count=1)
     result = rollup.metrics_purge(now=now)
-    assert (result["minutes"], result["batches"]) == (1, 1)
+    assert (result["minutes"], result["hours"], result["batches"]) == (1, 1, 1)
+    assert not MetricHour.objects.exists()
     assert sorted((now - m).days for m in MetricMinute.objects.values_list("minute", flat=True)) == [0, 29]
     assert list(MetricBatch.objects.values_list("batch", flat=True)) == ["2:new"]
 
