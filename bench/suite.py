@@ -118,12 +118,12 @@ class Suite:
 
     # --- processes ----------------------------------------------------------------------------
 
-    def start_web(self, workers: int) -> None:
+    def start_web(self, workers: int, *, env: dict | None = None) -> None:
         port = free_port()
         argv = [str(self.bin / "gunicorn"), "levqor.wsgi:application", "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers), "--worker-class", "sync", "--graceful-timeout", "5", "--timeout", "60",
                 "--backlog", "2048", "--log-level", "warning"]
-        self.web = Proc(f"{self.db}-gunicorn", argv, env=self.env, log_dir=self.log_dir)
+        self.web = Proc(f"{self.db}-gunicorn", argv, env={**self.env, **(env or {})}, log_dir=self.log_dir)
         self.procs.append(self.web)
         self.meter.groups[self.web.pid] = "gunicorn"
         self.web_base = f"http://127.0.0.1:{port}"
@@ -267,6 +267,41 @@ class Suite:
         finally:
             self.stop_web()
         self.reset_state()
+        if a.metrics_cost:
+            out["metrics_cost"] = self.metrics_cost(self.endpoints()["intake"])
+        return out
+
+    def metrics_cost(self, spec: dict) -> dict:
+        """The live metrics' cost on the intake: the same gunicorn with METRICS_ENABLED off and on,
+        windows in the order off, on, on, off per round (a drift of the box over the run weighs on
+        both alike), each from an empty job table."""
+        a = self.args
+        windows: dict[str, list] = {"off": [], "on": []}
+        for round_no in range(a.rounds):
+            for state in ("off", "on", "on", "off"):
+                self.start_web(a.web_workers, env={"METRICS_ENABLED": "true" if state == "on" else "false"})
+                try:
+                    self.check_endpoint(f"intake (metrics {state})", spec)
+                    if a.warmup:
+                        self.load(spec, seconds=a.warmup)
+                    observed: dict = {}
+                    with self.observe(observed):
+                        result = self.load(spec, seconds=a.seconds)
+                finally:
+                    self.stop_web()
+                self.reset_state()
+                windows[state].append({**result.as_dict(), **observed})
+                log(self.db, f"metrics cost round {round_no + 1}: intake, metrics {state:3s} {result.rps:8.1f} req/s  "
+                             f"p50 {result.p50_ms:.2f} ms  non-2xx {result.non_2xx}")
+        out: dict = {}
+        for state, runs in windows.items():
+            for run in runs:
+                run.pop("notes", None)
+            out[state] = {"rps_windows": [round(r["rps"], 1) for r in runs],
+                          "rps": statistics.fmean(r["rps"] for r in runs),
+                          "p50_ms": statistics.fmean(r["p50_ms"] for r in runs),
+                          "cpu": [r.get("cpu") for r in runs],
+                          "non_2xx": sum(r["non_2xx"] + r["socket_errors"] for r in runs)}
         return out
 
     # --- phase 2: drain -------------------------------------------------------------------------
