@@ -49,7 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--seconds", type=float, help="wrk duration per endpoint (default 10, quick 3)")
     p.add_argument("--rounds", type=int, default=1, help="intake rounds; the median round is reported")
     p.add_argument("--no-metrics-cost", dest="metrics_cost", action="store_false",
-                   help="skip the intake with METRICS_ENABLED off beside on (4 more windows per round)")
+                   help="skip the intake with METRICS_ENABLED off beside on (16 more short windows)")
     p.add_argument("--backlog", type=int, help="jobs and no-op tasks per drain (default 5000, quick 1000)")
     p.add_argument("--pickup-jobs", type=int, help="jobs in the pickup measurement (default 200, quick 50)")
     p.add_argument("--sustain-seconds", type=float, help="sustained phase length (default 15, quick 5)")
@@ -85,6 +85,7 @@ def config_from(args) -> dict:
         "c1_seconds": 1 if quick else 3,
         "rounds": max(1, args.rounds),
         "metrics_cost": args.metrics_cost,
+        "metrics_window_seconds": 1.5 if quick else 3,
         "backlog": args.backlog or (1000 if quick else 5000),
         "pickup_jobs": args.pickup_jobs or (50 if quick else 200),
         "sustain_seconds": args.sustain_seconds or (5 if quick else 15),
@@ -315,8 +316,8 @@ def render(results: list[dict], meta: dict) -> str:
                 lines += _observed(e, noisy, f"{result['db']} {name}")
         cost = (intake or {}).get("metrics_cost")
         if cost:
-            lines.append("  Live metrics' cost on the intake (same gunicorn, METRICS_ENABLED off / on; windows off, on, "
-                         "on, off per round, each from an empty job table)")
+            lines.append(f"  Live metrics' cost on the intake: two gunicorns alike but for METRICS_ENABLED, load switched "
+                         f"between them in {cost['window_seconds']:g} s windows (off, on, on, off) x 4")
             for state in ("off", "on"):
                 c = cost[state]
                 lines.append(f"    {'POST /api/v1/intake, ' + state:26s} {c['rps']:9.1f} {c['p50_ms']:8.2f}    windows "

@@ -118,16 +118,21 @@ class Suite:
 
     # --- processes ----------------------------------------------------------------------------
 
-    def start_web(self, workers: int, *, env: dict | None = None) -> None:
+    def start_web(self, workers: int) -> None:
+        self.web, self.web_base = self.spawn_web(workers)
+
+    def spawn_web(self, workers: int, *, env: dict | None = None, name: str = "gunicorn") -> tuple[Proc, str]:
+        """A gunicorn serving the project (and the baselines), up and answering: (process, base URL)."""
         port = free_port()
         argv = [str(self.bin / "gunicorn"), "levqor.wsgi:application", "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers), "--worker-class", "sync", "--graceful-timeout", "5", "--timeout", "60",
                 "--backlog", "2048", "--log-level", "warning"]
-        self.web = Proc(f"{self.db}-gunicorn", argv, env={**self.env, **(env or {})}, log_dir=self.log_dir)
-        self.procs.append(self.web)
-        self.meter.groups[self.web.pid] = "gunicorn"
-        self.web_base = f"http://127.0.0.1:{port}"
-        wait_http_ok(self.web_base + "/bench/bare", timeout=60, proc=self.web)
+        proc = Proc(f"{self.db}-{name}", argv, env={**self.env, **(env or {})}, log_dir=self.log_dir)
+        self.procs.append(proc)
+        self.meter.groups[proc.pid] = "gunicorn"
+        base = f"http://127.0.0.1:{port}"
+        wait_http_ok(base + "/bench/bare", timeout=60, proc=proc)
+        return proc, base
 
     def stop_web(self) -> None:
         if self.web is not None:
@@ -272,36 +277,44 @@ class Suite:
         return out
 
     def metrics_cost(self, spec: dict) -> dict:
-        """The live metrics' cost on the intake: the same gunicorn with METRICS_ENABLED off and on,
-        windows in the order off, on, on, off per round (a drift of the box over the run weighs on
-        both alike), each from an empty job table."""
+        """The live metrics' cost on the intake: two gunicorns alike but for METRICS_ENABLED (off, on),
+        both up at once, the load switched between them in short windows, off, on, on, off, four
+        times over: a box that gets busier or quieter, and the job table growing, weigh on both
+        alike, which a few long windows cannot promise on a shared box."""
         a = self.args
+        webs: dict[str, tuple[Proc, str]] = {}
         windows: dict[str, list] = {"off": [], "on": []}
-        for round_no in range(a.rounds):
-            for state in ("off", "on", "on", "off"):
-                self.start_web(a.web_workers, env={"METRICS_ENABLED": "true" if state == "on" else "false"})
-                try:
-                    self.check_endpoint(f"intake (metrics {state})", spec)
-                    if a.warmup:
-                        self.load(spec, seconds=a.warmup)
-                    observed: dict = {}
-                    with self.observe(observed):
-                        result = self.load(spec, seconds=a.seconds)
-                finally:
-                    self.stop_web()
-                self.reset_state()
+        seconds = a.metrics_window_seconds
+        try:
+            for state in ("off", "on"):
+                webs[state] = self.spawn_web(a.web_workers, env={"METRICS_ENABLED": "true" if state == "on" else "false"},
+                                             name=f"gunicorn-metrics-{state}")
+            for state, (_, base) in webs.items():
+                self.web_base = base
+                self.check_endpoint(f"intake (metrics {state})", spec)
+                if a.warmup:
+                    self.load(spec, seconds=a.warmup)
+            self.wait_quiet({})
+            for state in ("off", "on", "on", "off") * 4:
+                self.web_base = webs[state][1]
+                observed: dict = {}
+                with self.observe(observed, quiet=False):
+                    result = self.load(spec, seconds=seconds)
                 windows[state].append({**result.as_dict(), **observed})
-                log(self.db, f"metrics cost round {round_no + 1}: intake, metrics {state:3s} {result.rps:8.1f} req/s  "
-                             f"p50 {result.p50_ms:.2f} ms  non-2xx {result.non_2xx}")
-        out: dict = {}
+        finally:
+            for proc, _ in webs.values():
+                proc.stop(grace=10)
+            self.web_base = ""
+        self.reset_state()
+        out: dict = {"window_seconds": seconds}
         for state, runs in windows.items():
-            for run in runs:
-                run.pop("notes", None)
             out[state] = {"rps_windows": [round(r["rps"], 1) for r in runs],
                           "rps": statistics.fmean(r["rps"] for r in runs),
                           "p50_ms": statistics.fmean(r["p50_ms"] for r in runs),
                           "cpu": [r.get("cpu") for r in runs],
                           "non_2xx": sum(r["non_2xx"] + r["socket_errors"] for r in runs)}
+            log(self.db, f"metrics cost: intake, metrics {state:3s} {out[state]['rps']:8.1f} req/s (windows "
+                         f"{out[state]['rps_windows']})")
         return out
 
     # --- phase 2: drain -------------------------------------------------------------------------
