@@ -10,6 +10,7 @@ installed on this process's modules only, for the length of the measurement.
 import cProfile
 import io
 import pstats
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -247,4 +248,44 @@ def worker_profile(*, requests: int, log=print) -> dict:
            "statements": statements}
     log(f"profile: worker job_run_next {out['wall_us']:.0f} us/job wall ({out['cpu_us']:.0f} us CPU in Python), "
         f"{out['statements_per_job']} statements/job taking {out['sql_us']:.0f} us")
+    return out
+
+
+def metrics_cost_in_process(*, raw_key: str, body: str, rounds: int, intake_requests: int, bare_requests: int,
+                            log=print) -> dict:
+    """The live metrics' cost without the socket and wrk's noise: two WSGI handlers in this process,
+    one built with METRICS_ENABLED off (its middleware chain has no metrics middleware), timed in
+    turns (off, on, on, off per round) on the intake and on the bare view. Medians per request."""
+    from django.conf import settings
+
+    from jobs.models import Job
+
+    enabled = settings.METRICS_ENABLED
+    try:
+        settings.METRICS_ENABLED = False
+        clients = {"off": Client()}
+        settings.METRICS_ENABLED = True
+        clients["on"] = Client()
+    finally:
+        settings.METRICS_ENABLED = enabled
+    data, headers = body.encode(), {"X-Api-Key": raw_key}
+    times: dict[str, list[float]] = {"intake_off": [], "intake_on": [], "bare_off": [], "bare_on": []}
+    for client in clients.values():  # warm both: imports, the key cache, prepared statements
+        for _ in range(20):
+            client.call("POST", "/api/v1/intake", data, headers)
+            client.call("GET", "/bench/bare")
+    for _ in range(rounds):
+        for state in ("off", "on", "on", "off"):
+            client = clients[state]
+            times[f"intake_{state}"].append(_per_request(
+                lambda c=client: c.call("POST", "/api/v1/intake", data, headers), intake_requests)["wall_us"])
+            times[f"bare_{state}"].append(_per_request(lambda c=client: c.call("GET", "/bench/bare"),
+                                                       bare_requests)["wall_us"])
+        Job.objects.all().delete()  # the next round starts from an empty table, as the first did
+    out = {name: round(statistics.median(values), 1) for name, values in times.items()}
+    out["rounds"] = rounds
+    out["intake_on_vs_off"] = round(out["intake_off"] / out["intake_on"], 3)  # as throughput: >= 0.95 is the target
+    out["bare_extra_us"] = round(out["bare_on"] - out["bare_off"], 1)
+    log(f"metrics cost in-process: intake {out['intake_off']} us off / {out['intake_on']} us on; bare view "
+        f"{out['bare_off']} / {out['bare_on']} us ({out['bare_extra_us']:+.1f} us)")
     return out

@@ -86,6 +86,7 @@ def config_from(args) -> dict:
         "rounds": max(1, args.rounds),
         "metrics_cost": args.metrics_cost,
         "metrics_window_seconds": 1.5 if quick else 3,
+        "metrics_in_process_rounds": 3 if quick else 6,
         "backlog": args.backlog or (1000 if quick else 5000),
         "pickup_jobs": args.pickup_jobs or (50 if quick else 200),
         "sustain_seconds": args.sustain_seconds or (5 if quick else 15),
@@ -244,6 +245,10 @@ def ratios(result: dict) -> dict:
     on, off = cost.get("on") or {}, cost.get("off") or {}
     if on.get("rps") and off.get("rps"):
         out["metrics_on_vs_off"] = on["rps"] / off["rps"]
+        in_process = cost.get("in_process") or {}
+        if in_process.get("intake_on_vs_off"):
+            out["metrics_on_vs_off_in_process"] = in_process["intake_on_vs_off"]
+            out["metrics_bare_extra_us"] = in_process["bare_extra_us"]
         on_cpu = _mean_cpu_ms(on)
         off_cpu = _mean_cpu_ms(off)
         if on_cpu and off_cpu:
@@ -323,7 +328,13 @@ def render(results: list[dict], meta: dict) -> str:
                 lines.append(f"    {'POST /api/v1/intake, ' + state:26s} {c['rps']:9.1f} {c['p50_ms']:8.2f}    windows "
                              f"{c['rps_windows']} req/s, CPU {_f(_mean_cpu_ms(c), '{:.2f}')} ms/req, non-2xx "
                              f"{c['non_2xx']}")
-                for i, usage in enumerate(c["cpu"]):
+            ip = cost.get("in_process")
+            if ip:
+                lines.append(f"    in-process (WSGI handler, no socket; median of {ip['rounds']} x 2 turns): intake "
+                             f"{ip['intake_off']:.0f} us off / {ip['intake_on']:.0f} us on per request; bare view "
+                             f"{ip['bare_off']:.0f} / {ip['bare_on']:.0f} us ({ip['bare_extra_us']:+.1f} us)")
+            for state in ("off", "on"):
+                for i, usage in enumerate(cost[state]["cpu"]):
                     if usage and usage.get("other", 0) >= NOISE_CORES:
                         noisy.append(f"{result['db']} intake metrics {state} window {i + 1} ({usage['other']:.2f})")
         drain = result.get("drain")
@@ -399,6 +410,11 @@ def render(results: list[dict], meta: dict) -> str:
                          f"{verdict(r['metrics_on_vs_off'] >= target)}"
                          + (f"   (by CPU per request {r['metrics_on_vs_off_by_cpu']:.2f}x)"
                             if "metrics_on_vs_off_by_cpu" in r else ""))
+        if "metrics_on_vs_off_in_process" in r:
+            target = TARGETS["metrics_on_vs_off"]
+            lines.append(f"  {db:8s} ... the same in-process  {r['metrics_on_vs_off_in_process']:5.2f}x  target >= "
+                         f"{target:.2f}x {verdict(r['metrics_on_vs_off_in_process'] >= target)}   (bare view "
+                         f"{r['metrics_bare_extra_us']:+.1f} us per request)")
         if "drain_vs_raw" in r:
             lines.append(f"  {db:8s} drain / raw django-q2   {r['drain_vs_raw']:5.2f}x  target >= "
                          f"{TARGETS['drain_vs_raw']:.1f}x  {verdict(r['drain_vs_raw'] >= TARGETS['drain_vs_raw'])}"

@@ -280,7 +280,8 @@ class Suite:
         """The live metrics' cost on the intake: two gunicorns alike but for METRICS_ENABLED (off, on),
         both up at once, the load switched between them in short windows, off, on, on, off, four
         times over: a box that gets busier or quieter, and the job table growing, weigh on both
-        alike, which a few long windows cannot promise on a shared box."""
+        alike, which a few long windows cannot promise on a shared box. Then the same in-process,
+        without the socket (bench.profile_intake.metrics_cost_in_process): steadier still."""
         a = self.args
         webs: dict[str, tuple[Proc, str]] = {}
         windows: dict[str, list] = {"off": [], "on": []}
@@ -306,7 +307,12 @@ class Suite:
                 proc.stop(grace=10)
             self.web_base = ""
         self.reset_state()
-        out: dict = {"window_seconds": seconds}
+        from bench import profile_intake
+
+        out: dict = {"window_seconds": seconds, "in_process": profile_intake.metrics_cost_in_process(
+            raw_key=self.raw_key, body=INTAKE_BODY, rounds=a.metrics_in_process_rounds, intake_requests=200,
+            bare_requests=1000, log=lambda m: log(self.db, m))}
+        self.reset_state()
         for state, runs in windows.items():
             out[state] = {"rps_windows": [round(r["rps"], 1) for r in runs],
                           "rps": statistics.fmean(r["rps"] for r in runs),
