@@ -310,8 +310,8 @@ class Suite:
         from bench import profile_intake
 
         out: dict = {"window_seconds": seconds, "in_process": profile_intake.metrics_cost_in_process(
-            raw_key=self.raw_key, body=INTAKE_BODY, rounds=a.metrics_in_process_rounds, intake_requests=200,
-            bare_requests=1000, log=lambda m: log(self.db, m))}
+            raw_key=self.raw_key, body=INTAKE_BODY, intake_pairs=a.metrics_in_process_pairs,
+            bare_pairs=3 * a.metrics_in_process_pairs, log=lambda m: log(self.db, m))}
         self.reset_state()
         for state, runs in windows.items():
             out[state] = {"rps_windows": [round(r["rps"], 1) for r in runs],
