@@ -1,5 +1,6 @@
 """Helpers for the live-metrics tests (tests/levqor/test_metrics.py, tests/intelligence/test_metrics*.py):
-a clock stopped at a chosen instant, and what the shared store holds."""
+a clock stopped at a chosen instant, and what the shared store holds. A test module gets the clock
+by importing frozen_clock_fixture (it is then the fixture "frozen_clock")."""
 
 import math
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,8 @@ from levqor import metrics
 START = datetime(2026, 3, 2, 9, 15, 10, tzinfo=UTC)
 
 
-@pytest.fixture
-def frozen_clock(monkeypatch):
+@pytest.fixture(name="frozen_clock")
+def frozen_clock_fixture(monkeypatch):
     """Django's clock (which levqor.metrics reads) stopped at START; clock.advance(seconds) moves it."""
     now = [START]
 

@@ -26,7 +26,7 @@ from levqor import metrics
 from levqor.metrics import HTTP_REQUEST, JOB_OUTCOME, JOB_RUN, JOB_WAIT, QUEUE_DEPTH, metric_observe
 from tests.conftest import post_json
 from tests.jobs.support import job_submit, schedules_fire, tasks_drain, worker_env
-from tests.metrics_support import ON_REDIS, exact_percentile, frozen_clock, held  # noqa: F401 (a fixture)
+from tests.metrics_support import ON_REDIS, exact_percentile, frozen_clock_fixture, held  # noqa: F401 (a fixture)
 
 LABELS = {"route": "/api/v1/intake", "method": "POST", "status_class": "2xx"}
 KEY = "method=POST,route=/api/v1/intake,status_class=2xx"
@@ -108,8 +108,8 @@ def test_two_real_processes_add_up_and_late_figures_join_their_row(client):
     rollup.metrics_rollup(now=later)
     assert _workflow_401s() == 7
     # Another web process, sending after the rollup passed its minute (a late send).
-    other = subprocess.run([sys.executable, "-c", _OTHER_PROCESS, "5"], env=worker_env(), capture_output=True,
-                           text=True, timeout=120)
+    other = subprocess.run([sys.executable, "-c", _OTHER_PROCESS, "5"], env=worker_env(),  # noqa: S603
+                           capture_output=True, text=True, timeout=120)
     assert other.returncode == 0, other.stderr
     assert json.loads(other.stdout.strip().splitlines()[-1]) == {"codes": [401], "minutes": []}
     rollup.metrics_rollup(now=later)

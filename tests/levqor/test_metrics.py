@@ -15,7 +15,7 @@ from levqor.histogram import bucket_of
 from levqor.metrics import HTTP_REQUEST, metric_gauge, metric_observe
 from tests.conftest import post_json
 from tests.levqor import crash_urls
-from tests.metrics_support import ON_REDIS, frozen_clock, held, redis_store_groups  # noqa: F401 (a fixture)
+from tests.metrics_support import ON_REDIS, frozen_clock_fixture, held, redis_store_groups  # noqa: F401 (a fixture)
 
 LABELS = {"route": "/api/v1/intake", "method": "POST", "status_class": "2xx"}
 DEMO = {"workflow": "demo.flow", "payload": {"hello": "world"}}
