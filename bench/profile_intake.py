@@ -10,6 +10,7 @@ installed on this process's modules only, for the length of the measurement.
 import cProfile
 import io
 import pstats
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -247,4 +248,47 @@ def worker_profile(*, requests: int, log=print) -> dict:
            "statements": statements}
     log(f"profile: worker job_run_next {out['wall_us']:.0f} us/job wall ({out['cpu_us']:.0f} us CPU in Python), "
         f"{out['statements_per_job']} statements/job taking {out['sql_us']:.0f} us")
+    return out
+
+
+def metrics_cost_in_process(*, raw_key: str, body: str, intake_pairs: int, bare_pairs: int, log=print) -> dict:
+    """The live metrics' cost without the socket and wrk's noise: two WSGI handlers in this process,
+    one built with METRICS_ENABLED off (its middleware chain has no metrics middleware), called in
+    turn request by request (off then on, then on then off, ...), each request timed: whatever the
+    box does meanwhile falls on both alike. Median and mean microseconds per request, on the intake
+    and on the bare view (whose difference is the middleware's own cost)."""
+    from django.conf import settings
+
+    enabled = settings.METRICS_ENABLED
+    try:
+        settings.METRICS_ENABLED = False
+        clients = {"off": Client()}
+        settings.METRICS_ENABLED = True
+        clients["on"] = Client()
+    finally:
+        settings.METRICS_ENABLED = enabled
+    data, headers = body.encode(), {"X-Api-Key": raw_key}
+    calls = {"intake": lambda c: c.call("POST", "/api/v1/intake", data, headers),
+             "bare": lambda c: c.call("GET", "/bench/bare")}
+    for client in clients.values():  # warm both: imports, the key cache, prepared statements
+        for call in calls.values():
+            for _ in range(20):
+                call(client)
+    out: dict = {"intake_pairs": intake_pairs, "bare_pairs": bare_pairs}
+    for name, pairs in (("intake", intake_pairs), ("bare", bare_pairs)):
+        call, times = calls[name], {"off": [], "on": []}
+        for i in range(pairs):
+            for state in (("off", "on") if i % 2 == 0 else ("on", "off")):
+                started = time.perf_counter()
+                call(clients[state])
+                times[state].append((time.perf_counter() - started) * 1e6)
+        for state, values in times.items():
+            out[f"{name}_{state}"] = round(statistics.median(values), 1)
+            out[f"{name}_{state}_mean"] = round(statistics.fmean(values), 1)
+    # Medians: a SQLite checkpoint or a garbage collection lands on either state and moves a mean by 10 %.
+    out["intake_on_vs_off"] = round(out["intake_off"] / out["intake_on"], 3)  # as throughput
+    out["bare_extra_us"] = round(out["bare_on"] - out["bare_off"], 1)
+    out["intake_extra_us"] = round(out["intake_on"] - out["intake_off"], 1)
+    log(f"metrics cost in-process: intake median {out['intake_off']} us off / {out['intake_on']} us on (means "
+        f"{out['intake_off_mean']} / {out['intake_on_mean']}); bare view {out['bare_off']} / {out['bare_on']} us")
     return out

@@ -37,7 +37,7 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # Variables of the developer's shell that would point the bench at their own stores.
 SCRUB = ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH", "SQLITE_TEST_PATH", "LEVQOR_VAR_DIR", "Q_CLUSTER_NAME",
          "CACHE_KEY_PREFIX", "DJANGO_SETTINGS_MODULE", "DEBUG", "Q_WORKERS", "DAILY_BUDGET", "SECRET_KEY")
-TARGETS = {"intake_vs_drf": 1.0, "drain_vs_raw": 0.6, "pickup_p50_ms_redis": 5.0}
+TARGETS = {"intake_vs_drf": 1.0, "drain_vs_raw": 0.6, "pickup_p50_ms_redis": 5.0, "metrics_on_vs_off": 0.95}
 
 
 def parse_args(argv=None):
@@ -48,6 +48,8 @@ def parse_args(argv=None):
                    help="comma list of intake,drain,pickup,sustained,profile (default: all)")
     p.add_argument("--seconds", type=float, help="wrk duration per endpoint (default 10, quick 3)")
     p.add_argument("--rounds", type=int, default=1, help="intake rounds; the median round is reported")
+    p.add_argument("--no-metrics-cost", dest="metrics_cost", action="store_false",
+                   help="skip the intake with METRICS_ENABLED off beside on (16 more short windows)")
     p.add_argument("--backlog", type=int, help="jobs and no-op tasks per drain (default 5000, quick 1000)")
     p.add_argument("--pickup-jobs", type=int, help="jobs in the pickup measurement (default 200, quick 50)")
     p.add_argument("--sustain-seconds", type=float, help="sustained phase length (default 15, quick 5)")
@@ -82,6 +84,9 @@ def config_from(args) -> dict:
         "warmup": 1 if quick else 2,
         "c1_seconds": 1 if quick else 3,
         "rounds": max(1, args.rounds),
+        "metrics_cost": args.metrics_cost,
+        "metrics_window_seconds": 1.5 if quick else 3,
+        "metrics_in_process_pairs": 1000 if quick else 3000,
         "backlog": args.backlog or (1000 if quick else 5000),
         "pickup_jobs": args.pickup_jobs or (50 if quick else 200),
         "sustain_seconds": args.sustain_seconds or (5 if quick else 15),
@@ -215,6 +220,14 @@ def cpu_ms_per_item(entry: dict, rate: float | None) -> float | None:
     return cores / rate * 1000 if cores and rate else None
 
 
+def _mean_cpu_ms(state: dict) -> float | None:
+    """CPU ms per request of the serving side over a state's windows (metrics on or off)."""
+    costs = [cpu_ms_per_item({"cpu": usage}, rps) for usage, rps in zip(state.get("cpu") or [], state["rps_windows"],
+                                                                        strict=False)]
+    costs = [c for c in costs if c]
+    return sum(costs) / len(costs) if costs else None
+
+
 def ratios(result: dict) -> dict:
     out = {}
     endpoints = (result.get("intake") or {}).get("endpoints") or {}
@@ -228,6 +241,18 @@ def ratios(result: dict) -> dict:
     cost = {name: cpu_ms_per_item(e, e.get("rps")) for name, e in endpoints.items()}
     if cost.get("intake") and cost.get("drf"):
         out["intake_vs_drf_by_cpu"] = cost["drf"] / cost["intake"]
+    cost = (result.get("intake") or {}).get("metrics_cost") or {}
+    on, off = cost.get("on") or {}, cost.get("off") or {}
+    if on.get("rps") and off.get("rps"):
+        out["metrics_on_vs_off"] = on["rps"] / off["rps"]
+        in_process = cost.get("in_process") or {}
+        if in_process.get("intake_on_vs_off"):
+            out["metrics_on_vs_off_in_process"] = in_process["intake_on_vs_off"]
+            out["metrics_bare_extra_us"] = in_process["bare_extra_us"]
+        on_cpu = _mean_cpu_ms(on)
+        off_cpu = _mean_cpu_ms(off)
+        if on_cpu and off_cpu:
+            out["metrics_on_vs_off_by_cpu"] = off_cpu / on_cpu
     drain = result.get("drain") or {}
     raw, jobs = drain.get("raw") or {}, drain.get("jobs") or {}
     if raw.get("per_s") and jobs.get("per_s"):
@@ -294,6 +319,25 @@ def render(results: list[dict], meta: dict) -> str:
                              f"{_f(c1.get('rps')):>9s} {e['non_2xx'] + e['socket_errors']:8d} "
                              f"{_f(cpu_ms_per_item(e, e['rps']), '{:.2f}'):>10s}")
                 lines += _observed(e, noisy, f"{result['db']} {name}")
+        cost = (intake or {}).get("metrics_cost")
+        if cost:
+            lines.append(f"  Live metrics' cost on the intake: two gunicorns alike but for METRICS_ENABLED, load switched "
+                         f"between them in {cost['window_seconds']:g} s windows (off, on, on, off) x 4")
+            for state in ("off", "on"):
+                c = cost[state]
+                lines.append(f"    {'POST /api/v1/intake, ' + state:26s} {c['rps']:9.1f} {c['p50_ms']:8.2f}    windows "
+                             f"{c['rps_windows']} req/s, CPU {_f(_mean_cpu_ms(c), '{:.2f}')} ms/req, non-2xx "
+                             f"{c['non_2xx']}")
+            ip = cost.get("in_process")
+            if ip:
+                lines.append(f"    in-process (WSGI handler, no socket; requests alternating off/on, {ip['intake_pairs']} "
+                             f"intake and {ip['bare_pairs']} bare pairs): intake median {ip['intake_off']:.0f} us off / "
+                             f"{ip['intake_on']:.0f} us on (mean {ip['intake_off_mean']:.0f} / {ip['intake_on_mean']:.0f});"
+                             f" bare view {ip['bare_off']:.0f} / {ip['bare_on']:.0f} us ({ip['bare_extra_us']:+.1f} us)")
+            for state in ("off", "on"):
+                for i, usage in enumerate(cost[state]["cpu"]):
+                    if usage and usage.get("other", 0) >= NOISE_CORES:
+                        noisy.append(f"{result['db']} intake metrics {state} window {i + 1} ({usage['other']:.2f})")
         drain = result.get("drain")
         if drain:
             lines.append(f"  Drain of a {drain['backlog']}-item backlog (queued with the cluster stopped, then "
@@ -361,6 +405,17 @@ def render(results: list[dict], meta: dict) -> str:
                          f"   (intake / bare {r['intake_vs_bare']:.2f}x, DRF / bare {r['drf_vs_bare']:.2f}x"
                          + (f"; by CPU per request {r['intake_vs_drf_by_cpu']:.2f}x" if "intake_vs_drf_by_cpu" in r
                             else "") + ")")
+        if "metrics_on_vs_off" in r:
+            target = TARGETS["metrics_on_vs_off"]
+            lines.append(f"  {db:8s} intake metrics on / off {r['metrics_on_vs_off']:5.2f}x  target >= {target:.2f}x "
+                         f"{verdict(r['metrics_on_vs_off'] >= target)}"
+                         + (f"   (by CPU per request {r['metrics_on_vs_off_by_cpu']:.2f}x)"
+                            if "metrics_on_vs_off_by_cpu" in r else ""))
+        if "metrics_on_vs_off_in_process" in r:
+            target = TARGETS["metrics_on_vs_off"]
+            lines.append(f"  {db:8s} ... the same in-process  {r['metrics_on_vs_off_in_process']:5.2f}x  target >= "
+                         f"{target:.2f}x {verdict(r['metrics_on_vs_off_in_process'] >= target)}   (median time per "
+                         f"request; the middleware alone: {r['metrics_bare_extra_us']:+.1f} us per request)")
         if "drain_vs_raw" in r:
             lines.append(f"  {db:8s} drain / raw django-q2   {r['drain_vs_raw']:5.2f}x  target >= "
                          f"{TARGETS['drain_vs_raw']:.1f}x  {verdict(r['drain_vs_raw'] >= TARGETS['drain_vs_raw'])}"

@@ -119,15 +119,20 @@ class Suite:
     # --- processes ----------------------------------------------------------------------------
 
     def start_web(self, workers: int) -> None:
+        self.web, self.web_base = self.spawn_web(workers)
+
+    def spawn_web(self, workers: int, *, env: dict | None = None, name: str = "gunicorn") -> tuple[Proc, str]:
+        """A gunicorn serving the project (and the baselines), up and answering: (process, base URL)."""
         port = free_port()
         argv = [str(self.bin / "gunicorn"), "levqor.wsgi:application", "--bind", f"127.0.0.1:{port}",
                 "--workers", str(workers), "--worker-class", "sync", "--graceful-timeout", "5", "--timeout", "60",
                 "--backlog", "2048", "--log-level", "warning"]
-        self.web = Proc(f"{self.db}-gunicorn", argv, env=self.env, log_dir=self.log_dir)
-        self.procs.append(self.web)
-        self.meter.groups[self.web.pid] = "gunicorn"
-        self.web_base = f"http://127.0.0.1:{port}"
-        wait_http_ok(self.web_base + "/bench/bare", timeout=60, proc=self.web)
+        proc = Proc(f"{self.db}-{name}", argv, env={**self.env, **(env or {})}, log_dir=self.log_dir)
+        self.procs.append(proc)
+        self.meter.groups[proc.pid] = "gunicorn"
+        base = f"http://127.0.0.1:{port}"
+        wait_http_ok(base + "/bench/bare", timeout=60, proc=proc)
+        return proc, base
 
     def stop_web(self) -> None:
         if self.web is not None:
@@ -267,6 +272,55 @@ class Suite:
         finally:
             self.stop_web()
         self.reset_state()
+        if a.metrics_cost:
+            out["metrics_cost"] = self.metrics_cost(self.endpoints()["intake"])
+        return out
+
+    def metrics_cost(self, spec: dict) -> dict:
+        """The live metrics' cost on the intake: two gunicorns alike but for METRICS_ENABLED (off, on),
+        both up at once, the load switched between them in short windows, off, on, on, off, four
+        times over: a box that gets busier or quieter, and the job table growing, weigh on both
+        alike, which a few long windows cannot promise on a shared box. Then the same in-process,
+        without the socket (bench.profile_intake.metrics_cost_in_process): steadier still."""
+        a = self.args
+        webs: dict[str, tuple[Proc, str]] = {}
+        windows: dict[str, list] = {"off": [], "on": []}
+        seconds = a.metrics_window_seconds
+        try:
+            for state in ("off", "on"):
+                webs[state] = self.spawn_web(a.web_workers, env={"METRICS_ENABLED": "true" if state == "on" else "false"},
+                                             name=f"gunicorn-metrics-{state}")
+            for state, (_, base) in webs.items():
+                self.web_base = base
+                self.check_endpoint(f"intake (metrics {state})", spec)
+                if a.warmup:
+                    self.load(spec, seconds=a.warmup)
+            self.wait_quiet({})
+            for state in ("off", "on", "on", "off") * 4:
+                self.web_base = webs[state][1]
+                observed: dict = {}
+                with self.observe(observed, quiet=False):
+                    result = self.load(spec, seconds=seconds)
+                windows[state].append({**result.as_dict(), **observed})
+        finally:
+            for proc, _ in webs.values():
+                proc.stop(grace=10)
+            self.web_base = ""
+        self.reset_state()
+        from bench import profile_intake
+
+        out: dict = {"window_seconds": seconds, "in_process": profile_intake.metrics_cost_in_process(
+            raw_key=self.raw_key, body=INTAKE_BODY, intake_pairs=a.metrics_in_process_pairs,
+            bare_pairs=3 * a.metrics_in_process_pairs, log=lambda m: log(self.db, m))}
+        self.reset_state()
+        for state, runs in windows.items():
+            out[state] = {"rps_windows": [round(r["rps"], 1) for r in runs],
+                          "rps": statistics.fmean(r["rps"] for r in runs),
+                          "p50_ms": statistics.fmean(r["p50_ms"] for r in runs),
+                          "cpu": [r.get("cpu") for r in runs],
+                          "non_2xx": sum(r["non_2xx"] + r["socket_errors"] for r in runs)}
+            log(self.db, f"metrics cost: intake, metrics {state:3s} {out[state]['rps']:8.1f} req/s (windows "
+                         f"{out[state]['rps_windows']})")
         return out
 
     # --- phase 2: drain -------------------------------------------------------------------------

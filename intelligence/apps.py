@@ -1,3 +1,5 @@
+from datetime import time
+
 from django.apps import AppConfig
 
 # Recurring schedules: (name, task, every so many minutes).
@@ -5,6 +7,8 @@ SCHEDULES = (
     ("intelligence.anomaly_scan", "intelligence.tasks.anomaly_scan", 1),
     ("intelligence.slo_watchdog", "intelligence.tasks.slo_watchdog", 5),
     ("intelligence.autotune", "intelligence.tasks.autotune", 60),
+    # Live metrics: the rollup adds every process's finished minutes up (intelligence.services.metrics).
+    ("intelligence.rollup", "intelligence.tasks.metrics_rollup", 1),
     # The operations dashboard's quarter-hour and hour spans (intelligence.services.metric_spans).
     ("intelligence.dashboard_compact", "intelligence.tasks.dashboard_compact", 5),
     # Alert deliveries whose task was lost are handed to the workers again.
@@ -21,10 +25,17 @@ class IntelligenceConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self):
-        from levqor.schedules import schedule_every
+        from intelligence.services.metrics import metric_shards_write
+        from levqor.metrics import metrics_sink_register
+        from levqor.schedules import schedule_daily, schedule_every
 
+        # Live metrics: the embedded mode's processes send finished minutes to our table.
+        metrics_sink_register(metric_shards_write)
         for name, func, minutes in SCHEDULES:
             schedule_every(app_config=self, name=name, func=func, minutes=minutes)
+        # Rollups past METRICS_RETENTION_DAYS go once a day, at a quiet hour.
+        schedule_daily(app_config=self, name="intelligence.metrics_purge", func="intelligence.tasks.metrics_purge",
+                       at=time(3, 30))
 
         self._ready_flags_and_stabilize()
 

@@ -6,6 +6,8 @@ from intelligence.services.anomalies import anomaly_scan as _anomaly_scan
 from intelligence.services.autotune import autotune_run as _autotune_run
 from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
 from intelligence.services.metric_spans import metric_spans_compact as _metric_spans_compact
+from intelligence.services.metrics import metrics_purge as _metrics_purge
+from intelligence.services.metrics import metrics_rollup as _metrics_rollup
 from levqor.sentry import task_errors_reported
 
 
@@ -19,6 +21,7 @@ def alert_deliveries_sweep():
     return _alert_deliveries_sweep()
 
 
+@task_errors_reported
 def anomaly_scan():
     return len(_anomaly_scan())
 
@@ -37,3 +40,13 @@ def autotune():
 @task_errors_reported
 def dashboard_compact():
     return _metric_spans_compact()
+
+
+@task_errors_reported
+def metrics_rollup():
+    return _metrics_rollup()
+
+
+@task_errors_reported
+def metrics_purge():
+    return _metrics_purge()

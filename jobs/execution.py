@@ -24,6 +24,7 @@ from jobs.services import idempotency_cutoff, job_callback_schedule, spend_adjus
 from jobs.workflows import JobCancelled, JobContext, JobError, workflow_all, workflow_get
 from jobs.workflows.base import JobErrorCode, JobTimedOut
 from levqor import ops_state
+from levqor.metrics import JOB_OUTCOME, JOB_RUN, JOB_WAIT, metric_observe
 
 logger = logging.getLogger("levqor.jobs")
 
@@ -32,13 +33,13 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def job_claim(*, worker: str | None = None) -> Job | None:
+def job_claim(*, worker: str | None = None, now=None) -> Job | None:
     """Take the best due queued job (high before normal before low, oldest first) and mark it
     running under a lease of its workflow's timeout plus the grace (jobs.fastsql.claim). A job is
     never handed to two workers. While the operations back-office pauses low priority (stabilize
     mode, incident recovery: levqor.ops_state), low-priority jobs stay queued until it ends."""
     leases, default_lease = _leases()
-    return claim.job_claim(now=timezone.now(), worker=worker or worker_name(), leases=leases,
+    return claim.job_claim(now=now or timezone.now(), worker=worker or worker_name(), leases=leases,
                            default_lease=default_lease, min_priority=claim_min_priority())
 
 
@@ -200,13 +201,29 @@ def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int,
 
 def job_run_next(*, worker: str | None = None) -> Job | None:
     """Claim the best due job, run it, record the outcome. What one django-q2 task does."""
-    job = job_claim(worker=worker)
+    claimed_at = timezone.now()
+    job = job_claim(worker=worker, now=claimed_at)
     if job is None:
         return None
     started = time.monotonic()
     outcome = job_execute(job)
-    job_finish(job, outcome, duration_ms=int((time.monotonic() - started) * 1000))
+    run_ms = (time.monotonic() - started) * 1000
+    status = job_finish(job, outcome, duration_ms=int(run_ms))
+    _job_metrics(job, outcome, status=status, run_ms=run_ms, claimed_at=claimed_at)
     return job
+
+
+def _job_metrics(job: Job, outcome: Outcome, *, status: str | None, run_ms: float, claimed_at) -> None:
+    """The attempt in the live metrics (in this process's memory; see levqor.metrics): its wait from
+    due to start, its run time, and how it ended (failed with a retry to come = retried; the lease
+    lost before the finish = lost)."""
+    labels = {"workflow": job.workflow}
+    wait_ms = max(0.0, (claimed_at - job.next_attempt_at).total_seconds() * 1000)
+    metric_observe(JOB_WAIT, labels, wait_ms)
+    metric_observe(JOB_RUN, labels, run_ms, error=outcome.status == Job.Status.FAILED)
+    ended = "lost" if status is None else "retried" if status == Job.Status.QUEUED else status
+    metric_observe(JOB_OUTCOME, {"workflow": job.workflow, "outcome": ended}, run_ms,
+                   error=ended in ("failed", "retried"))
 
 
 def job_run_due(*, max_seconds: float | None = None) -> int:

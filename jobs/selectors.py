@@ -48,6 +48,11 @@ def job_oldest_due_at(*, now: datetime) -> datetime | None:
             .order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first())
 
 
+def job_due_count(*, now: datetime) -> int:
+    """Queued jobs that are due (their next attempt's time has come): the queue's depth."""
+    return Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now).count()
+
+
 def job_expired_lease_count(*, now: datetime) -> int:
     """Running jobs whose lease ran out (their worker died; the reaper re-queues them)."""
     return Job.objects.filter(status=Job.Status.RUNNING, lease_expires_at__lt=now).count()

@@ -19,8 +19,9 @@ local-memory cache in the embedded single-process mode (an add, then an incr, pe
 """
 
 import hashlib
+import logging
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -29,6 +30,8 @@ from django.utils import timezone
 from django_redis import get_redis_connection
 
 from levqor.store import STORE_DOWN
+
+logger = logging.getLogger("levqor.counters")
 
 # A window's counter outlives the window by this much, so a process whose clock runs a little
 # behind still finds it.
@@ -84,16 +87,58 @@ def _is_redis(cache) -> bool:
     return type(cache).__module__.startswith("django_redis")
 
 
+# Riders: functions that may append their own commands to the counters' pipeline, so that what
+# they send costs no round trip of its own (levqor.metrics sends a finished minute this way).
+# rider(pipe) -> None (nothing appended) or done(ok), told after the round trip whether its
+# commands went through.
+_pipeline_riders: list[Callable] = []
+
+
+def pipeline_rider_register(rider: Callable) -> None:
+    """Let `rider` append commands to every counting round trip on Redis (see _pipeline_riders)."""
+    if rider not in _pipeline_riders:
+        _pipeline_riders.append(rider)
+
+
+def _riders_join(pipe) -> list[tuple[Callable, int, int]]:
+    """Each rider's callback and the slice of the replies that is its own."""
+    joined = []
+    for rider in _pipeline_riders:
+        start = len(pipe)
+        try:
+            done = rider(pipe)
+        except Exception:  # a rider never costs the counters their answer
+            logger.warning("a pipeline rider failed", exc_info=True)
+            del pipe.command_stack[start:]
+            continue
+        if done is not None:
+            joined.append((done, start, len(pipe)))
+    return joined
+
+
 def _count_on_redis(cache, counters: Sequence[Counter], ends: list[int]) -> list[int]:
     """INCR every counter in one round trip; SET NX EX first gives a new window's counter its
     expiry. The keys are the cache's own (its KEY_PREFIX and version), so the cache API reads
-    and clears them like any other entry."""
+    and clears them like any other entry. Riders' commands (if any) follow in the same trip."""
     pipe = get_redis_connection(settings.RATELIMIT_USE_CACHE, write=True).pipeline(transaction=False)
     for counter, end in zip(counters, ends, strict=True):
         key = cache.make_key(_cache_key(counter, end))
         pipe.set(key, 0, ex=counter.period + EXPIRY_MARGIN_SECONDS, nx=True)
         pipe.incr(key)
-    return [int(n) for n in pipe.execute()[1::2]]
+    riders = _riders_join(pipe) if _pipeline_riders else []
+    try:
+        replies = pipe.execute(raise_on_error=False)
+    except BaseException:
+        for done, _, _ in riders:
+            done(False)
+        raise
+    for done, start, end in riders:
+        done(not any(isinstance(reply, Exception) for reply in replies[start:end]))
+    own = replies[:2 * len(counters)]
+    for reply in own:
+        if isinstance(reply, Exception):
+            raise reply
+    return [int(n) for n in own[1::2]]
 
 
 def _count_in_cache(cache, counters: Sequence[Counter], ends: list[int]) -> list[int]:

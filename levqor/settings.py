@@ -88,6 +88,8 @@ INSTALLED_APPS = [
 # sits above everything that may answer early (rate limit, body limit, static files), so a 429,
 # a 413 or a static file carries the same headers as any other response.
 MIDDLEWARE = [
+    # Outermost: it times the whole request, every middleware's early answer (429, 413) included.
+    "levqor.request_metrics.RequestMetricsMiddleware",
     "levqor.middleware.RequestIdMiddleware",
     # Just inside the correlation id: it logs every answer, the early ones (429, 413) too.
     "levqor.request_log.RequestLogMiddleware",
@@ -430,6 +432,18 @@ ALERT_HTTP_TIMEOUT_SECONDS = float(os.environ.get("ALERT_HTTP_TIMEOUT_SECONDS", 
 ALERT_DELIVERY_MAX_ATTEMPTS = int(os.environ.get("ALERT_DELIVERY_MAX_ATTEMPTS", "8"))
 ALERT_RETRY_BASE_SECONDS = float(os.environ.get("ALERT_RETRY_BASE_SECONDS", "10"))
 ALERT_RETRY_MAX_SECONDS = float(os.environ.get("ALERT_RETRY_MAX_SECONDS", "3600"))
+
+# Live metrics (levqor.metrics): every request and job measured in the process, sent to the shared
+# store (Redis; the database in embedded mode) once its minute is over, rolled up each minute into
+# MetricMinute rows by the "intelligence.rollup" schedule. Off: no middleware, nothing recorded.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+# How often each process's flusher thread looks for finished minutes nobody has sent yet (on Redis a
+# rate-limited request usually carries them first, in its counters' round trip).
+METRICS_FLUSH_SECONDS = 5.0
+# Whether each process runs that thread (and flushes at exit); the tests flush by hand instead.
+METRICS_BACKGROUND_FLUSH = True
+# MetricMinute rows older than this are purged daily ("intelligence.metrics_purge").
+METRICS_RETENTION_DAYS = int(os.environ.get("METRICS_RETENTION_DAYS", "30"))
 
 # --- Logging -------------------------------------------------------------------------------
 LOGGING = {

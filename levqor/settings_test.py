@@ -35,3 +35,5 @@ for _name in ("RATELIMIT_WRITES_PER_IP", "RATELIMIT_GLOBAL", "RATELIMIT_SENSITIV
     if not os.environ.get(_name):
         globals()[_name] = 1_000_000
 RATELIMIT_PER_KEY_BY_TIER = {tier: 1_000_000 for tier in RATELIMIT_PER_KEY_BY_TIER}  # noqa: F405
+# Live metrics: no flusher thread (it would write beside the test's transaction); tests flush by hand.
+METRICS_BACKGROUND_FLUSH = False

@@ -41,16 +41,18 @@ def _clean_cache():
 def _cache_clear():
     """Empty this run's cache and django-q2 queue. On Redis, cache.clear() is FLUSHDB, which
     would also wipe the keys and queues of other test runs sharing the database. The per-process
-    memos (the key service's, the runtime settings', the stabilize state's, intake's queue count)
-    go too, as in a fresh process."""
+    memos (the key service's, the runtime settings', the stabilize state's, intake's queue count,
+    unsent metrics) go too, as in a fresh process."""
     from accounts.services import key_auth
     from intelligence.services import runtime, stabilize
     from jobs import backpressure
+    from levqor import metrics
 
     key_auth.reset()
     runtime.reset()
     stabilize.reset()
     backpressure.reset()
+    metrics.metrics_discard()  # this process's unsent live metrics
     if not settings.REDIS_URL:
         for alias in settings.CACHES:  # the default cache and the flags' own (levqor/settings.py)
             caches[alias].clear()

@@ -12,11 +12,12 @@ from django.db import transaction
 from jobs.fastsql import build
 from jobs.models import Job, JobEvent
 
-# What a worker reads of the job it claims: what running and finishing it need (another field is
-# loaded on first access, as with .only()). In the model's field order.
+# What a worker reads of the job it claims: what running and finishing it need, and when it became
+# due (its queue wait, levqor.metrics); another field is loaded on first access, as with .only().
+# In the model's field order.
 CLAIM_FIELDS = ("id", "owner", "livemode", "workflow", "payload", "callback_url", "priority", "status", "attempts",
-                "max_attempts", "lease_expires_at", "worker", "cancel_requested_at", "estimated_cost", "actual_cost",
-                "spend_day", "created_at", "started_at")
+                "max_attempts", "next_attempt_at", "lease_expires_at", "worker", "cancel_requested_at", "estimated_cost",
+                "actual_cost", "spend_day", "created_at", "started_at")
 
 
 def job_claim(*, now, worker: str, leases: Mapping[str, float], default_lease: float,
