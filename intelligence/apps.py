@@ -9,8 +9,6 @@ SCHEDULES = (
     ("intelligence.autotune", "intelligence.tasks.autotune", 60),
     # Live metrics: the rollup adds every process's finished minutes up (intelligence.services.metrics).
     ("intelligence.rollup", "intelligence.tasks.metrics_rollup", 1),
-    # The operations dashboard's quarter-hour and hour spans (intelligence.services.metric_spans).
-    ("intelligence.dashboard_compact", "intelligence.tasks.dashboard_compact", 5),
     # Alert deliveries whose task was lost are handed to the workers again.
     ("intelligence.alert_deliveries_sweep", "intelligence.tasks.alert_deliveries_sweep", 2),
 )

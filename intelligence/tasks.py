@@ -5,7 +5,6 @@ from intelligence.services.alert_routing import alert_delivery_send as _alert_de
 from intelligence.services.anomalies import anomaly_scan as _anomaly_scan
 from intelligence.services.autotune import autotune_run as _autotune_run
 from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
-from intelligence.services.metric_spans import metric_spans_compact as _metric_spans_compact
 from intelligence.services.metrics import metrics_purge as _metrics_purge
 from intelligence.services.metrics import metrics_rollup as _metrics_rollup
 from levqor.sentry import task_errors_reported
@@ -35,11 +34,6 @@ def slo_watchdog():
 @task_errors_reported
 def autotune():
     return [suggestion.pk for suggestion in _autotune_run(may_self_apply=True)]
-
-
-@task_errors_reported
-def dashboard_compact():
-    return _metric_spans_compact()
 
 
 @task_errors_reported

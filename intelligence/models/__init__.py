@@ -9,11 +9,10 @@ from intelligence.models.metric_store import MetricBatch, MetricShard
 from intelligence.models.metrics import MetricMinute
 from intelligence.models.routing import AlertChannel, AlertDelivery, AlertRoute
 from intelligence.models.runtime import RuntimeSetting, RuntimeSettingChange
-from intelligence.models.spans import MetricSpan
 from intelligence.models.stabilize import StabilizeEvent
 from intelligence.models.tuning import TuneSuggestion
 from intelligence.models.watchdog import AnomalySeries, IncidentRecovery, SloCheck
 
 __all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute", "Anomaly", "AnomalySeries", "FlagChange", "HeldAction",
            "Incident", "IncidentEvent", "IncidentRecovery", "MetricBatch", "MetricHour", "MetricMinute", "MetricShard",
-           "MetricSpan", "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion"]
+           "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion"]

@@ -1,25 +1,24 @@
 """What the operations dashboard shows, read in a fixed number of queries whatever the range.
 
-Numbers come from the per-minute rollups (MetricMinute), bucketed to a sensible number of points
-per range: the last hour in 60 one-minute points, the last day in 96 quarter hours, the last week
-in 168 hours. The day and week read the quarter-hour spans (MetricSpan, written from the minutes
-by intelligence.services.metric_spans) up to the newest span and the minutes after it, so a week
-is ~7,000 rows instead of ~100,000, and the picture is current whether or not the spans are.
-Percentiles of a point come from the merged histograms of its minutes (levqor.histogram), never
-from averaging per-minute percentiles."""
+Numbers come from the rollups through intelligence.selectors.metrics (metrics_rows), bucketed to a
+sensible number of points per range: the last hour in 60 one-minute points (MetricMinute rows),
+the last day in 24 hours and the last week in 168 hours (the MetricHour rows the rollup keeps in
+the same transaction as the minutes, so a week is ~1,500 rows instead of ~100,000, and the
+current hour is as current as its minutes). The queue depth's average needs its readings, so it
+is read from the minutes in every range (one small row a minute). Percentiles of a point come
+from the merged histograms of its rows (levqor.histogram), never from averaging percentiles."""
 
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from intelligence.models import Alert, Anomaly, Incident, MetricMinute, MetricSpan
-from intelligence.models.spans import SPAN_LENGTHS
+from intelligence.models import Alert, Anomaly, Incident
+from intelligence.selectors.metrics import metrics_rows
 from intelligence.services.stabilize import stabilize_state
 from levqor.histogram import histogram_percentile
 
@@ -42,7 +41,7 @@ class Range:
 
 RANGES = {
     "hour": Range("hour", "Last hour", 1, 60),
-    "day": Range("day", "Last day", 15, 96),
+    "day": Range("day", "Last day", 60, 24),
     "week": Range("week", "Last week", 60, 168),
 }
 DEFAULT_RANGE = "hour"
@@ -57,7 +56,7 @@ class Dashboard:
     buckets: list[datetime]
     has_data: bool = False
     minute_rows: int = 0
-    span_rows: int = 0
+    hour_rows: int = 0
     requests: list = field(default_factory=list)         # requests in the point
     request_rate: list = field(default_factory=list)     # per minute
     error_rate: list = field(default_factory=list)       # % of requests answered 5xx
@@ -139,11 +138,9 @@ def dashboard_read(range_name: str | None = None, *, now: datetime | None = None
 
 
 def _rows(board: Dashboard):
-    """(time, series, labels_key, labels, count, errors, sum_ms, histogram, value, value_max, rows)
-    of every span and minute in the range: spans as long as the range's points up to the newest
-    one, minutes after it (the hour view's one-minute points: minutes only). A label set's labels
-    are decoded once, not on every row (labels come as text)."""
-    minutes_from = board.start
+    """(time, series, labels_key, labels, count, errors, sum_ms, histogram, value) of every row in
+    the range (metrics_rows: hours for hourly points, minutes otherwise; the queue depth's minutes
+    always). A label set's labels are decoded once, not on every row (labels come as text)."""
     labels_of: dict[str, dict] = {}
 
     def labels(key: str, text) -> dict:
@@ -152,22 +149,14 @@ def _rows(board: Dashboard):
             found = labels_of[key] = (json.loads(text) if isinstance(text, str) else text) or {}
         return found
 
-    fields = ("series", "labels_key", "labels_text", "count", "errors", "sum_ms", "histogram", "value")
-    if board.range.step_minutes in SPAN_LENGTHS:
-        spans = list(MetricSpan.objects.filter(minutes=board.range.step_minutes, start__gte=board.start,
-                                               start__lt=board.end)
-                     .annotate(labels_text=Cast("labels", TextField())).order_by("start")
-                     .values_list("start", *fields, "value_max", "rows"))
-        board.span_rows = len(spans)
-        if spans:
-            minutes_from = spans[-1][0] + board.range.step
-        for at, series, key, text, *rest in spans:
-            yield (at, series, key, labels(key, text), *rest)
-    minutes = (MetricMinute.objects.filter(minute__gte=minutes_from, minute__lt=board.end)
-               .annotate(labels_text=Cast("labels", TextField())).values_list("minute", *fields))
-    for at, series, key, text, count, errors, sum_ms, histogram, value in minutes:
-        board.minute_rows += 1
-        yield (at, series, key, labels(key, text), count, errors, sum_ms, histogram, value, value, 1)
+    rows = metrics_rows((REQUESTS, JOB_RUN, JOB_WAIT), since=board.start, until=board.end,
+                        step_minutes=board.range.step_minutes, minutes_only=(QUEUE_DEPTH,))
+    for at, series, key, text, count, errors, sum_ms, histogram, value, is_hour in rows:
+        if is_hour:
+            board.hour_rows += 1
+        else:
+            board.minute_rows += 1
+        yield at, series, key, labels(key, text), count, errors, sum_ms, histogram, value
 
 
 def _read_metrics(board: Dashboard) -> None:
@@ -176,16 +165,16 @@ def _read_metrics(board: Dashboard) -> None:
     seen = [False] * n
     runs = [_Acc() for _ in range(n)]
     waits = [_Acc() for _ in range(n)]
-    depth_sum = [0.0] * n                                   # sum of readings (a span's: average x minutes)
+    depth_sum = [0.0] * n                                   # sum of readings
     depth_minutes = [defaultdict(int) for _ in range(n)]    # label set -> minutes read
-    depth_at = [defaultdict(float) for _ in range(n)]       # time -> total depth then (or a span's maxima)
+    depth_at = [defaultdict(float) for _ in range(n)]       # minute -> total depth then
     by_workflow: dict[str, dict] = {}
     by_route: dict[tuple, _Acc] = {}
     latest_depth: tuple[datetime, float] | None = None
     latest_depth_minute: dict[datetime, float] = defaultdict(float)
     step_seconds = step.total_seconds()
 
-    for at, series, labels_key, labels, count, errors, sum_ms, histogram, value, value_max, rows in _rows(board):
+    for at, series, labels_key, labels, count, errors, sum_ms, histogram, value in _rows(board):
         i = int((at - start).total_seconds() // step_seconds)
         if not 0 <= i < n:
             continue
@@ -204,11 +193,10 @@ def _read_metrics(board: Dashboard) -> None:
                 entry = by_workflow[workflow] = {"name": workflow, "run": _Acc(), "wait": _Acc()}
             entry["run" if series == JOB_RUN else "wait"].add(count, errors, sum_ms, histogram)
         elif series == QUEUE_DEPTH and value is not None:
-            depth_sum[i] += value * rows
-            depth_minutes[i][labels_key] += rows
-            depth_at[i][at] += value_max if value_max is not None else value
-            if rows == 1:
-                latest_depth_minute[at] += value
+            depth_sum[i] += value
+            depth_minutes[i][labels_key] += 1
+            depth_at[i][at] += value
+            latest_depth_minute[at] += value
 
     minutes = [_elapsed_minutes(board, bucket) for bucket in board.buckets]
     board.requests = [a.count for a in requests]

@@ -8,13 +8,14 @@ Windows are [since, until): minutes starting at or after `since` and before `unt
 filters on label values ({"route": "/api/v1/intake"}); series names are in levqor.metrics."""
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connection
-from django.db.models import BigIntegerField, CharField, Func, IntegerField, Q, QuerySet, Value
+from django.db.models import BigIntegerField, BooleanField, CharField, Func, IntegerField, Q, QuerySet, TextField, Value
 from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 
 from intelligence.models import MetricHour, MetricMinute
 from levqor.histogram import histogram_percentile
@@ -100,15 +101,23 @@ def _window(series: str, since: datetime, until: datetime, labels: Mapping | Non
     return _labelled(MetricMinute.objects.filter(series=series, minute__gte=since, minute__lt=until), labels)
 
 
+def _whole_hours(since: datetime, until: datetime, step_seconds: int | None) -> tuple[datetime, datetime] | None:
+    """[first, end) of the whole hours inside [since, until), read from MetricHour rows, when steps
+    are whole hours (or there are none) and there is such an hour; None otherwise."""
+    first_hour = math.ceil(since.timestamp() / HOUR) * HOUR
+    end_hour = int(until.timestamp()) // HOUR * HOUR
+    if first_hour < end_hour and (step_seconds is None or step_seconds % HOUR == 0):
+        return datetime.fromtimestamp(first_hour, UTC), datetime.fromtimestamp(end_hour, UTC)
+    return None
+
+
 def _parts(series: str, since: datetime, until: datetime, labels: Mapping | None, *, step_seconds: int | None,
            group_by_label: str | None) -> list[QuerySet]:
     """The rows a window reads, each with its step and group: MetricHour rows for the whole hours
     inside it (when steps are whole hours, or there are none), MetricMinute rows for the rest."""
     if group_by_label is not None and not group_by_label.isidentifier():
         raise ValueError(f"label names are identifiers, not {group_by_label!r}")
-    first_hour = math.ceil(since.timestamp() / HOUR) * HOUR
-    end_hour = int(until.timestamp()) // HOUR * HOUR
-    by_hours = first_hour < end_hour and (step_seconds is None or step_seconds % HOUR == 0)
+    hours = _whole_hours(since, until, step_seconds)
 
     def keyed(rows: QuerySet, at: str) -> QuerySet:
         return rows.order_by().annotate(
@@ -116,9 +125,9 @@ def _parts(series: str, since: datetime, until: datetime, labels: Mapping | None
             grp=KT(f"labels__{group_by_label}") if group_by_label else Value(None, output_field=CharField()),
         ).values("step", "grp", "count", "errors", "sum_ms", "value", "histogram")
 
-    if not by_hours:
+    if hours is None:
         return [keyed(_window(series, since, until, labels), "minute")]
-    first, end = datetime.fromtimestamp(first_hour, UTC), datetime.fromtimestamp(end_hour, UTC)
+    first, end = hours
     edges = MetricMinute.objects.filter(Q(minute__gte=since, minute__lt=first) | Q(minute__gte=end, minute__lt=until),
                                         series=series)
     hours = MetricHour.objects.filter(series=series, hour__gte=first, hour__lt=end)
@@ -208,6 +217,33 @@ def metrics_by_minute(series: str, *, since: datetime, until: datetime, group_by
                 histogram_percentile(h, 95), histogram_percentile(h, 99), f["value"]))
         out[grp] = points
     return out
+
+
+def metrics_rows(series: Sequence[str], *, since: datetime, until: datetime, step_minutes: int = 1,
+                 minutes_only: Sequence[str] = ()) -> list[tuple]:
+    """Every row of `series` in [since, until), for a reader that adds many series up at once (the
+    operations page): MetricHour rows for the whole hours inside the window when steps are whole
+    hours, MetricMinute rows for the rest; `minutes_only` series (gauges whose average is wanted:
+    an hour keeps only its peak) from the minutes throughout. Each row is (at, series, labels_key,
+    labels as JSON text, count, errors, sum_ms, histogram, value, is_hour). One query."""
+    fields = ("series", "labels_key", "labels_text", "count", "errors", "sum_ms", "histogram", "value")
+    hours = _whole_hours(since, until, step_minutes * 60)
+    in_window = Q(minute__gte=since, minute__lt=until)
+    if hours is None:
+        wanted = Q(series__in=[*series, *minutes_only]) & in_window
+    else:
+        first, end = hours
+        edges = Q(minute__gte=since, minute__lt=first) | Q(minute__gte=end, minute__lt=until)
+        wanted = Q(series__in=series) & edges | Q(series__in=minutes_only) & in_window
+    rows = (MetricMinute.objects.filter(wanted).order_by()
+            .annotate(labels_text=Cast("labels", TextField()), is_hour=Value(False, output_field=BooleanField()))
+            .values_list("minute", *fields, "is_hour"))
+    if hours is not None:
+        rows = rows.union(
+            MetricHour.objects.filter(series__in=series, hour__gte=hours[0], hour__lt=hours[1]).order_by()
+            .annotate(labels_text=Cast("labels", TextField()), is_hour=Value(True, output_field=BooleanField()))
+            .values_list("hour", *fields, "is_hour"), all=True)
+    return list(rows)
 
 
 def _exact_percentile(ordered: list[float], q: float) -> float | None:

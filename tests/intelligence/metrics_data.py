@@ -1,10 +1,11 @@
-"""MetricMinute rows as the per-minute rollup writes them, made in bulk for the dashboard's tests."""
+"""MetricMinute rows, and the MetricHour rows holding them, as the per-minute rollup writes them, made
+in bulk for the dashboard's tests."""
 
 import math
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from intelligence.models import MetricMinute
+from intelligence.models import MetricHour, MetricMinute
 from levqor.histogram import bucket_of, histogram_percentile
 
 
@@ -70,4 +71,35 @@ def week_of_rollups(end: datetime, *, minutes: int = 7 * 24 * 60, seed: int = 7)
             rows.append(compact_row(minute, "job.wait", {"workflow": workflow}, count=120, errors=0,
                                     histogram=shapes[(m + w + 1) % len(shapes)]))
         rows.append(gauge_row(minute, "queue.depth", {}, float(m % 40)))
+    return rows
+
+
+def hours_of(rows) -> list[MetricHour]:
+    """The MetricHour rows the rollup keeps beside these minutes: each hour's rows of a series and
+    label set added up (histograms merged), a gauge's peak. Unsaved."""
+    hours: dict[tuple, MetricHour] = {}
+    for row in rows:
+        hour = row.minute.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        key = (hour, row.series, row.labels_key)
+        into = hours.get(key)
+        if into is None:
+            into = hours[key] = MetricHour(hour=hour, series=row.series, labels=row.labels, labels_key=row.labels_key,
+                                           histogram={})
+        into.count += row.count
+        into.errors += row.errors
+        into.sum_ms += row.sum_ms
+        for bucket, n in row.histogram.items():
+            into.histogram[str(bucket)] = into.histogram.get(str(bucket), 0) + int(n)
+        if row.value is not None:
+            into.value = row.value if into.value is None else max(into.value, row.value)
+    for into in hours.values():
+        into.p50_ms, into.p95_ms, into.p99_ms = (histogram_percentile(into.histogram, q) for q in (50, 95, 99))
+    return list(hours.values())
+
+
+def rollups_save(rows) -> list[MetricMinute]:
+    """Save minutes and their hours, as the rollup does in one transaction."""
+    rows = list(rows)
+    MetricMinute.objects.bulk_create(rows, batch_size=2000)
+    MetricHour.objects.bulk_create(hours_of(rows), batch_size=2000)
     return rows

@@ -1,6 +1,6 @@
 """The operations dashboard (/admin/operations/): staff only, linked from the admin index, its
-numbers read from the rollups as an operator would check them by hand, the same whether read
-from spans or minutes, incidents and anomalies marked, stabilize state and open alerts shown, an
+numbers read from the rollups as an operator would check them by hand (the day and week from the
+hourly rows, agreeing with the minutes), incidents and anomalies marked, stabilize state and open alerts shown, an
 empty install said so, and every page under our CSP."""
 
 import re
@@ -13,11 +13,10 @@ from django.utils import timezone
 from intelligence.models import Alert, Anomaly, Incident, MetricMinute
 from intelligence.selectors.dashboard import RANGES, dashboard_read, dashboard_stabilize
 from intelligence.services import stabilize
-from intelligence.services.metric_spans import metric_spans_compact
 from intelligence.services.stabilize import stabilize_on
 from levqor.histogram import histogram_merge, histogram_percentile
 from tests.factories import UserFactory
-from tests.intelligence.metrics_data import gauge_row, timing_row, week_of_rollups
+from tests.intelligence.metrics_data import gauge_row, rollups_save, timing_row, week_of_rollups
 from tests.levqor.test_edge import _check_page
 
 pytestmark = pytest.mark.django_db
@@ -87,8 +86,7 @@ def _hour_of_minutes():
         rows.append(timing_row(minute, "job.run", {"workflow": "demo.flow"}, [50, 60 + m], errors=m % 10 == 0))
         rows.append(timing_row(minute, "job.wait", {"workflow": "demo.flow"}, [5 + m, 7 + m]))
         rows.append(gauge_row(minute, "queue.depth", {}, float(m)))
-    MetricMinute.objects.bulk_create(rows)
-    return rows
+    return rollups_save(rows)
 
 
 def test_the_hour_in_one_minute_points_adds_up_as_by_hand():
@@ -96,7 +94,7 @@ def test_the_hour_in_one_minute_points_adds_up_as_by_hand():
     board = dashboard_read("hour", now=NOW)
     assert (board.start, board.end, len(board.buckets)) == (
         datetime(2026, 11, 26, 11, 8, tzinfo=UTC), datetime(2026, 11, 26, 12, 8, tzinfo=UTC), 60)
-    assert board.has_data and board.minute_rows == len(rows) and board.span_rows == 0
+    assert board.has_data and board.minute_rows == len(rows) and board.hour_rows == 0
 
     minute_10 = [r for r in rows if r.minute == board.buckets[10]]
     requests = [r for r in minute_10 if r.series == "http.request"]
@@ -129,8 +127,8 @@ def test_the_hour_in_one_minute_points_adds_up_as_by_hand():
 
 
 def test_a_point_still_in_progress_is_a_rate_over_the_minutes_it_has_had():
-    # The day view's last quarter hour (12:00-12:15) has had 7 whole minutes at 12:07:30.
-    MetricMinute.objects.bulk_create([timing_row(datetime(2026, 11, 26, 12, m, tzinfo=UTC), "http.request", INTAKE,
+    # The day view's last hour (12:00-13:00) has had 7 whole minutes at 12:07:30.
+    rollups_save([timing_row(datetime(2026, 11, 26, 12, m, tzinfo=UTC), "http.request", INTAKE,
                                                  [10.0] * 6) for m in range(7)])
     board = dashboard_read("day", now=NOW)
     assert board.buckets[-1] == datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -150,33 +148,43 @@ def test_a_minute_the_rollup_wrote_without_requests_is_zero_and_one_it_never_wro
 
 
 def test_the_range_comes_from_the_url_and_anything_else_is_the_last_hour(operator):
-    MetricMinute.objects.bulk_create(week_of_rollups(timezone.now().replace(second=0, microsecond=0), minutes=30))
-    for name, points in [("hour", 60), ("day", 96), ("week", 168), ("fortnight", 60), ("", 60)]:
+    rollups_save(week_of_rollups(timezone.now().replace(second=0, microsecond=0), minutes=30))
+    for name, points in [("hour", 60), ("day", 24), ("week", 168), ("fortnight", 60), ("", 60)]:
         page = operator.get(URL, {"range": name}).content.decode()
         assert len(re.findall(r'<rect class="col"', page.split('id="chart-rate"')[1].split("</svg>")[0])) == points
     assert 'aria-current="page">Last week' in operator.get(URL, {"range": "week"}).content.decode()
 
 
 @pytest.mark.parametrize("range_name", ["day", "week"])
-def test_spans_and_minutes_give_the_same_picture(range_name):
-    now = datetime(2026, 11, 26, 12, 7, 30, tzinfo=UTC)
-    MetricMinute.objects.bulk_create(week_of_rollups(now.replace(second=0), minutes=2 * 24 * 60, seed=3))
-    from_minutes = dashboard_read(range_name, now=now)
-    assert from_minutes.span_rows == 0
-    metric_spans_compact(now=now)
-    from_spans = dashboard_read(range_name, now=now)
-    assert from_spans.span_rows > 0 and from_spans.minute_rows < from_minutes.minute_rows / 20
-    # Counts and percentiles (from merged histograms) are exact; averages agree to rounding.
-    for name in ("requests", "error_rate", "p50", "p95", "p99", "depth_max", "wait_p95", "jobs_succeeded",
-                 "jobs_failed", "workflows", "routes"):
-        assert getattr(from_spans, name) == getattr(from_minutes, name), name
-    for name in ("request_rate", "depth_avg", "wait_mean"):
-        assert getattr(from_spans, name) == pytest.approx(getattr(from_minutes, name)), name
-    averages = {"request_rate", "wait_mean"}
-    assert {k: v for k, v in from_spans.totals.items() if k not in averages} == {
-        k: v for k, v in from_minutes.totals.items() if k not in averages}
-    for name in averages:
-        assert from_spans.totals[name] == pytest.approx(from_minutes.totals[name]), name
+def test_hourly_points_are_read_from_the_hours_and_agree_with_the_minutes_added_up_by_hand(range_name):
+    rows = rollups_save(week_of_rollups(NOW.replace(second=0), minutes=2 * 24 * 60, seed=3))
+    board = dashboard_read(range_name, now=NOW)
+    assert board.range.step_minutes == 60 and board.has_data
+    rows = [r for r in rows if board.start <= r.minute < board.end]
+    by_hour: dict[datetime, list] = {}
+    for row in rows:
+        by_hour.setdefault(row.minute.replace(minute=0), []).append(row)
+    timed = {(r.minute.replace(minute=0), r.series, r.labels_key) for r in rows if r.series != "queue.depth"}
+    # Hours for the timed series; the queue depth's minutes, for its average.
+    assert board.hour_rows == len(timed)
+    assert board.minute_rows == sum(r.series == "queue.depth" for r in rows)
+    for i, bucket in enumerate(board.buckets):
+        in_point = by_hour.get(bucket, [])
+        requests = [r for r in in_point if r.series == "http.request"]
+        assert board.requests[i] == sum(r.count for r in requests)
+        merged = histogram_merge(r.histogram for r in requests)
+        assert (board.p50[i], board.p95[i], board.p99[i]) == tuple(histogram_percentile(merged, q) for q in (50, 95, 99))
+        assert board.jobs_failed[i] == sum(r.errors for r in in_point if r.series == "job.run")
+        depth = [r.value for r in in_point if r.series == "queue.depth"]
+        assert board.depth_max[i] == (max(depth) if depth else None)
+        assert board.depth_avg[i] == (pytest.approx(sum(depth) / len(depth)) if depth else None)
+        assert (board.request_rate[i] is None) == (not in_point)  # an hour nothing was rolled up in is a gap
+    # The timed series' minutes are not read at all: without them the picture is the same.
+    MetricMinute.objects.exclude(series="queue.depth").delete()
+    again = dashboard_read(range_name, now=NOW)
+    for name in ("requests", "request_rate", "error_rate", "p95", "depth_avg", "wait_p95", "jobs_failed", "totals",
+                 "workflows", "routes"):
+        assert getattr(again, name) == getattr(board, name), name
 
 
 # --- what is marked and listed -------------------------------------------------------------------
@@ -197,7 +205,7 @@ def _chart(page, key):
 
 def test_incidents_and_anomalies_are_marked_on_the_charts_and_listed(operator):
     now = timezone.now()
-    MetricMinute.objects.bulk_create(week_of_rollups(now.replace(second=0, microsecond=0), minutes=60))
+    rollups_save(week_of_rollups(now.replace(second=0, microsecond=0), minutes=60))
     _events(now)
     page = _checked(operator.get(URL))
     # The open incident on every chart, with what it was (escaped); the one of 3 days ago on none.

@@ -28,7 +28,6 @@ EXPECTED_SCHEDULES = {
     "intelligence.slo_watchdog": "every 5 minutes",
     "intelligence.autotune": "every 60 minutes",
     "intelligence.alert_deliveries_sweep": "every 2 minutes",
-    "intelligence.dashboard_compact": "every 5 minutes",
     "intelligence.rollup": "every minute",
     "intelligence.metrics_purge": "daily at 03:30 UTC",
 }
