@@ -1,23 +1,15 @@
 from django.db import models
 
+from intelligence.models.metrics import MetricPercentiles
 
-class MetricHour(models.Model):
+
+class MetricHour(MetricPercentiles):
     """One hour of one series for one set of labels: the sum of its MetricMinute rows, kept by the
     rollup in the same transaction as the minutes, so that reads of days and weeks merge 60 times
     fewer histograms (intelligence.selectors.metrics picks them for whole hours). A gauge keeps
     its highest reading of the hour."""
 
     hour = models.DateTimeField(help_text="Start of the hour, UTC.")
-    series = models.CharField(max_length=64)
-    labels = models.JSONField(default=dict, blank=True)
-    labels_key = models.CharField(max_length=255, blank=True, default="")
-    count = models.PositiveIntegerField(default=0)
-    errors = models.PositiveIntegerField(default=0)
-    sum_ms = models.FloatField(default=0)
-    histogram = models.JSONField(default=dict, blank=True)
-    p50_ms = models.FloatField(null=True, blank=True)
-    p95_ms = models.FloatField(null=True, blank=True)
-    p99_ms = models.FloatField(null=True, blank=True)
     value = models.FloatField(null=True, blank=True, help_text="A gauge's highest reading in the hour.")
 
     class Meta:

@@ -1,20 +1,15 @@
 from django.db import models
 
+from intelligence.models.metrics import MetricFigures
 
-class MetricShard(models.Model):
+
+class MetricShard(MetricFigures):
     """One process's figures for one finished minute of one series and label set, waiting for the
     rollup to add them into MetricMinute (the embedded mode: no Redis, and the worker cannot read a
     web process's memory). Written by the process, one INSERT per minute; deleted by the rollup in
     the transaction that adds them, so they are counted exactly once."""
 
     minute = models.DateTimeField(help_text="Start of the minute, UTC.")
-    series = models.CharField(max_length=64)
-    labels = models.JSONField(default=dict, blank=True)
-    labels_key = models.CharField(max_length=255, blank=True, default="")
-    count = models.PositiveIntegerField(default=0)
-    errors = models.PositiveIntegerField(default=0)
-    sum_ms = models.FloatField(default=0)
-    histogram = models.JSONField(default=dict, blank=True)
     value = models.FloatField(null=True, blank=True)
     written_at = models.DateTimeField()
 
