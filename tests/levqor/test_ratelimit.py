@@ -291,6 +291,11 @@ def test_windows_of_different_buckets_do_not_all_end_in_the_same_second(counter_
 def test_the_most_lasting_exceeded_limit_is_the_one_reported(counter_cache, frozen_clock):
     counters = [hit_counters.Counter("test-a", "x", 1, 60), hit_counters.Counter("test-b", "x", 1, 900),
                 hit_counters.Counter("test-c", "x", 5, 900)]
+    # Windows are shifted per bucket: start at a moment when b's window ends after a's (so "b
+    # resets last" holds whatever second the test runs in).
+    while hit_counters._window_end(counters[1], frozen_clock.epoch) <= hit_counters._window_end(counters[0],
+                                                                                                frozen_clock.epoch):
+        frozen_clock.advance(60)
     assert hit_counters.last_to_reset(hit_counters.count_hits(counters)) is None
     usages = hit_counters.count_hits(counters)
     assert hit_counters.last_to_reset(usages) == usages[1]  # c is not exceeded; b resets after a
