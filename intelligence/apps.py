@@ -23,10 +23,12 @@ class IntelligenceConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self):
+        from intelligence.personal_data import intelligence_personal_data_register
         from intelligence.services.metrics import metric_shards_write
         from levqor.metrics import metrics_sink_register
         from levqor.schedules import schedule_daily, schedule_every
 
+        intelligence_personal_data_register()
         # Live metrics: the embedded mode's processes send finished minutes to our table.
         metrics_sink_register(metric_shards_write)
         for name, func, minutes in SCHEDULES:

@@ -90,3 +90,21 @@ def test_flags_read_alike_in_requests_and_in_tasks(django_capture_on_commit_call
         Flag.objects.filter(pk=flag.pk).update(everyone=True)
         Flag.objects.get(pk=flag.pk).save()
     assert flag_active("SMART_OPS_ENABLED")
+
+
+def test_an_operators_back_office_actions_are_in_their_data_export_and_survive_erasure(user):
+    from accounts.personal_data import personal_data_erase, personal_data_export
+    from intelligence.models import RuntimeSettingChange
+    from intelligence.services import runtime
+
+    runtime.runtime_setting_set("queue_max", 40, actor=user, source="admin", reason="backlog")
+    alert = alert_raise(source="test", severity="warning", title="Disk")
+    Alert.objects.filter(pk=alert.pk).update(acknowledged_by=user, acknowledged_at=timezone.now())
+    exported = personal_data_export(user=user)["operations"]
+    assert [(c["name"], c["old_value"], c["new_value"], c["reason"]) for c in exported["runtime_setting_changes"]] == [
+        ("queue_max", 5000, 40, "backlog")]
+    assert [a["title"] for a in exported["alerts_acknowledged"]] == ["Disk"]
+    personal_data_erase(user=user, actor=None, ip=None)
+    change = RuntimeSettingChange.objects.get()
+    # The audit row stays and names the account, now anonymised.
+    assert change.actor_id == user.pk and change.actor.email.startswith("deleted-")
