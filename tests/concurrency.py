@@ -25,4 +25,5 @@ def run_together(fn, *, threads: int = 2, timeout: float = 30) -> tuple[list, li
         worker.start()
     for worker in workers:
         worker.join(timeout=timeout)
+    errors += [TimeoutError(f"a call did not finish in {timeout} s") for worker in workers if worker.is_alive()]
     return results, errors

@@ -7,12 +7,11 @@ import json
 import random
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_q.models import Schedule
@@ -23,6 +22,7 @@ from jobs.execution import job_run_due
 from jobs.models import Job
 from levqor import metrics
 from levqor.metrics import HTTP_REQUEST, JOB_OUTCOME, JOB_RUN, JOB_WAIT, QUEUE_DEPTH, metric_observe
+from tests.concurrency import run_together
 from tests.conftest import post_json
 from tests.jobs.support import job_submit, schedules_fire, tasks_drain, worker_env
 from tests.metrics_support import ON_REDIS, exact_percentile, frozen_clock_fixture, held  # noqa: F401 (a fixture)
@@ -129,22 +129,7 @@ def test_two_rollups_at_once_count_every_figure_once():
         metric_observe(HTTP_REQUEST, LABELS, ms)
     metrics.metrics_flush(everything=True)
     later = now + timedelta(minutes=2)
-    start, errors = threading.Barrier(2), []
-
-    def run():
-        try:
-            start.wait(timeout=10)
-            rollup.metrics_rollup(now=later)
-        except Exception as exc:  # reported below, with the test's failure
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    _, errors = run_together(lambda: rollup.metrics_rollup(now=later))
     assert not errors
     assert sum(MetricMinute.objects.filter(series=HTTP_REQUEST).values_list("count", flat=True)) == 500
 

@@ -3,19 +3,18 @@ declared, runnable and visible in admin; a tick runs once even when two schedule
 same moment; and after downtime a schedule runs once, not once per missed tick."""
 
 import pydoc
-import threading
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import Schedule
 from django_q.scheduler import scheduler
 
 from levqor.schedules import schedules_declared
+from tests.concurrency import run_together
 from tests.intelligence.schedule_probe import probe_run, probe_runs, probe_table_create, probe_table_drop
 from tests.jobs.support import tasks_drain
 from tests.levqor.test_edge import _check_page
@@ -98,24 +97,8 @@ def test_two_schedulers_at_the_same_moment_run_each_tick_once(probe_table):
     Schedule.objects.all().delete()
     for n in range(20):
         _probe_schedule(f"probe.{n}", due_since=timedelta(seconds=5))
-    barrier = threading.Barrier(2)
-    errors = []
-
-    def look():
-        try:
-            barrier.wait()
-            scheduler(broker=get_broker())
-        except Exception as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=look) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors and not any(t.is_alive() for t in threads)
+    _, errors = run_together(lambda: scheduler(broker=get_broker()), timeout=60)
+    assert not errors
     ran = tasks_drain()
     runs = probe_runs()
     assert len(ran) == 20 and len(runs) == 20
