@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from levqor.webhooks import webhook_secret_generate
+from levqor.webhooks.signing import webhook_secret_generate
 
 # What an API key may do. A key holds a subset; a request outside it gets 403 insufficient_scope.
 SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write", "admin:read")

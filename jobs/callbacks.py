@@ -16,7 +16,7 @@ from jobs import dispatch
 from jobs.models import CallbackDelivery, Job, JobEvent
 from jobs.serializers import JobSerializer
 from levqor.outbound import OutboundTargetRefused, OutboundTransport, outbound_url_check
-from levqor.webhooks import webhook_headers
+from levqor.webhooks.signing import webhook_headers
 
 logger = logging.getLogger("levqor.jobs.callbacks")
 CALLBACK_RETRY_BASE_SECONDS = 10

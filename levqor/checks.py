@@ -19,6 +19,14 @@ def production_secrets_check(app_configs, **kwargs):
             hint="Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'",
             id="levqor.E001",
         ))
+    if not settings.DEBUG and not settings.EMBEDDED_MODE and not settings.FIELD_ENCRYPTION_KEYS:
+        errors.append(Error(
+            "FIELD_ENCRYPTION_KEYS must be set when DATABASE_URL points at a production database: it encrypts "
+            "the stored webhook and partner secrets.",
+            hint="Generate one with: python -c 'from cryptography.fernet import Fernet; "
+                 "print(Fernet.generate_key().decode())'",
+            id="levqor.E004",
+        ))
     return errors
 
 

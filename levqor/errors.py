@@ -44,6 +44,9 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large", 413, "The job payload is over its size limit."
     INVALID_CALLBACK_URL = "invalid_callback_url", 400, "callback_url is not an http(s) URL with a host."
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key", 400, "The Idempotency-Key header is too long."
+    INVALID_WEBHOOK_URL = "invalid_webhook_url", 400, (
+        "The webhook URL is not allowed: https is required in production, and it must reach a public host.")
+    UNKNOWN_EVENT_TYPE = "unknown_event_type", 400, "An event type is not one this endpoint's audience can subscribe to."
 
     # Who may do what.
     NOT_AUTHENTICATED = "not_authenticated", 401, "No API key and no session."
@@ -52,12 +55,22 @@ class ErrorCode(StrEnum):
     PERMISSION_DENIED = "permission_denied", 403, "The caller may not do this."
     TERMS_NOT_ACCEPTED = "terms_not_accepted", 403, "The current terms of service must be accepted first."
     NOT_FOUND = "not_found", 404, "No such object for this caller, or nothing at this address."
+    SIGNATURE_INVALID = "signature_invalid", 401, (
+        "The partner request's signature is missing, malformed, or does not verify with the key id's secret.")
+    SIGNATURE_EXPIRED = "signature_expired", 401, "The partner request's timestamp is more than 5 minutes from ours."
+    NONCE_REUSED = "nonce_reused", 401, "The partner request's nonce was seen before (a replay)."
+    PARTNER_NOT_APPROVED = "partner_not_approved", 403, "Only an approved partner may do this."
+    PATH_FORBIDDEN = "path_forbidden", 403, "The governance policy forbids partner credentials on this path."
 
     # State that does not allow the request now.
     JOB_NOT_CANCELLABLE = "job_not_cancellable", 409, "The job has finished and cannot be cancelled."
     JOB_NOT_RETRYABLE = "job_not_retryable", 409, "Only failed or cancelled jobs can be retried."
     KEY_NOT_ACTIVE = "key_not_active", 409, "The API key is revoked or expired."
     NO_TERMS_PUBLISHED = "no_terms_published", 409, "There are no published terms to accept."
+    PARTNER_EXISTS = "partner_exists", 409, "This account already owns a partner."
+    PARTNER_TRANSITION_NOT_ALLOWED = "partner_transition_not_allowed", 409, (
+        "The partner's status does not allow this change (e.g. approving a suspended partner: reinstate it).")
+    ENDPOINT_DISABLED = "endpoint_disabled", 409, "The webhook endpoint is disabled; enable it first."
     IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight", 409, "A request with this Idempotency-Key is still being processed."
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused", 422, "The Idempotency-Key was used with another request body."
     COST_LIMIT_EXCEEDED = "cost_limit_exceeded", 422, "The job's estimated cost is over the per-job or daily limit."

@@ -77,9 +77,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Redoc's files, served from our static files (the /api/v1/docs page)
     "django_q",
     "levqor.apps.LevqorConfig",
+    "levqor.webhooks.apps.WebhooksConfig",  # the one outbound-webhook engine (endpoints, deliveries)
     "accounts",
     "jobs",
     "compliance",
+    "partners",
     "waffle",  # feature flags and switches (intelligence: flags, stabilize mode)
     "intelligence",
 ]
@@ -275,6 +277,13 @@ JOB_RETRY_BASE_SECONDS = float(os.environ.get("JOB_RETRY_BASE_SECONDS", "2"))
 JOB_RETRY_MAX_SECONDS = float(os.environ.get("JOB_RETRY_MAX_SECONDS", "600"))
 CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "6"))
 CALLBACK_TIMEOUT_SECONDS = float(os.environ.get("CALLBACK_TIMEOUT_SECONDS", "5"))
+# Outbound webhooks (levqor.webhooks): the timeout of one attempt and the consecutive failures
+# after which an endpoint is disabled, unless the partner governance policy says otherwise.
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))
+WEBHOOK_DISABLE_AFTER_FAILURES = int(os.environ.get("WEBHOOK_DISABLE_AFTER_FAILURES", "10"))
+# Fernet keys (comma-separated; the first encrypts, all decrypt) for secrets stored to be read
+# back: webhook signing secrets, partner API secrets. Required outside embedded mode (levqor.E004).
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 # Workers commit job transitions without waiting for the flush (see jobs/apps.py for why it is safe).
 WORKER_ASYNC_COMMIT = env_bool("WORKER_ASYNC_COMMIT", True)
 # One run token runs due jobs one after another for up to this long (see jobs.execution.job_run_due).
@@ -282,6 +291,9 @@ WORKER_BATCH_SECONDS = float(os.environ.get("WORKER_BATCH_SECONDS", "5"))
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = int(os.environ.get("WORKER_HEARTBEAT_MAX_AGE_SECONDS", "150"))
 # http.request and callbacks refuse private, loopback and link-local targets unless allowed.
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", DEBUG)
+# Webhook endpoints (and partner URLs) must be https in production; local development and the
+# tests' fake receivers listen on plain http.
+WEBHOOK_HTTPS_ONLY = env_bool("WEBHOOK_HTTPS_ONLY", not DEBUG and not EMBEDDED_MODE)
 HTTP_REQUEST_MAX_RESPONSE_BYTES = int(os.environ.get("HTTP_REQUEST_MAX_RESPONSE_BYTES", str(64 * 1024)))
 
 # llm.chat: an OpenAI-compatible chat-completions endpoint. Unset base URL = not configured.

@@ -17,6 +17,7 @@ Q_CLUSTER = {**Q_CLUSTER, "name": f"levqor-test-{_RUN}"}
 if REDIS_URL:
     CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": f"levqor-test-{_RUN}"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+WEBHOOK_HTTPS_ONLY = False  # the fake receivers are http://127.0.0.1; tests of the rule switch it on
 OUTBOUND_ALLOW_PRIVATE = True  # the fake servers the tests start listen on 127.0.0.1
 LLM_BASE_URL = ""
 SENTRY_DSN = ""  # tests that report to Sentry point it at their own fake server

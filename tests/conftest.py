@@ -47,8 +47,10 @@ def _cache_clear():
     from intelligence.services import runtime, stabilize
     from jobs import backpressure
     from levqor import metrics
+    from partners.services import policy
 
     key_auth.reset()
+    policy.reset()
     runtime.reset()
     stabilize.reset()
     backpressure.reset()

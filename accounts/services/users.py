@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import ApiKey, Referral, User, email_normalise
 from accounts.services.keys import CreatedApiKey, api_key_create, api_key_revoke
-from levqor.webhooks import webhook_secret_generate
+from levqor.webhooks.signing import webhook_secret_generate
 
 
 def user_get_or_create(*, email: str, name: str = "") -> tuple[User, bool]:

@@ -20,7 +20,7 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError
 from intelligence.models import Alert, AlertChannel, AlertDelivery
 from levqor.redaction import redact_text
 from levqor.site import site_url
-from levqor.webhooks import webhook_headers
+from levqor.webhooks.signing import webhook_headers
 
 USER_AGENT = "Levqor-Alerts/1"
 TELEGRAM_TEXT_LIMIT = 4096  # the Bot API refuses longer messages

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from intelligence.models import Alert, AlertDelivery, AlertRoute
 from intelligence.services.alerts import alert_raise
-from levqor.webhooks import webhook_secret_generate
+from levqor.webhooks.signing import webhook_secret_generate
 from tests.intelligence.alert_support import SLACK_PATH, TELEGRAM_TOKEN, raised, routes
 from tests.jobs.support import tasks_drain
 

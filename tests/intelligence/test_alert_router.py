@@ -21,7 +21,7 @@ from intelligence.services.alert_routing import (
     alert_delivery_send,
 )
 from intelligence.services.alerts import alert_raise
-from levqor.webhooks import webhook_secret_generate
+from levqor.webhooks.signing import webhook_secret_generate
 from tests.intelligence.alert_support import SLACK_PATH, TELEGRAM_TOKEN, answers, raised, received, routes
 from tests.jobs.support import schedules_fire, tasks_drain
 

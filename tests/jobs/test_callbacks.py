@@ -18,7 +18,7 @@ from jobs.callbacks import job_callback_deliver
 from jobs.execution import job_reap, job_run_next
 from jobs.models import CallbackDelivery, Job
 from jobs.services import job_cancel
-from levqor.webhooks import webhook_secret_generate
+from levqor.webhooks.signing import webhook_secret_generate
 from tests.jobs.support import job_submit, schedules_fire, tasks_drain
 
 pytestmark = pytest.mark.django_db

@@ -25,14 +25,27 @@ def _check(env):
                           timeout=60)
 
 
+FERNET_KEY = "m3O9yq0bQm1v3V0mJ8xq9o5b0yV8QWm7r0o8xw9S3xA="  # a fixed test key (Fernet: 32 bytes, base64)
+
+
 @pytest.mark.parametrize("secret, ok", [("", False), ("x" * 60, True)])
 def test_production_refuses_to_start_without_secret_key(secret, ok, tmp_path):
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/levqor",
-           "LEVQOR_VAR_DIR": str(tmp_path), "SECRET_KEY": secret}
+           "LEVQOR_VAR_DIR": str(tmp_path), "SECRET_KEY": secret, "FIELD_ENCRYPTION_KEYS": FERNET_KEY}
     result = _check(env)
     assert (result.returncode == 0) is ok, result.stderr
     if not ok:
         assert "levqor.E001" in result.stderr
+
+
+@pytest.mark.parametrize("keys, ok", [("", False), (FERNET_KEY, True)])
+def test_production_refuses_to_start_without_field_encryption_keys(keys, ok, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/levqor",
+           "LEVQOR_VAR_DIR": str(tmp_path), "SECRET_KEY": "x" * 60, "FIELD_ENCRYPTION_KEYS": keys}
+    result = _check(env)
+    assert (result.returncode == 0) is ok, result.stderr
+    if not ok:
+        assert "levqor.E004" in result.stderr
 
 
 def test_embedded_mode_keeps_a_generated_secret_between_starts(tmp_path):
@@ -67,7 +80,8 @@ def test_site_url_defaults_to_the_address_make_run_serves(env, expected, tmp_pat
     ({"SITE_URL": "https://levqor.example.com/app"}, "levqor.E003"),
     ({"SITE_URL": "ftp://levqor.example.com"}, "levqor.E003"),
     ({"SITE_URL": "http://box.local:8000"}, "levqor.W002"),  # not in ALLOWED_HOSTS
-    ({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/levqor", "SECRET_KEY": "x" * 60}, "levqor.W001"),
+    ({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/levqor", "SECRET_KEY": "x" * 60,
+      "FIELD_ENCRYPTION_KEYS": FERNET_KEY}, "levqor.W001"),
 ])
 def test_a_site_url_that_would_break_links_is_reported(env, code, tmp_path):
     result = _check({"PATH": "/usr/bin:/bin", "LEVQOR_VAR_DIR": str(tmp_path), **env})
@@ -79,7 +93,7 @@ def test_a_site_url_that_would_break_links_is_reported(env, code, tmp_path):
     {},
     {"SITE_URL": "https://levqor.example.com", "ALLOWED_HOSTS": "levqor.example.com"},
     {"SITE_URL": "http://[::1]:8000"},
-    {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/levqor", "SECRET_KEY": "x" * 60,
+    {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/levqor", "SECRET_KEY": "x" * 60, "FIELD_ENCRYPTION_KEYS": FERNET_KEY,
      "SITE_URL": "https://levqor.example.com", "ALLOWED_HOSTS": "levqor.example.com"},
 ])
 def test_a_good_site_url_passes_the_checks_quietly(env, tmp_path):

@@ -8,7 +8,7 @@ import time
 import pytest
 import standardwebhooks
 
-from levqor.webhooks import SECRET_PREFIX, webhook_headers, webhook_secret_generate, webhook_verify
+from levqor.webhooks.signing import SECRET_PREFIX, webhook_headers, webhook_secret_generate, webhook_verify
 
 # The example in the Standard Webhooks specification's test vectors.
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -1,0 +1,73 @@
+"""Writes of the webhook engine: events become deliveries (one per subscribed endpoint) that the
+workers send after the caller's transaction commits."""
+
+import json
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from levqor.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+DELIVER_TASK = "levqor.webhooks.tasks.webhook_deliver"
+
+
+def webhook_body(*, event_type: str, data: dict, msg_id: str, at=None) -> str:
+    """The JSON every message carries: {"id", "type", "timestamp", "data"} (compact, UTF-8)."""
+    at = at or timezone.now()
+    return json.dumps({"id": msg_id, "type": event_type, "timestamp": at.isoformat().replace("+00:00", "Z"),
+                       "data": data}, cls=DjangoJSONEncoder, separators=(",", ":"), ensure_ascii=False)
+
+
+def webhook_msg_id(key: str | None = None) -> str:
+    """A message id: "msg_" + a hex uuid, derived from `key` when given (the same key, the same id:
+    an event emitted twice by a re-run reaches each endpoint once)."""
+    return "msg_" + (uuid.uuid5(uuid.NAMESPACE_URL, key).hex if key else uuid.uuid4().hex)
+
+
+def _deliveries_hand_over(ids: list) -> None:
+    """After the commit, one task per delivery (imported here: tasks import this module)."""
+    if ids:
+        from levqor.webhooks.tasks import webhook_deliveries_enqueue
+        transaction.on_commit(lambda: webhook_deliveries_enqueue(ids))
+
+
+def webhook_event_emit(*, owner, audience: str, event_type: str, data: dict, key: str | None = None,
+                       source: str = "") -> list[WebhookDelivery]:
+    """Queue `event_type` with `data` to every enabled endpoint of `owner` for `audience` that
+    subscribes to it. `key` (e.g. "partner.verified:<id>:<review event id>") makes the message id
+    stable, so emitting the same event twice delivers it once per endpoint."""
+    endpoints = [e for e in WebhookEndpoint.objects.filter(owner=owner, audience=audience, enabled=True)
+                 if event_type in e.event_types]
+    if not endpoints:
+        return []
+    msg_id = webhook_msg_id(key)
+    body = webhook_body(event_type=event_type, data=data, msg_id=msg_id)
+    now = timezone.now()
+    created = []
+    with transaction.atomic():
+        for endpoint in endpoints:
+            delivery, made = WebhookDelivery.objects.get_or_create(
+                endpoint=endpoint, msg_id=msg_id,
+                defaults={"owner": owner, "url": endpoint.url, "event_type": event_type, "source": source,
+                          "body": body, "next_attempt_at": now})
+            if made:
+                created.append(delivery)
+        _deliveries_hand_over([d.pk for d in created])
+    return created
+
+
+def webhook_send(*, owner, url: str, event_type: str, data: dict, key: str, source: str = "") -> WebhookDelivery:
+    """Queue one message to a URL that is not an endpoint (a job's callback_url), signed with the
+    owner's account signing secret. `key` makes it once-only: the same key returns the same delivery."""
+    msg_id = webhook_msg_id(key)
+    with transaction.atomic():
+        existing = WebhookDelivery.objects.filter(endpoint=None, owner=owner, msg_id=msg_id).first()
+        if existing is not None:
+            return existing
+        delivery = WebhookDelivery.objects.create(
+            owner=owner, url=url, event_type=event_type, source=source, msg_id=msg_id,
+            body=webhook_body(event_type=event_type, data=data, msg_id=msg_id), next_attempt_at=timezone.now())
+        _deliveries_hand_over([delivery.pk])
+    return delivery

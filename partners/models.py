@@ -1,0 +1,114 @@
+"""Partners, the governance policy they are held to, and the append-only review trail."""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+DEFAULT_FORBIDDEN_PATHS = ["/auth/root", "/internal/", "/admin/", "/ops/"]
+
+
+class PolicyVersion(models.Model):
+    """The governance policy. Never edited in place: a change is a new version, and the highest
+    version is in force. Each rule is enforced at one named place (README, Partners)."""
+
+    version = models.PositiveIntegerField(unique=True)
+    revenue_share_default = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0.700"),
+                                                validators=[MinValueValidator(0), MaxValueValidator(1)])
+    approval_required = models.BooleanField(default=True)
+    review_interval_days = models.PositiveIntegerField(default=90)
+    review_overdue_days = models.PositiveIntegerField(default=14)
+    forbidden_paths = models.JSONField(default=list)
+    listing_price_min_minor = models.PositiveIntegerField(default=0)
+    listing_price_max_minor = models.PositiveIntegerField(default=99999)  # 999.99 in the listing's currency
+    https_required = models.BooleanField(default=True)
+    webhook_timeout_seconds = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1),
+                                                                                 MaxValueValidator(30)])
+    suspend_failed_webhooks = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1)])
+    suspend_user_reports = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1)])
+    suspend_rating_below = models.DecimalField(max_digits=3, decimal_places=2, default=Decimal("2.00"),
+                                               validators=[MinValueValidator(0), MaxValueValidator(5)])
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    reason = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = "governance policy version"
+
+    def __str__(self):
+        return f"policy v{self.version}"
+
+
+class Partner(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending_approval", "Pending approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        SUSPENDED = "suspended", "Suspended"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partners")
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    webhook_url = models.URLField(max_length=1024)
+    revenue_share = models.DecimalField(max_digits=4, decimal_places=3,
+                                        validators=[MinValueValidator(0), MaxValueValidator(1)])
+    metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.CharField(max_length=500, blank=True, default="")
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    # Review cycle: due after the policy's interval from approval; set when it falls due.
+    next_review_at = models.DateTimeField(null=True, blank=True)
+    review_due_since = models.DateTimeField(null=True, blank=True)
+    # Kept current by the ratings service, so lists and the risk score need no aggregate per row.
+    rating_avg = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
+    rating_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)  # soft delete: the trail stays
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One account owns one partner (a deleted one does not count).
+            models.UniqueConstraint(fields=["owner"], condition=models.Q(deleted_at__isnull=True),
+                                    name="partner_one_per_owner"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="partner_status"),
+            models.Index(fields=["next_review_at"], name="partner_review_due",
+                         condition=models.Q(status="approved")),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == self.Status.APPROVED and self.deleted_at is None
+
+
+class PartnerReviewEvent(models.Model):
+    """One status change of a partner: who (None: the system), when, from, to, why. Append-only:
+    the admin shows it read-only and nothing updates or deletes it."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="review_events")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    from_status = models.CharField(max_length=20, blank=True, default="")
+    to_status = models.CharField(max_length=20)
+    reason = models.CharField(max_length=500)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["partner", "-at"], name="partner_review_event")]
+
+    def __str__(self):
+        return f"{self.from_status or '-'} -> {self.to_status}"
