@@ -32,10 +32,14 @@ urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("compliance.urls")),
     path("", include("intelligence.urls")),
+    path("", include("partners.urls")),
     path("api/v1/", include("jobs.api_urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("compliance.api_urls")),
     path("api/v1/", include("intelligence.api_urls")),
+    path("api/v1/", include("partners.api_urls")),
+    path("api/v1/webhooks/", include("levqor.webhooks.api_urls")),
+    path("api/partners", include("partners.legacy_api_urls")),  # the old service's paths
     path("admin/operations/", include("intelligence.admin_dashboard")),  # the operations dashboard (staff)
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,2 @@
+"""Partners in Django admin, one module per subject (registry + review, credentials, governance,
+audits). A new subject adds its module here."""

@@ -1,0 +1,1 @@
+"""The partners API, one module per subject."""
