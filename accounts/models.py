@@ -8,9 +8,13 @@ from django.utils import timezone
 from levqor.webhooks.signing import webhook_secret_generate
 
 # What an API key may do. A key holds a subset; a request outside it gets 403 insufficient_scope.
-SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write", "admin:read")
+SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write", "webhooks:read", "webhooks:write",
+          "partners:read", "partners:write", "admin:read")
 # New keys, and the keys that existed before scopes: everything a customer's own key needs.
-DEFAULT_SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write")
+DEFAULT_SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write", "webhooks:read", "webhooks:write",
+                  "partners:read", "partners:write")
+# (Keys holding every customer scope from before webhooks and partners had theirs were widened by
+# migration 0006.)
 
 
 def default_scopes() -> list[str]:

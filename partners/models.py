@@ -112,3 +112,49 @@ class PartnerReviewEvent(models.Model):
 
     def __str__(self):
         return f"{self.from_status or '-'} -> {self.to_status}"
+
+
+class PartnerRating(models.Model):
+    """A user's rating of a partner, 1 to 5: one per user per partner, changeable."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="ratings")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_ratings")
+    stars = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "user"], name="partner_rating_once_per_user"),
+            models.CheckConstraint(condition=models.Q(stars__gte=1, stars__lte=5), name="partner_rating_1_to_5"),
+        ]
+
+    def __str__(self):
+        return f"{self.stars}/5"
+
+
+class PartnerReport(models.Model):
+    """A user's report of a partner, with a reason; reviewed in admin (upheld or dismissed)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        UPHELD = "upheld", "Upheld"
+        DISMISSED = "dismissed", "Dismissed"
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                 related_name="partner_reports")
+    reason = models.TextField(max_length=2000)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    review_note = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["partner", "status"], name="partner_report_status")]
+
+    def __str__(self):
+        return f"report on {self.partner_id} ({self.status})"

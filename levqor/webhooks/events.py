@@ -28,3 +28,20 @@ def webhook_event_types(*, audience: str | None = None) -> list[EventType]:
 
 def webhook_event_type(name: str) -> EventType | None:
     return _registry.get(name)
+
+
+# Who may own endpoints of an audience: "account" is every account; "partner" is decided by the
+# partners app (an account owning a partner), registered from its ready().
+_audience_checks: dict = {}
+
+
+def webhook_audience_register(audience: str, *, may_use) -> None:
+    """may_use(user) -> whether `user` may have endpoints of `audience`."""
+    _audience_checks[audience] = may_use
+
+
+def webhook_audience_allowed(user, audience: str) -> bool:
+    if audience == "account":
+        return True
+    check = _audience_checks.get(audience)
+    return bool(check and check(user))

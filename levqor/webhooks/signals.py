@@ -1,0 +1,14 @@
+"""What the engine tells the apps above it (they connect in their AppConfig.ready()).
+
+- webhook_delivery_settled(sender=WebhookDelivery, delivery=...): a delivery reached delivered or
+  failed (after its last scheduled attempt, or refused). jobs keeps Job.callback_status from it;
+  delivery.source says whose it is.
+- webhook_endpoint_disabled(sender=WebhookEndpoint, endpoint=..., reason=...): an endpoint was
+  disabled after the policy's consecutive failures. intelligence raises an alert; partners
+  applies its auto-suspend rule to a partner's endpoint.
+Both are sent after the commit of the change they report."""
+
+from django.dispatch import Signal
+
+webhook_delivery_settled = Signal()
+webhook_endpoint_disabled = Signal()
