@@ -71,9 +71,7 @@ def partner_audit_run(*, partner: Partner, trigger: str, actor=None) -> PartnerA
         *_delivery_findings(endpoints, policy, now=started),
         _review_finding(partner, policy, now=started),
     ]
-    severities = {f.severity for f in findings if not f.ok}
-    outcome = (PartnerAudit.Outcome.FAIL if CRITICAL in severities
-               else PartnerAudit.Outcome.WARN if WARNING in severities else PartnerAudit.Outcome.PASS)
+    outcome = audit_outcome(findings)
     with transaction.atomic():
         audit = PartnerAudit.objects.create(partner=partner, trigger=trigger, requested_by=actor, started_at=started,
                                             finished_at=timezone.now(), outcome=outcome,
@@ -84,6 +82,14 @@ def partner_audit_run(*, partner: Partner, trigger: str, actor=None) -> PartnerA
                                  "findings": audit.findings})
     logger.info("partner audit %s of %s: %s", audit.pk, partner.pk, outcome)
     return audit
+
+
+def audit_outcome(findings: list[Finding]) -> str:
+    """fail if any finding is critical, warn if any is a warning, else pass."""
+    severities = {f.severity for f in findings if not f.ok}
+    if CRITICAL in severities:
+        return PartnerAudit.Outcome.FAIL
+    return PartnerAudit.Outcome.WARN if WARNING in severities else PartnerAudit.Outcome.PASS
 
 
 # --- (a) the endpoints answer a signed message and refuse a wrongly signed one ----------------------

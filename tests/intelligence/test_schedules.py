@@ -54,7 +54,7 @@ def test_every_schedule_of_the_intelligence_app_exists_once_after_migrate():
         [schedule] = Schedule.objects.filter(name=name)
         assert schedule.func == spec.func and schedule.repeats == -1, name
         assert callable(pydoc.locate(spec.func)), f"{name}: {spec.func} is not a function the workers can find"
-    strays = set(Schedule.objects.filter(name__regex=r"^(intelligence|partners)\\.").values_list("name", flat=True)) \
+    strays = set(Schedule.objects.filter(name__regex=r"^(intelligence|partners)\.").values_list("name", flat=True)) \
         - set(declared)
     assert not strays, f"schedules named intelligence.* that the app does not declare: {strays}"
 
