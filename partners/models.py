@@ -165,8 +165,8 @@ class PartnerAudit(models.Model):
     Append-only: written once when the audit finishes; the admin shows it read-only."""
 
     class Trigger(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled (quarterly)"
-        MANUAL = "manual", "Manual (admin)"
+        SCHEDULED = "scheduled", "Scheduled"
+        MANUAL = "manual", "Manual"
 
     class Outcome(models.TextChoices):
         PASS = "pass", "Pass"

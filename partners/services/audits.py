@@ -217,7 +217,7 @@ def _delivery_findings(endpoints: list[WebhookEndpoint], policy, *, now) -> list
     failed = WebhookDelivery.objects.filter(endpoint__in=[e.pk for e in endpoints],
                                             status=WebhookDelivery.Status.FAILED,
                                             created_at__gte=now - FAILED_DELIVERIES_WINDOW).count()
-    text = f"{failed} failed deliver(ies) in the last 30 days; the policy's limit is {limit}."
+    text = f"{failed} failed deliveries in the last 30 days; the policy's limit is {limit}."
     found = [Finding("failed_deliveries", False, CRITICAL if failed >= limit else WARNING, text) if failed
              else _ok("failed_deliveries", text)]
     for endpoint in endpoints:
