@@ -1,8 +1,9 @@
 from django.urls import path
 
-from intelligence.api import anomalies, flags
+from intelligence.api import anomalies, flags, risk
 
 urlpatterns = [
     path("flags", flags.FlagListView.as_view(), name="flag-list"),
     path("intelligence/anomaly", anomalies.AnomalyView.as_view(), name="intelligence-anomaly"),
+    path("governance/risk", risk.GovernanceRiskView.as_view(), name="governance-risk"),
 ]

@@ -41,5 +41,6 @@ urlpatterns = [
     path("api/v1/webhooks/", include("levqor.webhooks.api_urls")),
     path("api/partners", include("partners.legacy_api_urls")),  # the old service's paths
     path("admin/operations/", include("intelligence.admin_dashboard")),  # the operations dashboard (staff)
+    path("admin/partners/risk/", include("intelligence.admin_risk")),  # the governance risk score (staff)
     path("admin/", admin.site.urls),
 ]

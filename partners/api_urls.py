@@ -1,5 +1,10 @@
 """The partners API under /api/v1/ (partners, credentials, ratings, reports, governance)."""
 
-from django.urls import path  # noqa: F401  (each part adds its routes)
+from django.urls import path
 
-urlpatterns = []
+from partners.api import reviews
+
+urlpatterns = [
+    path("partners/<uuid:partner_id>/review-complete", reviews.PartnerReviewCompleteView.as_view(),
+         name="partner-review-complete"),
+]

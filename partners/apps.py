@@ -18,3 +18,16 @@ class PartnersConfig(AppConfig):
         for name, description in PARTNER_EVENT_TYPES.items():
             webhook_event_type_register(name=name, description=description, audiences=("partner",))
         webhook_policy_register(policy_webhook_policy)
+        self._ready_audits_and_reviews()
+
+    def _ready_audits_and_reviews(self):
+        """Quarterly audits (looked for daily: each partner 90 days after its last audit, a bounded
+        number per run) and the daily review cycle."""
+        from datetime import time
+
+        from levqor.schedules import schedule_daily
+
+        schedule_daily(app_config=self, name="partners.audits_due", func="partners.tasks.partner_audits_due",
+                       at=time(5, 0))
+        schedule_daily(app_config=self, name="partners.review_cycle", func="partners.tasks.partner_review_cycle",
+                       at=time(6, 0))

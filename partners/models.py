@@ -158,3 +158,38 @@ class PartnerReport(models.Model):
 
     def __str__(self):
         return f"report on {self.partner_id} ({self.status})"
+
+
+class PartnerAudit(models.Model):
+    """One audit of a partner: the checks that ran and what each found (partners.services.audits).
+    Append-only: written once when the audit finishes; the admin shows it read-only."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        MANUAL = "manual", "Manual"
+
+    class Outcome(models.TextChoices):
+        PASS = "pass", "Pass"
+        WARN = "warn", "Warn"
+        FAIL = "fail", "Fail"
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="audits")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    # [{"check", "ok", "severity": info|warning|critical, "detail"}], in the order the checks ran.
+    findings = models.JSONField(default=list)
+    policy_version = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["partner", "-started_at"], name="partner_audit_latest"),
+            models.Index(fields=["started_at"], name="partner_audit_started"),  # the risk score's 30 days
+        ]
+
+    def __str__(self):
+        return f"audit of {self.partner_id}: {self.outcome}"

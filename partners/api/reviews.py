@@ -1,0 +1,46 @@
+"""POST /api/v1/partners/<id>/review-complete: staff record a completed periodic review."""
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.users import IsOperator
+from accounts.permissions import HasScope
+from levqor.errors import AppError, ErrorCode
+from partners.models import Partner
+from partners.services.reviews import partner_review_complete
+
+
+class ReviewCompleteSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, help_text="What the review found. Required; kept in the trail.")
+
+
+class PartnerReviewCompleteView(APIView):
+    # Staff, or a key with admin:read (an operator's) and partners:write (a write).
+    permission_classes = [IsAuthenticated, IsOperator, HasScope]
+    required_scopes = {"POST": "partners:write"}
+
+    @extend_schema(summary="Record a completed periodic review of an approved partner (operators)",
+                   operation_id="partner_review_complete", request=ReviewCompleteSerializer,
+                   responses=inline_serializer("PartnerReviewCompleted", {
+                       "partner_id": serializers.UUIDField(), "status": serializers.CharField(),
+                       "next_review_at": serializers.DateTimeField(),
+                       "review_due_since": serializers.DateTimeField(allow_null=True),
+                       "review_event": inline_serializer("PartnerReviewEventOut", {
+                           "id": serializers.IntegerField(), "at": serializers.DateTimeField(),
+                           "actor": serializers.EmailField(), "from_status": serializers.CharField(),
+                           "to_status": serializers.CharField(), "reason": serializers.CharField()})}))
+    def post(self, request, partner_id):
+        partner = Partner.objects.filter(pk=partner_id, deleted_at__isnull=True).first()
+        if partner is None:
+            raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner_id)})
+        body = ReviewCompleteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        event = partner_review_complete(partner=partner, actor=request.user, reason=body.validated_data["reason"])
+        return Response({
+            "partner_id": str(partner.pk), "status": partner.status, "next_review_at": partner.next_review_at,
+            "review_due_since": partner.review_due_since,
+            "review_event": {"id": event.pk, "at": event.at, "actor": request.user.email,
+                             "from_status": event.from_status, "to_status": event.to_status, "reason": event.reason}})
