@@ -2,4 +2,13 @@
 
 from django.urls import path  # noqa: F401  (each part adds its routes)
 
-urlpatterns = []
+from partners.api import registry
+
+urlpatterns = [
+    path("partners", registry.PartnerCollectionView.as_view(), name="partner-list"),
+    path("partners/me", registry.PartnerMeView.as_view(), name="partner-me"),
+    path("partners/<uuid:partner_id>", registry.PartnerDetailView.as_view(), name="partner-detail"),
+    path("partners/<uuid:partner_id>/review", registry.PartnerReviewView.as_view(), name="partner-review"),
+    path("partners/<uuid:partner_id>/review-events", registry.PartnerReviewEventsView.as_view(),
+         name="partner-review-events"),
+]

@@ -2,4 +2,10 @@
 
 from django.urls import path  # noqa: F401  (each part adds its routes)
 
-urlpatterns = []
+from partners.api import registry
+
+urlpatterns = [
+    path("/register", registry.LegacyRegisterView.as_view(), name="legacy-partner-register"),
+    path("", registry.LegacyCollectionView.as_view(), name="legacy-partner-list"),
+    path("/<uuid:partner_id>", registry.LegacyDetailView.as_view(), name="legacy-partner-detail"),
+]
