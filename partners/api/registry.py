@@ -25,6 +25,8 @@ class PartnerSerializer(serializers.ModelSerializer):
     """What anyone allowed to see a partner sees: never a secret, never who reviewed it."""
 
     revenue_share = serializers.FloatField()
+    # A plain string in the schema (its values listed): an enum here would collide with jobs' "status".
+    status = serializers.CharField(help_text="pending_approval, approved, rejected or suspended.")
 
     class Meta:
         model = Partner
