@@ -1,4 +1,4 @@
 """Partners in Django admin, one module per subject (registry + review, credentials, governance,
 audits). A new subject adds its module here."""
 
-from partners.admin import registry  # noqa: E402, F401  (partners and their review)
+from partners.admin import registry  # noqa: F401  (partners and their review)
