@@ -2,9 +2,15 @@
 
 from django.urls import path
 
-from partners.api import reviews
+from partners.api import registry, reviews
 
 urlpatterns = [
+    path("partners", registry.PartnerCollectionView.as_view(), name="partner-list"),
+    path("partners/me", registry.PartnerMeView.as_view(), name="partner-me"),
+    path("partners/<uuid:partner_id>", registry.PartnerDetailView.as_view(), name="partner-detail"),
+    path("partners/<uuid:partner_id>/review", registry.PartnerReviewView.as_view(), name="partner-review"),
+    path("partners/<uuid:partner_id>/review-events", registry.PartnerReviewEventsView.as_view(),
+         name="partner-review-events"),
     path("partners/<uuid:partner_id>/review-complete", reviews.PartnerReviewCompleteView.as_view(),
          name="partner-review-complete"),
 ]

@@ -18,6 +18,14 @@ class PartnersConfig(AppConfig):
         for name, description in PARTNER_EVENT_TYPES.items():
             webhook_event_type_register(name=name, description=description, audiences=("partner",))
         webhook_policy_register(policy_webhook_policy)
+
+        # The registry (partners/services/registry.py): the partner audience, personal data.
+        from levqor.webhooks.events import webhook_audience_register
+        from partners.personal_data import partners_personal_data_register
+        from partners.services.registry import partner_may_use_webhooks
+
+        webhook_audience_register("partner", may_use=partner_may_use_webhooks)
+        partners_personal_data_register()
         self._ready_audits_and_reviews()
 
     def _ready_audits_and_reviews(self):

@@ -2,4 +2,8 @@
 
 from django.urls import path  # noqa: F401  (each part adds its routes)
 
-urlpatterns = []
+from partners import views
+
+urlpatterns = [
+    path("partners", views.partners_page, name="partners"),
+]

@@ -1,0 +1,280 @@
+"""The partner registry: an account applies (one live partner per account), changes its partner,
+deletes it (soft: the trail stays). Review decisions are partners.services.status."""
+
+import json
+import math
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from levqor.errors import AppError, ErrorCode
+from levqor.outbound import OutboundTargetRefused, outbound_url_check
+from levqor.webhooks.events import webhook_event_types
+from levqor.webhooks.models import WebhookEndpoint
+from levqor.webhooks.policy import webhook_https_required
+from partners.models import Partner, PartnerReviewEvent
+from partners.services.policy import policy_current
+from partners.services.status import partner_status_change
+from partners.signals import partner_deleted
+
+NAME_MAX = 200
+EMAIL_MAX = 254
+WEBHOOK_URL_MAX = 1024
+METADATA_MAX_BYTES = 16 * 1024  # JSON-serialised; a partner's notes, not a document store
+OWNER_FIELDS = ("name", "email", "webhook_url", "metadata")
+STAFF_FIELDS = ("revenue_share",)
+# The trail's marker for a soft delete (not a status: the partner keeps its last one).
+DELETED = "deleted"
+
+
+def _error(field: str, message: str) -> dict:
+    return {"field": field, "message": message}
+
+
+def _name_clean(value, errors: list) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        errors.append(_error("name", "A name is required."))
+        return None
+    value = value.strip()
+    if len(value) > NAME_MAX:
+        errors.append(_error("name", f"At most {NAME_MAX} characters."))
+        return None
+    return value
+
+
+def _email_clean(value, errors: list) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        errors.append(_error("email", "An email address is required."))
+        return None
+    value = value.strip()
+    try:
+        if len(value) > EMAIL_MAX:
+            raise ValidationError("too long")
+        validate_email(value)
+    except ValidationError:
+        errors.append(_error("email", "Enter a valid email address."))
+        return None
+    return value
+
+
+def _webhook_url_clean(value, errors: list, url_errors: list) -> str | None:
+    """Shape problems go to `url_errors` (answered invalid_webhook_url), a missing value to `errors`."""
+    if not isinstance(value, str) or not value.strip():
+        errors.append(_error("webhook_url", "A webhook URL is required."))
+        return None
+    value = value.strip()
+    if len(value) > WEBHOOK_URL_MAX:
+        errors.append(_error("webhook_url", f"At most {WEBHOOK_URL_MAX} characters."))
+        return None
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        url_errors.append(_error("webhook_url", "The webhook URL must be an http(s) URL with a host."))
+        return None
+    if webhook_https_required() and parts.scheme != "https":
+        url_errors.append(_error("webhook_url", "The webhook URL must use https."))
+        return None
+    return value
+
+
+def _webhook_url_reachable(url: str) -> None:
+    """The SSRF guard: the URL must reach a public host (resolved now; the engine checks again per send)."""
+    try:
+        outbound_url_check(url)
+    except OutboundTargetRefused as exc:
+        raise AppError(ErrorCode.INVALID_WEBHOOK_URL, f"The webhook URL is not allowed: {exc}",
+                       details={"field": "webhook_url", "errors": [_error("webhook_url", str(exc))]}) from exc
+
+
+def _revenue_share_clean(value, errors: list) -> Decimal | None:
+    message = "A number from 0 to 1 (e.g. 0.7), with at most 3 decimal places."
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        errors.append(_error("revenue_share", message))
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        errors.append(_error("revenue_share", message))
+        return None
+    try:
+        share = Decimal(str(value).strip())
+    except InvalidOperation:
+        errors.append(_error("revenue_share", message))
+        return None
+    if not share.is_finite() or share < 0 or share > 1 or share != share.quantize(Decimal("0.001")):
+        errors.append(_error("revenue_share", message))
+        return None
+    return share.quantize(Decimal("0.001"))
+
+
+def _metadata_clean(value, errors: list) -> dict | None:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.append(_error("metadata", "A JSON object."))
+        return None
+    try:
+        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
+    except (TypeError, ValueError):
+        errors.append(_error("metadata", "A JSON object (no NaN or infinite numbers)."))
+        return None
+    if size > METADATA_MAX_BYTES:
+        errors.append(_error("metadata", f"At most {METADATA_MAX_BYTES // 1024} KiB as JSON."))
+        return None
+    return value
+
+
+_CLEANERS = {"name": _name_clean, "email": _email_clean, "revenue_share": _revenue_share_clean,
+             "metadata": _metadata_clean}
+
+
+def _fields_clean(fields: dict) -> dict:
+    """Every given field checked; all problems at once (validation_failed naming each field),
+    the webhook URL's own last (invalid_webhook_url), its public reachability once all else passed."""
+    errors, url_errors, clean = [], [], {}
+    for name, value in fields.items():
+        if name == "webhook_url":
+            clean[name] = _webhook_url_clean(value, errors, url_errors)
+        else:
+            clean[name] = _CLEANERS[name](value, errors)
+    if errors:
+        errors = sorted(errors + url_errors, key=lambda e: e["field"])
+        raise AppError(ErrorCode.VALIDATION_FAILED, "The partner did not pass validation.", details={"errors": errors})
+    if url_errors:
+        raise AppError(ErrorCode.INVALID_WEBHOOK_URL, url_errors[0]["message"],
+                       details={"field": "webhook_url", "errors": url_errors})
+    if "webhook_url" in clean:
+        _webhook_url_reachable(clean["webhook_url"])
+    return clean
+
+
+def partner_live_for(owner) -> Partner | None:
+    """The owner's partner that is not deleted, or None."""
+    if owner is None or not getattr(owner, "is_authenticated", False):
+        return None
+    return Partner.objects.filter(owner=owner, deleted_at__isnull=True).first()
+
+
+def partner_may_use_webhooks(user) -> bool:
+    """Whether `user` may have endpoints of the "partner" audience (registered with levqor.webhooks)."""
+    return partner_live_for(user) is not None
+
+
+def _exists_error() -> AppError:
+    return AppError(ErrorCode.PARTNER_EXISTS, "This account already has a partner; change it instead.",
+                    details={"field": "owner"})
+
+
+# --- the partner's webhook endpoint (the engine's table; a service of its own may replace these) --
+
+def _partner_event_types() -> list[str]:
+    return [t.name for t in webhook_event_types(audience=WebhookEndpoint.Audience.PARTNER)]
+
+
+def _endpoint_create(partner: Partner) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(owner=partner.owner, audience=WebhookEndpoint.Audience.PARTNER,
+                                          url=partner.webhook_url, event_types=_partner_event_types(),
+                                          description="The partner's webhook_url")
+
+
+def _endpoints_repoint(partner: Partner, *, old_url: str, new_url: str) -> None:
+    """The endpoint(s) made from the old webhook_url follow the new one; if none is left (the owner
+    removed it), one is made, so the partner's webhook_url always receives its events."""
+    moved = WebhookEndpoint.objects.filter(owner=partner.owner, audience=WebhookEndpoint.Audience.PARTNER,
+                                           url=old_url).update(url=new_url, updated_at=timezone.now())
+    if not moved:
+        _endpoint_create(partner)
+
+
+def _endpoints_disable(partner: Partner, *, reason: str) -> None:
+    WebhookEndpoint.objects.filter(owner=partner.owner, audience=WebhookEndpoint.Audience.PARTNER,
+                                   enabled=True).update(enabled=False, disabled_reason=reason[:300],
+                                                        disabled_at=timezone.now(), updated_at=timezone.now())
+
+
+# --- the registry's writes ---------------------------------------------------------------------
+
+def partner_register(*, owner, name, email, webhook_url, revenue_share=None, metadata=None) -> Partner:
+    """`owner` applies: a Partner pending approval (approved at once when the policy does not
+    require approval), its first trail row, and a webhook endpoint at webhook_url subscribed to
+    every partner event type. One live partner per account (PARTNER_EXISTS, also under a race)."""
+    policy = policy_current()
+    fields = {"name": name, "email": email, "webhook_url": webhook_url, "metadata": metadata}
+    if revenue_share is not None:
+        fields["revenue_share"] = revenue_share
+    clean = _fields_clean(fields)
+    clean.setdefault("revenue_share", policy.revenue_share_default)
+    if partner_live_for(owner) is not None:
+        raise _exists_error()
+    try:
+        with transaction.atomic():
+            partner = Partner.objects.create(owner=owner, status=Partner.Status.PENDING, **clean)
+            PartnerReviewEvent.objects.create(partner=partner, at=partner.created_at, actor=owner, from_status="",
+                                              to_status=Partner.Status.PENDING, reason="applied")
+            _endpoint_create(partner)
+            if not policy.approval_required:
+                partner_status_change(partner=partner, action="approve", actor=None,
+                                      reason=f"Approval not required by policy v{policy.version}")
+    except IntegrityError:
+        # Two applications at once: the partial unique index let one through.
+        if partner_live_for(owner) is not None:
+            raise _exists_error() from None
+        raise
+    return partner
+
+
+def partner_update(*, partner: Partner, actor, **fields) -> Partner:
+    """Change a partner: its owner may change name, email, webhook_url (the endpoint made from it
+    follows) and metadata (replaced whole); only staff may change revenue_share."""
+    unknown = sorted(set(fields) - set(OWNER_FIELDS) - set(STAFF_FIELDS))
+    if unknown:
+        raise AppError(ErrorCode.VALIDATION_FAILED, "These fields cannot be changed here.", details={"errors": [
+            _error(name, f"{name!r} cannot be changed" + (" (a review decision changes it)." if name.startswith(
+                "status") else ".")) for name in unknown]})
+    is_staff = bool(actor is not None and getattr(actor, "is_staff", False))
+    if not is_staff:
+        if actor is None or actor.pk != partner.owner_id:
+            raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner.pk)})
+        for name in STAFF_FIELDS:
+            if name in fields:
+                raise AppError(ErrorCode.PERMISSION_DENIED, f"Only Levqor staff may change {name}.",
+                               details={"field": name})
+    clean = _fields_clean(fields)
+    with transaction.atomic():
+        current = Partner.objects.select_for_update().filter(pk=partner.pk, deleted_at__isnull=True).first()
+        if current is None:
+            raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner.pk)})
+        old_url = current.webhook_url
+        for name, value in clean.items():
+            setattr(current, name, value)
+        current.save(update_fields=[*clean, "updated_at"])
+        if "webhook_url" in clean and clean["webhook_url"] != old_url:
+            _endpoints_repoint(current, old_url=old_url, new_url=clean["webhook_url"])
+    for name in ("updated_at", *clean):
+        setattr(partner, name, getattr(current, name))
+    return current
+
+
+def partner_delete(*, partner: Partner, actor, reason: str = "") -> Partner:
+    """Soft delete: the partner is gone from the registry (deleted_at), its webhook endpoints are
+    disabled, `partner_deleted` lets other parts act (credentials revoked); the trail stays, with
+    a row saying who deleted it."""
+    now = timezone.now()
+    with transaction.atomic():
+        current = Partner.objects.select_for_update().filter(pk=partner.pk, deleted_at__isnull=True).first()
+        if current is None:
+            raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner.pk)})
+        Partner.objects.filter(pk=current.pk).update(deleted_at=now, updated_at=now)
+        current.deleted_at = partner.deleted_at = now
+        by_owner = actor is not None and actor.pk == current.owner_id
+        PartnerReviewEvent.objects.create(
+            partner=current, at=now, actor=actor, from_status=current.status, to_status=DELETED,
+            reason=(reason or ("Deleted by its owner." if by_owner else "Deleted by Levqor."))[:500])
+        _endpoints_disable(current, reason="The partner was deleted.")
+        partner_deleted.send(sender=Partner, partner=current, actor=actor)
+    return current

@@ -1,0 +1,72 @@
+"""The /partners page: apply as a partner, then follow the review (status, reasons, trail), the
+credentials and the partner's webhook endpoints. Post/Redirect/Get; CSRF as every form."""
+
+import json
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from levqor.errors import AppError
+from partners.models import Partner, PartnerReviewEvent
+from partners.services.registry import NAME_MAX, WEBHOOK_URL_MAX, partner_live_for, partner_register
+
+
+class PartnerApplyForm(forms.Form):
+    """The shape only; the registry service checks the values (the same checks as the API)."""
+
+    name = forms.CharField(max_length=NAME_MAX)
+    email = forms.CharField(max_length=254)
+    webhook_url = forms.CharField(max_length=WEBHOOK_URL_MAX, label="Webhook URL")
+    metadata = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                               help_text='Optional: a JSON object, e.g. {"website": "https://example.com"}.')
+
+    def clean_metadata(self):
+        text = self.cleaned_data["metadata"].strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError("This is not valid JSON.") from exc
+
+
+def _trail(partner) -> list[dict]:
+    # The partner sees what happened and why, never which member of staff decided it.
+    return [{"at": e.at, "from": _label(e.from_status), "to": _label(e.to_status), "reason": e.reason}
+            for e in PartnerReviewEvent.objects.filter(partner=partner).order_by("-at", "-id")]
+
+
+def _label(status: str) -> str:
+    if not status:
+        return "new"
+    return Partner.Status(status).label.lower() if status in Partner.Status.values else status
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def partners_page(request):
+    partner = partner_live_for(request.user)
+    form, status = PartnerApplyForm(), 200
+    if request.method == "POST":
+        if partner is not None:
+            messages.info(request, "This account already has a partner.")
+            return redirect("/partners")
+        form = PartnerApplyForm(request.POST)
+        if form.is_valid():
+            try:
+                partner_register(owner=request.user, **form.cleaned_data)
+            except AppError as exc:
+                errors = exc.details.get("errors") or [{"field": exc.details.get("field"), "message": exc.message}]
+                for error in errors:
+                    field = error.get("field")
+                    form.add_error(field if field in form.fields else None, error["message"])
+            else:
+                messages.success(request, "Your application is in. We review it and tell you by email.")
+                return redirect("/partners")
+        status = 400
+    return render(request, "partners/partners.html", {
+        "partner": partner, "form": form, "trail": _trail(partner) if partner else [],
+    }, status=status)
