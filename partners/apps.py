@@ -18,3 +18,16 @@ class PartnersConfig(AppConfig):
         for name, description in PARTNER_EVENT_TYPES.items():
             webhook_event_type_register(name=name, description=description, audiences=("partner",))
         webhook_policy_register(policy_webhook_policy)
+        self._ready_governance()
+
+    def _ready_governance(self):
+        """Auto-suspend: on the engine's endpoint-disabled signal, and daily over every approved partner."""
+        from datetime import time
+
+        from levqor.schedules import schedule_daily
+        from levqor.webhooks.signals import webhook_endpoint_disabled
+        from partners.services.governance import partner_endpoint_disabled
+
+        webhook_endpoint_disabled.connect(partner_endpoint_disabled, dispatch_uid="partners-auto-suspend-endpoint")
+        schedule_daily(app_config=self, name="partners.governance_sweep", func="partners.tasks.governance_sweep",
+                       at=time(4, 15))

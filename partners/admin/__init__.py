@@ -1,2 +1,3 @@
 """Partners in Django admin, one module per subject (registry + review, credentials, governance,
 audits). A new subject adds its module here."""
+from partners.admin import governance  # noqa: F401,E402

@@ -29,6 +29,7 @@ EXPECTED_SCHEDULES = {
     "intelligence.alert_deliveries_sweep": "every 2 minutes",
     "intelligence.rollup": "every minute",
     "intelligence.metrics_purge": "daily at 03:30 UTC",
+    "partners.governance_sweep": "daily at 04:15 UTC",
 }
 PROBE = "tests.intelligence.schedule_probe.probe_run"
 
@@ -44,7 +45,7 @@ def probe_table(transactional_db):
 
 @pytest.mark.django_db
 def test_every_schedule_of_the_intelligence_app_exists_once_after_migrate():
-    declared = schedules_declared("intelligence")
+    declared = {**schedules_declared("intelligence"), **schedules_declared("partners")}
     assert {name: spec.cadence for name, spec in declared.items()} == EXPECTED_SCHEDULES
     call_command("migrate", verbosity=0)
     call_command("migrate", verbosity=0)  # idempotent: still one each
@@ -52,7 +53,8 @@ def test_every_schedule_of_the_intelligence_app_exists_once_after_migrate():
         [schedule] = Schedule.objects.filter(name=name)
         assert schedule.func == spec.func and schedule.repeats == -1, name
         assert callable(pydoc.locate(spec.func)), f"{name}: {spec.func} is not a function the workers can find"
-    strays = set(Schedule.objects.filter(name__startswith="intelligence.").values_list("name", flat=True)) - set(declared)
+    strays = set(Schedule.objects.filter(name__regex=r"^(intelligence|partners)\.").values_list("name", flat=True)) \
+        - set(declared)
     assert not strays, f"schedules named intelligence.* that the app does not declare: {strays}"
 
 
