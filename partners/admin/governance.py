@@ -118,13 +118,11 @@ class PartnerReportAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ["uphold_reports", "dismiss_reports"]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            open_first=Case(When(status=PartnerReport.Status.OPEN, then=Value(0)), default=Value(1),
-                            output_field=IntegerField()))
-
     def get_ordering(self, request):
-        return ["open_first", "-created_at"]  # the reports waiting for a decision on top
+        # The reports waiting for a decision on top, newest first within each group.
+        open_first = Case(When(status=PartnerReport.Status.OPEN, then=Value(0)), default=Value(1),
+                          output_field=IntegerField())
+        return [open_first.asc(), "-created_at"]
 
     def has_add_permission(self, request):
         return False  # users report through the API or the partner's page

@@ -56,6 +56,8 @@ class ReportInSerializer(serializers.Serializer):
 
 class ReportSerializer(serializers.ModelSerializer):
     partner_id = serializers.UUIDField()
+    # Plain text in the schema: a "status" enum here would collide with the jobs' Status enum.
+    status = serializers.CharField(help_text="open, upheld or dismissed.")
     reporter = serializers.SerializerMethodField()
     reviewed_by = serializers.SerializerMethodField()
 
