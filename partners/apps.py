@@ -21,13 +21,16 @@ class PartnersConfig(AppConfig):
         self._ready_governance()
 
     def _ready_governance(self):
-        """Auto-suspend: on the engine's endpoint-disabled signal, and daily over every approved partner."""
+        """Auto-suspend: on the engine's endpoint-disabled signal, and daily over every approved partner;
+        users' ratings and reports in the personal data registry."""
         from datetime import time
 
         from levqor.schedules import schedule_daily
         from levqor.webhooks.signals import webhook_endpoint_disabled
+        from partners.governance_personal_data import governance_personal_data_register
         from partners.services.governance import partner_endpoint_disabled
 
+        governance_personal_data_register()  # what users rated and reported, in export and erasure
         webhook_endpoint_disabled.connect(partner_endpoint_disabled, dispatch_uid="partners-auto-suspend-endpoint")
         schedule_daily(app_config=self, name="partners.governance_sweep", func="partners.tasks.governance_sweep",
                        at=time(4, 15))

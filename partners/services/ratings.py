@@ -85,3 +85,15 @@ def partner_rating_of(*, partner: Partner, user) -> PartnerRating | None:
     if not getattr(user, "is_authenticated", False):
         return None
     return PartnerRating.objects.filter(partner_id=partner.pk, user=user).first()
+
+
+def partner_ratings_erase(*, user) -> int:
+    """Erasure of an account (personal data registry): its ratings go, and each partner's average
+    follows. Returns how many were removed."""
+    removed = 0
+    with transaction.atomic():
+        partner_ids = list(PartnerRating.objects.filter(user=user).values_list("partner_id", flat=True))
+        for partner in Partner.objects.select_for_update().filter(pk__in=partner_ids).order_by("pk"):
+            removed += PartnerRating.objects.filter(partner_id=partner.pk, user=user).delete()[0]
+            _rating_totals_update(partner)
+    return removed

@@ -68,3 +68,9 @@ def partner_report_review(*, report: PartnerReport, actor, decision: str, note: 
                            details={"report_id": report.pk, "status": current})
         report.status, report.reviewed_at, report.reviewed_by, report.review_note = decision, now, actor, note
     return report
+
+
+def partner_reports_erase(*, user) -> int:
+    """Erasure of an account (personal data registry): its reports stay as the record of what a
+    partner was reported for and how staff decided, naming nobody. Returns how many were unlinked."""
+    return PartnerReport.objects.filter(reporter=user).update(reporter=None)

@@ -196,3 +196,17 @@ def test_only_approved_partners_are_suspended_and_twice_is_once(committed):
         committed(partner_report, partner=partner, reporter=UserFactory(), reason=REASON)
     assert partner_auto_suspend_check(partner=partner) is None  # suspended already
     assert PartnerReviewEvent.objects.filter(partner=partner, to_status="suspended").count() == 1
+
+
+def test_after_reinstatement_a_low_average_suspends_again_only_on_a_new_rating(committed, operator):
+    partner = partner_make()
+    for _ in range(3):
+        committed(partner_rate, partner=partner, user=UserFactory(), stars=1)
+    assert _status(partner) == "suspended"
+    partner_status_change(partner=partner, action="reinstate", actor=operator.user, reason="Ratings were a campaign")
+    assert tasks.governance_sweep()["suspended"] == 0  # staff weighed these ratings
+
+    # A rating given after the reinstatement is new evidence; the average is still under 2.0.
+    committed(partner_rate, partner=partner, user=UserFactory(), stars=4)
+    assert _status(partner) == "suspended"
+    assert "1.75 from 4 ratings" in _suspension(partner).reason

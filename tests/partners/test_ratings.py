@@ -195,3 +195,22 @@ def test_ratings_of_many_users_at_once_are_all_counted():
     assert not errors, errors
     partner.refresh_from_db()
     assert (partner.rating_avg, partner.rating_count) == (Decimal("3.00"), 4)
+
+
+def test_an_accounts_ratings_are_exported_and_erased_with_the_averages_following():
+    from accounts.personal_data import personal_data_erase, personal_data_export
+
+    partner, other = partner_make(), partner_make(name="Other Co")
+    leaving, staying = UserFactory(), UserFactory()
+    partner_rate(partner=partner, user=leaving, stars=1)
+    partner_rate(partner=other, user=leaving, stars=2)
+    partner_rate(partner=partner, user=staying, stars=5)
+    exported = personal_data_export(user=leaving)["partner_ratings"]
+    assert [(r["partner_name"], r["stars"]) for r in exported] == [("Acme Data", 1), ("Other Co", 2)]
+
+    personal_data_erase(user=leaving, actor=None, ip=None)
+    assert not PartnerRating.objects.filter(user=leaving).exists()
+    partner.refresh_from_db()
+    other.refresh_from_db()
+    assert (partner.rating_avg, partner.rating_count) == (Decimal("5.00"), 1)
+    assert (other.rating_avg, other.rating_count) == (None, 0)

@@ -199,3 +199,18 @@ def test_two_reports_of_one_user_at_once_leave_one_open_report():
                                                           reporter=reporter, reason=REASON))
     assert len(results) == 1 and [e.code for e in errors] == ["report_exists"]
     assert PartnerReport.objects.filter(partner=partner, reporter=reporter, status="open").count() == 1
+
+
+def test_an_accounts_reports_are_exported_and_unlinked_on_erasure():
+    from accounts.personal_data import personal_data_erase, personal_data_export
+
+    partner = partner_make()
+    leaving = UserFactory()
+    report = partner_report(partner=partner, reporter=leaving, reason=REASON)
+    exported = personal_data_export(user=leaving)["partner_reports"]
+    assert [(r["partner_name"], r["reason"], r["status"]) for r in exported] == [("Acme Data", REASON, "open")]
+
+    personal_data_erase(user=leaving, actor=None, ip=None)
+    report.refresh_from_db()
+    assert report.reporter is None and report.reason == REASON  # the record of the partner stays, naming nobody
+    assert personal_data_export(user=leaving)["partner_reports"] == []
