@@ -40,9 +40,10 @@ def committed(django_capture_on_commit_callbacks):
 def stabilize_on():
     """Stabilize mode on, as the intelligence app's switch turns it (tests/intelligence/test_stabilize.py)."""
     importlib.import_module("intelligence.migrations.0008_i9ops_known_flags").known_flags_create(django_apps, None)
-    Switch.objects.filter(name=STABILIZE_SWITCH).update(active=True)
-    from waffle.utils import get_cache
-    get_cache().clear()
+    switch = Switch.objects.get(name=STABILIZE_SWITCH)
+    switch.active = True
+    switch.save()
+    switch.flush()  # waffle forgets its cached value after the commit; the test's transaction never commits
     assert stabilize_active()
 
 
