@@ -71,6 +71,8 @@ class ErrorCode(StrEnum):
     PARTNER_TRANSITION_NOT_ALLOWED = "partner_transition_not_allowed", 409, (
         "The partner's status does not allow this change (e.g. approving a suspended partner: reinstate it).")
     ENDPOINT_DISABLED = "endpoint_disabled", 409, "The webhook endpoint is disabled; enable it first."
+    REPORT_EXISTS = "report_exists", 409, "You already have an open report on this partner; it is being reviewed."
+    REPORT_NOT_OPEN = "report_not_open", 409, "The report was reviewed already (upheld or dismissed)."
     IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight", 409, "A request with this Idempotency-Key is still being processed."
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused", 422, "The Idempotency-Key was used with another request body."
     COST_LIMIT_EXCEEDED = "cost_limit_exceeded", 422, "The job's estimated cost is over the per-job or daily limit."

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from partners.api import registry, reviews
+from partners.api import governance, registry, reviews
 
 urlpatterns = [
     path("partners", registry.PartnerCollectionView.as_view(), name="partner-list"),
@@ -13,4 +13,6 @@ urlpatterns = [
          name="partner-review-events"),
     path("partners/<uuid:partner_id>/review-complete", reviews.PartnerReviewCompleteView.as_view(),
          name="partner-review-complete"),
+    path("partners/<uuid:partner_id>/rating", governance.PartnerRatingView.as_view(), name="api-partner-rating"),
+    path("partners/<uuid:partner_id>/reports", governance.PartnerReportsView.as_view(), name="api-partner-reports"),
 ]

@@ -27,6 +27,7 @@ class PartnersConfig(AppConfig):
         webhook_audience_register("partner", may_use=partner_may_use_webhooks)
         partners_personal_data_register()
         self._ready_audits_and_reviews()
+        self._ready_governance()
 
     def _ready_audits_and_reviews(self):
         """Quarterly audits (looked for daily: each partner 90 days after its last audit, a bounded
@@ -39,3 +40,16 @@ class PartnersConfig(AppConfig):
                        at=time(5, 0))
         schedule_daily(app_config=self, name="partners.review_cycle", func="partners.tasks.partner_review_cycle",
                        at=time(6, 0))
+
+    def _ready_governance(self):
+        """Auto-suspend: on the engine's endpoint-disabled signal, and daily over every approved partner;
+        users' ratings and reports are in the personal data registry (partners/personal_data.py)."""
+        from datetime import time
+
+        from levqor.schedules import schedule_daily
+        from levqor.webhooks.signals import webhook_endpoint_disabled
+        from partners.services.governance import partner_endpoint_disabled
+
+        webhook_endpoint_disabled.connect(partner_endpoint_disabled, dispatch_uid="partners-auto-suspend-endpoint")
+        schedule_daily(app_config=self, name="partners.governance_sweep", func="partners.tasks.governance_sweep",
+                       at=time(4, 15))

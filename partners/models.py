@@ -4,6 +4,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -42,6 +43,26 @@ class PolicyVersion(models.Model):
 
     def __str__(self):
         return f"policy v{self.version}"
+
+    def clean(self):
+        """The rules that hang together across fields, for every caller (the admin's form, the
+        service): a price range that is a range, forbidden paths that are paths."""
+        errors = {}
+        low, high = self.listing_price_min_minor, self.listing_price_max_minor
+        if low is not None and high is not None and low > high:
+            errors["listing_price_max_minor"] = (f"The highest listing price ({high}) is below the lowest ({low}).")
+        paths = self.forbidden_paths
+        if not isinstance(paths, list) or not paths:
+            errors["forbidden_paths"] = "List at least one forbidden path."
+        else:
+            bad = [p for p in paths if not isinstance(p, str) or not p.strip() or not p.startswith("/") or p != p.strip()]
+            if bad:
+                errors["forbidden_paths"] = (f"Every forbidden path starts with \"/\" and is not empty: "
+                                             f"{', '.join(repr(p) for p in bad)}.")
+            elif len(set(paths)) != len(paths):
+                errors["forbidden_paths"] = "A forbidden path is listed twice."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Partner(models.Model):
@@ -155,6 +176,11 @@ class PartnerReport(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["partner", "status"], name="partner_report_status")]
+        constraints = [
+            # One open report per reporter per partner, however many requests race (reports service).
+            models.UniqueConstraint(fields=["partner", "reporter"], condition=models.Q(status="open"),
+                                    name="partner_report_open_once"),
+        ]
 
     def __str__(self):
         return f"report on {self.partner_id} ({self.status})"

@@ -4,15 +4,16 @@ account owns (or owned) with its review trail, the account's ratings and its rep
 Erasure: the account's partners are soft-deleted (credentials revoked through partner_deleted,
 endpoints disabled) and their contact data anonymised; the review trail stays (it is the review
 audit, and names the partner only by its id now). The account's ratings are removed and each
-partner's rating average recomputed from the ratings left. Reports stay, for the partner's review
+partner's rating average recomputed from the ratings left (partners.services.ratings). Reports stay, for the partner's review
 history and the auto-suspend count, but no longer name their reporter."""
 
 from django.db import transaction
-from django.db.models import Avg, Count
 
 from accounts.personal_data import personal_data_register
 from partners.models import Partner, PartnerRating, PartnerReport
+from partners.services.ratings import partner_ratings_erase
 from partners.services.registry import partner_delete
+from partners.services.reports import partner_reports_erase
 
 ERASED_NAME = "Erased partner"
 ERASED_URL = "https://erased.invalid/"
@@ -42,33 +43,29 @@ def partners_erase(*, user, erasure) -> None:
                                                          webhook_url=ERASED_URL, metadata={})
 
 
-def ratings_export(*, user) -> list[dict]:
-    return list(PartnerRating.objects.filter(user=user).order_by("created_at")
-                .values("partner_id", "partner__name", "stars", "created_at", "updated_at"))
+def partner_ratings_export(*, user) -> list[dict]:
+    return [{"partner_id": r.partner_id, "partner_name": r.partner.name, "stars": r.stars,
+             "created_at": r.created_at, "updated_at": r.updated_at}
+            for r in PartnerRating.objects.filter(user=user).select_related("partner").order_by("created_at")]
 
 
-def ratings_erase(*, user, erasure) -> None:
-    """The ratings go; each partner's average is recomputed from the others (the governance part's
-    rating service keeps it current on every other change)."""
-    with transaction.atomic():
-        partner_ids = list(PartnerRating.objects.filter(user=user).values_list("partner_id", flat=True))
-        PartnerRating.objects.filter(user=user).delete()
-        for partner_id in partner_ids:
-            left = PartnerRating.objects.filter(partner_id=partner_id).aggregate(avg=Avg("stars"), n=Count("id"))
-            avg = round(left["avg"], 2) if left["avg"] is not None else None
-            Partner.objects.filter(pk=partner_id).update(rating_avg=avg, rating_count=left["n"])
+def partner_reports_export(*, user) -> list[dict]:
+    return [{"partner_id": r.partner_id, "partner_name": r.partner.name, "reason": r.reason, "status": r.status,
+             "created_at": r.created_at, "reviewed_at": r.reviewed_at}
+            for r in PartnerReport.objects.filter(reporter=user).select_related("partner").order_by("created_at")]
 
 
-def reports_export(*, user) -> list[dict]:
-    return list(PartnerReport.objects.filter(reporter=user).order_by("created_at")
-                .values("partner_id", "partner__name", "reason", "status", "created_at", "reviewed_at"))
+def partner_ratings_personal_data_erase(*, user, erasure) -> None:
+    partner_ratings_erase(user=user)
 
 
-def reports_erase(*, user, erasure) -> None:
-    PartnerReport.objects.filter(reporter=user).update(reporter=None)
+def partner_reports_personal_data_erase(*, user, erasure) -> None:
+    partner_reports_erase(user=user)
 
 
 def partners_personal_data_register() -> None:
     personal_data_register(name="partners", export=partners_export, erase=partners_erase)
-    personal_data_register(name="partner_ratings", export=ratings_export, erase=ratings_erase)
-    personal_data_register(name="partner_reports", export=reports_export, erase=reports_erase)
+    personal_data_register(name="partner_ratings", export=partner_ratings_export,
+                           erase=partner_ratings_personal_data_erase)
+    personal_data_register(name="partner_reports", export=partner_reports_export,
+                           erase=partner_reports_personal_data_erase)

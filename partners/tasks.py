@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django_q.tasks import async_task
 
 from partners.models import Partner
-from partners.services import audits, reviews
+from partners.services import audits, governance, reviews
 
 logger = logging.getLogger("levqor.partners")
 
@@ -35,3 +35,8 @@ def partner_review_cycle() -> dict:
     """The daily review cycle (partners.services.reviews)."""
     result = reviews.partner_review_cycle_run()
     return {"marked_due": len(result.marked_due), "suspended": len(result.suspended)}
+
+
+def governance_sweep() -> dict:
+    """The daily schedule partners.governance_sweep: every approved partner against the auto-suspend rules."""
+    return governance.partner_governance_sweep()

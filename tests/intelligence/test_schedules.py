@@ -31,6 +31,7 @@ EXPECTED_SCHEDULES = {
     "intelligence.metrics_purge": "daily at 03:30 UTC",
     "partners.audits_due": "daily at 05:00 UTC",  # each approved partner audited 90 days after its last audit
     "partners.review_cycle": "daily at 06:00 UTC",
+    "partners.governance_sweep": "daily at 04:15 UTC",
 }
 PROBE = "tests.intelligence.schedule_probe.probe_run"
 
