@@ -70,6 +70,9 @@ class ErrorCode(StrEnum):
     PARTNER_EXISTS = "partner_exists", 409, "This account already owns a partner."
     PARTNER_TRANSITION_NOT_ALLOWED = "partner_transition_not_allowed", 409, (
         "The partner's status does not allow this change (e.g. approving a suspended partner: reinstate it).")
+    CREDENTIAL_LIMIT_REACHED = "credential_limit_reached", 409, (
+        "The partner has as many live credentials as allowed; revoke one first.")
+    CREDENTIAL_REVOKED = "credential_revoked", 409, "The partner credential is revoked; create a new one instead."
     ENDPOINT_DISABLED = "endpoint_disabled", 409, "The webhook endpoint is disabled; enable it first."
     IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight", 409, "A request with this Idempotency-Key is still being processed."
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused", 422, "The Idempotency-Key was used with another request body."

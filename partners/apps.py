@@ -18,3 +18,9 @@ class PartnersConfig(AppConfig):
         for name, description in PARTNER_EVENT_TYPES.items():
             webhook_event_type_register(name=name, description=description, audiences=("partner",))
         webhook_policy_register(policy_webhook_policy)
+
+        from partners import openapi  # noqa: F401  (the schema's description of signed partner requests)
+        from partners.services.credentials import partner_deleted_revoke_credentials
+        from partners.signals import partner_deleted
+
+        partner_deleted.connect(partner_deleted_revoke_credentials, dispatch_uid="partners.credentials.revoke_all")
