@@ -20,9 +20,15 @@ class PartnerSignatureAuthentication(authentication.BaseAuthentication):
         if not any(request.headers.get(name) for name in SIGNATURE_HEADERS):
             return None
         django_request = request._request  # DRF's documented way to the HttpRequest: the raw body
+        if getattr(django_request, "_partner_signature_refused", False):
+            return None  # refused once already: rendering the refusal (browsable API) asks again
         path, query = request_signed_target(django_request)
-        credential = signed_request_verify(headers=request.headers, method=request.method, path=path, query=query,
-                                           body=django_request.body)
+        try:
+            credential = signed_request_verify(headers=request.headers, method=request.method, path=path, query=query,
+                                               body=django_request.body)
+        except Exception:
+            django_request._partner_signature_refused = True
+            raise
         credential_used(credential=credential)
         return credential.partner.owner, credential
 
@@ -32,7 +38,8 @@ class PartnerSignatureAuthentication(authentication.BaseAuthentication):
 
 class IsSignedPartner(permissions.BasePermission):
     """Only a request signed with a partner credential passes; anything else (no signature, an API
-    key, a session) is told how to sign: 401 signature_invalid."""
+    key, a session) is told how to sign: 401 signature_invalid. Its refusal is our AppError, which
+    the browsable API's forms do not expect: views with it render JSON only (JSONRenderer)."""
 
     def has_permission(self, request, view):
         if isinstance(request.auth, PartnerCredential):

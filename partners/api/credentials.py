@@ -4,6 +4,7 @@ partners:read / partners:write), and the signed partner API's own "who am I"."""
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -144,6 +145,7 @@ class SignedPartnerMeView(APIView):
 
     authentication_classes = [PartnerSignatureAuthentication]
     permission_classes = [IsSignedPartner]
+    renderer_classes = [JSONRenderer]  # machine to machine: no browsable page to render around a refusal
     required_scopes = {"GET": ""}  # no API key reaches it: only a partner signature authenticates here
 
     @extend_schema(summary="Who am I: the signing partner and credential (a signed partner request)",
