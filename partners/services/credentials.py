@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from levqor.errors import AppError, ErrorCode
@@ -43,7 +43,7 @@ def credential_secret_new() -> str:
 def credential_list_for(partner: Partner):
     """A partner's credentials, live ones first, newest first."""
     return PartnerCredential.objects.filter(partner=partner).order_by(
-        Q(revoked_at__isnull=True).desc(), "-created_at", "-id")
+        F("revoked_at").desc(nulls_first=True), "-created_at", "-id")
 
 
 def credential_get_for(partner: Partner, *, key_id: str) -> PartnerCredential | None:
