@@ -2,7 +2,7 @@
 partners:read / partners:write), and the signed partner API's own "who am I"."""
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -42,6 +42,7 @@ class CredentialSerializer(serializers.ModelSerializer):
     def get_status(self, credential) -> str:
         return "active" if credential.is_live else "revoked"
 
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_previous_secret_expires_at(self, credential):
         ends = credential.overlap_ends_at() if credential.is_live else None
         return serializers.DateTimeField().to_representation(ends) if ends else None
