@@ -255,3 +255,20 @@ def test_the_admin_lists_credentials_without_secrets_and_revokes_after_confirmin
     credential.refresh_from_db()
     assert credential.revoked_at is not None
     assert_api_error(signed_request(None, "GET", ME, key_id=credential.key_id, secret=secret), 401, "signature_invalid")
+
+
+@pytest.mark.urls("tests.partners.credential_admin_urls")
+def test_the_inline_shows_a_partners_credentials_read_only_without_secrets(operator):
+    credential, secret = credential_make()
+    page = operator.get(f"/admin/partners/partner/{credential.partner_id}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert credential.key_id in html and "production" in html and secret not in html
+    assert 'name="credentials-0-name"' not in html  # read-only: no form field for it
+
+
+def test_an_account_without_a_partner_is_pointed_to_the_application(owner_browser):
+    page = owner_browser.get("/partners/credentials").content.decode()
+    assert "Apply to become a partner first" in page
+    assert owner_browser.post("/partners/credentials", {"name": "x"}).status_code == 302
+    assert not PartnerCredential.objects.exists()
