@@ -173,6 +173,14 @@ def test_a_revoked_key_is_refused_as_an_unknown_one(signer):
     assert revoked.json()["details"] == unknown.json()["details"] == {"reason": "unknown_key"}
 
 
+def test_a_deactivated_owners_credential_is_refused_as_revoked(signer):
+    credential, secret = signer
+    type(credential.partner.owner).objects.filter(pk=credential.partner.owner_id).update(is_active=False)
+    response = _me(credential, secret)
+    assert_api_error(response, 401, "signature_invalid")
+    assert response.json()["details"] == {"reason": "unknown_key"}
+
+
 def test_a_suspended_partner_is_refused(signer):
     credential, secret = signer
     partner_status_change(partner=credential.partner, action="suspend", actor=None, reason="Chargebacks")
