@@ -6,7 +6,6 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -32,6 +31,7 @@ from levqor.client_ip import client_ip
 from levqor.counters import COUNTERS_DOWN
 from levqor.http_errors import store_down_error
 from levqor.redirects import safe_return_to
+from levqor.show_once import show_once_put, show_once_take
 
 # --- sign-in ---------------------------------------------------------------------------------
 
@@ -145,16 +145,15 @@ def _key_status(api_key: ApiKey) -> str:
     return "active"
 
 
-# A key just created or rotated waits here, in the session, for the one page view that shows it,
-# and no longer than this: a redirect never followed must not leave a usable key in the session.
+# A key just created or rotated waits here, in the session, for the one page view that shows it
+# (levqor.show_once: no longer than SHOW_ONCE_SECONDS).
 NEW_KEY_SESSION_KEY = "accounts_developer_new_key"
-NEW_KEY_SHOW_SECONDS = 300
 
 
 def _developer_show_once(request, created: CreatedApiKey):
     """Post/Redirect/Get: the raw key goes to the session and the browser to /developer, which
     shows it once and forgets it, so a reload neither sends the form again nor shows the key."""
-    request.session[NEW_KEY_SESSION_KEY] = {"raw_key": created.raw_key, "at": timezone.now().timestamp()}
+    show_once_put(request, NEW_KEY_SESSION_KEY, {"raw_key": created.raw_key})
     return redirect("/developer")
 
 
@@ -162,9 +161,7 @@ def _developer_render(request, *, form=None, status=200):
     keys = list(selectors.api_key_list_for(request.user))
     for api_key in keys:
         api_key.status = _key_status(api_key)
-    new_key = request.session.pop(NEW_KEY_SESSION_KEY, None)
-    if new_key and timezone.now().timestamp() - new_key.get("at", 0) > NEW_KEY_SHOW_SECONDS:
-        new_key = None  # too late to show: the key stays usable, its owner can rotate it
+    new_key = show_once_take(request, NEW_KEY_SESSION_KEY)
     return render(request, "accounts/developer.html", {
         "keys": keys, "usage": selectors.api_usage_for(request.user), "form": form or KeyCreateForm(),
         "rotate_form": KeyRotateForm(), "new_key": new_key,

@@ -70,6 +70,9 @@ class ErrorCode(StrEnum):
     PARTNER_EXISTS = "partner_exists", 409, "This account already owns a partner."
     PARTNER_TRANSITION_NOT_ALLOWED = "partner_transition_not_allowed", 409, (
         "The partner's status does not allow this change (e.g. approving a suspended partner: reinstate it).")
+    CREDENTIAL_LIMIT_REACHED = "credential_limit_reached", 409, (
+        "The partner has as many live credentials as allowed; revoke one first.")
+    CREDENTIAL_REVOKED = "credential_revoked", 409, "The partner credential is revoked; create a new one instead."
     ENDPOINT_DISABLED = "endpoint_disabled", 409, "The webhook endpoint is disabled; enable it first."
     REPORT_EXISTS = "report_exists", 409, "You already have an open report on this partner; it is being reviewed."
     REPORT_NOT_OPEN = "report_not_open", 409, "The report was reviewed already (upheld or dismissed)."

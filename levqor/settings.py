@@ -100,6 +100,10 @@ MIDDLEWARE = [
     "levqor.security.SecurityHeadersMiddleware",
     "levqor.security.ContentSecurityPolicyMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # Partner credentials on the policy's forbidden paths: refused before anything else looks at the
+    # request (no rate-limit count, no session), inside the log and the security headers so the 403
+    # is logged and carries them.
+    "partners.middleware.PartnerPathPolicyMiddleware",
     "levqor.ratelimit.RateLimitMiddleware",
     "levqor.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

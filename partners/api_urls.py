@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from partners.api import credentials as credentials_api
 from partners.api import governance, registry, reviews
 
 urlpatterns = [
@@ -15,4 +16,11 @@ urlpatterns = [
          name="partner-review-complete"),
     path("partners/<uuid:partner_id>/rating", governance.PartnerRatingView.as_view(), name="api-partner-rating"),
     path("partners/<uuid:partner_id>/reports", governance.PartnerReportsView.as_view(), name="api-partner-reports"),
+    path("partner/me", credentials_api.SignedPartnerMeView.as_view(), name="partner-signed-me"),
+    path("partners/me/credentials", credentials_api.CredentialCollectionView.as_view(),
+         name="partner-credential-list"),
+    path("partners/me/credentials/<str:key_id>", credentials_api.CredentialDetailView.as_view(),
+         name="partner-credential-detail"),
+    path("partners/me/credentials/<str:key_id>/rotate", credentials_api.CredentialRotateView.as_view(),
+         name="partner-credential-rotate"),
 ]

@@ -26,6 +26,11 @@ class PartnersConfig(AppConfig):
 
         webhook_audience_register("partner", may_use=partner_may_use_webhooks)
         partners_personal_data_register()
+        from partners import openapi  # noqa: F401  (the schema's description of signed partner requests)
+        from partners.services.credentials import partner_deleted_revoke_credentials
+        from partners.signals import partner_deleted
+
+        partner_deleted.connect(partner_deleted_revoke_credentials, dispatch_uid="partners.credentials.revoke_all")
         self._ready_audits_and_reviews()
         self._ready_governance()
 

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from levqor.errors import AppError
+from partners.credential_pages import credentials_page_context
 from partners.models import Partner, PartnerReviewEvent
 from partners.services.registry import NAME_MAX, WEBHOOK_URL_MAX, partner_live_for, partner_register
 
@@ -67,6 +68,8 @@ def partners_page(request):
                 messages.success(request, "Your application is in. We review it and tell you by email.")
                 return redirect("/partners")
         status = 400
-    return render(request, "partners/partners.html", {
-        "partner": partner, "form": form, "trail": _trail(partner) if partner else [],
-    }, status=status)
+    context = {"partner": partner, "form": form, "trail": _trail(partner) if partner else []}
+    if partner is not None:
+        # Takes a just-made secret out of the session: only on this page's render (shown once).
+        context.update(credentials_page_context(request, partner))
+    return render(request, "partners/partners.html", context, status=status)

@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from levqor.errors import AppError
 from partners.admin.audits import partner_audit_action, partner_review_complete_action
+from partners.admin.credentials import PartnerCredentialInline
 from partners.models import Partner, PartnerReviewEvent
 from partners.services.status import TRANSITIONS, partner_status_change
 
@@ -103,7 +104,7 @@ class PartnerAdmin(admin.ModelAdmin):
     list_filter = [ReviewQueueFilter, "status", DeletedFilter]
     search_fields = ["name", "email", "owner__email"]
     list_select_related = ["owner"]
-    inlines = [ReviewEventInline]
+    inlines = [ReviewEventInline, PartnerCredentialInline]
     actions = ["approve", "reject", "suspend", "reinstate", partner_audit_action, partner_review_complete_action]
     fields = ["name", "owner", "email", "webhook_url", "revenue_share", "metadata", "status", "status_reason",
               "status_changed_at", "verified_at", "next_review_at", "review_due_since", "rating_avg", "rating_count",
