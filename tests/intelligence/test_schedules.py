@@ -30,6 +30,10 @@ EXPECTED_SCHEDULES = {
     "intelligence.rollup": "every minute",
     "intelligence.metrics_purge": "daily at 03:30 UTC",
 }
+# The other apps' schedules (app label -> name -> cadence); each app declares its own.
+OTHER_APP_SCHEDULES = {
+    "webhooks": {"webhooks.deliveries_sweep": "every 2 minutes"},
+}
 PROBE = "tests.intelligence.schedule_probe.probe_run"
 
 
@@ -57,12 +61,23 @@ def test_every_schedule_of_the_intelligence_app_exists_once_after_migrate():
 
 
 @pytest.mark.django_db
+def test_the_other_apps_schedules_exist_once_after_migrate():
+    for label, expected in OTHER_APP_SCHEDULES.items():
+        declared = schedules_declared(label)
+        assert {name: spec.cadence for name, spec in declared.items()} == expected
+        call_command("migrate", verbosity=0)
+        for name, spec in declared.items():
+            [schedule] = Schedule.objects.filter(name=name)
+            assert callable(pydoc.locate(spec.func)), name
+
+
+@pytest.mark.django_db
 def test_the_schedules_are_listed_in_admin(operator):
     call_command("migrate", verbosity=0)
     response = operator.get("/admin/django_q/schedule/")
     _check_page(response)
     page = response.content.decode()
-    for name in [*EXPECTED_SCHEDULES, "jobs.reap (lease reaper, dispatcher, heartbeat)"]:
+    for name in [*EXPECTED_SCHEDULES, *(n for names in OTHER_APP_SCHEDULES.values() for n in names), "jobs.reap (lease reaper, dispatcher, heartbeat)"]:
         assert name in page, name
 
 

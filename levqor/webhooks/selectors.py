@@ -1,0 +1,22 @@
+"""Reads of the webhook engine that the API, the page and the admin share."""
+
+from levqor.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+
+def webhook_endpoints_of(owner, *, audience: str | None = None):
+    endpoints = WebhookEndpoint.objects.filter(owner=owner)
+    return endpoints.filter(audience=audience) if audience else endpoints
+
+
+def webhook_deliveries_of(owner, *, endpoint=None, status: str | None = None, event_type: str | None = None,
+                          audience: str | None = None):
+    deliveries = WebhookDelivery.objects.filter(owner=owner).select_related("endpoint")
+    if endpoint is not None:
+        deliveries = deliveries.filter(endpoint=endpoint)
+    if status:
+        deliveries = deliveries.filter(status=status)
+    if event_type:
+        deliveries = deliveries.filter(event_type=event_type)
+    if audience:
+        deliveries = deliveries.filter(endpoint__audience=audience)
+    return deliveries.order_by("-created_at", "-id")
