@@ -163,3 +163,14 @@ def webhook_signing_secret_rotate(*, owner, overlap_hours=None) -> str:
 def webhook_signing_secret_reset(*, owner) -> None:
     """Forget the account's signing secret (account erasure): a new one is made on next use."""
     WebhookSigningSecret.objects.filter(owner=owner).delete()
+
+
+def webhook_owner_data_erase(*, owner) -> None:
+    """Account erasure: the owner's endpoints, deliveries (bodies may hold personal data) with their
+    attempts, and signing secret go."""
+    from levqor.webhooks.models import WebhookDelivery
+
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(owner=owner).delete()
+        WebhookEndpoint.objects.filter(owner=owner).delete()
+        webhook_signing_secret_reset(owner=owner)
