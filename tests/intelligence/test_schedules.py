@@ -77,7 +77,8 @@ def test_the_schedules_are_listed_in_admin(operator):
     response = operator.get("/admin/django_q/schedule/")
     _check_page(response)
     page = response.content.decode()
-    for name in [*EXPECTED_SCHEDULES, *(n for names in OTHER_APP_SCHEDULES.values() for n in names), "jobs.reap (lease reaper, dispatcher, heartbeat)"]:
+    others = [name for names in OTHER_APP_SCHEDULES.values() for name in names]
+    for name in [*EXPECTED_SCHEDULES, *others, "jobs.reap (lease reaper, dispatcher, heartbeat)"]:
         assert name in page, name
 
 
