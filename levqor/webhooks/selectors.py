@@ -1,5 +1,7 @@
 """Reads of the webhook engine that the API, the page and the admin share."""
 
+from django.db.models import Q
+
 from levqor.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
@@ -17,6 +19,8 @@ def webhook_deliveries_of(owner, *, endpoint=None, status: str | None = None, ev
         deliveries = deliveries.filter(status=status)
     if event_type:
         deliveries = deliveries.filter(event_type=event_type)
-    if audience:
+    if audience == "account":  # the account's endpoints and its job callback URLs
+        deliveries = deliveries.filter(Q(endpoint__audience=audience) | Q(endpoint__isnull=True))
+    elif audience:
         deliveries = deliveries.filter(endpoint__audience=audience)
     return deliveries.order_by("-created_at", "-id")
