@@ -219,3 +219,27 @@ def test_a_callback_host_whose_dns_changes_to_loopback_gets_nothing(user, fake_s
         job_run_next()
     assert _deliver(job) == "failed"
     assert fake_server.requests == []
+
+
+def test_a_job_s_outcome_reaches_the_account_endpoints_subscribed(user, fake_server,
+                                                                   django_capture_on_commit_callbacks):
+    from levqor.webhooks.endpoints import webhook_endpoint_create
+
+    endpoint = webhook_endpoint_create(owner=user, url=fake_server.url + "/events", event_types=["job.completed"])
+    webhook_endpoint_create(owner=user, url=fake_server.url + "/failures", event_types=["job.failed"])
+    job = job_submit(user, payload={"hello": "world"})
+    get_broker().purge_queue()
+    with django_capture_on_commit_callbacks(execute=True):
+        job_run_next()
+    [delivery] = WebhookDelivery.objects.filter(endpoint=endpoint)
+    assert WebhookDelivery.objects.count() == 1  # not to the job.failed endpoint, and no callback (no URL)
+    assert webhook_deliver(str(delivery.pk)) == "delivered"
+    [request] = fake_server.requests
+    assert request["path"] == "/events" and _verifies(request, endpoint.secret)
+    body = json.loads(request["body"])
+    assert (body["type"], body["data"]["id"], body["data"]["status"]) == ("job.completed", str(job.pk), "succeeded")
+    # Notified again for the same final state (a re-run of the hand-over): still one message.
+    from jobs.callbacks import job_final_notify
+
+    job_final_notify(job_id=job.pk)
+    assert WebhookDelivery.objects.count() == 1
