@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from jobs.models import Job, JobEvent
 from jobs.serializers import JobSerializer
+from levqor.tasks_queue import handed_over
 from levqor.webhooks.events import webhook_event_type_register
 from levqor.webhooks.models import WebhookDelivery
 from levqor.webhooks.services import webhook_event_emit, webhook_send
@@ -58,6 +59,13 @@ def job_final_notify(*, job_id) -> None:
         webhook_event_emit(owner=job.owner, audience="account", event_type=event_type,
                            data=data if data is not None else JobSerializer(job).data,
                            key=f"{event_type}:{key}", source=f"{SOURCE_PREFIX}{job.pk}")
+
+
+@handed_over("a finished job's callback and events")
+def job_final_hand_over(job_id) -> None:
+    """job_final_notify for an on_commit hook: the job's state is committed, so a failure here is
+    logged, never raised into the worker; the reaper hands a lost callback over again."""
+    job_final_notify(job_id=job_id)
 
 
 def _attempt_recorded(sender, delivery, attempt, **kwargs) -> None:

@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs import dispatch
-from jobs.callbacks import job_final_notify
+from jobs.callbacks import job_final_hand_over, job_final_notify
 from jobs.fastsql import claim, finish
 from jobs.models import IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
 from jobs.services import idempotency_cutoff, job_callback_schedule, spend_adjust
@@ -135,7 +135,7 @@ def _job_finish_final(job: Job, outcome: Outcome, *, status: str, run_cost: Deci
     if callback_url is None:
         logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
         return None
-    transaction.on_commit(lambda: job_final_notify(job_id=job.pk))
+    transaction.on_commit(lambda: job_final_hand_over(job.pk))
     return status
 
 

@@ -221,13 +221,13 @@ def job_retry(*, job: Job) -> Job:
 def job_callback_schedule(*, job: Job) -> None:
     """After a final state: mark the callback pending, and once the transaction commits hand it (and
     the job.completed / job.failed event) to the webhook engine."""
-    from jobs.callbacks import job_final_notify  # callbacks imports the serializers, which import services
+    from jobs.callbacks import job_final_hand_over  # callbacks imports the serializers, which import services
 
     if job.callback_url:
         # Each final state is a new message with a fresh set of delivery attempts.
         Job.objects.filter(pk=job.pk).update(callback_status=Job.CallbackStatus.PENDING, callback_attempts=0,
                                              callback_next_at=timezone.now())
-    transaction.on_commit(lambda: job_final_notify(job_id=job.pk))
+    transaction.on_commit(lambda: job_final_hand_over(job.pk))
 
 
 def job_owner_personal_data_erase(*, owner: User) -> int:
