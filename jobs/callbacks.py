@@ -57,7 +57,7 @@ def job_final_notify(*, job_id) -> None:
     event_type = FINAL_EVENTS.get(job.status)
     if event_type:
         webhook_event_emit(owner=job.owner, audience="account", event_type=event_type,
-                           data=data if data is not None else JobSerializer(job).data,
+                           data=data if data is not None else (lambda: JobSerializer(job).data),
                            key=f"{event_type}:{key}", source=f"{SOURCE_PREFIX}{job.pk}")
 
 
