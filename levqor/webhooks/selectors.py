@@ -24,3 +24,17 @@ def webhook_deliveries_of(owner, *, endpoint=None, status: str | None = None, ev
     elif audience:
         deliveries = deliveries.filter(endpoint__audience=audience)
     return deliveries.order_by("-created_at", "-id")
+
+
+def webhook_owner_export(*, owner) -> dict:
+    """An account's webhooks for its data export: endpoints and deliveries (with their bodies, which
+    may carry the account's data), never a secret."""
+    return {
+        "endpoints": [{"id": e.pk, "audience": e.audience, "url": e.url, "description": e.description,
+                       "event_types": e.event_types, "enabled": e.enabled, "created_at": e.created_at}
+                      for e in webhook_endpoints_of(owner).order_by("created_at")],
+        "deliveries": [{"id": d.pk, "msg_id": d.msg_id, "endpoint": d.endpoint_id, "url": d.url,
+                        "event_type": d.event_type, "status": d.status, "attempts": d.attempts, "body": d.body,
+                        "created_at": d.created_at, "delivered_at": d.delivered_at}
+                       for d in WebhookDelivery.objects.filter(owner=owner).order_by("created_at")],
+    }
