@@ -97,6 +97,9 @@ def webhook_delivery_attempt(*, delivery_id, now=None) -> str | None:
     if endpoint is not None and not endpoint.enabled:
         return _settle_without_attempt(delivery, error="endpoint disabled")
 
+    # An endpoint's current URL: a URL fixed after failures is where retries and replays go.
+    if endpoint is not None:
+        delivery.url = endpoint.url
     body = delivery.body.encode()
     status_code, snippet, error, refused = None, "", "", False
     started = time.monotonic()
@@ -133,7 +136,7 @@ def _record(delivery, *, number, status_code, snippet, error, refused, duration_
             delivery=delivery, number=number, at=started_at, url=delivery.url, status_code=status_code,
             succeeded=succeeded, duration_ms=duration_ms, response_snippet=snippet, error=error)
         fields = {"status": status, "next_attempt_at": next_at, "last_status_code": status_code,
-                  "last_error": error, "updated_at": finished}
+                  "last_error": error, "updated_at": finished, "url": delivery.url}
         if succeeded:
             fields["delivered_at"] = finished
         WebhookDelivery.objects.filter(pk=delivery.pk, attempts=number).update(**fields)

@@ -216,3 +216,17 @@ def test_the_schema_documents_the_webhook_paths(api):
     for path in ["/api/v1/webhooks/endpoints", "/api/v1/webhooks/endpoints/{endpoint_id}/rotate",
                  "/api/v1/webhooks/deliveries/replay-failed", "/api/v1/webhooks/secret"]:
         assert path in schema["paths"], path
+
+
+def test_a_replay_after_the_url_was_fixed_goes_to_the_new_url(api, fake_server):
+    endpoint_id = _create(api, fake_server.url + "/broken").json()["id"]
+    fake_server.responses = [(404, {})]
+    [delivery] = _emit(api.user)
+    webhook_deliver(str(delivery.pk))
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", next_attempt_at=None)
+    api.patch(f"{BASE}/endpoints/{endpoint_id}", {"url": fake_server.url + "/fixed"}, format="json")
+    post_json(api, f"{BASE}/deliveries/{delivery.pk}/replay", {})
+    assert webhook_deliver(str(delivery.pk)) == "delivered"
+    assert [r["path"] for r in fake_server.requests] == ["/broken", "/fixed"]
+    detail = api.get(f"{BASE}/deliveries/{delivery.pk}").json()
+    assert [a["url"].rsplit("/", 1)[1] for a in detail["attempt_log"]] == ["broken", "fixed"]
