@@ -443,6 +443,8 @@ def render(results: list[dict], meta: dict) -> str:
             lines.append(f"  {db:8s} ... the same in-process  {r['metrics_on_vs_off_in_process']:5.2f}x  target >= "
                          f"{target:.2f}x {verdict(r['metrics_on_vs_off_in_process'] >= target)}   (median time per "
                          f"request; the middleware alone: {r['metrics_bare_extra_us']:+.1f} us per request)")
+        if "webhooks_engine_vs_plain" in r:  # no target: the engine also claims, signs and stores each attempt
+            lines.append(f"  {db:8s} webhooks engine / httpx {r['webhooks_engine_vs_plain']:5.2f}x  (info)")
         if "drain_vs_raw" in r:
             lines.append(f"  {db:8s} drain / raw django-q2   {r['drain_vs_raw']:5.2f}x  target >= "
                          f"{TARGETS['drain_vs_raw']:.1f}x  {verdict(r['drain_vs_raw'] >= TARGETS['drain_vs_raw'])}"
