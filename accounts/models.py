@@ -5,8 +5,6 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from levqor.webhooks.signing import webhook_secret_generate
-
 # What an API key may do. A key holds a subset; a request outside it gets 403 insufficient_scope.
 SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write", "webhooks:read", "webhooks:write",
           "partners:read", "partners:write", "admin:read")
@@ -67,8 +65,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.GBP)
     meta = models.JSONField(default=dict, blank=True)
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.SANDBOX)
-    # Secret that signs this user's job callbacks (Standard Webhooks). Shown to the owner only.
-    webhook_secret = models.CharField(max_length=64, default=webhook_secret_generate, editable=False)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.selectors import api_key_list_for
 from accounts.services.users import user_anonymise
+from levqor.webhooks.selectors import webhook_owner_export
 
 # The export document's own key, beside the providers' sections.
 EXPORTED_AT = "exported_at"
@@ -120,8 +121,15 @@ def api_keys_export(*, user: User) -> list[dict]:
              "expires_at": k.expires_at, "revoked_at": k.revoked_at} for k in api_key_list_for(user)]
 
 
+def webhooks_export(*, user: User) -> dict:
+    return webhook_owner_export(owner=user)
+
+
 def accounts_personal_data_register() -> None:
     """accounts' sections; called from AccountsConfig.ready(), before the other apps register."""
     personal_data_register(name="profile", export=profile_export, erase=profile_erase)
     # The keys are revoked by the profile's erasure (user_anonymise); their metadata stays as audit.
     personal_data_register(name="api_keys", export=api_keys_export)
+    # The webhook engine (levqor, which knows no app) holds endpoints and deliveries; the profile's
+    # erasure (user_anonymise) deletes them.
+    personal_data_register(name="webhooks", export=webhooks_export)

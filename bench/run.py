@@ -44,8 +44,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     p.add_argument("--quick", action="store_true", help="short runs: 3 s per endpoint, 1,000-job backlogs")
-    p.add_argument("--phases", default="intake,drain,pickup,sustained,profile",
-                   help="comma list of intake,drain,pickup,sustained,profile (default: all)")
+    p.add_argument("--phases", default="intake,drain,pickup,sustained,profile,webhooks",
+                   help="comma list of intake,drain,pickup,sustained,profile,webhooks (default: all)")
+    p.add_argument("--webhook-events", type=int,
+                   help="events of the webhook fan-out, each to 10 endpoints (default 2000, quick 200)")
     p.add_argument("--seconds", type=float, help="wrk duration per endpoint (default 10, quick 3)")
     p.add_argument("--rounds", type=int, default=1, help="intake rounds; the median round is reported")
     p.add_argument("--no-metrics-cost", dest="metrics_cost", action="store_false",
@@ -95,6 +97,7 @@ def config_from(args) -> dict:
         "drain_timeout": 180,
         "poll": 0.05,
         "profile": args.profile,
+        "webhook_events": args.webhook_events or (200 if quick else 2000),
         "profile_requests": 300 if quick else 1000,
         "quiet_wait": args.quiet_wait,
         "quiet_threshold": args.quiet_threshold,
@@ -192,7 +195,10 @@ def run_db(db: str, args, config: dict, run_id: str, pidfile: Path, log_dir: Pat
             sweep_pidfile(str(pidfile))
         if rc != 0 or not out.exists():
             return {"db": db, "errors": {"suite": f"exited with {rc}; see the output above and {log_dir}"}}
-        return json.loads(out.read_text())
+        result = json.loads(out.read_text())
+        if "webhooks" in config["phases"]:
+            result["webhooks"] = run_webhooks_fanout(env, tmp, config)
+        return result
     finally:
         sweep_pidfile(str(pidfile))
         if db == "postgres":
@@ -205,6 +211,17 @@ def run_db(db: str, args, config: dict, run_id: str, pidfile: Path, log_dir: Pat
                     print(f"bench: could not drop database {args.pg_db}: {exc}", file=sys.stderr)
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_webhooks_fanout(env: dict, tmp: Path, config: dict) -> dict:
+    """bench/webhooks_fanout.py on this database's fresh stores, after the suite."""
+    out = tmp / "webhooks.json"
+    argv = [sys.executable, "-m", "bench.webhooks_fanout", "--events", str(config["webhook_events"]), "--out", str(out)]
+    child = subprocess.run(argv, cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "levqor.settings"}, timeout=1800,
+                           check=False)
+    if not out.exists():
+        return {"error": f"bench.webhooks_fanout exited with {child.returncode}"}
+    return json.loads(out.read_text())
 
 
 # --- report ------------------------------------------------------------------------------------------
@@ -230,6 +247,8 @@ def _mean_cpu_ms(state: dict) -> float | None:
 
 def ratios(result: dict) -> dict:
     out = {}
+    if (result.get("webhooks") or {}).get("engine_vs_plain"):
+        out["webhooks_engine_vs_plain"] = result["webhooks"]["engine_vs_plain"]
     endpoints = (result.get("intake") or {}).get("endpoints") or {}
     rps = {name: e.get("rps") for name, e in endpoints.items()}
     if rps.get("intake") and rps.get("drf"):
@@ -390,6 +409,14 @@ def render(results: list[dict], meta: dict) -> str:
     if noisy:
         lines += ["", "  ! NOISE: other processes used >= 0.3 cores during: " + "; ".join(noisy)
                   + ". Those figures are low; run again on a quiet box."]
+    for result in results:
+        wh = result.get("webhooks")
+        if wh and "engine_per_s" in wh:
+            from bench.webhooks_fanout import render as webhooks_render
+
+            lines += ["", webhooks_render(wh)]
+        elif wh:
+            lines += ["", f"  ! webhook fan-out ({result['db']}) failed: {wh.get('error')}"]
     lines += ["", "RATIOS (same run, same gunicorn / cluster settings)"]
     for result in results:
         r = ratios(result)
@@ -416,6 +443,8 @@ def render(results: list[dict], meta: dict) -> str:
             lines.append(f"  {db:8s} ... the same in-process  {r['metrics_on_vs_off_in_process']:5.2f}x  target >= "
                          f"{target:.2f}x {verdict(r['metrics_on_vs_off_in_process'] >= target)}   (median time per "
                          f"request; the middleware alone: {r['metrics_bare_extra_us']:+.1f} us per request)")
+        if "webhooks_engine_vs_plain" in r:  # no target: the engine also claims, signs and stores each attempt
+            lines.append(f"  {db:8s} webhooks engine / httpx {r['webhooks_engine_vs_plain']:5.2f}x  (info)")
         if "drain_vs_raw" in r:
             lines.append(f"  {db:8s} drain / raw django-q2   {r['drain_vs_raw']:5.2f}x  target >= "
                          f"{TARGETS['drain_vs_raw']:.1f}x  {verdict(r['drain_vs_raw'] >= TARGETS['drain_vs_raw'])}"

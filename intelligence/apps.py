@@ -38,6 +38,8 @@ class IntelligenceConfig(AppConfig):
                        at=time(3, 30))
 
         self._ready_flags_and_stabilize()
+        from intelligence.services.webhook_alerts import webhook_alerts_connect
+        webhook_alerts_connect()
 
     def _ready_flags_and_stabilize(self):
         """Flags and switches audited on every change; stabilize mode recorded and alerted however

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from jobs.models import CallbackDelivery, Job, JobEvent
+from jobs.models import Job, JobEvent
 from jobs.services import job_cancel, job_retry
 from levqor.errors import AppError
 
@@ -16,17 +16,6 @@ class JobEventInline(admin.TabularInline):
         return False
 
 
-class CallbackDeliveryInline(admin.TabularInline):
-    model = CallbackDelivery
-    extra = 0
-    can_delete = False
-    fields = ["at", "attempt", "url", "webhook_id", "status_code", "succeeded", "duration_ms", "error"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = ["id", "workflow", "status", "priority", "owner", "livemode", "attempts", "estimated_cost",
@@ -35,7 +24,7 @@ class JobAdmin(admin.ModelAdmin):
     search_fields = ["id", "owner__email", "workflow", "error_code", "idempotency_key"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
-    inlines = [JobEventInline, CallbackDeliveryInline]
+    inlines = [JobEventInline]  # callback attempts: the job's callback_attempt events, and Webhook deliveries
     actions = ["retry_jobs", "cancel_jobs"]
     readonly_fields = [f.name for f in Job._meta.fields]
 

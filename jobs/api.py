@@ -219,17 +219,6 @@ class WorkflowListView(APIView):
         ]})
 
 
-class WebhookSecretView(APIView):
-    required_scopes = {"GET": "jobs:read"}
-
-    @extend_schema(summary="The secret that signs my job callbacks (Standard Webhooks)",
-                   responses=inline_serializer("WebhookSecret", {"secret": serializers.CharField()}))
-    def get(self, request):
-        return Response({"secret": request.user.webhook_secret,
-                         "scheme": "Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature (v1, "
-                                   "HMAC-SHA256 over id.timestamp.body)"})
-
-
 # --- the API-key fast path of the two intake endpoints ----------------------------------------
 
 def _json_only(request) -> bool:

@@ -10,5 +10,4 @@ urlpatterns = [
     path("intake", api.intake_view, name="intake"),
     path("status/<uuid:job_id>", api.LegacyStatusView.as_view(), name="legacy-status"),
     path("workflows", api.WorkflowListView.as_view(), name="workflow-list"),
-    path("webhooks/secret", api.WebhookSecretView.as_view(), name="webhook-secret"),
 ]

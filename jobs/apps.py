@@ -42,6 +42,7 @@ class JobsConfig(AppConfig):
         from django_q.signals import post_spawn
 
         from jobs import checks  # noqa: F401  (registers the system checks)
+        from jobs.callbacks import job_events_register
         from jobs.execution import worker_alive
         from jobs.personal_data import jobs_personal_data_register
         from levqor.health import register_readiness_check
@@ -51,3 +52,4 @@ class JobsConfig(AppConfig):
         schedule_every(app_config=self, name=REAPER_SCHEDULE_NAME, func="jobs.tasks.job_reap", minutes=1)
         post_spawn.connect(_worker_process_setup, dispatch_uid="jobs-worker-setup")
         jobs_personal_data_register()
+        job_events_register()

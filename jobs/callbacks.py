@@ -1,83 +1,87 @@
-"""Delivering a finished job to its callback_url: signed the Standard Webhooks way, retried
-with backoff, every attempt recorded."""
+"""A finished job told to its owner through the webhook engine (levqor.webhooks): its callback_url
+gets the job (signed with the account's signing secret, retried by the engine's schedule, every
+attempt stored), and the account's endpoints subscribed to job.completed / job.failed get those.
 
-import json
+Job.callback_status / callback_attempts / callback_next_at follow the engine's attempts through
+webhook_attempt_recorded, which is sent inside the transaction that stores the attempt: the job's
+row and its timeline event commit with it, so GET /api/v1/jobs/<id> never disagrees with the
+delivery. (webhook_delivery_settled, after the commit, would leave a window and would not see the
+retries in between.)"""
+
 import logging
-import time
-from datetime import timedelta
 
-import httpx
-from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.utils import timezone
 
-from jobs import dispatch
-from jobs.models import CallbackDelivery, Job, JobEvent
+from jobs.models import Job, JobEvent
 from jobs.serializers import JobSerializer
-from levqor.outbound import OutboundTargetRefused, OutboundTransport, outbound_url_check
-from levqor.webhooks.signing import webhook_headers
+from levqor.tasks_queue import handed_over
+from levqor.webhooks.events import webhook_event_type_register
+from levqor.webhooks.models import WebhookDelivery
+from levqor.webhooks.services import webhook_event_emit, webhook_send
+from levqor.webhooks.signals import webhook_attempt_recorded
 
 logger = logging.getLogger("levqor.jobs.callbacks")
-CALLBACK_RETRY_BASE_SECONDS = 10
+SOURCE_PREFIX = "jobs.job:"
+FINAL_EVENTS = {Job.Status.SUCCEEDED: "job.completed", Job.Status.FAILED: "job.failed"}
 
 
-def callback_body(job: Job) -> bytes:
-    return json.dumps({"type": f"job.{job.status}", "data": JobSerializer(job).data},
-                      cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+def job_events_register() -> None:
+    """The event types jobs sends to account endpoints (from JobsConfig.ready())."""
+    webhook_event_type_register(name="job.completed", description="A job succeeded; data is the job.",
+                                audiences=("account",))
+    webhook_event_type_register(name="job.failed", description="A job failed after its last attempt; data is the job.",
+                                audiences=("account",))
+    webhook_attempt_recorded.connect(_attempt_recorded, sender=WebhookDelivery, dispatch_uid="jobs-callback-attempt")
 
 
-def job_callback_deliver(*, job_id) -> str | None:
-    """Make one delivery attempt for a job whose callback is pending; schedule the next on failure."""
-    now = timezone.now()
-    job = Job.objects.select_related("owner").filter(pk=job_id, callback_status=Job.CallbackStatus.PENDING).first()
-    if job is None:
-        return None
-    attempt = job.callback_attempts + 1
-    # Claim this attempt so that two deliveries of the same task cannot both send it.
-    if not Job.objects.filter(pk=job.pk, callback_status=Job.CallbackStatus.PENDING,
-                              callback_attempts=job.callback_attempts).update(
-            callback_attempts=attempt,
-            callback_next_at=now + timedelta(seconds=settings.CALLBACK_TIMEOUT_SECONDS * 2)):
-        return None
-    # One message id per final state of the job, the same across delivery retries (for dedupe).
-    msg_id = f"msg_{job.pk.hex}_{job.attempts}"
-    body = callback_body(job)
-    status_code, error, refused = None, "", False
-    started = time.monotonic()
-    try:
-        outbound_url_check(job.callback_url)
-        headers = webhook_headers(secret=job.owner.webhook_secret, msg_id=msg_id, timestamp=int(time.time()), body=body)
-        headers["user-agent"] = "Levqor-Webhooks/1"
-        with httpx.Client(transport=OutboundTransport(), timeout=settings.CALLBACK_TIMEOUT_SECONDS,
-                          follow_redirects=False) as client:
-            response = client.post(job.callback_url, content=body, headers=headers)
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
-            error = f"The receiver answered {status_code}."
-    except OutboundTargetRefused as exc:
-        error, refused = str(exc), True  # retrying cannot help
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
-    duration_ms = int((time.monotonic() - started) * 1000)
-    delivered = not error
-    if delivered:
-        state, next_at = Job.CallbackStatus.DELIVERED, None
-    elif refused or attempt >= settings.CALLBACK_MAX_ATTEMPTS:
-        state, next_at = Job.CallbackStatus.FAILED, None
-    else:
-        state = Job.CallbackStatus.PENDING
-        next_at = now + timedelta(seconds=dispatch.backoff_seconds(attempt, base=CALLBACK_RETRY_BASE_SECONDS,
-                                                                   cap=6 * 3600))
-    with transaction.atomic():
-        CallbackDelivery.objects.create(job=job, attempt=attempt, url=job.callback_url, webhook_id=msg_id,
-                                        status_code=status_code, succeeded=delivered, error=error,
-                                        duration_ms=duration_ms, at=now)
-        JobEvent.objects.create(job=job, kind=JobEvent.Kind.CALLBACK_ATTEMPT, attempt=job.attempts,
-                                duration_ms=duration_ms, error_message=error, at=now,
-                                data={"delivery_attempt": attempt, "status_code": status_code, "outcome": state,
-                                      "next_attempt_at": next_at.isoformat() if next_at else None})
-        Job.objects.filter(pk=job.pk, callback_attempts=attempt).update(callback_status=state, callback_next_at=next_at)
-        if next_at:
-            transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk, when=next_at))
-    return state
+def _final_state_key(job: Job) -> str:
+    # One message per final state of the job: a retried job that ends again is a new message, and a
+    # re-run of this function for the same final state finds the message it made before.
+    finished = job.finished_at.isoformat() if job.finished_at else ""
+    return f"job:{job.pk}:{job.attempts}:{finished}"
+
+
+def job_final_notify(*, job_id) -> None:
+    """After a job's final state committed: queue its callback (when it has a callback_url and the
+    callback is pending) and the job.completed / job.failed event. Idempotent: a second call for
+    the same final state queues nothing new."""
+    job = Job.objects.select_related("owner").filter(pk=job_id).first()
+    if job is None or job.status not in Job.FINAL_STATUSES:
+        return
+    data = None
+    key = _final_state_key(job)
+    if job.callback_url and job.callback_status == Job.CallbackStatus.PENDING:
+        data = JobSerializer(job).data
+        webhook_send(owner=job.owner, url=job.callback_url, event_type=f"job.{job.status}", data=data,
+                     key=key, source=f"{SOURCE_PREFIX}{job.pk}")
+    event_type = FINAL_EVENTS.get(job.status)
+    if event_type:
+        webhook_event_emit(owner=job.owner, audience="account", event_type=event_type,
+                           data=data if data is not None else (lambda: JobSerializer(job).data),
+                           key=f"{event_type}:{key}", source=f"{SOURCE_PREFIX}{job.pk}")
+
+
+@handed_over("a finished job's callback and events")
+def job_final_hand_over(job_id) -> None:
+    """job_final_notify for an on_commit hook: the job's state is committed, so a failure here is
+    logged, never raised into the worker; the reaper hands a lost callback over again."""
+    job_final_notify(job_id=job_id)
+
+
+def _attempt_recorded(sender, delivery, attempt, **kwargs) -> None:
+    """Keep the job's callback fields and timeline in step with an attempt at its callback."""
+    if delivery.endpoint_id is not None or not delivery.source.startswith(SOURCE_PREFIX):
+        return
+    job_id = delivery.source[len(SOURCE_PREFIX):]
+    job_attempts = Job.objects.filter(pk=job_id).values_list("attempts", flat=True).first()
+    if job_attempts is None:
+        return
+    Job.objects.filter(pk=job_id).update(callback_status=delivery.status, callback_attempts=attempt.number,
+                                         callback_next_at=delivery.next_attempt_at, updated_at=timezone.now())
+    next_at = delivery.next_attempt_at
+    JobEvent.objects.create(
+        job_id=job_id, kind=JobEvent.Kind.CALLBACK_ATTEMPT, attempt=job_attempts, duration_ms=attempt.duration_ms,
+        error_message=attempt.error, at=attempt.at,
+        data={"delivery_attempt": attempt.number, "status_code": attempt.status_code, "outcome": delivery.status,
+              "next_attempt_at": next_at.isoformat() if next_at else None, "delivery_id": str(delivery.pk),
+              "webhook_id": delivery.msg_id})

@@ -1,7 +1,6 @@
 """Hand work to django-q2. A task carries no job: it tells a worker "run the best due job",
 so priority is decided at claim time from our table, and a lost task loses nothing."""
 
-import functools
 import logging
 import random
 import threading
@@ -16,9 +15,10 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from jobs.fastsql.token import orm_queue_insert
+from levqor.tasks_queue import handed_over, task_enqueue  # noqa: F401  (jobs.dispatch.task_enqueue is used)
+from levqor.tasks_queue import task_push as _task_push
 
 RUN_NEXT = "jobs.tasks.job_run_next"
-DELIVER_CALLBACK = "jobs.tasks.job_callback_deliver"
 
 _local = threading.local()
 logger = logging.getLogger("levqor.jobs")
@@ -52,20 +52,13 @@ def backoff_seconds(attempt: int, *, base: float | None = None, cap: float | Non
     return random.uniform(ceiling / 2, ceiling)
 
 
+def _broker_forget() -> None:
+    _local.broker = None
+
+
 def _handed_over(what: str):
-    """Run after a commit: if the broker (or the schedule table) fails, the work is not lost, as
-    our Job table still says it is due and the reaper hands it over again, so log, never raise.
-    Raising would turn an accepted job into a 500 (and a client retry into a duplicate)."""
-    def wrap(func):
-        @functools.wraps(func)
-        def handed(*args, **kwargs):
-            try:
-                func(*args, **kwargs)
-            except Exception:
-                _local.broker = None  # connect afresh next time
-                logger.warning("could not hand %s to django-q2; it stays due and is handed over again", what, exc_info=True)
-        return handed
-    return wrap
+    """levqor.tasks_queue.handed_over that also drops this module's broker after a failure."""
+    return handed_over(what, on_failure=_broker_forget)
 
 
 def run_tokens_push(count: int = 1) -> None:
@@ -106,26 +99,8 @@ def run_token_at(when: datetime) -> None:
 
 
 def task_push(func: str, *args: str | int, when: datetime | None = None) -> None:
-    """Hand the task `func(*args)` to the workers now, or at `when` through django-q2's scheduler
-    (a ONCE schedule: a delayed retry survives a restart of the cluster). Raises if the broker does."""
-    if when is None:
-        async_task(func, *args, broker=_broker())
-    else:
-        # args is parsed with ast.literal_eval by the scheduler: a tuple of literals.
-        Schedule.objects.create(func=func, args=repr(tuple(args)), schedule_type=Schedule.ONCE, next_run=when,
-                                repeats=-1)
-
-
-@_handed_over("a task")
-def task_enqueue(func: str, *args: str | int, when: datetime | None = None) -> None:
-    """task_push for an on_commit hook: a broker failure is logged, never raised, as the caller's
-    own table still says the work is due and its reaper (or sweep) hands it over again."""
-    task_push(func, *args, when=when)
-
-
-@_handed_over("a callback")
-def callback_enqueue(job_id, *, when: datetime | None = None) -> None:
-    task_push(DELIVER_CALLBACK, str(job_id), when=when)
+    """levqor.tasks_queue.task_push with jobs' broker (the ORM fast path on the embedded setup)."""
+    _task_push(func, *args, when=when, broker=_broker() if when is None else None)
 
 
 def queue_size() -> int:

@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs import dispatch
+from jobs.callbacks import job_final_hand_over, job_final_notify
 from jobs.fastsql import claim, finish
 from jobs.models import IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
 from jobs.services import idempotency_cutoff, job_callback_schedule, spend_adjust
@@ -134,8 +135,7 @@ def _job_finish_final(job: Job, outcome: Outcome, *, status: str, run_cost: Deci
     if callback_url is None:
         logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
         return None
-    if callback_url:
-        transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
+    transaction.on_commit(lambda: job_final_hand_over(job.pk))
     return status
 
 
@@ -250,7 +250,7 @@ def job_run_due(*, max_seconds: float | None = None) -> int:
 def job_reap(*, now=None) -> dict:
     """The recurring safety net. Jobs whose lease ran out (their worker died) go back to the
     queue while attempts remain, else fail; due jobs without a waiting task get one; callbacks
-    whose delivery was lost are sent again. Also the worker's heartbeat."""
+    whose hand-over to the webhook engine was lost are handed over. Also the worker's heartbeat."""
     now = now or timezone.now()
     requeued = failed = 0
     expired = list(Job.objects.filter(status=Job.Status.RUNNING, lease_expires_at__lt=now)
@@ -291,11 +291,14 @@ def job_reap(*, now=None) -> dict:
     tokens = max(0, min(due, dispatch.tokens_enough()) - dispatch.queue_size())
     if tokens:
         dispatch.run_tokens_enqueue(tokens)
-    lost_callbacks = list(Job.objects.filter(callback_status=Job.CallbackStatus.PENDING,
+    # A callback whose hand-over to the webhook engine was lost (the process died between the job's
+    # commit and the delivery's): queued again, once-only by its key. Once the engine has it
+    # (callback_attempts > 0), retries and lost tasks are the engine's sweep's.
+    lost_callbacks = list(Job.objects.filter(callback_status=Job.CallbackStatus.PENDING, callback_attempts=0,
                                              callback_next_at__lt=now - timedelta(minutes=2))
                           .values_list("pk", flat=True)[:500])
     for pk in lost_callbacks:
-        dispatch.callback_enqueue(pk)
+        job_final_notify(job_id=pk)
     # Idempotency answers are kept for 24 hours; older ones go, a bounded batch per run.
     stale = IdempotencyRecord.objects.filter(created_at__lt=idempotency_cutoff(now))
     expired_keys, _ = IdempotencyRecord.objects.filter(pk__in=list(stale.values_list("pk", flat=True)[:5000])).delete()

@@ -127,28 +127,6 @@ class JobEvent(models.Model):
         return f"{self.kind} #{self.attempt}"
 
 
-class CallbackDelivery(models.Model):
-    """One attempt to POST a finished job to its callback_url."""
-
-    id = models.BigAutoField(primary_key=True)
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="callback_deliveries")
-    attempt = models.PositiveIntegerField()
-    url = models.URLField(max_length=1024)
-    webhook_id = models.CharField(max_length=64)
-    status_code = models.PositiveIntegerField(null=True, blank=True)
-    succeeded = models.BooleanField(default=False)
-    error = models.TextField(blank=True, default="")
-    duration_ms = models.PositiveIntegerField(default=0)
-    at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["at", "id"]
-        verbose_name_plural = "callback deliveries"
-
-    def __str__(self):
-        return f"callback #{self.attempt} of {self.job_id} ({self.status_code or self.error[:40]})"
-
-
 class IdempotencyRecord(models.Model):
     """What a request with an Idempotency-Key answered, replayed for 24 hours (Stripe semantics)."""
 

@@ -219,23 +219,24 @@ def job_retry(*, job: Job) -> Job:
 
 
 def job_callback_schedule(*, job: Job) -> None:
-    """After a final state: mark the callback pending and send it once the transaction commits."""
-    if not job.callback_url:
-        return
-    # Each final state is a new message with a fresh set of delivery attempts.
-    Job.objects.filter(pk=job.pk).update(callback_status=Job.CallbackStatus.PENDING, callback_attempts=0,
-                                         callback_next_at=timezone.now())
-    transaction.on_commit(lambda: dispatch.callback_enqueue(job.pk))
+    """After a final state: mark the callback pending, and once the transaction commits hand it (and
+    the job.completed / job.failed event) to the webhook engine."""
+    from jobs.callbacks import job_final_hand_over  # callbacks imports the serializers, which import services
+
+    if job.callback_url:
+        # Each final state is a new message with a fresh set of delivery attempts.
+        Job.objects.filter(pk=job.pk).update(callback_status=Job.CallbackStatus.PENDING, callback_attempts=0,
+                                             callback_next_at=timezone.now())
+    transaction.on_commit(lambda: job_final_hand_over(job.pk))
 
 
 def job_owner_personal_data_erase(*, owner: User) -> int:
     """For account erasure: stop the owner's unfinished jobs and strip what may hold personal data
-    from all of them (payloads, results, error texts, callback URLs, event details, callback
-    delivery URLs, stored idempotent answers). What is kept - workflow, status, timings, costs,
+    from all of them (payloads, results, error texts, callback URLs, event details, stored
+    idempotent answers; the callback deliveries themselves are the webhook engine's, erased with
+    the account). What is kept - workflow, status, timings, costs,
     the event kinds - is what billing and operations need, and says nothing about a person.
     Returns how many jobs were scrubbed."""
-    from jobs.models import CallbackDelivery
-
     # The callback URL goes first, so cancelling below schedules no callback to it.
     Job.objects.filter(owner=owner).update(callback_url="", callback_status=Job.CallbackStatus.NONE,
                                            callback_next_at=None)
@@ -244,6 +245,5 @@ def job_owner_personal_data_erase(*, owner: User) -> int:
             job_cancel(job=job)
     with transaction.atomic():
         JobEvent.objects.filter(job__owner=owner).update(error_message="", data={})
-        CallbackDelivery.objects.filter(job__owner=owner).update(url="", error="")
         IdempotencyRecord.objects.filter(owner=owner).delete()
         return Job.objects.filter(owner=owner).update(payload={}, result=None, error_message="")

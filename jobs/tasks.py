@@ -1,6 +1,6 @@
 """django-q2 entry points: load ids, call a service. No logic here."""
 
-from jobs.callbacks import job_callback_deliver as _deliver
+from jobs.callbacks import job_final_notify as _final_notify
 from jobs.execution import job_reap as _reap
 from jobs.execution import job_run_due as _run_due
 from levqor.sentry import task_errors_reported
@@ -14,7 +14,9 @@ def job_run_next():
 
 @task_errors_reported
 def job_callback_deliver(job_id):
-    return _deliver(job_id=job_id)
+    """Kept for tasks and schedules queued before callbacks moved onto the webhook engine: hands the
+    job's callback to the engine (once-only, by its key)."""
+    return _final_notify(job_id=job_id)
 
 
 @task_errors_reported

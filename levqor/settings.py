@@ -279,8 +279,6 @@ DAILY_BUDGET = env_decimal("DAILY_BUDGET", "10.00")
 JOB_LEASE_GRACE_SECONDS = int(os.environ.get("JOB_LEASE_GRACE_SECONDS", "30"))
 JOB_RETRY_BASE_SECONDS = float(os.environ.get("JOB_RETRY_BASE_SECONDS", "2"))
 JOB_RETRY_MAX_SECONDS = float(os.environ.get("JOB_RETRY_MAX_SECONDS", "600"))
-CALLBACK_MAX_ATTEMPTS = int(os.environ.get("CALLBACK_MAX_ATTEMPTS", "6"))
-CALLBACK_TIMEOUT_SECONDS = float(os.environ.get("CALLBACK_TIMEOUT_SECONDS", "5"))
 # Outbound webhooks (levqor.webhooks): the timeout of one attempt and the consecutive failures
 # after which an endpoint is disabled, unless the partner governance policy says otherwise.
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "5"))

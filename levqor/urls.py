@@ -33,6 +33,7 @@ urlpatterns = [
     path("", include("compliance.urls")),
     path("", include("intelligence.urls")),
     path("", include("partners.urls")),
+    path("", include("levqor.webhooks.urls")),
     path("api/v1/", include("jobs.api_urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("compliance.api_urls")),

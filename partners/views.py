@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from levqor.errors import AppError
+from levqor.webhooks.views import webhooks_block
 from partners.credential_pages import credentials_page_context
 from partners.models import Partner, PartnerReviewEvent
 from partners.services.registry import NAME_MAX, WEBHOOK_URL_MAX, partner_live_for, partner_register
@@ -72,4 +73,5 @@ def partners_page(request):
     if partner is not None:
         # Takes a just-made secret out of the session: only on this page's render (shown once).
         context.update(credentials_page_context(request, partner))
+        context["webhooks"] = webhooks_block(request, audience="partner", return_to="/partners")
     return render(request, "partners/partners.html", context, status=status)

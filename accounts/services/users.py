@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import ApiKey, Referral, User, email_normalise
 from accounts.services.keys import CreatedApiKey, api_key_create, api_key_revoke
-from levqor.webhooks.signing import webhook_secret_generate
+from levqor.webhooks.endpoints import webhook_owner_data_erase
 
 
 def user_get_or_create(*, email: str, name: str = "") -> tuple[User, bool]:
@@ -85,8 +85,9 @@ def user_anonymise(*, user: User, actor: User | None = None, ip: str | None = No
         locked.meta = {}
         locked.is_active = False
         locked.set_unusable_password()
-        locked.webhook_secret = webhook_secret_generate()
-        locked.save(update_fields=["email", "name", "meta", "is_active", "password", "webhook_secret", "updated_at"])
+        locked.save(update_fields=["email", "name", "meta", "is_active", "password", "updated_at"])
+        # Webhook endpoints and deliveries (URLs, bodies) go, and with them the signing secret.
+        webhook_owner_data_erase(owner=locked)
         Referral.objects.filter(user=locked).update(email=locked.email)
         for api_key in ApiKey.objects.filter(owner=locked, revoked_at__isnull=True):
             api_key_revoke(api_key=api_key, actor=actor, ip=ip, details={"via": "account_erasure"})

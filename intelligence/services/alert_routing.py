@@ -17,6 +17,7 @@ from django.utils import timezone
 from intelligence.models import Alert, AlertChannel, AlertDelivery, AlertRoute
 from intelligence.services.alert_channels import ChannelError, channel_send, channel_state
 from jobs import dispatch
+from levqor.tasks_queue import task_enqueue
 
 logger = logging.getLogger("levqor.intelligence.alerts")
 
@@ -47,7 +48,7 @@ def alert_route(alert: Alert) -> list[AlertDelivery]:
             if state.configured:
                 delivery = AlertDelivery.objects.create(alert=alert, channel=channel, created_at=now,
                                                         next_attempt_at=now)
-                transaction.on_commit(lambda pk=delivery.pk: dispatch.task_enqueue(DELIVER_TASK, pk))
+                transaction.on_commit(lambda pk=delivery.pk: task_enqueue(DELIVER_TASK, pk))
             else:
                 delivery = AlertDelivery.objects.create(alert=alert, channel=channel, created_at=now,
                                                         status=AlertDelivery.Status.NOT_CONFIGURED,
@@ -103,7 +104,7 @@ def _failed(delivery: AlertDelivery, *, attempt: int, error: str, retry_after: f
     next_at = now + timedelta(seconds=wait)
     with transaction.atomic():
         mine.update(next_attempt_at=next_at, last_error=error)
-        transaction.on_commit(lambda: dispatch.task_enqueue(DELIVER_TASK, delivery.pk, when=next_at))
+        transaction.on_commit(lambda: task_enqueue(DELIVER_TASK, delivery.pk, when=next_at))
     logger.warning("alert %s to %s failed (attempt %s), next try in %.0f s: %s", delivery.alert_id, delivery.channel,
                    attempt, wait, error)
     return AlertDelivery.Status.PENDING
@@ -120,6 +121,6 @@ def alert_deliveries_sweep() -> int:
     for pk, was_due in overdue:
         if AlertDelivery.objects.filter(pk=pk, status=AlertDelivery.Status.PENDING,
                                         next_attempt_at=was_due).update(next_attempt_at=now):
-            dispatch.task_enqueue(DELIVER_TASK, pk)
+            task_enqueue(DELIVER_TASK, pk)
             handed += 1
     return handed

@@ -33,17 +33,18 @@ def _deliveries_hand_over(ids: list) -> None:
         transaction.on_commit(lambda: webhook_deliveries_enqueue(ids))
 
 
-def webhook_event_emit(*, owner, audience: str, event_type: str, data: dict, key: str | None = None,
+def webhook_event_emit(*, owner, audience: str, event_type: str, data, key: str | None = None,
                        source: str = "") -> list[WebhookDelivery]:
     """Queue `event_type` with `data` to every enabled endpoint of `owner` for `audience` that
     subscribes to it. `key` (e.g. "partner.verified:<id>:<review event id>") makes the message id
-    stable, so emitting the same event twice delivers it once per endpoint."""
+    stable, so emitting the same event twice delivers it once per endpoint. `data` may be a callable
+    returning the dict: it is called only when an endpoint subscribes (a hot path pays one query)."""
     endpoints = [e for e in WebhookEndpoint.objects.filter(owner=owner, audience=audience, enabled=True)
                  if event_type in e.event_types]
     if not endpoints:
         return []
     msg_id = webhook_msg_id(key)
-    body = webhook_body(event_type=event_type, data=data, msg_id=msg_id)
+    body = webhook_body(event_type=event_type, data=data() if callable(data) else data, msg_id=msg_id)
     now = timezone.now()
     created = []
     with transaction.atomic():

@@ -6,9 +6,13 @@
 - webhook_endpoint_disabled(sender=WebhookEndpoint, endpoint=..., reason=...): an endpoint was
   disabled after the policy's consecutive failures. intelligence raises an alert; partners
   applies its auto-suspend rule to a partner's endpoint.
-Both are sent after the commit of the change they report."""
+- webhook_attempt_recorded(sender=WebhookDelivery, delivery=..., attempt=WebhookAttempt): one attempt
+  was stored. Sent INSIDE the transaction that stores it, so a listener's own writes (jobs: the
+  job's callback_status and its timeline event) commit or roll back with the attempt.
+The first two are sent after the commit of the change they report."""
 
 from django.dispatch import Signal
 
 webhook_delivery_settled = Signal()
 webhook_endpoint_disabled = Signal()
+webhook_attempt_recorded = Signal()

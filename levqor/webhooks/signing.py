@@ -7,7 +7,7 @@ The one place in the project that signs and verifies them; the HMAC itself is th
 import base64
 import binascii
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -26,12 +26,16 @@ def webhook_sign(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> st
     return Webhook(secret).sign(msg_id, datetime.fromtimestamp(timestamp, tz=UTC), body.decode())
 
 
-def webhook_headers(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The headers that go with `body`, signed with `secret`."""
+def webhook_headers(*, secret: str | Sequence[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The headers that go with `body`, signed with `secret`, or with each of several secrets (a
+    rotation's overlap): the signature header then lists "v1,<sig> v1,<sig>", space-separated, and a
+    receiver holding either secret verifies it."""
+    secrets_ = [secret] if isinstance(secret, str) else list(secret)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": webhook_sign(secret=secret, msg_id=msg_id, timestamp=timestamp, body=body),
+        "webhook-signature": " ".join(webhook_sign(secret=s, msg_id=msg_id, timestamp=timestamp, body=body)
+                                      for s in secrets_),
         "content-type": "application/json",
     }
 

@@ -2,9 +2,10 @@
 
 import logging
 
-from django_q.tasks import async_task
+from levqor.tasks_queue import task_push
 
 logger = logging.getLogger("levqor.webhooks")
+DELIVER_TASK = "levqor.webhooks.tasks.webhook_deliver"
 
 
 def webhook_deliveries_enqueue(ids) -> None:
@@ -12,11 +13,20 @@ def webhook_deliveries_enqueue(ids) -> None:
     due, and the sweep hands it over again."""
     try:
         for pk in ids:
-            async_task("levqor.webhooks.tasks.webhook_deliver", str(pk))
+            task_push(DELIVER_TASK, str(pk))
     except Exception:
         logger.warning("could not hand webhook deliveries to the workers; the sweep will", exc_info=True)
 
 
-def webhook_deliver(delivery_id: str) -> None:
-    """One attempt at a due delivery (built by the webhook-engine part of issue 10)."""
-    raise NotImplementedError("built by the webhook-engine part")
+def webhook_deliver(delivery_id: str) -> str | None:
+    """One attempt at a due delivery (the next one is scheduled by the attempt itself)."""
+    from levqor.webhooks.delivery import webhook_delivery_attempt
+
+    return webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+def webhook_deliveries_sweep() -> int:
+    """The recurring safety net: pending deliveries whose task was lost are handed over again."""
+    from levqor.webhooks.delivery import webhook_deliveries_sweep as sweep
+
+    return sweep()

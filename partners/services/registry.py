@@ -4,7 +4,6 @@ deletes it (soft: the trail stays). Review decisions are partners.services.statu
 import json
 import math
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -12,10 +11,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from levqor.errors import AppError, ErrorCode
-from levqor.outbound import OutboundTargetRefused, outbound_url_check
+from levqor.webhooks.endpoints import (
+    webhook_endpoint_create,
+    webhook_endpoint_disable,
+    webhook_endpoint_update,
+    webhook_url_reachable_check,
+    webhook_url_shape_check,
+)
 from levqor.webhooks.events import webhook_event_types
 from levqor.webhooks.models import WebhookEndpoint
-from levqor.webhooks.policy import webhook_https_required
+from levqor.webhooks.selectors import webhook_endpoints_of
 from partners.models import Partner, PartnerReviewEvent
 from partners.services.policy import policy_current
 from partners.services.status import partner_status_change
@@ -66,31 +71,20 @@ def _webhook_url_clean(value, errors: list, url_errors: list) -> str | None:
     if not isinstance(value, str) or not value.strip():
         errors.append(_error("webhook_url", "A webhook URL is required."))
         return None
-    value = value.strip()
-    if len(value) > WEBHOOK_URL_MAX:
-        errors.append(_error("webhook_url", f"At most {WEBHOOK_URL_MAX} characters."))
-        return None
     try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        parts, host = None, None
-    if parts is None or parts.scheme not in ("http", "https") or not host:
-        url_errors.append(_error("webhook_url", "The webhook URL must be an http(s) URL with a host."))
+        return webhook_url_shape_check(value, field="webhook_url")
+    except AppError as exc:
+        url_errors.append(_error("webhook_url", exc.message))
         return None
-    if webhook_https_required() and parts.scheme != "https":
-        url_errors.append(_error("webhook_url", "The webhook URL must use https."))
-        return None
-    return value
 
 
 def _webhook_url_reachable(url: str) -> None:
-    """The SSRF guard: the URL must reach a public host (resolved now; the engine checks again per send)."""
+    """The SSRF guard, with the registry's error details (every problem in details.errors)."""
     try:
-        outbound_url_check(url)
-    except OutboundTargetRefused as exc:
-        raise AppError(ErrorCode.INVALID_WEBHOOK_URL, f"The webhook URL is not allowed: {exc}",
-                       details={"field": "webhook_url", "errors": [_error("webhook_url", str(exc))]}) from exc
+        webhook_url_reachable_check(url, field="webhook_url")
+    except AppError as exc:
+        exc.details["errors"] = [_error("webhook_url", exc.message)]
+        raise
 
 
 def _revenue_share_clean(value, errors: list) -> Decimal | None:
@@ -177,24 +171,24 @@ def _partner_event_types() -> list[str]:
 
 
 def _endpoint_create(partner: Partner) -> WebhookEndpoint:
-    return WebhookEndpoint.objects.create(owner=partner.owner, audience=WebhookEndpoint.Audience.PARTNER,
-                                          url=partner.webhook_url, event_types=_partner_event_types(),
-                                          description="The partner's webhook_url")
+    return webhook_endpoint_create(owner=partner.owner, audience=WebhookEndpoint.Audience.PARTNER,
+                                   url=partner.webhook_url, event_types=_partner_event_types(),
+                                   description="The partner's webhook_url")
 
 
 def _endpoints_repoint(partner: Partner, *, old_url: str, new_url: str) -> None:
     """The endpoint(s) made from the old webhook_url follow the new one; if none is left (the owner
     removed it), one is made, so the partner's webhook_url always receives its events."""
-    moved = WebhookEndpoint.objects.filter(owner=partner.owner, audience=WebhookEndpoint.Audience.PARTNER,
-                                           url=old_url).update(url=new_url, updated_at=timezone.now())
-    if not moved:
+    endpoints = list(webhook_endpoints_of(partner.owner, audience=WebhookEndpoint.Audience.PARTNER).filter(url=old_url))
+    for endpoint in endpoints:
+        webhook_endpoint_update(endpoint=endpoint, url=new_url)
+    if not endpoints:
         _endpoint_create(partner)
 
 
 def _endpoints_disable(partner: Partner, *, reason: str) -> None:
-    WebhookEndpoint.objects.filter(owner=partner.owner, audience=WebhookEndpoint.Audience.PARTNER,
-                                   enabled=True).update(enabled=False, disabled_reason=reason[:300],
-                                                        disabled_at=timezone.now(), updated_at=timezone.now())
+    for endpoint in webhook_endpoints_of(partner.owner, audience=WebhookEndpoint.Audience.PARTNER).filter(enabled=True):
+        webhook_endpoint_disable(endpoint=endpoint, reason=reason)
 
 
 # --- the registry's writes ---------------------------------------------------------------------

@@ -183,8 +183,8 @@ def test_a_cached_key_carries_its_owner_whole_and_an_unreadable_entry_is_a_miss(
     with CaptureQueriesContext(connection) as queries:
         cached = api_key_authenticate(raw)
     assert len(queries) == 0
-    assert (cached.pk, cached.livemode, cached.owner.pk, cached.owner.email, cached.owner.webhook_secret) == (
-        first.pk, first.livemode, user.pk, user.email, user.webhook_secret)
+    assert (cached.pk, cached.livemode, cached.owner.pk, cached.owner.email, cached.owner.tier) == (
+        first.pk, first.livemode, user.pk, user.email, user.tier)
     assert not cached._state.adding and cached.owner._state.db == "default"
 
     # What another version of the models (other fields) left in the cache is read as a miss.

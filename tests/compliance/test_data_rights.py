@@ -9,6 +9,7 @@ from accounts.services.users import referral_track
 from compliance import services
 from compliance.models import AccountErasure, ConsentRecord, MarketingConsentEvent, TermsAcceptance
 from jobs.models import Job, JobEvent
+from levqor.webhooks.delivery import signing_secret_for
 from tests.compliance.conftest import csrf_from
 from tests.factories import api_key_for
 from tests.jobs.support import job_submit
@@ -50,7 +51,7 @@ def test_export_downloads_everything_about_the_user_and_no_secret(customer):
     assert [e["kind"] for e in job["events"]] == ["created"]
     text = response.content.decode()
     key = ApiKey.objects.get(owner=user)
-    for secret in (customer.raw_key, key.key_hash, user.webhook_secret):
+    for secret in (customer.raw_key, key.key_hash, signing_secret_for(owner=user).secret):
         assert secret not in text
     assert "password" not in text
 

@@ -29,9 +29,15 @@ EXPECTED_SCHEDULES = {
     "intelligence.alert_deliveries_sweep": "every 2 minutes",
     "intelligence.rollup": "every minute",
     "intelligence.metrics_purge": "daily at 03:30 UTC",
-    "partners.audits_due": "daily at 05:00 UTC",  # each approved partner audited 90 days after its last audit
-    "partners.review_cycle": "daily at 06:00 UTC",
-    "partners.governance_sweep": "daily at 04:15 UTC",
+}
+# The other apps' schedules (app label -> name -> cadence); each app declares its own.
+OTHER_APP_SCHEDULES = {
+    "webhooks": {"webhooks.deliveries_sweep": "every 2 minutes"},
+    "partners": {
+        "partners.audits_due": "daily at 05:00 UTC",  # each approved partner audited 90 days after its last audit
+        "partners.review_cycle": "daily at 06:00 UTC",
+        "partners.governance_sweep": "daily at 04:15 UTC",
+    },
 }
 PROBE = "tests.intelligence.schedule_probe.probe_run"
 
@@ -47,7 +53,7 @@ def probe_table(transactional_db):
 
 @pytest.mark.django_db
 def test_every_schedule_of_the_intelligence_app_exists_once_after_migrate():
-    declared = {**schedules_declared("intelligence"), **schedules_declared("partners")}
+    declared = schedules_declared("intelligence")
     assert {name: spec.cadence for name, spec in declared.items()} == EXPECTED_SCHEDULES
     call_command("migrate", verbosity=0)
     call_command("migrate", verbosity=0)  # idempotent: still one each
@@ -55,9 +61,23 @@ def test_every_schedule_of_the_intelligence_app_exists_once_after_migrate():
         [schedule] = Schedule.objects.filter(name=name)
         assert schedule.func == spec.func and schedule.repeats == -1, name
         assert callable(pydoc.locate(spec.func)), f"{name}: {spec.func} is not a function the workers can find"
-    strays = set(Schedule.objects.filter(name__regex=r"^(intelligence|partners)\.").values_list("name", flat=True)) \
-        - set(declared)
+    strays = set(Schedule.objects.filter(name__startswith="intelligence.").values_list("name", flat=True)) - set(declared)
     assert not strays, f"schedules named intelligence.* that the app does not declare: {strays}"
+
+
+@pytest.mark.django_db
+def test_the_other_apps_schedules_exist_once_after_migrate():
+    for label, expected in OTHER_APP_SCHEDULES.items():
+        declared = schedules_declared(label)
+        assert {name: spec.cadence for name, spec in declared.items()} == expected
+        call_command("migrate", verbosity=0)
+        call_command("migrate", verbosity=0)  # idempotent: still one each
+        for name, spec in declared.items():
+            [schedule] = Schedule.objects.filter(name=name)
+            assert schedule.func == spec.func and schedule.repeats == -1, name
+            assert callable(pydoc.locate(spec.func)), f"{name}: {spec.func} is not a function the workers can find"
+        strays = set(Schedule.objects.filter(name__startswith=f"{label}.").values_list("name", flat=True)) - set(declared)
+        assert not strays, f"schedules named {label}.* that the app does not declare: {strays}"
 
 
 @pytest.mark.django_db
@@ -66,7 +86,8 @@ def test_the_schedules_are_listed_in_admin(operator):
     response = operator.get("/admin/django_q/schedule/")
     _check_page(response)
     page = response.content.decode()
-    for name in [*EXPECTED_SCHEDULES, "jobs.reap (lease reaper, dispatcher, heartbeat)"]:
+    others = [name for names in OTHER_APP_SCHEDULES.values() for name in names]
+    for name in [*EXPECTED_SCHEDULES, *others, "jobs.reap (lease reaper, dispatcher, heartbeat)"]:
         assert name in page, name
 
 

@@ -19,6 +19,7 @@ from jobs.intake import PRIORITIES, IntakeRequest
 from jobs.models import Job
 from jobs.services import job_create
 from jobs.workflows import Workflow, workflow_get, workflow_register, workflow_unregister
+from levqor import crypto
 
 
 def job_submit(owner, workflow: str = "demo.flow", payload: dict | None = None, *, priority: str = "normal",
@@ -83,7 +84,10 @@ def worker_env() -> dict[str, str]:
            "LEVQOR_TEST_RUN": settings.Q_CLUSTER["name"].removeprefix("levqor-test-"),
            "PYTHONPATH": str(settings.BASE_DIR), "PYTHONUNBUFFERED": "1",
            # The same key signs and checks django-q2's task packages, and production checks want it set.
-           "SECRET_KEY": settings.SECRET_KEY}
+           "SECRET_KEY": settings.SECRET_KEY,
+           # The keys this process encrypts secrets with (derived from SECRET_KEY here), so the worker
+           # reads the signing secrets the test stored, and passes the production check that wants keys.
+           "FIELD_ENCRYPTION_KEYS": ",".join(crypto._keys())}
     env.pop("Q_CLUSTER_NAME", None)  # would move the cluster to another queue
     if db["ENGINE"].endswith("sqlite3"):
         env.pop("DATABASE_URL", None)

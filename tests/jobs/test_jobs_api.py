@@ -16,6 +16,7 @@ from rest_framework import exceptions
 from jobs.execution import job_claim, job_run_next
 from jobs.models import DailySpend, Job
 from levqor.http_errors import api_exception_handler
+from levqor.webhooks.delivery import signing_secret_for
 from tests.api_asserts import assert_api_error, error_fields
 from tests.conftest import post_json
 from tests.factories import ApiKeyFactory, JobFactory, UserFactory, api_key_for
@@ -418,7 +419,8 @@ def test_unknown_api_path_has_the_error_shape(api):
 
 def test_webhook_secret_is_the_owners(api):
     body = api.get("/api/v1/webhooks/secret").json()
-    assert body["secret"] == api.user.webhook_secret
+    assert body["secret"] == signing_secret_for(owner=api.user).secret
+    assert api.get("/api/v1/webhooks/secret").json()["secret"] == body["secret"]  # the same each time
 
 
 @pytest.mark.parametrize(("exc", "status", "code"), [

@@ -22,6 +22,7 @@ from django_q.brokers import get_broker
 
 from jobs.execution import job_reap, job_run_next
 from jobs.models import Job, JobEvent, WorkerHeartbeat
+from levqor.webhooks.delivery import signing_secret_for
 from tests.conftest import post_json
 from tests.factories import JobFactory
 from tests.jobs.support import event_kinds, job_lease_expire, job_submit, worker_env
@@ -189,7 +190,7 @@ def test_a_real_cluster_runs_what_the_api_accepted_and_calls_back(api, fake_serv
         assert status["result"]["echo"]["n"] == ids.index(job_id)
     [callback] = fake_server.requests
     # Verified as a receiver would, with the Standard Webhooks package (raises if it does not verify).
-    standardwebhooks.Webhook(api.user.webhook_secret).verify(callback["body"], callback["headers"])
+    standardwebhooks.Webhook(signing_secret_for(owner=api.user).secret).verify(callback["body"], callback["headers"])
     assert json.loads(callback["body"])["data"]["id"] == ids[0]
     # Each job ran in a cluster worker process, not in this one.
     workers = set(Job.objects.filter(pk__in=ids).values_list("worker", flat=True))

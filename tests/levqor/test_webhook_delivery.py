@@ -1,0 +1,245 @@
+"""The webhook engine's delivery: signed messages a Standard Webhooks receiver verifies, rotation
+overlap, the fixed retry schedule, every attempt stored, auto-disable with email and alert, the
+SSRF guard and https-only, the sweep, and a task run twice sending once. Receivers are real local
+HTTP servers (fake_server); time moves with the clock fixture."""
+
+import json
+from datetime import timedelta
+
+import pytest
+import standardwebhooks
+from django.core import mail
+from django.utils import timezone
+from django_q.models import Schedule
+
+from intelligence.models import Alert
+from levqor.webhooks.delivery import DELIVER_TASK, MAX_ATTEMPTS, webhook_deliveries_sweep, webhook_delivery_attempt
+from levqor.webhooks.endpoints import webhook_endpoint_create, webhook_endpoint_secret_rotate
+from levqor.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from levqor.webhooks.services import webhook_event_emit, webhook_send
+from levqor.webhooks.signals import webhook_delivery_settled
+from levqor.webhooks.tasks import webhook_deliver
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _verifies(request, secret) -> bool:
+    try:
+        standardwebhooks.Webhook(secret).verify(request["body"], request["headers"])
+    except standardwebhooks.WebhookVerificationError:
+        return False
+    return True
+
+
+def _endpoint(owner, fake_server, *, path="/hook", types=("job.completed",)):
+    return webhook_endpoint_create(owner=owner, url=fake_server.url + path, event_types=list(types))
+
+
+def _emit(owner, data=None, key=None):
+    [delivery] = webhook_event_emit(owner=owner, audience="account", event_type="job.completed",
+                                    data=data or {"id": "j1"}, key=key)
+    return delivery
+
+
+def test_an_event_reaches_its_endpoint_signed_and_the_attempt_is_stored(user, fake_server):
+    endpoint = _endpoint(user, fake_server)
+    delivery = _emit(user, {"hello": "world"})
+    assert webhook_deliver(str(delivery.pk)) == "delivered"
+
+    [request] = fake_server.requests
+    assert (request["method"], request["path"]) == ("POST", "/hook")
+    assert _verifies(request, endpoint.secret)
+    assert not _verifies(request, WebhookEndpoint(owner=user).secret)  # another secret does not verify
+    body = json.loads(request["body"])
+    assert (body["type"], body["data"], body["id"]) == ("job.completed", {"hello": "world"}, delivery.msg_id)
+    assert request["headers"]["webhook-id"] == delivery.msg_id
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+    [attempt] = delivery.attempt_rows.all()
+    assert (attempt.number, attempt.status_code, attempt.succeeded, attempt.url) == (1, 200, True, endpoint.url)
+    assert attempt.response_snippet == "{}"
+
+
+def test_the_task_run_twice_sends_once(user, fake_server):
+    _endpoint(user, fake_server)
+    delivery = _emit(user)
+    assert webhook_deliver(str(delivery.pk)) == "delivered"
+    assert webhook_deliver(str(delivery.pk)) is None
+    assert len(fake_server.requests) == 1
+
+
+def test_a_claimed_attempt_cannot_be_made_by_a_second_copy(user, fake_server):
+    _endpoint(user, fake_server)
+    delivery = _emit(user)
+    # The first copy claimed attempt 1 (and is sending it): the second finds it not due.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=1, next_attempt_at=timezone.now() + timedelta(seconds=40))
+    assert webhook_delivery_attempt(delivery_id=delivery.pk) is None
+    assert fake_server.requests == []
+
+
+def test_the_retry_schedule_is_svix_s_and_every_attempt_is_stored(user, fake_server, clock):
+    _endpoint(user, fake_server)
+    fake_server.responses = [(500, {"error": "down"})] * MAX_ATTEMPTS
+    delivery = _emit(user)
+    settled = []
+    webhook_delivery_settled.connect(lambda sender, delivery, **kw: settled.append(delivery.status), weak=False,
+                                     dispatch_uid="test-settled")
+    try:
+        waits = []
+        for number in range(1, MAX_ATTEMPTS + 1):
+            state = webhook_deliver(str(delivery.pk))
+            delivery.refresh_from_db()
+            if number < MAX_ATTEMPTS:
+                assert state == "pending"
+                wait = delivery.next_attempt_at - timezone.now()
+                waits.append(round(wait.total_seconds()))
+                assert webhook_deliver(str(delivery.pk)) is None, "not due before its time"
+                clock.advance(wait.total_seconds())
+        assert state == "failed"
+    finally:
+        webhook_delivery_settled.disconnect(dispatch_uid="test-settled")
+    assert waits == [5, 300, 1800, 7200, 18000, 36000, 36000]
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("failed", 8, None)
+    attempts = list(delivery.attempt_rows.order_by("number"))
+    assert [(a.number, a.status_code, a.succeeded) for a in attempts] == [(n, 500, False) for n in range(1, 9)]
+    assert all('"down"' in a.response_snippet and "500" in a.error for a in attempts)
+    # Same id and same body each time; each attempt its own timestamp, each verifies.
+    assert {r["headers"]["webhook-id"] for r in fake_server.requests} == {delivery.msg_id}
+    assert {r["body"] for r in fake_server.requests} == {delivery.body.encode()}
+
+
+def test_a_retry_is_a_django_q2_once_schedule(user, fake_server, django_capture_on_commit_callbacks):
+    _endpoint(user, fake_server)
+    fake_server.responses = [(503, {})]
+    delivery = _emit(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_deliver(str(delivery.pk)) == "pending"
+    delivery.refresh_from_db()
+    schedule = Schedule.objects.get(func=DELIVER_TASK)
+    assert (schedule.schedule_type, schedule.next_run, schedule.args) == (
+        Schedule.ONCE, delivery.next_attempt_at, repr((str(delivery.pk),)))
+
+
+def test_a_long_answer_is_stored_as_a_500_character_snippet(user, fake_server):
+    _endpoint(user, fake_server)
+    fake_server.responses = [(400, {"error": "x" * 5000})]
+    delivery = _emit(user)
+    webhook_deliver(str(delivery.pk))
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    assert len(attempt.response_snippet) == 500 and attempt.status_code == 400
+
+
+def test_rotation_overlap_signs_with_both_then_only_the_new(user, fake_server, clock):
+    endpoint = _endpoint(user, fake_server)
+    old = endpoint.secret
+    new = webhook_endpoint_secret_rotate(endpoint=endpoint)
+    assert new != old and endpoint.previous_secret_expires_at == endpoint.rotated_at + timedelta(hours=24)
+    webhook_deliver(str(_emit(user, key="a").pk))
+    during = fake_server.requests[-1]
+    assert len(during["headers"]["webhook-signature"].split(" ")) == 2
+    assert _verifies(during, old) and _verifies(during, new)
+
+    clock.advance(24 * 3600 + 1)
+    webhook_deliver(str(_emit(user, key="b").pk))
+    after = fake_server.requests[-1]
+    assert _verifies(after, new) and not _verifies(after, old)
+
+
+def test_a_job_callback_url_is_signed_with_the_account_secret(user, fake_server):
+    delivery = webhook_send(owner=user, url=fake_server.url + "/cb", event_type="job.succeeded", data={"a": 1},
+                            key="k1")
+    assert webhook_deliver(str(delivery.pk)) == "delivered"
+    secret = user.webhook_signing_secret.secret
+    assert _verifies(fake_server.requests[0], secret)
+    # once-only by key
+    assert webhook_send(owner=user, url=fake_server.url + "/cb", event_type="job.succeeded", data={"a": 1},
+                        key="k1").pk == delivery.pk
+
+
+def test_ten_consecutive_failures_disable_the_endpoint_email_its_owner_and_raise_an_alert(
+        user, fake_server, clock, django_capture_on_commit_callbacks):
+    endpoint = _endpoint(user, fake_server)
+    fake_server.responses = [(500, {})] * 20
+    deliveries = [_emit(user, key=f"e{i}") for i in range(10)]
+    # A success in between resets the count: 10 failures in a row are needed.
+    with django_capture_on_commit_callbacks(execute=True):
+        for d in deliveries[:9]:
+            webhook_deliver(str(d.pk))
+    endpoint.refresh_from_db()
+    assert (endpoint.consecutive_failures, endpoint.enabled) == (9, True)
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_deliver(str(deliveries[9].pk))
+    endpoint.refresh_from_db()
+    assert endpoint.enabled is False and endpoint.disabled_at is not None
+    assert "10 consecutive" in endpoint.disabled_reason
+    # Its pending deliveries stopped.
+    assert set(WebhookDelivery.objects.filter(endpoint=endpoint).values_list("status", "last_error")) == {
+        ("failed", "endpoint disabled")}
+    [message] = mail.outbox
+    assert message.to == [user.email] and endpoint.url in message.body
+    alert = Alert.objects.get(dedup_key=f"webhooks:endpoint_disabled:{endpoint.pk}")
+    assert alert.severity == "warning"
+    # Nothing more is emitted to it.
+    assert webhook_event_emit(owner=user, audience="account", event_type="job.completed", data={}) == []
+
+
+def test_a_success_resets_the_failure_count(user, fake_server):
+    endpoint = _endpoint(user, fake_server)
+    fake_server.responses = [(500, {}), (500, {}), (200, {})]
+    for i in range(3):
+        webhook_deliver(str(_emit(user, key=f"r{i}").pk))
+    endpoint.refresh_from_db()
+    assert endpoint.consecutive_failures == 0
+
+
+@pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data", "http://10.1.2.3/hook", "fake"])
+def test_a_private_target_fails_at_once_and_nothing_is_sent(target, user, fake_server, settings_outbound_strict):
+    url = fake_server.url + "/hook" if target == "fake" else target
+    delivery = webhook_send(owner=user, url=url, event_type="job.succeeded", data={}, key=target)
+    assert webhook_deliver(str(delivery.pk)) == "failed"
+    assert fake_server.requests == []
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1 and "private" in delivery.last_error
+
+
+def test_https_only_in_production_refuses_http(user, fake_server, settings):
+    settings.WEBHOOK_HTTPS_ONLY = True
+    delivery = webhook_send(owner=user, url=fake_server.url + "/hook", event_type="job.succeeded", data={}, key="h")
+    assert webhook_deliver(str(delivery.pk)) == "failed"
+    assert fake_server.requests == []
+    delivery.refresh_from_db()
+    assert "https" in delivery.last_error
+
+
+def test_the_sweep_hands_over_a_delivery_whose_task_was_lost(user, fake_server, clock):
+    _endpoint(user, fake_server)
+    delivery = _emit(user)  # in the test's transaction: its task is never sent, as if lost
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()
+    assert webhook_deliveries_sweep() == 0, "not yet: it may still be on its way"
+    clock.advance(121)
+    assert webhook_deliveries_sweep() == 1
+    from tests.jobs.support import tasks_drain
+
+    ran = tasks_drain()
+    assert (DELIVER_TASK, (str(delivery.pk),), "delivered") in ran
+    assert len(fake_server.requests) == 1
+
+
+def test_an_endpoint_disabled_meanwhile_gets_nothing(user, fake_server):
+    endpoint = _endpoint(user, fake_server)
+    delivery = _emit(user)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(enabled=False)
+    assert webhook_deliver(str(delivery.pk)) == "failed"
+    assert fake_server.requests == []
+
+
+def test_the_owner_s_deliveries_go_with_the_account(user, fake_server):
+    _endpoint(user, fake_server)
+    _emit(user)
+    other = UserFactory()
+    user.delete()
+    assert not WebhookDelivery.objects.exists() and not WebhookEndpoint.objects.exists()
+    assert other.pk

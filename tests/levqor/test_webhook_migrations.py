@@ -1,0 +1,66 @@
+"""The data migrations of the move onto the webhook engine: each account's old User.webhook_secret
+becomes its WebhookSigningSecret (encrypted at rest; GET /api/v1/webhooks/secret answers the same
+secret), and stored CallbackDelivery attempts become WebhookDelivery/WebhookAttempt rows."""
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+from accounts.models import User as CurrentUser
+from levqor.webhooks.models import WebhookDelivery, WebhookSigningSecret
+from levqor.webhooks.signing import webhook_secret_generate
+from tests.factories import api_key_pair
+
+BEFORE = [("accounts", "0006_webhooks_partners_scopes"), ("jobs", "0002_drop_redundant_fk_indexes")]
+AFTER = [("accounts", "0007_webhook_secret_to_engine"), ("jobs", "0003_callbacks_to_webhooks")]
+
+
+def _migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_secrets_and_callback_attempts_move_into_the_engine(client_for):
+    try:
+        old = _migrate(BEFORE)
+        User, Job = old.get_model("accounts", "User"), old.get_model("jobs", "Job")
+        CallbackDelivery = old.get_model("jobs", "CallbackDelivery")
+        secret = webhook_secret_generate()
+        user = User.objects.create(email="old@example.com", webhook_secret=secret, password="!")
+        now = timezone.now()
+        job = Job.objects.create(owner=user, workflow="demo.echo", status="succeeded", attempts=1,
+                                 callback_url="https://hooks.example.com/x", callback_status="delivered",
+                                 callback_attempts=2, finished_at=now)
+        msg = f"msg_{uuid.UUID(str(job.pk)).hex}_1"
+        CallbackDelivery.objects.create(job=job, attempt=1, url=job.callback_url, webhook_id=msg, status_code=500,
+                                        succeeded=False, error="The receiver answered 500.", duration_ms=12, at=now)
+        CallbackDelivery.objects.create(job=job, attempt=2, url=job.callback_url, webhook_id=msg, status_code=200,
+                                        succeeded=True, duration_ms=9, at=now)
+        _migrate(AFTER)
+
+        stored = WebhookSigningSecret.objects.get(owner_id=user.pk)
+        assert stored.secret == secret
+        with connection.cursor() as cursor:  # encrypted at rest, never the plain secret
+            cursor.execute("SELECT secret FROM webhooks_webhooksigningsecret WHERE owner_id = %s",
+                           [user.pk.hex if connection.vendor == "sqlite" else user.pk])
+            assert secret not in cursor.fetchone()[0]
+        delivery = WebhookDelivery.objects.get(source=f"jobs.job:{job.pk}")
+        assert (delivery.msg_id, delivery.status, delivery.attempts, delivery.endpoint_id) == (msg, "delivered", 2, None)
+        assert [(a.number, a.status_code, a.succeeded, a.error) for a in delivery.attempt_rows.order_by("number")] == [
+            (1, 500, False, "The receiver answered 500."), (2, 200, True, "")]
+
+        _, raw = api_key_pair(owner=CurrentUser.objects.get(pk=user.pk), scopes=["jobs:read"])
+        assert client_for(raw).get("/api/v1/webhooks/secret").json()["secret"] == secret
+    finally:
+        _migrate(_leaves())
+
+
+def _leaves():
+    executor = MigrationExecutor(connection)
+    return executor.loader.graph.leaf_nodes()
