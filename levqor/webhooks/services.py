@@ -39,22 +39,24 @@ def webhook_event_emit(*, owner, audience: str, event_type: str, data, key: str 
     subscribes to it. `key` (e.g. "partner.verified:<id>:<review event id>") makes the message id
     stable, so emitting the same event twice delivers it once per endpoint. `data` may be a callable
     returning the dict: it is called only when an endpoint subscribes (a hot path pays one query)."""
+    # Only the columns routing needs: loading the secret would decrypt it (Fernet) for every endpoint.
     endpoints = [e for e in WebhookEndpoint.objects.filter(owner=owner, audience=audience, enabled=True)
-                 if event_type in e.event_types]
+                 .only("id", "url", "event_types") if event_type in e.event_types]
     if not endpoints:
         return []
     msg_id = webhook_msg_id(key)
     body = webhook_body(event_type=event_type, data=data() if callable(data) else data, msg_id=msg_id)
     now = timezone.now()
-    created = []
     with transaction.atomic():
-        for endpoint in endpoints:
-            delivery, made = WebhookDelivery.objects.get_or_create(
-                endpoint=endpoint, msg_id=msg_id,
-                defaults={"owner": owner, "url": endpoint.url, "event_type": event_type, "source": source,
-                          "body": body, "next_attempt_at": now})
-            if made:
-                created.append(delivery)
+        # One read and one insert for all endpoints. The unique (endpoint, msg_id) keeps an event
+        # emitted twice at once to one row per endpoint (the loser's rows are ignored, and its
+        # hand-over of them finds nothing to send).
+        sent = set(WebhookDelivery.objects.filter(msg_id=msg_id, endpoint__in=endpoints)
+                   .values_list("endpoint_id", flat=True))
+        created = [WebhookDelivery(endpoint=endpoint, msg_id=msg_id, owner=owner, url=endpoint.url,
+                                   event_type=event_type, source=source, body=body, next_attempt_at=now)
+                   for endpoint in endpoints if endpoint.pk not in sent]
+        WebhookDelivery.objects.bulk_create(created, ignore_conflicts=True)
         _deliveries_hand_over([d.pk for d in created])
     return created
 
