@@ -243,3 +243,40 @@ def test_the_owner_s_deliveries_go_with_the_account(user, fake_server):
     user.delete()
     assert not WebhookDelivery.objects.exists() and not WebhookEndpoint.objects.exists()
     assert other.pk
+
+
+def test_an_attempt_slower_than_the_policys_timeout_fails_as_a_timeout(user, operator):
+    """The governance policy's webhook timeout is the engine's: a receiver that answers after it is a
+    failed attempt (retried), not a hung worker."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from partners.services.policy import policy_version_create
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(2.5)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        policy_version_create(actor=operator.user, reason="A tighter timeout", webhook_timeout_seconds=1)
+        webhook_endpoint_create(owner=user, url=f"http://127.0.0.1:{server.server_port}/hook",
+                                event_types=["job.completed"])
+        delivery = _emit(user)
+        started = time.monotonic()
+        assert webhook_deliver(str(delivery.pk)) == "pending"  # failed this time, retried later
+        assert time.monotonic() - started < 2.4, "the attempt waited for the slow answer"
+        [attempt] = delivery.attempt_rows.all()
+        assert not attempt.succeeded and attempt.status_code is None and "Timeout" in attempt.error
+        assert 900 <= attempt.duration_ms < 2400
+    finally:
+        server.shutdown()
+        server.server_close()

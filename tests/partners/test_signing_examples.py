@@ -20,11 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _documentation() -> str:
-    """The README once the section is merged into it, this part's docs until then."""
-    readme = ROOT / "README.md"
-    if readme.exists() and SECTION in readme.read_text():
-        return readme.read_text()
-    return (ROOT / "docs-signed.md").read_text()
+    return (ROOT / "README.md").read_text()
 
 
 def test_the_documentation_shows_the_examples_verbatim():
