@@ -67,3 +67,37 @@ class EncryptedSecretField(models.TextField):
         if value in (None, ""):
             return value
         return secret_encrypt(value)
+
+
+def encrypted_fields():
+    """(model, [field names]) of every installed model with EncryptedSecretField columns."""
+    from django.apps import apps
+
+    for model in apps.get_models():
+        names = [f.name for f in model._meta.get_fields() if isinstance(f, EncryptedSecretField)]
+        if names:
+            yield model, names
+
+
+def secrets_reencrypt_all(*, progress=None) -> dict[str, int]:
+    """Re-encrypt every stored secret with the first of FIELD_ENCRYPTION_KEYS (after a new key was put
+    first), row by row in its own transaction: label -> rows rewritten. `progress(label, done, total)`
+    is told along the way. A row no configured key decrypts raises SecretUnreadable naming it."""
+    from django.db import transaction
+
+    done_by_model = {}
+    for model, names in encrypted_fields():
+        label = model._meta.label
+        rows = model.objects.only("pk", *names).order_by("pk")
+        total, done = rows.count(), 0
+        try:
+            for row in rows.iterator(chunk_size=500):  # each secret decrypted as it is loaded
+                with transaction.atomic():  # get_prep_value encrypts with the first key
+                    model.objects.filter(pk=row.pk).update(**{name: getattr(row, name) for name in names})
+                done += 1
+                if progress and (done % 500 == 0 or done == total):
+                    progress(label, done, total)
+        except SecretUnreadable as exc:
+            raise SecretUnreadable(f"{label}, after {done} of {total} rows: {exc}") from exc
+        done_by_model[label] = done
+    return done_by_model
