@@ -7,7 +7,6 @@ import json
 import socket
 
 import pytest
-import standardwebhooks
 from django.core import mail
 from django.utils import timezone
 from django_q.brokers import get_broker
@@ -24,6 +23,7 @@ from intelligence.services.alerts import alert_raise
 from levqor.webhooks.signing import webhook_secret_generate
 from tests.intelligence.alert_support import SLACK_PATH, TELEGRAM_TOKEN, answers, raised, received, routes
 from tests.jobs.support import schedules_fire, tasks_drain
+from tests.webhook_receiver import received_verifies as _verifies
 
 pytestmark = pytest.mark.django_db
 
@@ -42,13 +42,6 @@ def channels(settings, fake_server):
     answers(fake_server)
     return settings
 
-
-def _verifies(request, secret) -> bool:
-    try:
-        standardwebhooks.Webhook(secret).verify(request["body"], request["headers"])
-    except standardwebhooks.WebhookVerificationError:
-        return False
-    return True
 
 
 # --- routes ---------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import time
 from datetime import timedelta
 
 import pytest
-import standardwebhooks
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import Schedule
@@ -22,6 +21,7 @@ from levqor.webhooks.models import WebhookDelivery
 from levqor.webhooks.signing import webhook_secret_generate
 from levqor.webhooks.tasks import webhook_deliver
 from tests.jobs.support import job_submit, schedules_fire, tasks_drain
+from tests.webhook_receiver import received_verifies as _verifies
 
 pytestmark = pytest.mark.django_db
 
@@ -38,14 +38,6 @@ def _delivery(job) -> WebhookDelivery:
 def _deliver(job):
     return webhook_deliver(str(_delivery(job).pk))
 
-
-def _verifies(request, secret) -> bool:
-    """As a receiver checks it: with the Standard Webhooks package itself, not our signing code."""
-    try:
-        standardwebhooks.Webhook(secret).verify(request["body"], request["headers"])
-    except standardwebhooks.WebhookVerificationError:
-        return False
-    return True
 
 
 def test_a_finished_job_is_posted_signed_to_its_callback_url(api, fake_server, django_capture_on_commit_callbacks):

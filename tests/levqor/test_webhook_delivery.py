@@ -7,7 +7,6 @@ import json
 from datetime import timedelta
 
 import pytest
-import standardwebhooks
 from django.core import mail
 from django.utils import timezone
 from django_q.models import Schedule
@@ -20,16 +19,10 @@ from levqor.webhooks.services import webhook_event_emit, webhook_send
 from levqor.webhooks.signals import webhook_delivery_settled
 from levqor.webhooks.tasks import webhook_deliver
 from tests.factories import UserFactory
+from tests.webhook_receiver import received_verifies as _verifies
 
 pytestmark = pytest.mark.django_db
 
-
-def _verifies(request, secret) -> bool:
-    try:
-        standardwebhooks.Webhook(secret).verify(request["body"], request["headers"])
-    except standardwebhooks.WebhookVerificationError:
-        return False
-    return True
 
 
 def _endpoint(owner, fake_server, *, path="/hook", types=("job.completed",)):
