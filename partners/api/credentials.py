@@ -8,7 +8,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import ErrorSerializer
+from accounts.serializers import api_errors
 from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 from partners.authentication import IsSignedPartner, PartnerSignatureAuthentication, partner_from_request
@@ -22,10 +22,6 @@ from partners.services.credentials import (
     credential_revoke,
     credential_rotate,
 )
-
-
-def _errors(*codes: int) -> dict:
-    return {code: ErrorSerializer for code in codes}
 
 
 class CredentialSerializer(serializers.ModelSerializer):
@@ -87,14 +83,14 @@ class CredentialCollectionView(APIView):
     required_scopes = {"GET": "partners:read", "POST": "partners:write"}
 
     @extend_schema(summary="List my partner's credentials (never their secrets)",
-                   responses={200: CredentialSerializer(many=True), **_errors(401, 403, 404)})
+                   responses={200: CredentialSerializer(many=True), **api_errors(401, 403, 404)})
     def get(self, request):
         credentials = credential_list_for(_my_partner(request))
         return Response({"results": CredentialSerializer(credentials, many=True).data})
 
     @extend_schema(summary="Create a credential for the signed partner API; the answer shows the secret, once",
                    request=CredentialCreateSerializer,
-                   responses={201: CredentialWithSecretSerializer, **_errors(400, 401, 403, 404, 409)})
+                   responses={201: CredentialWithSecretSerializer, **api_errors(400, 401, 403, 404, 409)})
     def post(self, request):
         data = request_validated(CredentialCreateSerializer, request)
         created = credential_create(partner=_my_partner(request), name=data["name"], actor=request.user)
@@ -109,7 +105,7 @@ class CredentialRotateView(APIView):
 
     @extend_schema(summary="Rotate a credential's secret; the old one verifies until the overlap ends",
                    request=CredentialRotateSerializer,
-                   responses={200: CredentialWithSecretSerializer, **_errors(400, 401, 403, 404, 409)})
+                   responses={200: CredentialWithSecretSerializer, **api_errors(400, 401, 403, 404, 409)})
     def post(self, request, key_id):
         data = request_validated(CredentialRotateSerializer, request)
         created = credential_rotate(credential=_my_credential(request, key_id), overlap_seconds=data["overlap_seconds"],
@@ -121,12 +117,12 @@ class CredentialRotateView(APIView):
 class CredentialDetailView(APIView):
     required_scopes = {"GET": "partners:read", "DELETE": "partners:write"}
 
-    @extend_schema(summary="One of my partner's credentials", responses={200: CredentialSerializer, **_errors(401, 403, 404)})
+    @extend_schema(summary="One of my partner's credentials", responses={200: CredentialSerializer, **api_errors(401, 403, 404)})
     def get(self, request, key_id):
         return Response(CredentialSerializer(_my_credential(request, key_id)).data)
 
     @extend_schema(summary="Revoke a credential: it stops verifying at once", request=None,
-                   responses={200: CredentialSerializer, **_errors(401, 403, 404)})
+                   responses={200: CredentialSerializer, **api_errors(401, 403, 404)})
     def delete(self, request, key_id):
         credential = credential_revoke(credential=_my_credential(request, key_id), actor=request.user)
         return Response(CredentialSerializer(credential).data)
@@ -150,7 +146,7 @@ class SignedPartnerMeView(APIView):
     required_scopes = {"GET": ""}  # no API key reaches it: only a partner signature authenticates here
 
     @extend_schema(summary="Who am I: the signing partner and credential (a signed partner request)",
-                   responses={200: PartnerMeSerializer, **_errors(401, 403)})
+                   responses={200: PartnerMeSerializer, **api_errors(401, 403)})
     def get(self, request):
         partner, credential = partner_from_request(request), request.auth
         now = timezone.now()

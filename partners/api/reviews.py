@@ -6,8 +6,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.users import IsOperator
-from accounts.permissions import HasScope
+from accounts.permissions import HasScope, IsOperator
 from levqor.errors import AppError, ErrorCode
 from partners.models import Partner
 from partners.services.reviews import partner_review_complete
