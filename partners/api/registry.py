@@ -51,6 +51,19 @@ class PartnerRegisterSerializer(serializers.Serializer):
     metadata = serializers.DictField(required=False)
 
 
+class PartnerRegisteredSerializer(PartnerSerializer):
+    """The answer to a registration: the partner, and the secret of the webhook endpoint made at
+    its webhook_url (the only time it is shown)."""
+
+    webhook_endpoint_id = serializers.UUIDField(help_text="The webhook endpoint made at webhook_url.")
+    webhook_secret = serializers.CharField(help_text="Verifies partner events (Standard Webhooks). Shown this once; "
+                                                     "rotate it on /partners.")
+
+    class Meta(PartnerSerializer.Meta):
+        fields = [*PartnerSerializer.Meta.fields, "webhook_endpoint_id", "webhook_secret"]
+        read_only_fields = fields
+
+
 class PartnerUpdateSerializer(PartnerRegisterSerializer):
     name = serializers.CharField(max_length=200, required=False)
     email = serializers.EmailField(required=False)
@@ -105,9 +118,14 @@ def _register(request) -> Response:
     partner = partner_register(owner=request.user, name=fields.get("name"), email=fields.get("email"),
                                webhook_url=fields.get("webhook_url"), revenue_share=fields.get("revenue_share"),
                                metadata=fields.get("metadata"))
+    endpoint = partner.webhook_endpoint
     partner.refresh_from_db()  # the policy may have approved it at once
-    return Response(PartnerSerializer(partner).data, status=status.HTTP_201_CREATED,
-                    headers={"Location": f"/api/v1/partners/{partner.pk}"})
+    # The secret of the endpoint made at webhook_url, shown this once: it verifies partner events
+    # (the first partner.verified among them); rotate it on /partners or the webhooks API.
+    body = {**PartnerSerializer(partner).data, "webhook_endpoint_id": str(endpoint.pk),
+            "webhook_secret": endpoint.secret}
+    return Response(body, status=status.HTTP_201_CREATED,
+                    headers={"Location": f"/api/v1/partners/{partner.pk}", "Cache-Control": "no-store"})
 
 
 def _list(request, view) -> Response:
@@ -139,7 +157,7 @@ class PartnerCollectionView(APIView):
         return _list(request, self)
 
     @extend_schema(summary="Apply as a partner: one per account, pending approval", request=PartnerRegisterSerializer,
-                   responses={201: PartnerSerializer, **api_errors(400, 401, 403, 409)}, operation_id="partners_register")
+                   responses={201: PartnerRegisteredSerializer, **api_errors(400, 401, 403, 409)}, operation_id="partners_register")
     def post(self, request):
         return _register(request)
 
@@ -225,7 +243,7 @@ class LegacyRegisterView(APIView):
     required_scopes = {"POST": WRITE}
 
     @extend_schema(summary="Register a partner (old Levqor contract)", request=PartnerRegisterSerializer,
-                   responses={201: PartnerSerializer, **api_errors(400, 401, 403, 409)}, operation_id="legacy_partners_register")
+                   responses={201: PartnerRegisteredSerializer, **api_errors(400, 401, 403, 409)}, operation_id="legacy_partners_register")
     def post(self, request):
         return _register(request)
 

@@ -196,7 +196,9 @@ def _endpoints_disable(partner: Partner, *, reason: str) -> None:
 def partner_register(*, owner, name, email, webhook_url, revenue_share=None, metadata=None) -> Partner:
     """`owner` applies: a Partner pending approval (approved at once when the policy does not
     require approval), its first trail row, and a webhook endpoint at webhook_url subscribed to
-    every partner event type. One live partner per account (PARTNER_EXISTS, also under a race)."""
+    every partner event type. One live partner per account (PARTNER_EXISTS, also under a race).
+    The endpoint made is on the returned partner as `webhook_endpoint`: its secret verifies the
+    partner's events, and the caller shows it to the owner once (the API's answer, the page)."""
     policy = policy_current()
     fields = {"name": name, "email": email, "webhook_url": webhook_url, "metadata": metadata}
     if revenue_share is not None:
@@ -210,7 +212,7 @@ def partner_register(*, owner, name, email, webhook_url, revenue_share=None, met
             partner = Partner.objects.create(owner=owner, status=Partner.Status.PENDING, **clean)
             PartnerReviewEvent.objects.create(partner=partner, at=partner.created_at, actor=owner, from_status="",
                                               to_status=Partner.Status.PENDING, reason="applied")
-            _endpoint_create(partner)
+            endpoint = _endpoint_create(partner)
             if not policy.approval_required:
                 partner_status_change(partner=partner, action="approve", actor=None,
                                       reason=f"Approval not required by policy v{policy.version}")
@@ -219,6 +221,7 @@ def partner_register(*, owner, name, email, webhook_url, revenue_share=None, met
         if partner_live_for(owner) is not None:
             raise _exists_error() from None
         raise
+    partner.webhook_endpoint = endpoint
     return partner
 
 
