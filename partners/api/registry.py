@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.permissions import OPERATOR_SCOPE, HasScope, IsOperator, request_is_operator
 from accounts.serializers import api_errors
 from levqor.errors import AppError, ErrorCode
+from levqor.validation import request_validated
 from partners.models import Partner, PartnerReviewEvent
 from partners.services.registry import OWNER_FIELDS, STAFF_FIELDS, partner_delete, partner_register, partner_update
 from partners.services.status import TRANSITIONS, partner_status_change
@@ -157,7 +158,8 @@ class PartnerCollectionView(APIView):
         return _list(request, self)
 
     @extend_schema(summary="Apply as a partner: one per account, pending approval", request=PartnerRegisterSerializer,
-                   responses={201: PartnerRegisteredSerializer, **api_errors(400, 401, 403, 409)}, operation_id="partners_register")
+                   responses={201: PartnerRegisteredSerializer, **api_errors(400, 401, 403, 409)},
+                   operation_id="partners_register")
     def post(self, request):
         return _register(request)
 
@@ -205,10 +207,9 @@ class PartnerReviewView(APIView):
     @extend_schema(summary="Review a partner: approve, reject, suspend or reinstate, with a reason (staff)",
                    request=ReviewSerializer, responses={200: PartnerSerializer, **api_errors(400, 401, 403, 404, 409)})
     def post(self, request, partner_id):
-        fields = _body_fields(request, ("action", "reason"))
+        fields = request_validated(ReviewSerializer, request)
         partner = _visible(request, partner_id)
-        partner_status_change(partner=partner, action=fields.get("action") or "", actor=request.user,
-                              reason=fields.get("reason") if isinstance(fields.get("reason"), str) else "")
+        partner_status_change(partner=partner, action=fields["action"], actor=request.user, reason=fields["reason"])
         partner.refresh_from_db()
         return Response(PartnerSerializer(partner).data)
 
@@ -243,7 +244,8 @@ class LegacyRegisterView(APIView):
     required_scopes = {"POST": WRITE}
 
     @extend_schema(summary="Register a partner (old Levqor contract)", request=PartnerRegisterSerializer,
-                   responses={201: PartnerRegisteredSerializer, **api_errors(400, 401, 403, 409)}, operation_id="legacy_partners_register")
+                   responses={201: PartnerRegisteredSerializer, **api_errors(400, 401, 403, 409)},
+                   operation_id="legacy_partners_register")
     def post(self, request):
         return _register(request)
 

@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import HasScope, IsOperator
 from levqor.errors import AppError, ErrorCode
+from levqor.validation import request_validated
 from partners.models import Partner
 from partners.services.reviews import partner_review_complete
 
@@ -35,9 +36,8 @@ class PartnerReviewCompleteView(APIView):
         partner = Partner.objects.filter(pk=partner_id, deleted_at__isnull=True).first()
         if partner is None:
             raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner_id)})
-        body = ReviewCompleteSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        event = partner_review_complete(partner=partner, actor=request.user, reason=body.validated_data["reason"])
+        reason = request_validated(ReviewCompleteSerializer, request)["reason"]
+        event = partner_review_complete(partner=partner, actor=request.user, reason=reason)
         return Response({
             "partner_id": str(partner.pk), "status": partner.status, "next_review_at": partner.next_review_at,
             "review_due_since": partner.review_due_since,

@@ -31,10 +31,12 @@ def partner_status_change(*, partner: Partner, action: str, actor, reason: str) 
     """Apply review action `action` ("approve", "reject", "suspend", "reinstate") with a required
     reason; actor None is the system (auto-suspend, review cycle). Compare-and-set on the status, so
     two reviewers at once cannot both move it. Email and webhook go out after the commit."""
+    if not isinstance(reason, str | None):
+        raise AppError(ErrorCode.VALIDATION_FAILED, "The reason is text.", details={"field": "reason"})
     reason = (reason or "").strip()
     if not reason:
         raise AppError(ErrorCode.VALIDATION_FAILED, "A reason is required.", details={"field": "reason"})
-    if action not in TRANSITIONS:
+    if not isinstance(action, str) or action not in TRANSITIONS:  # a list or dict is no action (nor hashable)
         raise AppError(ErrorCode.VALIDATION_FAILED, f"Unknown review action {action!r}.",
                        details={"field": "action", "allowed": sorted(TRANSITIONS)})
     allowed_from, to = TRANSITIONS[action]

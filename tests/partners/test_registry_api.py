@@ -155,7 +155,7 @@ def test_staff_review_through_the_api_and_the_trail_hides_the_reviewer_from_the_
     review = f"/api/v1/partners/{partner['id']}/review"
     assert post_json(api, review, {"action": "approve", "reason": "Self-approval"}).status_code == 403
     missing = post_json(staff_api, review, {"action": "approve", "reason": " "})
-    assert missing.status_code == 400 and missing.json()["details"] == {"field": "reason"}
+    assert missing.status_code == 400 and [e["field"] for e in missing.json()["details"]["errors"]] == ["reason"]
     approved = post_json(staff_api, review, {"action": "approve", "reason": "Checked the company"})
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     assert approved.json()["status_reason"] == "Checked the company"
@@ -181,4 +181,22 @@ def test_registering_shows_the_webhook_endpoints_secret_once(api, path):
     assert body["webhook_secret"].startswith("whsec_") and endpoint.signing_secrets() == [body["webhook_secret"]]
     again = api.get(f"/api/v1/partners/{body['id']}").json()
     assert "webhook_secret" not in again and body["webhook_secret"] not in str(again)
+
+
+@pytest.mark.parametrize(("body", "fields"), [
+    ({"action": ["approve"], "reason": "Checked"}, ["action"]),
+    ({"action": {"approve": True}, "reason": "Checked"}, ["action"]),
+    ({"action": "promote", "reason": "Checked"}, ["action"]),
+    ({"action": "approve", "reason": ["Checked"]}, ["reason"]),
+    ({"action": "approve"}, ["reason"]),
+    ({"action": "approve", "reason": "Checked", "status": "approved"}, ["status"]),
+    ([{"action": "approve"}], ["body"]),
+])
+def test_a_review_body_that_is_not_an_action_and_a_reason_is_validation_failed(api, staff_api, body, fields):
+    partner = apply(api).json()
+    response = post_json(staff_api, f"/api/v1/partners/{partner['id']}/review", body)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "validation_failed"
+    assert [e["field"] for e in response.json()["details"]["errors"]] == fields
+    assert Partner.objects.get(pk=partner["id"]).status == "pending_approval"
 

@@ -170,7 +170,8 @@ def test_a_revoked_key_is_refused_as_an_unknown_one(signer):
     assert_api_error(revoked, 401, "signature_invalid")
     unknown = signed_request(None, "GET", ME, key_id="lpk_" + "0" * 24, secret=secret)
     assert_api_error(unknown, 401, "signature_invalid")
-    assert revoked.json()["message"] == unknown.json()["message"] == "The key id is unknown or revoked, or the signature does not match the request."
+    assert revoked.json()["message"] == unknown.json()["message"] == (
+        "The key id is unknown or revoked, or the signature does not match the request.")
     assert revoked.json()["details"] == unknown.json()["details"]
     assert revoked.json()["details"]["reason"] == "signature_mismatch"
 
