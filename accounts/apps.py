@@ -8,9 +8,9 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self):
-        from accounts import openapi  # noqa: F401  (registers the schema's description of key auth)
         from django.db.models.signals import post_save
 
+        from accounts import openapi  # noqa: F401  (registers the schema's description of key auth)
         from accounts.models import User
         from accounts.personal_data import accounts_personal_data_register
         from accounts.services.key_auth import owner_saved_forget_keys
