@@ -15,7 +15,8 @@ from levqor.show_once import show_once_put
 from levqor.webhooks.views import NEW_SECRET_SLOT, webhooks_block
 from partners.credential_pages import credentials_page_context
 from partners.models import Partner, PartnerReviewEvent
-from partners.services.registry import NAME_MAX, WEBHOOK_URL_MAX, partner_live_for, partner_register
+from partners.selectors import partner_live_for
+from partners.services.registry import NAME_MAX, WEBHOOK_URL_MAX, partner_register
 
 
 class PartnerApplyForm(forms.Form):

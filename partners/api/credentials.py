@@ -13,6 +13,7 @@ from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 from partners.authentication import IsSignedPartner, PartnerSignatureAuthentication, partner_from_request
 from partners.models import Partner, PartnerCredential
+from partners.selectors import partner_live_for
 from partners.services.credentials import (
     ROTATION_OVERLAP_MAX_SECONDS,
     ROTATION_OVERLAP_SECONDS,
@@ -66,7 +67,7 @@ class CredentialRotateSerializer(serializers.Serializer):
 
 
 def _my_partner(request) -> Partner:
-    partner = Partner.objects.filter(owner=request.user, deleted_at__isnull=True).first()
+    partner = partner_live_for(request.user)
     if partner is None:
         raise AppError(ErrorCode.NOT_FOUND, "This account has no partner: apply at /partners first.")
     return partner

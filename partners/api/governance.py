@@ -15,13 +15,14 @@ from accounts.permissions import IsOperator, request_is_operator
 from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 from partners.models import Partner, PartnerRating, PartnerReport
+from partners.selectors import partner_live_get
 from partners.services.ratings import partner_rate, partner_rating_delete, partner_rating_of
 from partners.services.reports import REASON_MAX, REASON_MIN, partner_report
 
 
 def partner_visible(request, partner_id) -> Partner:
     """The partner, if this caller may see it: approved and live, or any live one for operators; else 404."""
-    partner = Partner.objects.filter(pk=partner_id, deleted_at__isnull=True).first()
+    partner = partner_live_get(partner_id)
     if partner is None or not (partner.is_approved or request_is_operator(request)):
         raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner_id)})
     return partner

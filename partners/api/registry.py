@@ -15,6 +15,7 @@ from accounts.serializers import api_errors
 from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 from partners.models import Partner, PartnerReviewEvent
+from partners.selectors import partner_live_for, partner_live_get
 from partners.services.registry import OWNER_FIELDS, STAFF_FIELDS, partner_delete, partner_register, partner_update
 from partners.services.status import TRANSITIONS, partner_status_change
 
@@ -92,7 +93,7 @@ def _body_fields(request, allowed) -> dict:
 
 def _visible(request, partner_id) -> Partner:
     """The live partner, if the caller owns it or is staff; else 404 (others' ids are not confirmed)."""
-    partner = Partner.objects.select_related("owner").filter(pk=partner_id, deleted_at__isnull=True).first()
+    partner = partner_live_get(partner_id)
     if partner is None or not (partner.owner_id == request.user.pk or request_is_operator(request)):
         raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner_id)})
     return partner
@@ -170,7 +171,7 @@ class PartnerMeView(APIView):
     @extend_schema(summary="My partner (404 when this account has none)",
                    responses={200: PartnerSerializer, **api_errors(401, 403, 404)})
     def get(self, request):
-        partner = Partner.objects.filter(owner=request.user, deleted_at__isnull=True).first()
+        partner = partner_live_for(request.user)
         if partner is None:
             raise AppError(ErrorCode.NOT_FOUND, "This account has no partner; apply with POST /api/v1/partners.")
         return Response(PartnerSerializer(partner).data)

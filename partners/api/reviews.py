@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from accounts.permissions import HasScope, IsOperator
 from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
-from partners.models import Partner
+from partners.selectors import partner_live_get
 from partners.services.reviews import partner_review_complete
 
 
@@ -33,7 +33,7 @@ class PartnerReviewCompleteView(APIView):
                            "actor": serializers.EmailField(), "from_status": serializers.CharField(),
                            "to_status": serializers.CharField(), "reason": serializers.CharField()})}))
     def post(self, request, partner_id):
-        partner = Partner.objects.filter(pk=partner_id, deleted_at__isnull=True).first()
+        partner = partner_live_get(partner_id)
         if partner is None:
             raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner_id)})
         reason = request_validated(ReviewCompleteSerializer, request)["reason"]

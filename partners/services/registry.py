@@ -22,6 +22,7 @@ from levqor.webhooks.events import webhook_event_types
 from levqor.webhooks.models import WebhookEndpoint
 from levqor.webhooks.selectors import webhook_endpoints_of
 from partners.models import Partner, PartnerReviewEvent
+from partners.selectors import partner_live_for
 from partners.services.policy import policy_current
 from partners.services.status import partner_status_change
 from partners.signals import partner_deleted
@@ -145,13 +146,6 @@ def _fields_clean(fields: dict) -> dict:
     if "webhook_url" in clean:
         _webhook_url_reachable(clean["webhook_url"])
     return clean
-
-
-def partner_live_for(owner) -> Partner | None:
-    """The owner's partner that is not deleted, or None."""
-    if owner is None or not getattr(owner, "is_authenticated", False):
-        return None
-    return Partner.objects.filter(owner=owner, deleted_at__isnull=True).first()
 
 
 def partner_may_use_webhooks(user) -> bool:
