@@ -1,17 +1,14 @@
 """Partner credentials, managed by the partner's owner (session, or the owner's API key with
-partners:read / partners:write), and the signed partner API's own "who am I"."""
+partners:read / partners:write). The signed partner API they authenticate is partners.api.signed."""
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.serializers import api_errors
 from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
-from partners.authentication import IsSignedPartner, PartnerSignatureAuthentication, partner_from_request
 from partners.models import Partner, PartnerCredential
 from partners.selectors import partner_live_for
 from partners.services.credentials import (
@@ -127,30 +124,3 @@ class CredentialDetailView(APIView):
     def delete(self, request, key_id):
         credential = credential_revoke(credential=_my_credential(request, key_id), actor=request.user)
         return Response(CredentialSerializer(credential).data)
-
-
-class PartnerMeSerializer(serializers.Serializer):
-    partner_id = serializers.UUIDField()
-    name = serializers.CharField()
-    status = serializers.CharField()
-    key_id = serializers.CharField()
-    previous_secret_expires_at = serializers.DateTimeField(allow_null=True)
-    server_time = serializers.DateTimeField()
-
-
-class SignedPartnerMeView(APIView):
-    """Signed: the partner whose credential signed the request."""
-
-    authentication_classes = [PartnerSignatureAuthentication]
-    permission_classes = [IsSignedPartner]
-    renderer_classes = [JSONRenderer]  # machine to machine: no browsable page to render around a refusal
-    required_scopes = {"GET": ""}  # no API key reaches it: only a partner signature authenticates here
-
-    @extend_schema(summary="Who am I: the signing partner and credential (a signed partner request)",
-                   responses={200: PartnerMeSerializer, **api_errors(401, 403)})
-    def get(self, request):
-        partner, credential = partner_from_request(request), request.auth
-        now = timezone.now()
-        return Response(PartnerMeSerializer({
-            "partner_id": partner.pk, "name": partner.name, "status": partner.status, "key_id": credential.key_id,
-            "previous_secret_expires_at": credential.overlap_ends_at(now), "server_time": now}).data)

@@ -78,7 +78,7 @@ class ReviewSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
-def _body_fields(request, allowed) -> dict:
+def body_fields(request, allowed) -> dict:
     """The JSON object's fields, refusing any this endpoint does not take (validation_failed by field)."""
     data = request.data
     if not isinstance(data, dict):
@@ -116,7 +116,7 @@ _PAGE = inline_serializer("PartnerPage", {"next": serializers.URLField(allow_nul
 
 
 def _register(request) -> Response:
-    fields = _body_fields(request, REGISTER_FIELDS)
+    fields = body_fields(request, REGISTER_FIELDS)
     partner = partner_register(owner=request.user, name=fields.get("name"), email=fields.get("email"),
                                webhook_url=fields.get("webhook_url"), revenue_share=fields.get("revenue_share"),
                                metadata=fields.get("metadata"))
@@ -190,7 +190,7 @@ class PartnerDetailView(APIView):
                    responses={200: PartnerSerializer, **api_errors(400, 401, 403, 404)}, operation_id="partners_update")
     def patch(self, request, partner_id):
         partner = _visible(request, partner_id)
-        fields = _body_fields(request, (*OWNER_FIELDS, *STAFF_FIELDS))
+        fields = body_fields(request, (*OWNER_FIELDS, *STAFF_FIELDS))
         return Response(PartnerSerializer(partner_update(partner=partner, actor=request.user, **fields)).data)
 
     @extend_schema(summary="Delete a partner (soft: its review trail stays; its endpoints are disabled)",
@@ -215,20 +215,28 @@ class PartnerReviewView(APIView):
         return Response(PartnerSerializer(partner).data)
 
 
+REVIEW_EVENTS = inline_serializer("PartnerReviewEvents", {"data": inline_serializer(
+    "PartnerReviewEvent", {"at": serializers.DateTimeField(), "from_status": serializers.CharField(),
+                           "to_status": serializers.CharField(), "reason": serializers.CharField(),
+                           "by": serializers.CharField(help_text="owner, staff or system (staff see the reviewer's "
+                                                                 "email)")}, many=True)})
+
+
 class PartnerReviewEventsView(APIView):
     required_scopes = {"GET": READ}
 
     @extend_schema(summary="A partner's review trail, newest first (the reviewer is named to staff only)",
-                   responses={200: inline_serializer("PartnerReviewEvents", {"data": inline_serializer(
-                       "PartnerReviewEvent", {"at": serializers.DateTimeField(), "from_status": serializers.CharField(),
-                                              "to_status": serializers.CharField(), "reason": serializers.CharField(),
-                                              "by": serializers.CharField()}, many=True)}), **api_errors(401, 403, 404)})
+                   responses={200: REVIEW_EVENTS, **api_errors(401, 403, 404)})
     def get(self, request, partner_id):
         partner = _visible(request, partner_id)
-        staff = request_is_operator(request)
-        events = PartnerReviewEvent.objects.filter(partner=partner).select_related("actor")
-        return Response({"data": [{"at": e.at, "from_status": e.from_status, "to_status": e.to_status,
-                                   "reason": e.reason, "by": _by(e, partner, staff)} for e in events]})
+        return Response(review_events_body(partner, staff=request_is_operator(request)))
+
+
+def review_events_body(partner: Partner, *, staff: bool) -> dict:
+    """A partner's review trail as the API answers it, newest first; the reviewer named to staff only."""
+    events = PartnerReviewEvent.objects.filter(partner=partner).select_related("actor")
+    return {"data": [{"at": e.at, "from_status": e.from_status, "to_status": e.to_status, "reason": e.reason,
+                      "by": _by(e, partner, staff)} for e in events]}
 
 
 def _by(event: PartnerReviewEvent, partner: Partner, staff: bool) -> str:
