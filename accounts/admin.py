@@ -5,12 +5,13 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 
-from accounts.models import DEFAULT_SCOPES, SCOPES, ApiKey, ApiKeyEvent, ApiUsage, User
+from accounts.models import DEFAULT_SCOPES, OPERATOR_SCOPE, SCOPES, ApiKey, ApiKeyEvent, ApiUsage, User
 from accounts.selectors import api_usage_for
 from accounts.services.key_auth import api_key_cache_forget
-from accounts.services.keys import api_key_create, api_key_revoke
+from accounts.services.keys import api_key_create, api_key_revoke, api_key_scopes_allowed_check
 from levqor.admin import ReadOnlyAdmin
 from levqor.client_ip import client_ip
+from levqor.errors import AppError
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -21,6 +22,16 @@ class ApiKeyForm(forms.ModelForm):
     class Meta:
         model = ApiKey
         fields = ["owner", "name", "livemode", "scopes", "expires_at"]
+
+    def clean(self):
+        cleaned = super().clean()
+        owner = cleaned.get("owner") or getattr(self.instance, "owner", None)
+        if owner is not None and OPERATOR_SCOPE in (cleaned.get("scopes") or []):
+            try:
+                api_key_scopes_allowed_check(owner=owner, scopes=cleaned["scopes"])
+            except AppError as exc:
+                self.add_error("scopes", exc.message)
+        return cleaned
 
 
 class ApiKeyInline(admin.TabularInline):

@@ -8,10 +8,15 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self):
+        from django.db.models.signals import post_save
+
         from accounts import openapi  # noqa: F401  (registers the schema's description of key auth)
+        from accounts.models import User
         from accounts.personal_data import accounts_personal_data_register
+        from accounts.services.key_auth import owner_saved_forget_keys
         from levqor.schedules import schedule_every
 
         schedule_every(app_config=self, name=SIGN_IN_LINK_PURGE_SCHEDULE, func="accounts.tasks.login_tokens_purge",
                        minutes=60)
         accounts_personal_data_register()
+        post_save.connect(owner_saved_forget_keys, sender=User, dispatch_uid="accounts.owner_saved_forget_keys")

@@ -11,6 +11,9 @@ SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write", "webhooks:read
 # New keys, and the keys that existed before scopes: everything a customer's own key needs.
 DEFAULT_SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write", "webhooks:read", "webhooks:write",
                   "partners:read", "partners:write")
+# The operators' scope: only a staff member may hold a key with it (accounts.services.keys), and such
+# a key acts as an operator only while its owner is staff (accounts.permissions.request_is_operator).
+OPERATOR_SCOPE = "admin:read"
 # (Keys holding every customer scope from before webhooks and partners had theirs were widened by
 # migration 0006.)
 

@@ -2,8 +2,9 @@
 
 from rest_framework.permissions import BasePermission
 
-from accounts.models import ApiKey
+from accounts.models import OPERATOR_SCOPE, ApiKey
 from accounts.services import key_auth
+from levqor.errors import AppError, ErrorCode
 
 # HEAD reads what GET reads; OPTIONS only describes the endpoint, so it needs no scope.
 _METHOD_ALIASES = {"HEAD": "GET"}
@@ -49,3 +50,31 @@ def request_api_key(request) -> ApiKey | None:
 def key_has_scope(request, scope: str) -> bool:
     api_key = request_api_key(request)
     return api_key is not None and scope in (api_key.scopes or [])
+
+
+def request_is_operator(request) -> bool:
+    """The one operator check: a signed-in staff member (session), or a staff member's key holding
+    admin:read. Staff is re-read from the request's user on every request, so a key whose owner lost
+    the staff flag stops acting as an operator at once, whatever scopes it holds."""
+    user = getattr(request, "user", None)
+    if not (user is not None and user.is_authenticated and user.is_active and user.is_staff):
+        return False
+    auth = getattr(request, "auth", None)
+    if auth is None:
+        return True  # a session
+    # A key must hold admin:read; any other credential (a partner's signature) is never an operator's.
+    return isinstance(auth, ApiKey) and OPERATOR_SCOPE in (auth.scopes or [])
+
+
+class IsOperator(BasePermission):
+    """Operators only (request_is_operator). A key without admin:read is told the scope it lacks
+    (403 insufficient_scope); anyone else who is not an operator gets 403 permission_denied."""
+
+    def has_permission(self, request, view):
+        if request_api_key(request) is not None and not key_has_scope(request, OPERATOR_SCOPE):
+            raise AppError(ErrorCode.INSUFFICIENT_SCOPE, f"This API key does not hold the {OPERATOR_SCOPE} scope.",
+                           details={"required_scope": OPERATOR_SCOPE,
+                                    "key_scopes": list(request_api_key(request).scopes or [])})
+        if not request_is_operator(request):
+            raise AppError(ErrorCode.PERMISSION_DENIED, "Only Levqor staff (operators) may do this.")
+        return True

@@ -112,6 +112,11 @@ class ErrorSerializer(serializers.Serializer):
     correlation_id = serializers.CharField()
 
 
+def api_errors(*statuses: int) -> dict:
+    """The error answers of an operation for extend_schema(responses={..., **api_errors(400, 404)})."""
+    return {status: ErrorSerializer for status in statuses}
+
+
 class ApiKeySerializer(serializers.ModelSerializer):
     object = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField()

@@ -29,6 +29,7 @@ from accounts.services.keys import (
 from accounts.services.users import user_update
 from levqor.client_ip import client_ip
 from levqor.counters import COUNTERS_DOWN
+from levqor.errors import AppError
 from levqor.http_errors import store_down_error
 from levqor.redirects import safe_return_to
 from levqor.show_once import show_once_put, show_once_take
@@ -204,6 +205,9 @@ def developer_key_rotate(request, key_id):
                                  actor=request.user, ip=client_ip(request), details={"via": "portal"})
     except ApiKeyNotUsable:
         messages.error(request, f"The key {api_key.prefix}… is revoked or expired, so it cannot be rotated.")
+        return redirect("/developer")
+    except AppError as exc:  # e.g. an admin:read key of an account that is no longer staff
+        messages.error(request, exc.message)
         return redirect("/developer")
     hours = form.cleaned_data["grace_hours"]
     messages.success(request, f"The key {api_key.prefix}… is replaced. "

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from partners.api import credentials as credentials_api
-from partners.api import governance, registry, reviews
+from partners.api import governance, registry, reviews, signed
 
 urlpatterns = [
     path("partners", registry.PartnerCollectionView.as_view(), name="partner-list"),
@@ -16,7 +16,11 @@ urlpatterns = [
          name="partner-review-complete"),
     path("partners/<uuid:partner_id>/rating", governance.PartnerRatingView.as_view(), name="api-partner-rating"),
     path("partners/<uuid:partner_id>/reports", governance.PartnerReportsView.as_view(), name="api-partner-reports"),
-    path("partner/me", credentials_api.SignedPartnerMeView.as_view(), name="partner-signed-me"),
+    path("partner/me", signed.SignedPartnerMeView.as_view(), name="partner-signed-me"),
+    path("partner/review-events", signed.SignedReviewEventsView.as_view(), name="partner-signed-review-events"),
+    path("partner/deliveries", signed.SignedDeliveriesView.as_view(), name="partner-signed-deliveries"),
+    path("partner/deliveries/<uuid:delivery_id>/replay", signed.SignedDeliveryReplayView.as_view(),
+         name="partner-signed-delivery-replay"),
     path("partners/me/credentials", credentials_api.CredentialCollectionView.as_view(),
          name="partner-credential-list"),
     path("partners/me/credentials/<str:key_id>", credentials_api.CredentialDetailView.as_view(),

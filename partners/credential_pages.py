@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from levqor.errors import AppError
 from levqor.show_once import show_once_put, show_once_take
 from partners.models import Partner, PartnerCredential
+from partners.selectors import partner_live_for
 from partners.services.credentials import (
     MAX_LIVE_CREDENTIALS,
     ROTATION_OVERLAP_MAX_SECONDS,
@@ -84,12 +85,8 @@ def credentials_page_context(request, partner: Partner | None) -> dict:
     }
 
 
-def _my_partner(request) -> Partner | None:
-    return Partner.objects.filter(owner=request.user, deleted_at__isnull=True).first()
-
-
 def _my_credential(request, key_id: str) -> PartnerCredential:
-    partner = _my_partner(request)
+    partner = partner_live_for(request.user)
     credential = credential_get_for(partner, key_id=key_id) if partner else None
     if credential is None:
         raise Http404("No such credential.")
@@ -107,8 +104,8 @@ def _show_once(request, created: CreatedCredential):
 def credentials_page(request):
     """GET: the block on a page of its own. POST: make a credential (the block's create form)."""
     if request.method == "GET":
-        return render(request, "partners/credentials.html", credentials_page_context(request, _my_partner(request)))
-    partner = _my_partner(request)
+        return render(request, "partners/credentials.html", credentials_page_context(request, partner_live_for(request.user)))
+    partner = partner_live_for(request.user)
     if partner is None:
         messages.error(request, "Apply to become a partner first.")
         return redirect(RETURN_PATH)

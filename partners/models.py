@@ -9,7 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from levqor.crypto import EncryptedSecretField
+from levqor.rotating_secret import RotatingSecret
 
 DEFAULT_FORBIDDEN_PATHS = ["/auth/root", "/internal/", "/admin/", "/ops/"]
 
@@ -223,22 +223,19 @@ class PartnerAudit(models.Model):
         return f"audit of {self.partner_id}: {self.outcome}"
 
 
-class PartnerCredential(models.Model):
+class PartnerCredential(RotatingSecret):
     """A partner's signing credential for the signed partner API: a public key id and a secret
     both sides hold (HMAC), so the secret is kept encrypted at rest (it must be read back to
     verify) and shown to the partner once. A rotation keeps the previous secret verifying until
-    previous_secret_expires_at; a revocation stops it at once and forgets both secrets."""
+    previous_secret_expires_at (levqor.rotating_secret); a revocation stops it at once and
+    forgets both secrets."""
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="credentials")
     key_id = models.CharField(max_length=28, unique=True)  # lpk_ + 24 hex; unique, so indexed
-    secret = EncryptedSecretField(blank=True, default="")
-    previous_secret = EncryptedSecretField(blank=True, default="")
-    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     name = models.CharField(max_length=100, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
-    rotated_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)  # written at most once a minute
 
@@ -253,16 +250,7 @@ class PartnerCredential(models.Model):
     def is_live(self) -> bool:
         return self.revoked_at is None
 
-    def overlap_ends_at(self, now=None):
-        """When the previous secret stops verifying, or None when none does any more."""
-        now = now or timezone.now()
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
-            return self.previous_secret_expires_at
-        return None
-
     def verifying_secrets(self, now=None) -> list[str]:
         """The secrets a signature may be made with now: the current one, and the previous one
         during a rotation's overlap. None once revoked."""
-        if self.revoked_at is not None or not self.secret:
-            return []
-        return [self.secret] + ([self.previous_secret] if self.overlap_ends_at(now) else [])
+        return [] if self.revoked_at is not None else self.valid_secrets(now)

@@ -106,8 +106,8 @@ def _header_values(headers) -> dict[str, str]:
 
 def signed_request_verify(*, headers, method: str, path: str, query: str, body: bytes) -> PartnerCredential:
     """The credential that signed this request, with its partner (and owner) loaded; or AppError:
-    401 signature_invalid (headers missing or malformed, key id unknown or revoked, signature
-    wrong), 401 signature_expired (timestamp over WINDOW_SECONDS from now either way), 403
+    401 signature_invalid (headers missing or malformed; or, one answer for all three, key id
+    unknown or revoked or signature wrong), 401 signature_expired (timestamp over WINDOW_SECONDS from now either way), 403
     partner_not_approved, 401 nonce_reused. The shared cache out of reach raises its own error
     (levqor.store.STORE_DOWN), which the API answers 503."""
     values = _header_values(headers)
@@ -119,20 +119,17 @@ def signed_request_verify(*, headers, method: str, path: str, query: str, body: 
     secrets_now = credential.verifying_secrets(now) if usable else []
     given = SIGNATURE_RE.match(values[HEADER_SIGNATURE]).group(1).lower()
     timestamp, nonce = values[HEADER_TIMESTAMP], values[HEADER_NONCE]
-    if not secrets_now:
-        # One answer for "no such key id" and "revoked", after the same HMAC work as a real check:
-        # which key ids exist is nobody's business.
-        hmac.compare_digest(signature_compute(secret=_UNKNOWN_KEY_SECRET, method=method, path=path, query=query,
-                                              timestamp=timestamp, nonce=nonce, body=body), given)
-        raise signature_refused("unknown_key", "The key id is unknown or revoked.")
+    # Unknown, revoked and wrongly signed get one answer, after the same HMAC work (a secret that
+    # never matches stands in for a missing key): which key ids exist is nobody's business. signed_as
+    # holds only what the request itself carries, so it is in every such answer and tells nothing.
     matched = False
-    for secret in secrets_now:
+    for secret in secrets_now or [_UNKNOWN_KEY_SECRET]:
         expected = signature_compute(secret=secret, method=method, path=path, query=query, timestamp=timestamp,
                                      nonce=nonce, body=body)
         matched |= hmac.compare_digest(expected, given)  # every secret tried: the time taken tells nothing
-    if not matched:
+    if not (matched and secrets_now):
         raise signature_refused(
-            "signature_mismatch", "The signature does not match the request.",
+            "signature_mismatch", "The key id is unknown or revoked, or the signature does not match the request.",
             signed_as={"method": method.upper(), "path": path, "query": query,
                        "body_sha256": hashlib.sha256(body or b"").hexdigest()})
     skew = int(now.timestamp()) - int(timestamp)

@@ -7,13 +7,16 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from levqor.errors import AppError
-from levqor.webhooks.views import webhooks_block
+from levqor.show_once import show_once_put
+from levqor.webhooks.views import NEW_SECRET_SLOT, webhooks_block
 from partners.credential_pages import credentials_page_context
 from partners.models import Partner, PartnerReviewEvent
-from partners.services.registry import NAME_MAX, WEBHOOK_URL_MAX, partner_live_for, partner_register
+from partners.selectors import partner_live_for
+from partners.services.registry import NAME_MAX, WEBHOOK_URL_MAX, partner_register
 
 
 class PartnerApplyForm(forms.Form):
@@ -48,6 +51,7 @@ def _label(status: str) -> str:
 
 
 @login_required
+@never_cache  # the page shows secrets once (a new credential's, a webhook endpoint's): no copy in any cache
 @require_http_methods(["GET", "POST"])
 def partners_page(request):
     partner = partner_live_for(request.user)
@@ -59,13 +63,18 @@ def partners_page(request):
         form = PartnerApplyForm(request.POST)
         if form.is_valid():
             try:
-                partner_register(owner=request.user, **form.cleaned_data)
+                partner = partner_register(owner=request.user, **form.cleaned_data)
             except AppError as exc:
                 errors = exc.details.get("errors") or [{"field": exc.details.get("field"), "message": exc.message}]
                 for error in errors:
                     field = error.get("field")
                     form.add_error(field if field in form.fields else None, error["message"])
             else:
+                # The secret of the endpoint made at the webhook URL, shown once by the webhooks block
+                # (as after a rotation): the first partner.verified can only be verified with it.
+                endpoint = partner.webhook_endpoint
+                show_once_put(request, NEW_SECRET_SLOT, {"secret": endpoint.secret, "url": endpoint.url,
+                                                         "audience": endpoint.audience})
                 messages.success(request, "Your application is in. We review it and tell you by email.")
                 return redirect("/partners")
         status = 400

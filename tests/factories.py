@@ -98,8 +98,10 @@ def api_key_pair(**fields) -> tuple[ApiKey, str]:
 
 
 def api_key_for(user=None, *, livemode=True, name="test", scopes=None):
-    """A (user, raw key) pair made through the real service; `scopes` replaces the default ones."""
-    api_key = ApiKeyFactory(owner=user or UserFactory(), livemode=livemode, name=name, scopes=scopes)
+    """A (user, raw key) pair made through the real service; `scopes` replaces the default ones.
+    A key with admin:read (an operator's) gets a staff owner when none is given: only staff may hold one."""
+    user = user or UserFactory(is_staff="admin:read" in (scopes or []))
+    api_key = ApiKeyFactory(owner=user, livemode=livemode, name=name, scopes=scopes)
     return api_key.owner, api_key.raw_key
 
 

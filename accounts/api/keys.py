@@ -19,7 +19,7 @@ from accounts.serializers import (
     ApiKeyRotatedSerializer,
     ApiKeyRotateSerializer,
     ApiKeySerializer,
-    ErrorSerializer,
+    api_errors,
 )
 from accounts.services.keys import ApiKeyNotUsable, api_key_create, api_key_revoke, api_key_rotate
 from levqor.client_ip import client_ip
@@ -28,10 +28,6 @@ from levqor.validation import request_validated
 
 # Managing keys needs no scope beyond being one of the owner's keys (see the module's docstring).
 _OWNER_ONLY = {"GET": "", "POST": ""}
-
-
-def _errors(*codes: int) -> dict:
-    return {code: ErrorSerializer for code in codes}
 
 
 def _owned_key(request, key_id) -> ApiKey:
@@ -69,14 +65,14 @@ class ApiKeyCollectionView(APIView):
                    parameters=[OpenApiParameter("cursor", str), OpenApiParameter("limit", int)],
                    responses={200: inline_serializer("ApiKeyPage", {
                        "next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True),
-                       "results": ApiKeySerializer(many=True)}), **_errors(401)})
+                       "results": ApiKeySerializer(many=True)}), **api_errors(401)})
     def get(self, request):
         paginator = KeyPagination()
         page = paginator.paginate_queryset(selectors.api_key_list_for(request.user), request, view=self)
         return paginator.get_paginated_response(ApiKeySerializer(page, many=True).data)
 
     @extend_schema(summary="Create an API key; the answer shows the raw key, once",
-                   request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer, **_errors(400, 401, 403)})
+                   request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer, **api_errors(400, 401, 403)})
     def post(self, request):
         data = request_validated(ApiKeyCreateSerializer, request)
         acting = request_api_key(request)
@@ -100,7 +96,8 @@ class ApiKeyRotateView(APIView):
     required_scopes = _OWNER_ONLY
 
     @extend_schema(summary="Rotate a key: a new key now, the old one stops when the grace period ends",
-                   request=ApiKeyRotateSerializer, responses={201: ApiKeyRotatedSerializer, **_errors(400, 401, 403, 404, 409)})
+                   request=ApiKeyRotateSerializer,
+                   responses={201: ApiKeyRotatedSerializer, **api_errors(400, 401, 403, 404, 409)})
     def post(self, request, key_id):
         data = request_validated(ApiKeyRotateSerializer, request)
         api_key = _owned_key(request, key_id)
@@ -121,7 +118,7 @@ class ApiKeyRevokeView(APIView):
     required_scopes = _OWNER_ONLY
 
     @extend_schema(summary="Revoke a key: it stops working at once, everywhere",
-                   request=None, responses={200: ApiKeySerializer, **_errors(401, 403, 404)})
+                   request=None, responses={200: ApiKeySerializer, **api_errors(401, 403, 404)})
     def post(self, request, key_id):
         api_key = _owned_key(request, key_id)
         acting = request_api_key(request)

@@ -1,35 +1,28 @@
 """Users, referrals and analytics API: thin DRF views that parse, call a service and serialize.
 
-Who may see whom: a key sees and changes only its owner's user record. An operator (a key with
-admin:read, or a signed-in staff member) may read any user, and, with users:write, upsert or
-change any user; the old service's upsert of new users is an operator's sign-up sync."""
+Who may see whom: a key sees and changes only its owner's user record. An operator (a signed-in
+staff member, or a staff member's key with admin:read: accounts.permissions.request_is_operator)
+may read any user, and, with users:write, upsert or change any user; the old service's upsert of
+new users is an operator's sign-up sync."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors
 from accounts.models import User, email_normalise
-from accounts.permissions import HasScope, key_has_scope, request_api_key
+from accounts.permissions import OPERATOR_SCOPE, HasScope, IsOperator, request_is_operator
 from accounts.serializers import ReferralTrackSerializer, UserProfileSerializer, UserSerializer, UserUpsertSerializer
 from accounts.services.users import referral_track, user_update, user_upsert
 from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 
-OPERATOR_SCOPE = "admin:read"
-
-
-def _is_operator(request) -> bool:
-    if request_api_key(request) is not None:
-        return key_has_scope(request, OPERATOR_SCOPE)
-    return bool(request.user and request.user.is_staff)
-
 
 def _user_visible(request, user_id) -> User:
     """The user, if this request may read it; else 404 (not 403: others' ids are not confirmed)."""
-    user = selectors.user_get(user_id=user_id) if _is_operator(request) or str(user_id) == str(request.user.pk) \
+    user = selectors.user_get(user_id=user_id) if request_is_operator(request) or str(user_id) == str(request.user.pk) \
         else None
     if user is None:
         raise AppError(ErrorCode.NOT_FOUND, "No such user.", details={"user_id": str(user_id)})
@@ -57,7 +50,7 @@ class UserUpsertView(UserScopedView):
     def post(self, request):
         data = request_validated(UserUpsertSerializer, request)
         email = data.pop("email")
-        if email_normalise(email) != email_normalise(request.user.email) and not _is_operator(request):
+        if email_normalise(email) != email_normalise(request.user.email) and not request_is_operator(request):
             raise AppError(ErrorCode.PERMISSION_DENIED, "This key may only upsert its owner's own user record.",
                            details={"field": "email"})
         user, created = user_upsert(email=email, changes=data)
@@ -88,7 +81,7 @@ class UserCollectionView(UserScopedView):
         if not email:
             raise AppError(ErrorCode.VALIDATION_FAILED, "Give the email to look up: ?email=...",
                            details={"errors": [{"field": "email", "message": "This query parameter is required."}]})
-        allowed = _is_operator(request) or email_normalise(email) == email_normalise(request.user.email)
+        allowed = request_is_operator(request) or email_normalise(email) == email_normalise(request.user.email)
         user = selectors.user_get_by_email(email=email) if allowed else None
         if user is None:
             raise AppError(ErrorCode.NOT_FOUND, "No user has this email.", details={"email": email})
@@ -106,16 +99,6 @@ class ReferralTrackView(APIView):
         data = request_validated(ReferralTrackSerializer, request)
         referral = referral_track(**data)
         return Response({"ok": True, "referral_id": referral.pk}, status=status.HTTP_201_CREATED)
-
-
-class IsOperator(BasePermission):
-    """admin:read keys, or signed-in staff (the browsable API)."""
-
-    def has_permission(self, request, view):
-        if request_api_key(request) is not None and not key_has_scope(request, OPERATOR_SCOPE):
-            raise AppError(ErrorCode.INSUFFICIENT_SCOPE, f"This API key does not hold the {OPERATOR_SCOPE} scope.",
-                           details={"required_scope": OPERATOR_SCOPE})
-        return _is_operator(request)
 
 
 class AnalyticsView(APIView):

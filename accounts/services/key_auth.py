@@ -188,3 +188,18 @@ def _key_from_record(record) -> ApiKey | None:
     api_key = ApiKey.from_db(DEFAULT_DB_ALIAS, _KEY_FIELDS, record[1])
     api_key.owner = User.from_db(DEFAULT_DB_ALIAS, _OWNER_FIELDS, record[2])
     return api_key
+
+
+# What a cached key carries of its owner that decides what the key may do: a change to any of these
+# must bite on the next request, however it was made (admin, shell, a service).
+_OWNER_FIELDS_THAT_AUTHORISE = {"is_active", "is_staff", "is_superuser", "tier"}
+
+
+def owner_saved_forget_keys(sender, instance, created=False, update_fields=None, **kwargs) -> None:
+    """post_save receiver of the User model (connected in AccountsConfig.ready()): drop the cached
+    lookups of the user's keys, so e.g. a key with admin:read stops acting as an operator's the
+    moment its owner is no longer staff, not when the cache expires."""
+    if created or (update_fields is not None and not _OWNER_FIELDS_THAT_AUTHORISE & set(update_fields)):
+        return  # e.g. a sign-in's last_login: nothing a key may do changed
+    api_key_cache_forget(*ApiKey.objects.filter(owner=instance).values_list("key_hash", flat=True))
+

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import DEFAULT_SCOPES, ApiKey, ApiKeyEvent, User
+from accounts.models import DEFAULT_SCOPES, OPERATOR_SCOPE, ApiKey, ApiKeyEvent, User
 from accounts.services.key_auth import (
     KEY_MAX_LENGTH,
     KEY_MIN_LENGTH,
@@ -17,11 +17,22 @@ from accounts.services.key_auth import (
     api_key_hash,
     api_key_looks_valid,
 )
+from levqor.errors import AppError, ErrorCode
 
 # A rotated key keeps working this long by default, so clients can move to the new one.
 ROTATION_GRACE_SECONDS = 86400
 ROTATION_GRACE_MAX_SECONDS = 30 * 86400
 IMPORTED_KEY_NAME = "imported"
+
+
+def api_key_scopes_allowed_check(*, owner: User, scopes: Iterable[str]) -> None:
+    """Only a staff member may hold a key with the operators' scope (admin:read): 403
+    permission_denied naming the scope otherwise. Every way a key is made (API, portal, admin,
+    create_api_key, a rotation's successor) goes through api_key_create, which asks this."""
+    if OPERATOR_SCOPE in scopes and not (owner.is_staff and owner.is_active):
+        raise AppError(ErrorCode.PERMISSION_DENIED,
+                       f"Only Levqor staff may hold a key with the {OPERATOR_SCOPE} scope; {owner.email} is not staff.",
+                       details={"field": "scopes", "scope": OPERATOR_SCOPE})
 
 
 @dataclass(frozen=True)
@@ -34,12 +45,15 @@ def api_key_create(*, owner: User, name: str = "", livemode: bool = True, expire
                    scopes: Iterable[str] | None = None, rotated_from: ApiKey | None = None,
                    actor: User | None = None, ip: str | None = None, details: dict | None = None) -> CreatedApiKey:
     """Make a key with 128 random bits; store only its hash. The raw key is returned once.
-    The creation is audited (actor, ip, details such as {"via": "api"})."""
+    The creation is audited (actor, ip, details such as {"via": "api"}). Only staff may hold
+    admin:read (api_key_scopes_allowed_check: 403 permission_denied)."""
+    scopes = list(DEFAULT_SCOPES if scopes is None else scopes)
+    api_key_scopes_allowed_check(owner=owner, scopes=scopes)
     raw = (ApiKey.LIVE_PREFIX if livemode else ApiKey.TEST_PREFIX) + secrets.token_hex(16)
     with transaction.atomic():
         api_key = ApiKey.objects.create(
             owner=owner, name=name, livemode=livemode, expires_at=expires_at,
-            scopes=list(DEFAULT_SCOPES if scopes is None else scopes), rotated_from=rotated_from,
+            scopes=scopes, rotated_from=rotated_from,
             prefix=raw[: len(ApiKey.LIVE_PREFIX) + 4], key_hash=api_key_hash(raw),
         )
         _event(api_key, ApiKeyEvent.Action.CREATED, actor=actor, ip=ip, details=details)

@@ -6,8 +6,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.users import OPERATOR_SCOPE, IsOperator
-from accounts.permissions import HasScope
+from accounts.permissions import OPERATOR_SCOPE, HasScope, IsOperator
 from intelligence.services.risk import governance_risk
 
 _RISK = {

@@ -10,14 +10,15 @@ from django.utils import timezone
 
 from levqor.errors import AppError, ErrorCode
 from levqor.outbound import OutboundTargetRefused, outbound_url_check
+from levqor.rotating_secret import ROTATION_OVERLAP_MAX, RotatingSecret, secret_rotate
 from levqor.webhooks.delivery import signing_secret_for
 from levqor.webhooks.events import webhook_audience_allowed, webhook_event_type
-from levqor.webhooks.models import RotatingSecret, WebhookEndpoint, WebhookSigningSecret
+from levqor.webhooks.models import WebhookEndpoint, WebhookSigningSecret
 from levqor.webhooks.policy import webhook_https_required
 from levqor.webhooks.signing import webhook_secret_generate
 
 ROTATION_OVERLAP = timedelta(hours=24)
-MAX_OVERLAP = timedelta(days=7)
+MAX_OVERLAP = ROTATION_OVERLAP_MAX
 
 
 def webhook_url_shape_check(url: str, *, field: str = "url") -> str:
@@ -145,13 +146,7 @@ def _overlap(hours) -> timedelta:
 
 
 def _rotate(holder: RotatingSecret, *, overlap_hours) -> str:
-    overlap = _overlap(overlap_hours)
-    now = timezone.now()
-    holder.previous_secret = holder.secret if overlap else ""
-    holder.previous_secret_expires_at = now + overlap if overlap else None
-    holder.secret = webhook_secret_generate()
-    holder.rotated_at = now
-    return holder.secret
+    return secret_rotate(holder, new_secret=webhook_secret_generate(), overlap=_overlap(overlap_hours))
 
 
 def webhook_endpoint_secret_rotate(*, endpoint: WebhookEndpoint, overlap_hours=None) -> str:

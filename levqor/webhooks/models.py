@@ -8,37 +8,20 @@ from django.db import models
 from django.utils import timezone
 
 from levqor.crypto import EncryptedSecretField
+from levqor.rotating_secret import RotatingSecret
 from levqor.webhooks.signing import webhook_secret_generate
-
-
-class RotatingSecret(models.Model):
-    """A signing secret that rotates with an overlap: until `previous_secret_expires_at` messages
-    carry a signature with each secret, so a receiver can switch over at its own pace."""
-
-    secret = EncryptedSecretField(default=webhook_secret_generate, editable=False)
-    previous_secret = EncryptedSecretField(blank=True, default="", editable=False)
-    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
-
-    class Meta:
-        abstract = True
-
-    def signing_secrets(self, *, now=None) -> list[str]:
-        """The secrets a message is signed with now: the current one, and the previous one during the overlap."""
-        now = now or timezone.now()
-        secrets = [self.secret]
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
-            secrets.append(self.previous_secret)
-        return secrets
 
 
 class WebhookSigningSecret(RotatingSecret):
     """An account's secret for messages sent to a URL that is not an endpoint of theirs: the
-    callback_url of a job. One per account, made on first use."""
+    callback_url of a job. One per account, made on first use. Until `previous_secret_expires_at`
+    messages carry a signature with each secret (levqor.rotating_secret), so a receiver can switch
+    over at its own pace."""
 
+    secret = EncryptedSecretField(default=webhook_secret_generate, editable=False)
     owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                                  related_name="webhook_signing_secret")
     created_at = models.DateTimeField(default=timezone.now)
-    rotated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"signing secret of {self.owner_id}"
@@ -46,13 +29,14 @@ class WebhookSigningSecret(RotatingSecret):
 
 class WebhookEndpoint(RotatingSecret):
     """A URL that receives the event types it subscribes to, for an account or for the partner an
-    account owns (audience), signed with its own secret."""
+    account owns (audience), signed with its own secret (rotated with an overlap: RotatingSecret)."""
 
     class Audience(models.TextChoices):
         ACCOUNT = "account", "Account"
         PARTNER = "partner", "Partner"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    secret = EncryptedSecretField(default=webhook_secret_generate, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints")
     audience = models.CharField(max_length=16, choices=Audience.choices, default=Audience.ACCOUNT)
     url = models.URLField(max_length=1024)
@@ -64,7 +48,6 @@ class WebhookEndpoint(RotatingSecret):
     consecutive_failures = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
-    rotated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

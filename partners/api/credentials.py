@@ -1,18 +1,16 @@
 """Partner credentials, managed by the partner's owner (session, or the owner's API key with
-partners:read / partners:write), and the signed partner API's own "who am I"."""
+partners:read / partners:write). The signed partner API they authenticate is partners.api.signed."""
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import ErrorSerializer
+from accounts.serializers import api_errors
 from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
-from partners.authentication import IsSignedPartner, PartnerSignatureAuthentication, partner_from_request
 from partners.models import Partner, PartnerCredential
+from partners.selectors import partner_live_for
 from partners.services.credentials import (
     ROTATION_OVERLAP_MAX_SECONDS,
     ROTATION_OVERLAP_SECONDS,
@@ -22,10 +20,6 @@ from partners.services.credentials import (
     credential_revoke,
     credential_rotate,
 )
-
-
-def _errors(*codes: int) -> dict:
-    return {code: ErrorSerializer for code in codes}
 
 
 class CredentialSerializer(serializers.ModelSerializer):
@@ -70,7 +64,7 @@ class CredentialRotateSerializer(serializers.Serializer):
 
 
 def _my_partner(request) -> Partner:
-    partner = Partner.objects.filter(owner=request.user, deleted_at__isnull=True).first()
+    partner = partner_live_for(request.user)
     if partner is None:
         raise AppError(ErrorCode.NOT_FOUND, "This account has no partner: apply at /partners first.")
     return partner
@@ -87,14 +81,14 @@ class CredentialCollectionView(APIView):
     required_scopes = {"GET": "partners:read", "POST": "partners:write"}
 
     @extend_schema(summary="List my partner's credentials (never their secrets)",
-                   responses={200: CredentialSerializer(many=True), **_errors(401, 403, 404)})
+                   responses={200: CredentialSerializer(many=True), **api_errors(401, 403, 404)})
     def get(self, request):
         credentials = credential_list_for(_my_partner(request))
         return Response({"results": CredentialSerializer(credentials, many=True).data})
 
     @extend_schema(summary="Create a credential for the signed partner API; the answer shows the secret, once",
                    request=CredentialCreateSerializer,
-                   responses={201: CredentialWithSecretSerializer, **_errors(400, 401, 403, 404, 409)})
+                   responses={201: CredentialWithSecretSerializer, **api_errors(400, 401, 403, 404, 409)})
     def post(self, request):
         data = request_validated(CredentialCreateSerializer, request)
         created = credential_create(partner=_my_partner(request), name=data["name"], actor=request.user)
@@ -109,7 +103,7 @@ class CredentialRotateView(APIView):
 
     @extend_schema(summary="Rotate a credential's secret; the old one verifies until the overlap ends",
                    request=CredentialRotateSerializer,
-                   responses={200: CredentialWithSecretSerializer, **_errors(400, 401, 403, 404, 409)})
+                   responses={200: CredentialWithSecretSerializer, **api_errors(400, 401, 403, 404, 409)})
     def post(self, request, key_id):
         data = request_validated(CredentialRotateSerializer, request)
         created = credential_rotate(credential=_my_credential(request, key_id), overlap_seconds=data["overlap_seconds"],
@@ -121,39 +115,12 @@ class CredentialRotateView(APIView):
 class CredentialDetailView(APIView):
     required_scopes = {"GET": "partners:read", "DELETE": "partners:write"}
 
-    @extend_schema(summary="One of my partner's credentials", responses={200: CredentialSerializer, **_errors(401, 403, 404)})
+    @extend_schema(summary="One of my partner's credentials", responses={200: CredentialSerializer, **api_errors(401, 403, 404)})
     def get(self, request, key_id):
         return Response(CredentialSerializer(_my_credential(request, key_id)).data)
 
     @extend_schema(summary="Revoke a credential: it stops verifying at once", request=None,
-                   responses={200: CredentialSerializer, **_errors(401, 403, 404)})
+                   responses={200: CredentialSerializer, **api_errors(401, 403, 404)})
     def delete(self, request, key_id):
         credential = credential_revoke(credential=_my_credential(request, key_id), actor=request.user)
         return Response(CredentialSerializer(credential).data)
-
-
-class PartnerMeSerializer(serializers.Serializer):
-    partner_id = serializers.UUIDField()
-    name = serializers.CharField()
-    status = serializers.CharField()
-    key_id = serializers.CharField()
-    previous_secret_expires_at = serializers.DateTimeField(allow_null=True)
-    server_time = serializers.DateTimeField()
-
-
-class SignedPartnerMeView(APIView):
-    """Signed: the partner whose credential signed the request."""
-
-    authentication_classes = [PartnerSignatureAuthentication]
-    permission_classes = [IsSignedPartner]
-    renderer_classes = [JSONRenderer]  # machine to machine: no browsable page to render around a refusal
-    required_scopes = {"GET": ""}  # no API key reaches it: only a partner signature authenticates here
-
-    @extend_schema(summary="Who am I: the signing partner and credential (a signed partner request)",
-                   responses={200: PartnerMeSerializer, **_errors(401, 403)})
-    def get(self, request):
-        partner, credential = partner_from_request(request), request.auth
-        now = timezone.now()
-        return Response(PartnerMeSerializer({
-            "partner_id": partner.pk, "name": partner.name, "status": partner.status, "key_id": credential.key_id,
-            "previous_secret_expires_at": credential.overlap_ends_at(now), "server_time": now}).data)

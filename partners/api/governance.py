@@ -2,7 +2,8 @@
 
 Any signed-in user or API key may rate and report an approved partner (partners:write; reading
 one's own rating partners:read). A partner that is not approved, or deleted, is not found for
-anyone but operators; the reports of a partner are for operators only (staff, or admin:read keys)."""
+anyone but operators; the reports of a partner are for operators only (staff: a staff session, or a
+staff member's key with admin:read)."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -10,18 +11,19 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.users import IsOperator, _is_operator
+from accounts.permissions import IsOperator, request_is_operator
 from levqor.errors import AppError, ErrorCode
 from levqor.validation import request_validated
 from partners.models import Partner, PartnerRating, PartnerReport
+from partners.selectors import partner_live_get
 from partners.services.ratings import partner_rate, partner_rating_delete, partner_rating_of
 from partners.services.reports import REASON_MAX, REASON_MIN, partner_report
 
 
 def partner_visible(request, partner_id) -> Partner:
     """The partner, if this caller may see it: approved and live, or any live one for operators; else 404."""
-    partner = Partner.objects.filter(pk=partner_id, deleted_at__isnull=True).first()
-    if partner is None or not (partner.is_approved or _is_operator(request)):
+    partner = partner_live_get(partner_id)
+    if partner is None or not (partner.is_approved or request_is_operator(request)):
         raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner_id)})
     return partner
 

@@ -1,6 +1,7 @@
 """The partner registry API: the old contract under /api/partners and the same under /api/v1/partners,
 plus staff review. Every call needs the owner's key (partners:read / partners:write) or session,
-or staff (a staff session, or a key with admin:read); another account's partner is 404."""
+or an operator (accounts.permissions.request_is_operator: a staff session, or a staff member's key
+with admin:read); another account's partner is 404."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -9,11 +10,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.users import OPERATOR_SCOPE, IsOperator
-from accounts.permissions import HasScope, key_has_scope, request_api_key
-from accounts.serializers import ErrorSerializer
+from accounts.permissions import OPERATOR_SCOPE, HasScope, IsOperator, request_is_operator
+from accounts.serializers import api_errors
 from levqor.errors import AppError, ErrorCode
+from levqor.validation import request_validated
 from partners.models import Partner, PartnerReviewEvent
+from partners.selectors import partner_live_for, partner_live_get
 from partners.services.registry import OWNER_FIELDS, STAFF_FIELDS, partner_delete, partner_register, partner_update
 from partners.services.status import TRANSITIONS, partner_status_change
 
@@ -51,6 +53,19 @@ class PartnerRegisterSerializer(serializers.Serializer):
     metadata = serializers.DictField(required=False)
 
 
+class PartnerRegisteredSerializer(PartnerSerializer):
+    """The answer to a registration: the partner, and the secret of the webhook endpoint made at
+    its webhook_url (the only time it is shown)."""
+
+    webhook_endpoint_id = serializers.UUIDField(help_text="The webhook endpoint made at webhook_url.")
+    webhook_secret = serializers.CharField(help_text="Verifies partner events (Standard Webhooks). Shown this once; "
+                                                     "rotate it on /partners.")
+
+    class Meta(PartnerSerializer.Meta):
+        fields = [*PartnerSerializer.Meta.fields, "webhook_endpoint_id", "webhook_secret"]
+        read_only_fields = fields
+
+
 class PartnerUpdateSerializer(PartnerRegisterSerializer):
     name = serializers.CharField(max_length=200, required=False)
     email = serializers.EmailField(required=False)
@@ -63,18 +78,7 @@ class ReviewSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
-def _is_operator(request) -> bool:
-    """Staff: a key holding admin:read, or a signed-in staff member (as accounts' IsOperator)."""
-    if request_api_key(request) is not None:
-        return key_has_scope(request, OPERATOR_SCOPE)
-    return bool(request.user and request.user.is_staff)
-
-
-def _errors(*codes: int) -> dict:
-    return {code: ErrorSerializer for code in codes}
-
-
-def _body_fields(request, allowed) -> dict:
+def body_fields(request, allowed) -> dict:
     """The JSON object's fields, refusing any this endpoint does not take (validation_failed by field)."""
     data = request.data
     if not isinstance(data, dict):
@@ -89,15 +93,14 @@ def _body_fields(request, allowed) -> dict:
 
 def _visible(request, partner_id) -> Partner:
     """The live partner, if the caller owns it or is staff; else 404 (others' ids are not confirmed)."""
-    partner = Partner.objects.select_related("owner").filter(pk=partner_id, deleted_at__isnull=True).first()
-    if partner is None or not (partner.owner_id == request.user.pk or _is_operator(request)):
+    partner = partner_live_get(partner_id)
+    if partner is None or not (partner.owner_id == request.user.pk or request_is_operator(request)):
         raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner_id)})
     return partner
 
 
 def _operator_only(request, view) -> None:
-    if not IsOperator().has_permission(request, view):
-        raise AppError(ErrorCode.PERMISSION_DENIED, "Only Levqor staff may list partners.")
+    IsOperator().has_permission(request, view)  # refuses (403) anyone but an operator
 
 
 class PartnerPagination(CursorPagination):
@@ -113,13 +116,18 @@ _PAGE = inline_serializer("PartnerPage", {"next": serializers.URLField(allow_nul
 
 
 def _register(request) -> Response:
-    fields = _body_fields(request, REGISTER_FIELDS)
+    fields = body_fields(request, REGISTER_FIELDS)
     partner = partner_register(owner=request.user, name=fields.get("name"), email=fields.get("email"),
                                webhook_url=fields.get("webhook_url"), revenue_share=fields.get("revenue_share"),
                                metadata=fields.get("metadata"))
+    endpoint = partner.webhook_endpoint
     partner.refresh_from_db()  # the policy may have approved it at once
-    return Response(PartnerSerializer(partner).data, status=status.HTTP_201_CREATED,
-                    headers={"Location": f"/api/v1/partners/{partner.pk}"})
+    # The secret of the endpoint made at webhook_url, shown this once: it verifies partner events
+    # (the first partner.verified among them); rotate it on /partners or the webhooks API.
+    body = {**PartnerSerializer(partner).data, "webhook_endpoint_id": str(endpoint.pk),
+            "webhook_secret": endpoint.secret}
+    return Response(body, status=status.HTTP_201_CREATED,
+                    headers={"Location": f"/api/v1/partners/{partner.pk}", "Cache-Control": "no-store"})
 
 
 def _list(request, view) -> Response:
@@ -146,12 +154,13 @@ class PartnerCollectionView(APIView):
     required_scopes = {"GET": OPERATOR_SCOPE, "POST": WRITE}
 
     @extend_schema(summary="List partners (staff: a staff session or an admin:read key)", parameters=_LIST_PARAMS,
-                   responses={200: _PAGE, **_errors(400, 401, 403)}, operation_id="partners_list")
+                   responses={200: _PAGE, **api_errors(400, 401, 403)}, operation_id="partners_list")
     def get(self, request):
         return _list(request, self)
 
     @extend_schema(summary="Apply as a partner: one per account, pending approval", request=PartnerRegisterSerializer,
-                   responses={201: PartnerSerializer, **_errors(400, 401, 403, 409)}, operation_id="partners_register")
+                   responses={201: PartnerRegisteredSerializer, **api_errors(400, 401, 403, 409)},
+                   operation_id="partners_register")
     def post(self, request):
         return _register(request)
 
@@ -160,9 +169,9 @@ class PartnerMeView(APIView):
     required_scopes = {"GET": READ}
 
     @extend_schema(summary="My partner (404 when this account has none)",
-                   responses={200: PartnerSerializer, **_errors(401, 403, 404)})
+                   responses={200: PartnerSerializer, **api_errors(401, 403, 404)})
     def get(self, request):
-        partner = Partner.objects.filter(owner=request.user, deleted_at__isnull=True).first()
+        partner = partner_live_for(request.user)
         if partner is None:
             raise AppError(ErrorCode.NOT_FOUND, "This account has no partner; apply with POST /api/v1/partners.")
         return Response(PartnerSerializer(partner).data)
@@ -171,55 +180,63 @@ class PartnerMeView(APIView):
 class PartnerDetailView(APIView):
     required_scopes = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
 
-    @extend_schema(summary="One partner (its owner, or staff)", responses={200: PartnerSerializer, **_errors(401, 403, 404)},
+    @extend_schema(summary="One partner (its owner, or staff)", responses={200: PartnerSerializer, **api_errors(401, 403, 404)},
                    operation_id="partners_retrieve")
     def get(self, request, partner_id):
         return Response(PartnerSerializer(_visible(request, partner_id)).data)
 
     @extend_schema(summary="Change a partner: name, email, webhook_url, metadata (replaced whole); revenue_share "
                            "by staff only", request=PartnerUpdateSerializer,
-                   responses={200: PartnerSerializer, **_errors(400, 401, 403, 404)}, operation_id="partners_update")
+                   responses={200: PartnerSerializer, **api_errors(400, 401, 403, 404)}, operation_id="partners_update")
     def patch(self, request, partner_id):
         partner = _visible(request, partner_id)
-        fields = _body_fields(request, (*OWNER_FIELDS, *STAFF_FIELDS))
+        fields = body_fields(request, (*OWNER_FIELDS, *STAFF_FIELDS))
         return Response(PartnerSerializer(partner_update(partner=partner, actor=request.user, **fields)).data)
 
     @extend_schema(summary="Delete a partner (soft: its review trail stays; its endpoints are disabled)",
-                   request=None, responses={204: None, **_errors(401, 403, 404)}, operation_id="partners_delete")
+                   request=None, responses={204: None, **api_errors(401, 403, 404)}, operation_id="partners_delete")
     def delete(self, request, partner_id):
         partner_delete(partner=_visible(request, partner_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PartnerReviewView(APIView):
+    # An operator (staff; a key must hold admin:read) making a write: a key needs partners:write too.
     permission_classes = [IsAuthenticated, IsOperator, HasScope]
-    required_scopes = {"POST": OPERATOR_SCOPE}
+    required_scopes = {"POST": WRITE}
 
     @extend_schema(summary="Review a partner: approve, reject, suspend or reinstate, with a reason (staff)",
-                   request=ReviewSerializer, responses={200: PartnerSerializer, **_errors(400, 401, 403, 404, 409)})
+                   request=ReviewSerializer, responses={200: PartnerSerializer, **api_errors(400, 401, 403, 404, 409)})
     def post(self, request, partner_id):
-        fields = _body_fields(request, ("action", "reason"))
+        fields = request_validated(ReviewSerializer, request)
         partner = _visible(request, partner_id)
-        partner_status_change(partner=partner, action=fields.get("action") or "", actor=request.user,
-                              reason=fields.get("reason") if isinstance(fields.get("reason"), str) else "")
+        partner_status_change(partner=partner, action=fields["action"], actor=request.user, reason=fields["reason"])
         partner.refresh_from_db()
         return Response(PartnerSerializer(partner).data)
+
+
+REVIEW_EVENTS = inline_serializer("PartnerReviewEvents", {"data": inline_serializer(
+    "PartnerReviewEvent", {"at": serializers.DateTimeField(), "from_status": serializers.CharField(),
+                           "to_status": serializers.CharField(), "reason": serializers.CharField(),
+                           "by": serializers.CharField(help_text="owner, staff or system (staff see the reviewer's "
+                                                                 "email)")}, many=True)})
 
 
 class PartnerReviewEventsView(APIView):
     required_scopes = {"GET": READ}
 
     @extend_schema(summary="A partner's review trail, newest first (the reviewer is named to staff only)",
-                   responses={200: inline_serializer("PartnerReviewEvents", {"data": inline_serializer(
-                       "PartnerReviewEvent", {"at": serializers.DateTimeField(), "from_status": serializers.CharField(),
-                                              "to_status": serializers.CharField(), "reason": serializers.CharField(),
-                                              "by": serializers.CharField()}, many=True)}), **_errors(401, 403, 404)})
+                   responses={200: REVIEW_EVENTS, **api_errors(401, 403, 404)})
     def get(self, request, partner_id):
         partner = _visible(request, partner_id)
-        staff = _is_operator(request)
-        events = PartnerReviewEvent.objects.filter(partner=partner).select_related("actor")
-        return Response({"data": [{"at": e.at, "from_status": e.from_status, "to_status": e.to_status,
-                                   "reason": e.reason, "by": _by(e, partner, staff)} for e in events]})
+        return Response(review_events_body(partner, staff=request_is_operator(request)))
+
+
+def review_events_body(partner: Partner, *, staff: bool) -> dict:
+    """A partner's review trail as the API answers it, newest first; the reviewer named to staff only."""
+    events = PartnerReviewEvent.objects.filter(partner=partner).select_related("actor")
+    return {"data": [{"at": e.at, "from_status": e.from_status, "to_status": e.to_status, "reason": e.reason,
+                      "by": _by(e, partner, staff)} for e in events]}
 
 
 def _by(event: PartnerReviewEvent, partner: Partner, staff: bool) -> str:
@@ -236,7 +253,8 @@ class LegacyRegisterView(APIView):
     required_scopes = {"POST": WRITE}
 
     @extend_schema(summary="Register a partner (old Levqor contract)", request=PartnerRegisterSerializer,
-                   responses={201: PartnerSerializer, **_errors(400, 401, 403, 409)}, operation_id="legacy_partners_register")
+                   responses={201: PartnerRegisteredSerializer, **api_errors(400, 401, 403, 409)},
+                   operation_id="legacy_partners_register")
     def post(self, request):
         return _register(request)
 
@@ -245,23 +263,23 @@ class LegacyCollectionView(APIView):
     required_scopes = {"GET": OPERATOR_SCOPE}
 
     @extend_schema(summary="List partners (old Levqor contract; staff)", parameters=_LIST_PARAMS,
-                   responses={200: _PAGE, **_errors(400, 401, 403)}, operation_id="legacy_partners_list")
+                   responses={200: _PAGE, **api_errors(400, 401, 403)}, operation_id="legacy_partners_list")
     def get(self, request):
         return _list(request, self)
 
 
 class LegacyDetailView(PartnerDetailView):
-    @extend_schema(summary="One partner (old Levqor contract)", responses={200: PartnerSerializer, **_errors(401, 403, 404)},
+    @extend_schema(summary="One partner (old Levqor contract)", responses={200: PartnerSerializer, **api_errors(401, 403, 404)},
                    operation_id="legacy_partners_retrieve")
     def get(self, request, partner_id):
         return super().get(request, partner_id)
 
     @extend_schema(summary="Change a partner (old Levqor contract)", request=PartnerUpdateSerializer,
-                   responses={200: PartnerSerializer, **_errors(400, 401, 403, 404)}, operation_id="legacy_partners_update")
+                   responses={200: PartnerSerializer, **api_errors(400, 401, 403, 404)}, operation_id="legacy_partners_update")
     def patch(self, request, partner_id):
         return super().patch(request, partner_id)
 
     @extend_schema(summary="Delete a partner, soft (old Levqor contract)", request=None,
-                   responses={204: None, **_errors(401, 403, 404)}, operation_id="legacy_partners_delete")
+                   responses={204: None, **api_errors(401, 403, 404)}, operation_id="legacy_partners_delete")
     def delete(self, request, partner_id):
         return super().delete(request, partner_id)

@@ -6,10 +6,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.users import IsOperator
-from accounts.permissions import HasScope
+from accounts.permissions import HasScope, IsOperator
 from levqor.errors import AppError, ErrorCode
-from partners.models import Partner
+from levqor.validation import request_validated
+from partners.selectors import partner_live_get
 from partners.services.reviews import partner_review_complete
 
 
@@ -33,12 +33,11 @@ class PartnerReviewCompleteView(APIView):
                            "actor": serializers.EmailField(), "from_status": serializers.CharField(),
                            "to_status": serializers.CharField(), "reason": serializers.CharField()})}))
     def post(self, request, partner_id):
-        partner = Partner.objects.filter(pk=partner_id, deleted_at__isnull=True).first()
+        partner = partner_live_get(partner_id)
         if partner is None:
             raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner_id)})
-        body = ReviewCompleteSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        event = partner_review_complete(partner=partner, actor=request.user, reason=body.validated_data["reason"])
+        reason = request_validated(ReviewCompleteSerializer, request)["reason"]
+        event = partner_review_complete(partner=partner, actor=request.user, reason=reason)
         return Response({
             "partner_id": str(partner.pk), "status": partner.status, "next_review_at": partner.next_review_at,
             "review_due_since": partner.review_due_since,

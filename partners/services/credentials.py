@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from levqor.errors import AppError, ErrorCode
+from levqor.rotating_secret import ROTATION_FIELDS, ROTATION_OVERLAP_MAX, secret_rotate
 from partners.models import Partner, PartnerCredential
 
 logger = logging.getLogger("levqor.partners")
@@ -20,7 +21,7 @@ KEY_ID_PREFIX = "lpk_"
 SECRET_PREFIX = "lps_"  # noqa: S105  (the prefix, not a secret)
 MAX_LIVE_CREDENTIALS = 5
 ROTATION_OVERLAP_SECONDS = 24 * 3600
-ROTATION_OVERLAP_MAX_SECONDS = 7 * 24 * 3600
+ROTATION_OVERLAP_MAX_SECONDS = int(ROTATION_OVERLAP_MAX.total_seconds())
 LAST_USED_WRITE_INTERVAL_SECONDS = 60
 
 
@@ -94,12 +95,9 @@ def credential_rotate(*, credential: PartnerCredential, overlap_seconds: int = R
         if current.revoked_at is not None:
             raise AppError(ErrorCode.CREDENTIAL_REVOKED, "This credential is revoked: create a new one instead.",
                            details={"key_id": current.key_id})
-        secret = credential_secret_new()
-        current.previous_secret = current.secret if overlap_seconds else ""
-        current.previous_secret_expires_at = now + timedelta(seconds=overlap_seconds) if overlap_seconds else None
-        current.secret = secret
-        current.rotated_at = now
-        current.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "rotated_at"])
+        secret = secret_rotate(current, new_secret=credential_secret_new(), overlap=timedelta(seconds=overlap_seconds),
+                               now=now)
+        current.save(update_fields=list(ROTATION_FIELDS))
     logger.info("partner credential rotated", extra={"key_id": current.key_id, "overlap_seconds": overlap_seconds})
     _copy(current, credential)
     return CreatedCredential(credential=credential, secret=secret)

@@ -22,6 +22,7 @@ from levqor.webhooks.events import webhook_event_types
 from levqor.webhooks.models import WebhookEndpoint
 from levqor.webhooks.selectors import webhook_endpoints_of
 from partners.models import Partner, PartnerReviewEvent
+from partners.selectors import partner_live_for
 from partners.services.policy import policy_current
 from partners.services.status import partner_status_change
 from partners.signals import partner_deleted
@@ -147,13 +148,6 @@ def _fields_clean(fields: dict) -> dict:
     return clean
 
 
-def partner_live_for(owner) -> Partner | None:
-    """The owner's partner that is not deleted, or None."""
-    if owner is None or not getattr(owner, "is_authenticated", False):
-        return None
-    return Partner.objects.filter(owner=owner, deleted_at__isnull=True).first()
-
-
 def partner_may_use_webhooks(user) -> bool:
     """Whether `user` may have endpoints of the "partner" audience (registered with levqor.webhooks)."""
     return partner_live_for(user) is not None
@@ -196,7 +190,9 @@ def _endpoints_disable(partner: Partner, *, reason: str) -> None:
 def partner_register(*, owner, name, email, webhook_url, revenue_share=None, metadata=None) -> Partner:
     """`owner` applies: a Partner pending approval (approved at once when the policy does not
     require approval), its first trail row, and a webhook endpoint at webhook_url subscribed to
-    every partner event type. One live partner per account (PARTNER_EXISTS, also under a race)."""
+    every partner event type. One live partner per account (PARTNER_EXISTS, also under a race).
+    The endpoint made is on the returned partner as `webhook_endpoint`: its secret verifies the
+    partner's events, and the caller shows it to the owner once (the API's answer, the page)."""
     policy = policy_current()
     fields = {"name": name, "email": email, "webhook_url": webhook_url, "metadata": metadata}
     if revenue_share is not None:
@@ -210,7 +206,7 @@ def partner_register(*, owner, name, email, webhook_url, revenue_share=None, met
             partner = Partner.objects.create(owner=owner, status=Partner.Status.PENDING, **clean)
             PartnerReviewEvent.objects.create(partner=partner, at=partner.created_at, actor=owner, from_status="",
                                               to_status=Partner.Status.PENDING, reason="applied")
-            _endpoint_create(partner)
+            endpoint = _endpoint_create(partner)
             if not policy.approval_required:
                 partner_status_change(partner=partner, action="approve", actor=None,
                                       reason=f"Approval not required by policy v{policy.version}")
@@ -219,6 +215,7 @@ def partner_register(*, owner, name, email, webhook_url, revenue_share=None, met
         if partner_live_for(owner) is not None:
             raise _exists_error() from None
         raise
+    partner.webhook_endpoint = endpoint
     return partner
 
 

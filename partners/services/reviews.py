@@ -42,24 +42,34 @@ def partner_review_cycle_run(*, now=None) -> ReviewCycleResult:
             result.marked_due.append(partner.pk)
     overdue_before = now - timedelta(days=policy.review_overdue_days)
     for partner in _approved().filter(next_review_at__lte=overdue_before).select_related("owner"):
-        days = (now - partner.next_review_at).days
-        try:
-            partner_status_change(partner=partner, action="suspend", actor=None,
-                                  reason=f"Periodic review overdue by {days} days")
-        except AppError as exc:  # moved by someone else meanwhile (reviewed, suspended): nothing to do
-            logger.info("review cycle: partner %s not suspended: %s", partner.pk, exc.message)
-            continue
-        result.suspended.append(partner.pk)
+        if _suspend_overdue(partner, now=now):
+            result.suspended.append(partner.pk)
     if result.marked_due or result.suspended:
         logger.info("review cycle: %d due, %d suspended as overdue", len(result.marked_due), len(result.suspended))
     return result
+
+
+def _suspend_overdue(partner: Partner, *, now) -> bool:
+    """Suspend a partner read as overdue, unless its review moved meanwhile: the due date it was read
+    with is checked again under the row lock, so a review completed since (a new next_review_at,
+    review_due_since cleared) wins. Only next_review_at decides: another cycle run marking the
+    partner due meanwhile (review_due_since) changes nothing about it being overdue."""
+    days = (now - partner.next_review_at).days
+    try:
+        partner_status_change(partner=partner, action="suspend", actor=None,
+                              reason=f"Periodic review overdue by {days} days",
+                              expected={"next_review_at": partner.next_review_at})
+    except AppError as exc:  # moved by someone else meanwhile (reviewed, suspended): nothing to do
+        logger.info("review cycle: partner %s not suspended: %s", partner.pk, exc.message)
+        return False
+    return True
 
 
 def _mark_due(partner: Partner, *, now, overdue_days: int) -> bool:
     due = partner.next_review_at
     with transaction.atomic():
         marked = _approved().filter(pk=partner.pk, next_review_at=due, review_due_since__isnull=True) \
-            .update(review_due_since=due)
+            .update(review_due_since=due, updated_at=now)
         if not marked:
             return False
         webhook_event_emit(owner=partner.owner, audience="partner", event_type=events.REVIEW_DUE,
@@ -86,7 +96,7 @@ def partner_review_complete(*, partner: Partner, actor, reason: str) -> PartnerR
                            f"Only an approved partner is reviewed; this one is {current.get_status_display().lower()}.",
                            details={"status": current.status, "action": "review_complete"})
         changes = {"next_review_at": now + timedelta(days=policy_current().review_interval_days),
-                   "review_due_since": None}
+                   "review_due_since": None, "updated_at": now}
         Partner.objects.filter(pk=current.pk).update(**changes)
         event = PartnerReviewEvent.objects.create(partner=current, at=now, actor=actor, from_status=current.status,
                                                   to_status=current.status, reason=reason[:500])

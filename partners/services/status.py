@@ -27,14 +27,20 @@ TRANSITIONS = {
 }
 
 
-def partner_status_change(*, partner: Partner, action: str, actor, reason: str) -> PartnerReviewEvent:
+def partner_status_change(*, partner: Partner, action: str, actor, reason: str,
+                          expected: dict | None = None) -> PartnerReviewEvent:
     """Apply review action `action` ("approve", "reject", "suspend", "reinstate") with a required
     reason; actor None is the system (auto-suspend, review cycle). Compare-and-set on the status, so
-    two reviewers at once cannot both move it. Email and webhook go out after the commit."""
+    two reviewers at once cannot both move it. `expected` ({field: value}) is what the caller decided
+    on, checked again under the row lock: if any field changed meanwhile (e.g. a review completed
+    while the review cycle was suspending the partner as overdue), nothing changes and
+    PARTNER_TRANSITION_NOT_ALLOWED says so. Email and webhook go out after the commit."""
+    if not isinstance(reason, str | None):
+        raise AppError(ErrorCode.VALIDATION_FAILED, "The reason is text.", details={"field": "reason"})
     reason = (reason or "").strip()
     if not reason:
         raise AppError(ErrorCode.VALIDATION_FAILED, "A reason is required.", details={"field": "reason"})
-    if action not in TRANSITIONS:
+    if not isinstance(action, str) or action not in TRANSITIONS:  # a list or dict is no action (nor hashable)
         raise AppError(ErrorCode.VALIDATION_FAILED, f"Unknown review action {action!r}.",
                        details={"field": "action", "allowed": sorted(TRANSITIONS)})
     allowed_from, to = TRANSITIONS[action]
@@ -45,7 +51,13 @@ def partner_status_change(*, partner: Partner, action: str, actor, reason: str) 
             raise AppError(ErrorCode.PARTNER_TRANSITION_NOT_ALLOWED,
                            f"A {current.get_status_display().lower()} partner cannot be {action}d.",
                            details={"status": current.status, "action": action})
-        changes = {"status": to, "status_reason": reason[:500], "status_changed_at": now}
+        changed = sorted(name for name, value in (expected or {}).items() if getattr(current, name) != value)
+        if changed:
+            raise AppError(ErrorCode.PARTNER_TRANSITION_NOT_ALLOWED,
+                           f"The partner changed meanwhile ({', '.join(changed)}); it is not {action}d.",
+                           details={"status": current.status, "action": action, "changed": changed})
+        # .update() skips auto_now: updated_at is set here, or it would never move on a decision.
+        changes = {"status": to, "status_reason": reason[:500], "status_changed_at": now, "updated_at": now}
         if to == S.APPROVED:
             changes["verified_at"] = now
             changes["next_review_at"] = now + timedelta(days=policy_current().review_interval_days)

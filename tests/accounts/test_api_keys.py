@@ -94,12 +94,23 @@ def test_create_api_key_test_mode_for_an_existing_user_any_case(user, client_for
 
 
 def test_create_api_key_gives_the_scopes_asked_for(client_for):
+    UserFactory(email="ops@example.com", is_staff=True)  # admin:read: staff only
     raw = run("create_api_key", email="ops@example.com", scopes=" jobs:read,admin:read,jobs:read")[-1]
     assert ApiKey.objects.get().scopes == ["jobs:read", "admin:read"]
     assert client_for(raw).get("/api/v1/jobs").status_code == 200
     assert client_for(raw).get("/api/v1/analytics").status_code == 200  # admin:read
     refused = post_json(client_for(raw), "/api/v1/intake", DEMO)
     assert refused.status_code == 403 and refused.json()["error"] == "insufficient_scope"
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_create_api_key_refuses_admin_read_for_a_user_who_is_not_staff(existing):
+    if existing:
+        UserFactory(email="someone@example.com")
+    with pytest.raises(CommandError, match="Only Levqor staff may hold a key with admin:read"):
+        run("create_api_key", email="someone@example.com", scopes="jobs:read,admin:read")
+    assert not ApiKey.objects.exists()
+    assert User.objects.count() == (1 if existing else 0)  # no user made for a refused key
 
 
 def test_create_api_key_without_scopes_gives_the_default_ones():

@@ -12,13 +12,23 @@ pytestmark = pytest.mark.django_db
 
 
 def test_key_pages_show_scopes_rotation_and_last_address(operator, client_for):
-    created = ApiKeyFactory(owner=UserFactory(), scopes=["jobs:read", "admin:read"])
+    created = ApiKeyFactory(owner=UserFactory(is_staff=True), scopes=["jobs:read", "admin:read"])
     client_for(created.raw_key).get("/api/v1/jobs", REMOTE_ADDR="198.51.100.4")
     successor = api_key_rotate(api_key=created, grace_seconds=60)
     page = operator.get(reverse("admin:accounts_apikey_changelist")).content.decode()
     assert "admin:read" in page and "198.51.100.4" in page
     detail = operator.get(reverse("admin:accounts_apikey_change", args=[successor.api_key.pk])).content.decode()
     assert created.prefix in detail  # rotated_from
+
+
+def test_the_admin_refuses_admin_read_for_an_owner_who_is_not_staff(operator):
+    owner = UserFactory()
+    response = operator.post(reverse("admin:accounts_apikey_add"), {
+        "owner": owner.pk, "name": "ops", "livemode": "on", "scopes": ["jobs:read", "admin:read"],
+        "expires_at_0": "", "expires_at_1": ""})
+    assert response.status_code == 200
+    assert "Only Levqor staff may hold a key with the admin:read scope" in response.content.decode()
+    assert not ApiKey.objects.filter(owner=owner).exists()
 
 
 def test_an_admin_created_key_gets_the_ticked_scopes_and_an_audit_row(operator):

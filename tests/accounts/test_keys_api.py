@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import DEFAULT_SCOPES, ApiKey, User
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
-from tests.factories import ApiKeyFactory, UserFactory
+from tests.factories import ApiKeyFactory, UserFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
 
@@ -122,9 +122,36 @@ def test_a_signed_in_owner_manages_their_keys_in_the_browsable_api():
     browser = Client()
     browser.force_login(person)
     assert len(browser.get("/api/v1/keys", HTTP_ACCEPT="application/json").json()["results"]) == 1
-    body = browser.post("/api/v1/keys", {"name": "admin-ish", "scopes": ["admin:read"]},
+    body = browser.post("/api/v1/keys", {"name": "ci", "scopes": ["jobs:read"]},
                         content_type="application/json", HTTP_ACCEPT="application/json").json()
-    assert body["scopes"] == ["admin:read"]
+    assert body["scopes"] == ["jobs:read"]
+
+
+def test_only_staff_may_make_a_key_with_admin_read():
+    person = User.objects.create_user("me@example.com", "a-long-password-123")
+    browser = Client()
+    browser.force_login(person)
+    refused = browser.post("/api/v1/keys", {"name": "admin-ish", "scopes": ["admin:read"]},
+                           content_type="application/json", HTTP_ACCEPT="application/json")
+    assert_api_error(refused, 403, "permission_denied")
+    assert refused.json()["details"] == {"field": "scopes", "scope": "admin:read"}
+    assert not ApiKey.objects.filter(owner=person).exists()
+    person.is_staff = True
+    person.save(update_fields=["is_staff"])
+    made = browser.post("/api/v1/keys", {"name": "admin-ish", "scopes": ["admin:read"]},
+                        content_type="application/json", HTTP_ACCEPT="application/json")
+    assert made.status_code == 201 and made.json()["scopes"] == ["admin:read"]
+
+
+def test_a_key_with_admin_read_cannot_be_rotated_once_its_owner_is_no_longer_staff(client_for):
+    owner, raw = api_key_for(scopes=["admin:read"])
+    owner.is_staff = False
+    owner.save(update_fields=["is_staff"])
+    key = ApiKey.objects.get(owner=owner)
+    assert_api_error(client_for(raw).post(f"/api/v1/keys/{key.pk}/rotate", {}, format="json"), 403,
+                     "permission_denied")
+    key.refresh_from_db()
+    assert key.expires_at is None and ApiKey.objects.filter(owner=owner).count() == 1
 
 
 def test_the_schema_describes_the_keys_api(client):

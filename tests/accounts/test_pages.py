@@ -197,6 +197,18 @@ def test_rotate_with_no_grace_stops_the_old_key_now(signed_in):
     assert api_key_authenticate(created.raw_key) is None
 
 
+def test_the_portal_does_not_rotate_an_admin_read_key_of_an_account_no_longer_staff(signed_in):
+    signed_in.user.is_staff = True
+    signed_in.user.save(update_fields=["is_staff"])
+    created = ApiKeyFactory(owner=signed_in.user, name="ops", scopes=["admin:read"])
+    signed_in.user.is_staff = False
+    signed_in.user.save(update_fields=["is_staff"])
+    answer = signed_in.post(f"/developer/keys/{created.pk}/rotate", {"grace_hours": "0"}, follow=True)
+    assert "Only Levqor staff may hold a key with the admin:read scope" in html.unescape(answer.content.decode())
+    assert ApiKey.objects.filter(owner=signed_in.user).count() == 1  # no successor
+    assert api_key_authenticate(created.raw_key) is not None  # nor was the old one cut short
+
+
 def test_revoke(signed_in):
     created = ApiKeyFactory(owner=signed_in.user, name="main")
     answer = signed_in.post(f"/developer/keys/{created.pk}/revoke", follow=True)

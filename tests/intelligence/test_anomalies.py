@@ -166,7 +166,7 @@ def test_the_minute_in_progress_is_not_judged():
 
 
 def _operator_key(scopes):
-    return api_key_for(UserFactory(is_staff=False), scopes=scopes)[1]
+    return api_key_for(UserFactory(is_staff=True), scopes=scopes)[1]  # an operator: staff
 
 
 def test_the_api_gives_each_series_in_the_old_shape(client_for, clock):

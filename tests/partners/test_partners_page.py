@@ -4,6 +4,7 @@ and the trail (never the reviewer), and the credentials and endpoint blocks."""
 import pytest
 from django.test import Client
 
+from levqor.webhooks.models import WebhookEndpoint
 from partners.models import Partner
 from partners.services.registry import partner_register
 from partners.services.status import partner_status_change
@@ -85,3 +86,26 @@ def test_the_status_reason_and_trail_show_without_the_reviewer(browser, operator
 def test_the_page_is_linked_from_the_navigation_and_the_developer_page(browser):
     page = browser.get("/developer").content.decode()
     assert 'href="/partners"' in page and 'id="partners-link"' in page
+
+
+def test_the_page_is_never_cached(browser):
+    for state in ("no partner", "a partner"):
+        response = browser.get("/partners")
+        cache_control = response["Cache-Control"]
+        assert "no-store" in cache_control and "private" in cache_control and "max-age=0" in cache_control, state
+        if state == "no partner":
+            csrf_post(browser, "/partners", FORM)
+
+
+def test_applying_shows_the_webhook_endpoints_secret_once(browser):
+    response = csrf_post(browser, "/partners", FORM)
+    assert response.status_code == 302
+    endpoint = WebhookEndpoint.objects.get(owner=browser.user, audience="partner")
+    page = browser.get("/partners")
+    assert "no-store" in page["Cache-Control"]
+    html = page.content.decode()
+    assert endpoint.secret in html and 'id="partner-webhook-secret-note"' in html
+    assert "Verify partner events" in html
+    again = browser.get("/partners").content.decode()
+    assert endpoint.secret not in again and 'id="partner-webhook-secret-note"' not in again
+

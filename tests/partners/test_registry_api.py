@@ -4,6 +4,7 @@ call (the old API had none), owner-or-staff visibility, and staff review."""
 import pytest
 from rest_framework.test import APIClient
 
+from levqor.webhooks.models import WebhookEndpoint
 from partners.models import Partner, PartnerReviewEvent
 from tests.conftest import post_json
 from tests.factories import api_key_for
@@ -37,7 +38,8 @@ def test_the_old_register_answers_201_pending_with_the_policys_default_share(api
     assert body["status"] == "pending_approval" and body["revenue_share"] == 0.7
     assert {k: body[k] for k in ("name", "email", "webhook_url", "metadata")} == BODY
     assert set(body) == {"id", "name", "email", "webhook_url", "revenue_share", "metadata", "status", "status_reason",
-                         "verified_at", "next_review_at", "rating_avg", "rating_count", "created_at"}
+                         "verified_at", "next_review_at", "rating_avg", "rating_count", "created_at",
+                         "webhook_endpoint_id", "webhook_secret"}
     assert Partner.objects.get(pk=body["id"]).owner == api.user
 
 
@@ -153,7 +155,7 @@ def test_staff_review_through_the_api_and_the_trail_hides_the_reviewer_from_the_
     review = f"/api/v1/partners/{partner['id']}/review"
     assert post_json(api, review, {"action": "approve", "reason": "Self-approval"}).status_code == 403
     missing = post_json(staff_api, review, {"action": "approve", "reason": " "})
-    assert missing.status_code == 400 and missing.json()["details"] == {"field": "reason"}
+    assert missing.status_code == 400 and [e["field"] for e in missing.json()["details"]["errors"]] == ["reason"]
     approved = post_json(staff_api, review, {"action": "approve", "reason": "Checked the company"})
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     assert approved.json()["status_reason"] == "Checked the company"
@@ -165,3 +167,36 @@ def test_staff_review_through_the_api_and_the_trail_hides_the_reviewer_from_the_
     staff_trail = staff_api.get(f"/api/v1/partners/{partner['id']}/review-events").json()["data"]
     assert staff_trail[0]["by"] == staff_api.user.email
     assert PartnerReviewEvent.objects.filter(partner_id=partner["id"]).count() == 2
+
+
+@pytest.mark.parametrize("path", ["/api/partners/register", "/api/v1/partners"])
+def test_registering_shows_the_webhook_endpoints_secret_once(api, path):
+    response = apply(api, path)
+    assert response.status_code == 201, response.content
+    assert "no-store" in response["Cache-Control"]
+    body = response.json()
+    endpoint = WebhookEndpoint.objects.get(pk=body["webhook_endpoint_id"])
+    assert (endpoint.url, endpoint.audience) == (BODY["webhook_url"], "partner")
+    # The secret that signs the partner's events (partner.verified first among them): they can be verified.
+    assert body["webhook_secret"].startswith("whsec_") and endpoint.signing_secrets() == [body["webhook_secret"]]
+    again = api.get(f"/api/v1/partners/{body['id']}").json()
+    assert "webhook_secret" not in again and body["webhook_secret"] not in str(again)
+
+
+@pytest.mark.parametrize(("body", "fields"), [
+    ({"action": ["approve"], "reason": "Checked"}, ["action"]),
+    ({"action": {"approve": True}, "reason": "Checked"}, ["action"]),
+    ({"action": "promote", "reason": "Checked"}, ["action"]),
+    ({"action": "approve", "reason": ["Checked"]}, ["reason"]),
+    ({"action": "approve"}, ["reason"]),
+    ({"action": "approve", "reason": "Checked", "status": "approved"}, ["status"]),
+    ([{"action": "approve"}], ["body"]),
+])
+def test_a_review_body_that_is_not_an_action_and_a_reason_is_validation_failed(api, staff_api, body, fields):
+    partner = apply(api).json()
+    response = post_json(staff_api, f"/api/v1/partners/{partner['id']}/review", body)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "validation_failed"
+    assert [e["field"] for e in response.json()["details"]["errors"]] == fields
+    assert Partner.objects.get(pk=partner["id"]).status == "pending_approval"
+

@@ -5,12 +5,13 @@ from decimal import Decimal
 
 import pytest
 
-from levqor.errors import AppError
+from levqor.errors import AppError, ErrorCode
 from levqor.webhooks.events import webhook_audience_allowed
 from levqor.webhooks.models import WebhookDelivery, WebhookEndpoint
 from partners.models import Partner, PartnerReviewEvent
 from partners.services.policy import policy_version_create
 from partners.services.registry import partner_delete, partner_register, partner_update
+from partners.services.status import partner_status_change
 from partners.signals import partner_deleted
 from tests.concurrency import run_together
 from tests.factories import UserFactory
@@ -184,3 +185,14 @@ def test_delete_is_soft_disables_the_endpoints_keeps_the_trail_and_tells_the_oth
     with pytest.raises(AppError) as caught:
         partner_delete(partner=partner, actor=partner.owner)
     assert caught.value.code == "not_found"
+
+
+@pytest.mark.parametrize("action", [["approve"], {"approve": 1}, None, 1])
+def test_a_review_action_that_is_not_text_is_validation_failed_not_a_crash(action):
+    partner = register()
+    with pytest.raises(AppError) as refusal:
+        partner_status_change(partner=partner, action=action, actor=None, reason="Checked")
+    assert refusal.value.code == ErrorCode.VALIDATION_FAILED and refusal.value.details["field"] == "action"
+    partner.refresh_from_db()
+    assert partner.status == "pending_approval"
+

@@ -8,12 +8,15 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
 from levqor.errors import AppError
 from levqor.webhooks.models import WebhookDelivery
 from partners import tasks
 from partners.models import Partner, PartnerReviewEvent
+from partners.services import reviews
 from partners.services.reviews import partner_review_complete, partner_review_cycle_run
+from partners.services.status import partner_status_change
 from tests.conftest import post_json
 from tests.factories import UserFactory, api_key_for
 from tests.partners.audit_support import partner_approved
@@ -194,3 +197,43 @@ def test_the_admin_action_sends_the_selection_to_the_reason_page(operator):
                                               Partner.objects.filter(pk=partner.pk))
     assert response.status_code == 302
     assert response["Location"] == f"/admin/partners/partneraudit/review-complete/?ids={partner.pk}"
+
+
+def test_a_review_completed_while_the_cycle_suspends_wins(clock, operator):
+    """The cycle reads a partner as overdue; a reviewer completes its review before the suspension
+    takes the row lock: the completed review wins, the partner stays approved."""
+    partner = partner_approved()
+    clock.advance(110 * DAY)
+    read_by_the_cycle = Partner.objects.get(pk=partner.pk)  # overdue, as the cycle's query saw it
+    partner_review_complete(partner=partner, actor=operator.user, reason="Reviewed just in time")
+    assert reviews._suspend_overdue(read_by_the_cycle, now=timezone.now()) is False
+    partner.refresh_from_db()
+    assert partner.status == "approved" and partner.review_due_since is None
+    assert not partner.review_events.filter(to_status="suspended").exists()
+    # Read afresh, it is not overdue at all now.
+    assert partner_review_cycle_run().suspended == []
+
+
+def test_a_status_change_refuses_when_what_it_was_decided_on_changed_meanwhile():
+    partner = partner_approved()
+    with pytest.raises(AppError) as refusal:
+        partner_status_change(partner=partner, action="suspend", actor=None, reason="Overdue",
+                              expected={"next_review_at": partner.next_review_at - timedelta(days=1)})
+    assert refusal.value.code == "partner_transition_not_allowed"
+    assert refusal.value.details["changed"] == ["next_review_at"]
+    assert Partner.objects.get(pk=partner.pk).status == "approved"
+
+
+def test_status_changes_and_completed_reviews_move_updated_at(clock, operator):
+    partner = partner_approved()
+    before = Partner.objects.get(pk=partner.pk).updated_at
+    clock.advance(DAY)
+    partner_status_change(partner=partner, action="suspend", actor=None, reason="Chargebacks")
+    suspended_at = Partner.objects.get(pk=partner.pk).updated_at
+    assert suspended_at >= before + timedelta(days=1)
+    clock.advance(DAY)
+    partner_status_change(partner=partner, action="reinstate", actor=operator.user, reason="Settled")
+    clock.advance(DAY)
+    partner_review_complete(partner=partner, actor=operator.user, reason="Reviewed")
+    assert Partner.objects.get(pk=partner.pk).updated_at >= suspended_at + timedelta(days=2)
+

@@ -1,6 +1,7 @@
 """The signed partner API: a request signed with a partner credential is who it says it is, once,
 within five minutes; anything else is refused with the reason, in the project's error shape."""
 
+import hashlib
 import subprocess
 import sys
 import time
@@ -68,7 +69,7 @@ def test_each_signed_field_tampered_with_is_refused(signer, field, value):
         response = _me(credential, secret, sign_as={field: value})
     assert_api_error(response, 401, "signature_invalid")
     assert response.json()["details"]["reason"] == "signature_mismatch"
-    assert response.json()["message"] == "The signature does not match the request."
+    assert response.json()["message"] == "The key id is unknown or revoked, or the signature does not match the request."
 
 
 def test_the_nonce_header_changed_after_signing_is_refused(signer):
@@ -169,8 +170,24 @@ def test_a_revoked_key_is_refused_as_an_unknown_one(signer):
     assert_api_error(revoked, 401, "signature_invalid")
     unknown = signed_request(None, "GET", ME, key_id="lpk_" + "0" * 24, secret=secret)
     assert_api_error(unknown, 401, "signature_invalid")
-    assert revoked.json()["message"] == unknown.json()["message"] == "The key id is unknown or revoked."
-    assert revoked.json()["details"] == unknown.json()["details"] == {"reason": "unknown_key"}
+    assert revoked.json()["message"] == unknown.json()["message"] == (
+        "The key id is unknown or revoked, or the signature does not match the request.")
+    assert revoked.json()["details"] == unknown.json()["details"]
+    assert revoked.json()["details"]["reason"] == "signature_mismatch"
+
+
+def test_an_unknown_key_id_and_a_wrong_signature_get_the_same_answer(signer):
+    """Which key ids exist is nobody's business: a known key id signed with a wrong secret is
+    answered exactly as an unknown one (status, code, message, details)."""
+    credential, _secret = signer
+    wrong = signed_request(None, "GET", ME, key_id=credential.key_id, secret="lps_" + "x" * 43)
+    unknown = signed_request(None, "GET", ME, key_id="lpk_" + "0" * 24, secret="lps_" + "x" * 43)
+    assert_api_error(wrong, 401, "signature_invalid")
+    assert_api_error(unknown, 401, "signature_invalid")
+    assert wrong.json()["message"] == unknown.json()["message"]
+    assert wrong.json()["details"] == unknown.json()["details"] == {
+        "reason": "signature_mismatch",
+        "signed_as": {"method": "GET", "path": ME, "query": "", "body_sha256": hashlib.sha256(b"").hexdigest()}}
 
 
 def test_a_deactivated_owners_credential_is_refused_as_revoked(signer):
@@ -178,7 +195,7 @@ def test_a_deactivated_owners_credential_is_refused_as_revoked(signer):
     type(credential.partner.owner).objects.filter(pk=credential.partner.owner_id).update(is_active=False)
     response = _me(credential, secret)
     assert_api_error(response, 401, "signature_invalid")
-    assert response.json()["details"] == {"reason": "unknown_key"}
+    assert response.json()["details"]["reason"] == "signature_mismatch"
 
 
 def test_a_suspended_partner_is_refused(signer):

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
-from accounts.models import DEFAULT_SCOPES, SCOPES
+from accounts.models import DEFAULT_SCOPES, OPERATOR_SCOPE, SCOPES, User, email_normalise
 from accounts.services.keys import api_key_create
 from accounts.services.users import user_get_or_create
 
@@ -35,6 +35,13 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(f"{email!r} is not an email address.") from exc
         chosen = scopes_parse(scopes) if scopes is not None else None
+        if chosen and OPERATOR_SCOPE in chosen:
+            # Asked before the user is made: a new user is never staff.
+            existing = User.objects.filter(email__iexact=email_normalise(email)).first()
+            if existing is None or not (existing.is_staff and existing.is_active):
+                raise CommandError(f"Only Levqor staff may hold a key with {OPERATOR_SCOPE}: "
+                                   f"{email.strip()} is {'not staff' if existing else 'not a user yet'}. "
+                                   "Make them staff first (admin, or createsuperuser), then run this again.")
         user, created = user_get_or_create(email=email)
         created_key = api_key_create(owner=user, name=name, livemode=not test, scopes=chosen)
         self.stdout.write(f"{'Created' if created else 'Found'} user {user.email}")
