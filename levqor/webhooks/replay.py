@@ -8,14 +8,9 @@ from django.utils import timezone
 
 from levqor.errors import AppError, ErrorCode
 from levqor.webhooks.models import WebhookDelivery
+from levqor.webhooks.tasks import webhook_deliveries_hand_over
 
 Status = WebhookDelivery.Status
-
-
-def _hand_over(ids) -> None:
-    if ids:
-        from levqor.webhooks.tasks import webhook_deliveries_enqueue
-        transaction.on_commit(lambda: webhook_deliveries_enqueue(ids))
 
 
 def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
@@ -28,7 +23,7 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
     with transaction.atomic():
         if WebhookDelivery.objects.filter(pk=delivery.pk).exclude(status=Status.PENDING).update(
                 status=Status.PENDING, next_attempt_at=now, replays=F("replays") + 1, updated_at=now):
-            _hand_over([delivery.pk])
+            webhook_deliveries_hand_over([delivery.pk])
     delivery.refresh_from_db()
     return delivery
 
@@ -49,5 +44,5 @@ def webhook_deliveries_replay_failed(*, owner=None, endpoints=None, since=None) 
         ids = list(failed.values_list("pk", flat=True))
         count = WebhookDelivery.objects.filter(pk__in=ids, status=Status.FAILED).update(
             status=Status.PENDING, next_attempt_at=now, replays=F("replays") + 1, updated_at=now)
-        _hand_over(ids)
+        webhook_deliveries_hand_over(ids)
     return count

@@ -9,8 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from levqor.webhooks.models import WebhookDelivery, WebhookEndpoint
-
-DELIVER_TASK = "levqor.webhooks.tasks.webhook_deliver"
+from levqor.webhooks.tasks import webhook_deliveries_hand_over
 
 
 def webhook_body(*, event_type: str, data: dict, msg_id: str, at=None) -> str:
@@ -24,13 +23,6 @@ def webhook_msg_id(key: str | None = None) -> str:
     """A message id: "msg_" + a hex uuid, derived from `key` when given (the same key, the same id:
     an event emitted twice by a re-run reaches each endpoint once)."""
     return "msg_" + (uuid.uuid5(uuid.NAMESPACE_URL, key).hex if key else uuid.uuid4().hex)
-
-
-def _deliveries_hand_over(ids: list) -> None:
-    """After the commit, one task per delivery (imported here: tasks import this module)."""
-    if ids:
-        from levqor.webhooks.tasks import webhook_deliveries_enqueue
-        transaction.on_commit(lambda: webhook_deliveries_enqueue(ids))
 
 
 def webhook_event_emit(*, owner, audience: str, event_type: str, data, key: str | None = None,
@@ -57,7 +49,7 @@ def webhook_event_emit(*, owner, audience: str, event_type: str, data, key: str 
                                    event_type=event_type, source=source, body=body, next_attempt_at=now)
                    for endpoint in endpoints if endpoint.pk not in sent]
         WebhookDelivery.objects.bulk_create(created, ignore_conflicts=True)
-        _deliveries_hand_over([d.pk for d in created])
+        webhook_deliveries_hand_over([d.pk for d in created])
     return created
 
 
@@ -72,5 +64,5 @@ def webhook_send(*, owner, url: str, event_type: str, data: dict, key: str, sour
         delivery = WebhookDelivery.objects.create(
             owner=owner, url=url, event_type=event_type, source=source, msg_id=msg_id,
             body=webhook_body(event_type=event_type, data=data, msg_id=msg_id), next_attempt_at=timezone.now())
-        _deliveries_hand_over([delivery.pk])
+        webhook_deliveries_hand_over([delivery.pk])
     return delivery
