@@ -5,7 +5,7 @@ import json
 import uuid
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from levqor.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -57,12 +57,18 @@ def webhook_send(*, owner, url: str, event_type: str, data: dict, key: str, sour
     """Queue one message to a URL that is not an endpoint (a job's callback_url), signed with the
     owner's account signing secret. `key` makes it once-only: the same key returns the same delivery."""
     msg_id = webhook_msg_id(key)
-    with transaction.atomic():
-        existing = WebhookDelivery.objects.filter(endpoint=None, owner=owner, msg_id=msg_id).first()
-        if existing is not None:
-            return existing
-        delivery = WebhookDelivery.objects.create(
-            owner=owner, url=url, event_type=event_type, source=source, msg_id=msg_id,
-            body=webhook_body(event_type=event_type, data=data, msg_id=msg_id), next_attempt_at=timezone.now())
-        webhook_deliveries_hand_over([delivery.pk])
+    existing = WebhookDelivery.objects.filter(endpoint=None, owner=owner, msg_id=msg_id).first()
+    if existing is not None:
+        return existing
+    try:
+        # Two callers with the same key at once: the unique (owner, msg_id) of deliveries without an
+        # endpoint lets one row in; the other's insert (and its hand-over) rolls back, and it returns
+        # the winner's row.
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                owner=owner, url=url, event_type=event_type, source=source, msg_id=msg_id,
+                body=webhook_body(event_type=event_type, data=data, msg_id=msg_id), next_attempt_at=timezone.now())
+            webhook_deliveries_hand_over([delivery.pk])
+    except IntegrityError:
+        return WebhookDelivery.objects.get(endpoint=None, owner=owner, msg_id=msg_id)
     return delivery

@@ -157,6 +157,31 @@ def _last_attempt(delivery):
     return str(delivery.pk)
 
 
+def test_a_message_to_a_url_is_stored_once_per_owner_by_the_database(user):
+    """The unique (endpoint, msg_id) does not cover deliveries without an endpoint (NULLs differ), so a
+    partial unique (owner, msg_id) where endpoint IS NULL does."""
+    from django.db import IntegrityError, transaction
+
+    delivery = webhook_send(owner=user, url="https://example.com/cb", event_type="job.succeeded", data={}, key="u")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        WebhookDelivery.objects.create(owner=user, url="https://example.com/other", event_type="job.succeeded",
+                                       msg_id=delivery.msg_id, body="{}")
+    other = UserFactory()
+    assert webhook_send(owner=other, url="https://example.com/cb", event_type="job.succeeded", data={},
+                        key="u").pk != delivery.pk  # another owner, the same message id: its own row
+
+
+def test_the_same_callback_sent_at_once_twice_is_one_delivery(transactional_db):
+    from tests.concurrency import run_together
+
+    owner = UserFactory()
+    results, errors = run_together(lambda: webhook_send(owner=owner, url="https://example.com/cb",
+                                                        event_type="job.succeeded", data={}, key="race").pk,
+                                   threads=3)
+    assert errors == [] and len(set(results)) == 1 and len(results) == 3
+    assert WebhookDelivery.objects.filter(owner=owner).count() == 1
+
+
 def test_ten_failed_deliveries_in_a_row_disable_the_endpoint_email_its_owner_and_raise_an_alert(
         user, fake_server, clock, django_capture_on_commit_callbacks):
     endpoint = _endpoint(user, fake_server)
