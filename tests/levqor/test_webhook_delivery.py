@@ -171,7 +171,7 @@ def test_a_message_to_a_url_is_stored_once_per_owner_by_the_database(user):
                         key="u").pk != delivery.pk  # another owner, the same message id: its own row
 
 
-def test_the_same_callback_sent_at_once_twice_is_one_delivery(transactional_db):
+def test_the_same_callback_sent_by_three_callers_at_once_is_one_delivery(transactional_db):
     from tests.concurrency import run_together
 
     owner = UserFactory()
