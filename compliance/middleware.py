@@ -8,7 +8,8 @@ from compliance.selectors import terms_accepted, terms_current
 from levqor.errors import AppError, ErrorCode
 from levqor.http_errors import error_response
 
-PROTECTED_PREFIXES = ("/workflow", "/dashboard", "/account", "/settings", "/developer", "/api/workflows", "/partners")
+PROTECTED_PREFIXES = ("/workflow", "/dashboard", "/account", "/settings", "/developer", "/api/workflows", "/partners",
+                      "/webhooks")
 ACCEPT_PATH = "/legal/accept-terms"
 SESSION_KEY = "compliance_terms_accepted_id"
 

@@ -74,6 +74,8 @@ class ErrorCode(StrEnum):
         "The partner has as many live credentials as allowed; revoke one first.")
     CREDENTIAL_REVOKED = "credential_revoked", 409, "The partner credential is revoked; create a new one instead."
     ENDPOINT_DISABLED = "endpoint_disabled", 409, "The webhook endpoint is disabled; enable it first."
+    DELIVERY_NOT_REPLAYABLE = "delivery_not_replayable", 409, (
+        "This delivery's body was not kept (a job callback moved from the old callback table); it cannot be sent again.")
     REPORT_EXISTS = "report_exists", 409, "You already have an open report on this partner; it is being reviewed."
     REPORT_NOT_OPEN = "report_not_open", 409, "The report was reviewed already (upheld or dismissed)."
     IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight", 409, "A request with this Idempotency-Key is still being processed."

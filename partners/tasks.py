@@ -3,8 +3,8 @@
 import logging
 
 from django.contrib.auth import get_user_model
-from django_q.tasks import async_task
 
+from levqor.tasks_queue import task_enqueue
 from partners.models import Partner
 from partners.services import audits, governance, reviews
 
@@ -15,7 +15,7 @@ def partner_audits_due() -> int:
     """The daily look for quarterly audits: one task per partner due (at most AUDITS_PER_RUN)."""
     ids = audits.partner_audits_due()
     for pk in ids:
-        async_task("partners.tasks.partner_audit_run", str(pk), "scheduled")
+        task_enqueue("partners.tasks.partner_audit_run", str(pk), "scheduled")
     return len(ids)
 
 

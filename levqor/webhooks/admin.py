@@ -54,20 +54,37 @@ class WebhookAttemptInline(admin.TabularInline):
         return False
 
 
+class DeliveryTargetFilter(admin.SimpleListFilter):
+    """Endpoint deliveries, or messages to a URL that is not an endpoint (job callbacks)."""
+
+    title = "target"
+    parameter_name = "target"
+
+    def lookups(self, request, model_admin):
+        return [("endpoint", "An endpoint"), ("url", "A callback URL (no endpoint)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "endpoint":
+            return queryset.filter(endpoint__isnull=False)
+        if self.value() == "url":
+            return queryset.filter(endpoint__isnull=True)
+        return queryset
+
+
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_display = ["event_type", "url", "owner", "status", "attempts", "replays", "last_status_code", "created_at",
                     "next_attempt_at"]
-    list_filter = ["status", "event_type"]
+    list_filter = ["status", DeliveryTargetFilter, "event_type", "replayable"]
     search_fields = ["msg_id", "url", "owner__email", "source"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
     inlines = [WebhookAttemptInline]
-    actions = ["replay", "replay_failed_of_endpoints"]
+    actions = ["replay", "replay_failed_of_endpoints", "replay_failed_of_owners"]
     fields = ["id", "msg_id", "owner", "endpoint", "url", "event_type", "source", "status", "attempts",
-              "next_attempt_at", "last_status_code", "last_error", "replays", "created_at", "updated_at",
-              "delivered_at", "body"]
+              "next_attempt_at", "last_status_code", "last_error", "replays", "replayable", "created_at",
+              "updated_at", "delivered_at", "body"]
     readonly_fields = fields
 
     def has_add_permission(self, request):
@@ -95,3 +112,13 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         count = webhook_deliveries_replay_failed(endpoints=list(endpoint_ids))
         self.message_user(request, f"Replaying {count} failed delivery(ies) of {len(endpoint_ids)} endpoint(s).",
                           messages.SUCCESS)
+
+    @admin.action(description="Replay every failed delivery of these deliveries' owners (endpoints and callback URLs)",
+                  permissions=["change"])
+    def replay_failed_of_owners(self, request, queryset):
+        """Search an owner's email (or filter), select one of their deliveries: all their failed ones go
+        out again, job callbacks included (those whose body was not kept are left out)."""
+        owner_ids = set(queryset.values_list("owner_id", flat=True))
+        count = sum(webhook_deliveries_replay_failed(owner=owner_id) for owner_id in owner_ids)
+        self.message_user(request, f"Replaying {count} failed delivery(ies) of {len(owner_ids)} owner(s).",
+                          messages.SUCCESS if count else messages.WARNING)

@@ -3,46 +3,39 @@ and then delivered, retried by the fixed schedule, or failed; an endpoint that k
 disabled. The task (levqor.webhooks.tasks.webhook_deliver) only calls webhook_delivery_attempt."""
 
 import logging
-import threading
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
 
-import httpx
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from levqor.outbound import OutboundTargetRefused, OutboundTransport, outbound_url_check
 from levqor.tasks_queue import task_enqueue
 from levqor.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookSigningSecret
-from levqor.webhooks.policy import webhook_https_required, webhook_policy
+from levqor.webhooks.policy import webhook_policy
+from levqor.webhooks.post import WebhookPostResult, webhook_post
 from levqor.webhooks.signals import webhook_attempt_recorded, webhook_delivery_settled, webhook_endpoint_disabled
 from levqor.webhooks.signing import webhook_headers
+from levqor.webhooks.tasks import DELIVER_TASK
 
 logger = logging.getLogger("levqor.webhooks")
 
-DELIVER_TASK = "levqor.webhooks.tasks.webhook_deliver"
 # The wait before each attempt, as Svix does it: the first at once, then 5 s, 5 min, 30 min, 2 h,
 # 5 h, 10 h and 10 h after the previous failure. Eight attempts in all, then the delivery fails.
 RETRY_SCHEDULE = (timedelta(0), timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30),
                   timedelta(hours=2), timedelta(hours=5), timedelta(hours=10), timedelta(hours=10))
 MAX_ATTEMPTS = len(RETRY_SCHEDULE)
-SNIPPET_CHARS = 500
 USER_AGENT = "Levqor-Webhooks/1"
+# A claimed attempt is not handed over again before this much more than the policy's timeout: the
+# POST ends by the timeout (webhook_post's deadline), this margin covers signing and storing it.
+CLAIM_MARGIN = timedelta(seconds=30)
 Status = WebhookDelivery.Status
 
-_local = threading.local()
 
-
-def _client() -> httpx.Client:
-    """One client per worker thread, reused (kept-alive connections to busy receivers). Its transport
-    resolves and checks the target's address on every request, redirects included."""
-    client = getattr(_local, "client", None)
-    if client is None:
-        client = _local.client = httpx.Client(transport=OutboundTransport(), follow_redirects=False)
-    return client
+def claim_lease(timeout_seconds: float) -> timedelta:
+    """How long a claimed attempt holds its delivery: longer than the attempt's deadline can last."""
+    return timedelta(seconds=timeout_seconds * 2) + CLAIM_MARGIN
 
 
 def _secrets_for(delivery: WebhookDelivery, now) -> list[str]:
@@ -59,24 +52,6 @@ def signing_secret_for(*, owner) -> WebhookSigningSecret:
     return secret
 
 
-def _target_check(url: str) -> None:
-    """Raise OutboundTargetRefused for a target no attempt may reach (retrying cannot help)."""
-    if webhook_https_required() and urlsplit(url).scheme != "https":
-        raise OutboundTargetRefused("Webhook URLs must be https.")
-    outbound_url_check(url)
-
-
-def _post(url: str, *, body: bytes, headers: dict, timeout: float) -> tuple[int, str]:
-    """POST and read at most the first SNIPPET_CHARS of the answer (a receiver may answer a lot)."""
-    with _client().stream("POST", url, content=body, headers=headers, timeout=timeout) as response:
-        read = b""
-        for chunk in response.iter_bytes():
-            read += chunk
-            if len(read) >= SNIPPET_CHARS * 4:
-                break
-    return response.status_code, read.decode("utf-8", "replace")[:SNIPPET_CHARS]
-
-
 def webhook_delivery_attempt(*, delivery_id, now=None) -> str | None:
     """Make one attempt at a pending delivery that is due. Returns its status afterwards, or None when
     there was nothing to do (not pending, not yet due, or another worker claimed this attempt)."""
@@ -91,7 +66,7 @@ def webhook_delivery_attempt(*, delivery_id, now=None) -> str | None:
     # Claim this attempt: two copies of the task cannot both pass. next_attempt_at moves past the
     # attempt's longest duration, so the sweep hands it over again only if this worker died.
     if not WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.PENDING, attempts=delivery.attempts).update(
-            attempts=number, next_attempt_at=now + timedelta(seconds=policy.timeout_seconds * 2 + 30), updated_at=now):
+            attempts=number, next_attempt_at=now + claim_lease(policy.timeout_seconds), updated_at=now):
         return None
     delivery.attempts = number
     if endpoint is not None and not endpoint.enabled:
@@ -101,50 +76,43 @@ def webhook_delivery_attempt(*, delivery_id, now=None) -> str | None:
     if endpoint is not None:
         delivery.url = endpoint.url
     body = delivery.body.encode()
-    status_code, snippet, error, refused = None, "", "", False
-    started = time.monotonic()
-    try:
-        _target_check(delivery.url)
-        headers = webhook_headers(secret=_secrets_for(delivery, now), msg_id=delivery.msg_id,
-                                  timestamp=int(time.time()), body=body)
-        headers["user-agent"] = USER_AGENT
-        status_code, snippet = _post(delivery.url, body=body, headers=headers, timeout=policy.timeout_seconds)
-        if not 200 <= status_code < 300:
-            error = f"The receiver answered {status_code}."
-    except OutboundTargetRefused as exc:
-        error, refused = str(exc), True
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    duration_ms = int((time.monotonic() - started) * 1000)
-    return _record(delivery, number=number, status_code=status_code, snippet=snippet, error=error[:500],
-                   refused=refused, duration_ms=duration_ms, started_at=now, policy=policy)
+    headers = webhook_headers(secret=_secrets_for(delivery, now), msg_id=delivery.msg_id,
+                              timestamp=int(time.time()), body=body)
+    headers["user-agent"] = USER_AGENT
+    result = webhook_post(delivery.url, body=body, headers=headers, timeout=policy.timeout_seconds)
+    return _record(delivery, number=number, result=result, started_at=now, policy=policy)
 
 
-def _record(delivery, *, number, status_code, snippet, error, refused, duration_ms, started_at, policy) -> str:
-    """Store the attempt and decide what comes next, in one transaction; side effects after it."""
+def _record(delivery, *, number: int, result: WebhookPostResult, started_at, policy) -> str | None:
+    """Store the attempt and decide what comes next, in one transaction; side effects after it.
+    None, and nothing stored, counted or scheduled, when the claim no longer holds (this attempt
+    outlived its lease and another worker took the delivery over)."""
     finished = timezone.now()
-    succeeded = not error
-    if succeeded:
+    if result.succeeded:
         status, next_at = Status.DELIVERED, None
-    elif refused or number >= MAX_ATTEMPTS:
+    elif result.refused or number >= MAX_ATTEMPTS:
         status, next_at = Status.FAILED, None
     else:
         status, next_at = Status.PENDING, finished + RETRY_SCHEDULE[number]
     endpoint = delivery.endpoint
+    fields = {"status": status, "next_attempt_at": next_at, "last_status_code": result.status_code,
+              "last_error": result.error, "updated_at": finished, "url": delivery.url}
+    if result.succeeded:
+        fields["delivered_at"] = finished
     with transaction.atomic():
+        if not WebhookDelivery.objects.filter(pk=delivery.pk, attempts=number).update(**fields):
+            logger.warning("a webhook attempt finished after another worker took its delivery over; not recorded",
+                           extra={"delivery_id": str(delivery.pk), "attempt": number})
+            return None
         attempt = WebhookAttempt.objects.create(
-            delivery=delivery, number=number, at=started_at, url=delivery.url, status_code=status_code,
-            succeeded=succeeded, duration_ms=duration_ms, response_snippet=snippet, error=error)
-        fields = {"status": status, "next_attempt_at": next_at, "last_status_code": status_code,
-                  "last_error": error, "updated_at": finished, "url": delivery.url}
-        if succeeded:
-            fields["delivered_at"] = finished
-        WebhookDelivery.objects.filter(pk=delivery.pk, attempts=number).update(**fields)
+            delivery=delivery, number=number, at=started_at, url=delivery.url, status_code=result.status_code,
+            succeeded=result.succeeded, duration_ms=result.duration_ms, response_snippet=result.snippet,
+            error=result.error)
         for name, value in fields.items():
             setattr(delivery, name, value)
         webhook_attempt_recorded.send(sender=WebhookDelivery, delivery=delivery, attempt=attempt)
-        if endpoint is not None:
-            _endpoint_count(endpoint, succeeded=succeeded, policy=policy, now=finished)
+        if endpoint is not None and status != Status.PENDING:
+            _endpoint_count(endpoint, delivered=status == Status.DELIVERED, policy=policy, now=finished)
         if status == Status.PENDING:
             transaction.on_commit(lambda: task_enqueue(DELIVER_TASK, str(delivery.pk), when=next_at))
         else:
@@ -163,21 +131,25 @@ def _settle_without_attempt(delivery: WebhookDelivery, *, error: str) -> str:
     return Status.FAILED
 
 
-def _endpoint_count(endpoint: WebhookEndpoint, *, succeeded: bool, policy, now) -> None:
-    """Consecutive failed attempts at an endpoint, reset by a success; at the policy's number the
-    endpoint is disabled."""
-    if succeeded:
-        if endpoint.consecutive_failures:
-            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
+def _endpoint_count(endpoint: WebhookEndpoint, *, delivered: bool, policy, now) -> None:
+    """Consecutive failed deliveries at an endpoint (each counted once, after its last scheduled attempt
+    or refused), reset by a delivered one; at the policy's number the endpoint is disabled. A retry
+    still to come counts nothing: a short outage over many queued events disables nothing."""
+    if delivered:
+        # Always in the database, not from the in-memory count (stale once other workers counted).
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, consecutive_failures__gt=0).update(consecutive_failures=0)
         return
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=F("consecutive_failures") + 1)
     failures = WebhookEndpoint.objects.filter(pk=endpoint.pk).values_list("consecutive_failures", flat=True).first()
-    if failures is not None and failures >= policy.disable_after_failures:
+    if failures is None:
+        return
+    endpoint.consecutive_failures = failures
+    if failures >= policy.disable_after_failures:
         webhook_endpoint_auto_disable(endpoint=endpoint, failures=failures, now=now)
 
 
 def webhook_endpoint_auto_disable(*, endpoint: WebhookEndpoint, failures: int, now=None) -> bool:
-    """Disable an endpoint that failed `failures` times in a row: its pending deliveries fail, its
+    """Disable an endpoint whose last `failures` deliveries failed: its pending deliveries fail, its
     owner gets an email and webhook_endpoint_disabled is sent, after the commit. False if it was
     disabled already (compare-and-set)."""
     now = now or timezone.now()
@@ -194,6 +166,11 @@ def webhook_endpoint_auto_disable(*, endpoint: WebhookEndpoint, failures: int, n
             d.status, d.next_attempt_at, d.last_error = Status.FAILED, None, "endpoint disabled"
 
         def after():
+            # The count as committed (receivers, e.g. partners' auto-suspend, quote it).
+            current = (WebhookEndpoint.objects.filter(pk=endpoint.pk)
+                       .values_list("consecutive_failures", flat=True).first())
+            if current is not None:
+                endpoint.consecutive_failures = current
             _disabled_email(endpoint, reason)
             webhook_endpoint_disabled.send(sender=WebhookEndpoint, endpoint=endpoint, reason=reason)
             _settled_send(stopped)

@@ -85,6 +85,9 @@ class WebhookDelivery(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     replays = models.PositiveIntegerField(default=0)
+    # False for a delivery whose body was not kept (job callbacks moved from the old table carry a
+    # placeholder): sending it again would send the placeholder, so replay refuses it.
+    replayable = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -98,6 +101,10 @@ class WebhookDelivery(models.Model):
         constraints = [
             # An event reaches an endpoint once, however often it is emitted (replays reuse the row).
             models.UniqueConstraint(fields=["endpoint", "msg_id"], name="webhook_delivery_once_per_endpoint"),
+            # The same for messages to a URL that is not an endpoint (job callbacks): NULLs are distinct
+            # in the constraint above, so it needs its own.
+            models.UniqueConstraint(fields=["owner", "msg_id"], condition=models.Q(endpoint__isnull=True),
+                                    name="webhook_delivery_once_per_owner_url"),
         ]
 
     def __str__(self):

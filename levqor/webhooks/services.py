@@ -5,12 +5,11 @@ import json
 import uuid
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from levqor.webhooks.models import WebhookDelivery, WebhookEndpoint
-
-DELIVER_TASK = "levqor.webhooks.tasks.webhook_deliver"
+from levqor.webhooks.tasks import webhook_deliveries_hand_over
 
 
 def webhook_body(*, event_type: str, data: dict, msg_id: str, at=None) -> str:
@@ -24,13 +23,6 @@ def webhook_msg_id(key: str | None = None) -> str:
     """A message id: "msg_" + a hex uuid, derived from `key` when given (the same key, the same id:
     an event emitted twice by a re-run reaches each endpoint once)."""
     return "msg_" + (uuid.uuid5(uuid.NAMESPACE_URL, key).hex if key else uuid.uuid4().hex)
-
-
-def _deliveries_hand_over(ids: list) -> None:
-    """After the commit, one task per delivery (imported here: tasks import this module)."""
-    if ids:
-        from levqor.webhooks.tasks import webhook_deliveries_enqueue
-        transaction.on_commit(lambda: webhook_deliveries_enqueue(ids))
 
 
 def webhook_event_emit(*, owner, audience: str, event_type: str, data, key: str | None = None,
@@ -57,7 +49,7 @@ def webhook_event_emit(*, owner, audience: str, event_type: str, data, key: str 
                                    event_type=event_type, source=source, body=body, next_attempt_at=now)
                    for endpoint in endpoints if endpoint.pk not in sent]
         WebhookDelivery.objects.bulk_create(created, ignore_conflicts=True)
-        _deliveries_hand_over([d.pk for d in created])
+        webhook_deliveries_hand_over([d.pk for d in created])
     return created
 
 
@@ -65,12 +57,18 @@ def webhook_send(*, owner, url: str, event_type: str, data: dict, key: str, sour
     """Queue one message to a URL that is not an endpoint (a job's callback_url), signed with the
     owner's account signing secret. `key` makes it once-only: the same key returns the same delivery."""
     msg_id = webhook_msg_id(key)
-    with transaction.atomic():
-        existing = WebhookDelivery.objects.filter(endpoint=None, owner=owner, msg_id=msg_id).first()
-        if existing is not None:
-            return existing
-        delivery = WebhookDelivery.objects.create(
-            owner=owner, url=url, event_type=event_type, source=source, msg_id=msg_id,
-            body=webhook_body(event_type=event_type, data=data, msg_id=msg_id), next_attempt_at=timezone.now())
-        _deliveries_hand_over([delivery.pk])
+    existing = WebhookDelivery.objects.filter(endpoint=None, owner=owner, msg_id=msg_id).first()
+    if existing is not None:
+        return existing
+    try:
+        # Two callers with the same key at once: the unique (owner, msg_id) of deliveries without an
+        # endpoint lets one row in; the other's insert (and its hand-over) rolls back, and it returns
+        # the winner's row.
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(
+                owner=owner, url=url, event_type=event_type, source=source, msg_id=msg_id,
+                body=webhook_body(event_type=event_type, data=data, msg_id=msg_id), next_attempt_at=timezone.now())
+            webhook_deliveries_hand_over([delivery.pk])
+    except IntegrityError:
+        return WebhookDelivery.objects.get(endpoint=None, owner=owner, msg_id=msg_id)
     return delivery

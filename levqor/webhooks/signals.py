@@ -4,7 +4,7 @@
   failed (after its last scheduled attempt, or refused). jobs keeps Job.callback_status from it;
   delivery.source says whose it is.
 - webhook_endpoint_disabled(sender=WebhookEndpoint, endpoint=..., reason=...): an endpoint was
-  disabled after the policy's consecutive failures. intelligence raises an alert; partners
+  disabled after the policy's number of failed deliveries in a row. intelligence raises an alert; partners
   applies its auto-suspend rule to a partner's endpoint.
 - webhook_attempt_recorded(sender=WebhookDelivery, delivery=..., attempt=WebhookAttempt): one attempt
   was stored. Sent INSIDE the transaction that stores it, so a listener's own writes (jobs: the

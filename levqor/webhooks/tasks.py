@@ -1,6 +1,9 @@
-"""django-q2 entry points of the webhook engine (the delivery itself is in levqor.webhooks.delivery)."""
+"""django-q2 entry points of the webhook engine (the delivery itself is in levqor.webhooks.delivery),
+and the one hand-over of deliveries to them."""
 
 import logging
+
+from django.db import transaction
 
 from levqor.tasks_queue import task_push
 
@@ -16,6 +19,13 @@ def webhook_deliveries_enqueue(ids) -> None:
             task_push(DELIVER_TASK, str(pk))
     except Exception:
         logger.warning("could not hand webhook deliveries to the workers; the sweep will", exc_info=True)
+
+
+def webhook_deliveries_hand_over(ids) -> None:
+    """After the caller's commit, one delivery task per id (nothing when the transaction rolls back)."""
+    ids = list(ids)
+    if ids:
+        transaction.on_commit(lambda: webhook_deliveries_enqueue(ids))
 
 
 def webhook_deliver(delivery_id: str) -> str | None:

@@ -8,15 +8,14 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import httpx
 from django.db import transaction
 from django.db.models import F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from levqor.outbound import OutboundTargetRefused, OutboundTransport, outbound_url_check
 from levqor.webhooks.models import WebhookDelivery, WebhookEndpoint
 from levqor.webhooks.policy import webhook_https_required, webhook_policy
+from levqor.webhooks.post import webhook_post
 from levqor.webhooks.services import webhook_body, webhook_event_emit, webhook_msg_id
 from levqor.webhooks.signing import webhook_headers, webhook_secret_generate, webhook_sign
 from partners import events
@@ -111,36 +110,27 @@ def _endpoint_findings(partner: Partner, endpoints: list[WebhookEndpoint]) -> li
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
-    """(status code, "") or (None, why it could not be reached). Through the SSRF guard, with the
-    policy's timeout, no redirects (a redirect is not an answer)."""
-    try:
-        outbound_url_check(url)
-        with httpx.Client(transport=OutboundTransport(), timeout=webhook_policy().timeout_seconds,
-                          follow_redirects=False) as client:
-            response = client.post(url, content=body, headers={**headers, "user-agent": USER_AGENT})
-        return response.status_code, ""
-    except OutboundTargetRefused as exc:
-        return None, f"refused by the outbound guard: {exc}"
-    except httpx.TimeoutException:
-        return None, f"no answer within {webhook_policy().timeout_seconds:g} s"
-    except httpx.HTTPError as exc:
-        return None, f"could not be reached ({type(exc).__name__})"
+    """(status code, "") or (None, why it could not be reached): the engine's POST (https where
+    required, the SSRF guard, no redirects, the policy's timeout as a deadline on the whole exchange)."""
+    timeout = webhook_policy().timeout_seconds
+    result = webhook_post(url, body=body, headers={**headers, "user-agent": USER_AGENT}, timeout=timeout)
+    if result.refused:
+        return None, f"not sent: {result.error.rstrip('.')}"
+    if result.timed_out:
+        return None, f"no answer within {timeout:g} s"
+    if result.status_code is None:
+        return None, f"could not be reached ({result.error.split(':', 1)[0]})"
+    return result.status_code, ""
 
 
 def _endpoint_probe(partner: Partner, endpoint: WebhookEndpoint) -> list[Finding]:
     url = endpoint.url
-    if webhook_https_required() and urlsplit(url).scheme != "https":
-        return [Finding("endpoint_answers", False, CRITICAL,
-                        f"{url}: not sent, https is required and the URL is not https.")]
     msg_id = webhook_msg_id()
     now = int(time.time())
     body = webhook_body(event_type=PING_EVENT_TYPE, msg_id=msg_id,
                         data={"partner_id": str(partner.pk), "purpose": "Audit: a signed test message."}).encode()
-    headers = webhook_headers(secret=endpoint.secret, msg_id=msg_id, timestamp=now, body=body)
     # During a rotation overlap the message carries both signatures, as every real delivery does.
-    extra = [webhook_sign(secret=s, msg_id=msg_id, timestamp=now, body=body) for s in endpoint.signing_secrets()[1:]]
-    if extra:
-        headers["webhook-signature"] = " ".join([headers["webhook-signature"], *extra])
+    headers = webhook_headers(secret=endpoint.signing_secrets(), msg_id=msg_id, timestamp=now, body=body)
     status, error = _post(url, body, headers)
     if status is None or not 200 <= status < 300:
         why = error or f"answered HTTP {status}"

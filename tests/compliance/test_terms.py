@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("path", ["/dashboard", "/workflow/x", "/account", "/settings", "/developer",
-                                  "/api/workflows"])
+                                  "/api/workflows", "/partners", "/webhooks"])
 def test_a_signed_in_user_who_has_not_accepted_is_sent_to_accept_the_terms(browser, terms, path):
     response = browser.get(path)
     if path.startswith("/api/"):
@@ -21,6 +21,15 @@ def test_a_signed_in_user_who_has_not_accepted_is_sent_to_accept_the_terms(brows
     else:
         assert response.status_code == 302
         assert response["Location"] == f"/legal/accept-terms?returnTo={path.replace('/', '%2F')}"
+
+
+def test_webhook_changes_from_the_page_wait_for_the_terms_too(browser, terms):
+    """Adding an endpoint on /webhooks (a POST) is the product: it is gated like the page."""
+    from levqor.webhooks.models import WebhookEndpoint
+
+    response = browser.post("/webhooks", {"url": "https://example.com/hook", "event_types": ["job.completed"]})
+    assert response.status_code == 302 and response["Location"].startswith("/legal/accept-terms?returnTo=%2Fwebhooks")
+    assert not WebhookEndpoint.objects.exists()
 
 
 def test_json_requests_get_403_terms_not_accepted_in_the_error_shape(browser, terms):

@@ -141,3 +141,20 @@ def test_quota_exceeded_is_refused_alike_and_not_counted(client_for, path, setti
     body = _same_refusal(*_both(client, path), 429, "quota_exceeded")
     assert body["details"]["calls_limit"] == 1 and body["reset_at"] == body["details"]["reset_at"]
     assert client.get("/api/v1/usage").json()["calls_used"] == 1
+
+
+@pytest.mark.parametrize("path", ["/api/v1/intake", "/api/v1/jobs"])
+def test_an_http_callback_url_is_refused_at_intake_where_the_engine_requires_https(api, path, settings):
+    """In production (WEBHOOK_HTTPS_ONLY) the engine would refuse an http callback at delivery and fail
+    it unseen: both intake paths refuse it at once with a 400 that names https."""
+    settings.WEBHOOK_HTTPS_ONLY = True
+    body = json.dumps({**DEMO, "callback_url": "http://example.com/hook"})
+    for answer in (api.post(path, data=body, content_type="application/json"),
+                   api.post(_through_drf(path), data=body, content_type="application/json")):
+        assert_api_error(answer, 400, "invalid_callback_url")
+        assert "https" in answer.json()["message"] and answer.json()["details"]["field"] == "callback_url"
+    assert not Job.objects.exists()
+    https = json.dumps({**DEMO, "callback_url": "https://example.com/hook"})
+    assert api.post(path, data=https, content_type="application/json").status_code in (201, 202)
+    settings.WEBHOOK_HTTPS_ONLY = False  # outside production http stays accepted
+    assert api.post(path, data=body, content_type="application/json").status_code in (201, 202)

@@ -114,3 +114,11 @@ def test_workflow_form_shows_the_intake_errors(me):
     unknown = me.post("/workflow", {"workflow": "no.such", "payload": "{}", "mode": "live"})
     assert "There is no workflow called" in unknown.content.decode()
     assert not Job.objects.exists()
+
+
+def test_workflow_form_refuses_an_http_callback_url_where_https_is_required(me, settings):
+    settings.WEBHOOK_HTTPS_ONLY = True
+    answer = me.post("/workflow", {"workflow": "demo.flow", "payload": "{}", "mode": "live",
+                                   "callback_url": "http://example.com/hook"})
+    assert answer.status_code == 400 and "callback_url must be an https URL" in answer.content.decode()
+    assert not Job.objects.exists()

@@ -86,3 +86,27 @@ def test_replay_all_failed_of_the_selected_deliveries_endpoints(operator, endpoi
     assert "Replaying 3 failed" in response.content.decode()
     assert WebhookDelivery.objects.get(msg_id="msg_other").status == "failed"
     assert WebhookDelivery.objects.filter(endpoint=endpoint, status="pending").count() == 3
+
+
+def test_replay_every_failed_delivery_of_an_owner_callbacks_included(operator, endpoint):
+    """An operator searches the owner, filters to callback URLs if they like, selects one delivery:
+    every failed delivery of that owner goes out again (endpoint and callback URL alike), another
+    owner's stay, and one whose body was not kept is left out."""
+    from levqor.webhooks.services import webhook_send
+
+    owner = endpoint.owner
+    emitted = _emit(owner, "a")
+    callback = webhook_send(owner=owner, url="https://example.com/cb", event_type="job.failed", data={}, key="cb")
+    moved = webhook_send(owner=owner, url="https://example.com/cb", event_type="job.failed", data={}, key="moved")
+    theirs = webhook_send(owner=UserFactory(), url="https://example.com/cb", event_type="job.failed", data={}, key="t")
+    WebhookDelivery.objects.update(status="failed")
+    WebhookDelivery.objects.filter(pk=moved.pk).update(replayable=False)
+
+    listing = operator.get("/admin/webhooks/webhookdelivery/?q=hooks-owner&target=url&status__exact=failed")
+    text = listing.content.decode()
+    assert str(callback.pk) in text and str(emitted.pk) not in text and str(theirs.pk) not in text
+    response = _action(operator, "/admin/webhooks/webhookdelivery/", "replay_failed_of_owners", [callback.pk])
+    assert "Replaying 2 failed delivery(ies) of 1 owner(s)." in response.content.decode()
+    status = dict(WebhookDelivery.objects.values_list("pk", "status"))
+    assert (status[emitted.pk], status[callback.pk], status[moved.pk], status[theirs.pk]) == (
+        "pending", "pending", "failed", "failed")

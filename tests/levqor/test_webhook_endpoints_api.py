@@ -142,6 +142,22 @@ def test_replay_is_refused_while_the_endpoint_is_disabled(api, fake_server):
     assert WebhookDelivery.objects.get(pk=delivery.pk).status == "failed"
 
 
+def test_a_delivery_whose_body_was_not_kept_is_never_replayed(api, fake_server):
+    """Job callbacks moved from the old table carry a placeholder body (replayable False): replaying
+    one is a clear 409, and replaying all failed leaves them out."""
+    moved = webhook_send(owner=api.user, url=fake_server.url + "/cb", event_type="job.succeeded",
+                         data={"note": "moved to the webhook engine; body not stored"}, key="moved")
+    kept = webhook_send(owner=api.user, url=fake_server.url + "/cb", event_type="job.succeeded", data={}, key="kept")
+    WebhookDelivery.objects.filter(pk__in=[moved.pk, kept.pk]).update(status="failed")
+    WebhookDelivery.objects.filter(pk=moved.pk).update(replayable=False)
+    answer = assert_api_error(post_json(api, f"{BASE}/deliveries/{moved.pk}/replay", {}), 409,
+                              "delivery_not_replayable")
+    assert "not kept" in answer["message"]
+    assert post_json(api, f"{BASE}/deliveries/replay-failed", {}).json() == {"replayed": 1}
+    assert WebhookDelivery.objects.get(pk=moved.pk).status == "failed"
+    assert WebhookDelivery.objects.get(pk=kept.pk).status == "pending"
+
+
 def test_replay_all_failed_optionally_of_one_endpoint_since_a_time(api, fake_server):
     one = _create(api, fake_server.url + "/one").json()["id"]
     two = _create(api, fake_server.url + "/two").json()["id"]

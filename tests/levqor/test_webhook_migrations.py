@@ -61,6 +61,41 @@ def test_secrets_and_callback_attempts_move_into_the_engine(client_for):
         _migrate(_leaves())
 
 
+@pytest.mark.django_db(transaction=True)
+def test_moved_callbacks_whose_body_was_not_kept_are_not_replayable():
+    """0003 could not keep the old bodies; jobs 0004 marks what it moved so that a replay refuses them
+    (rather than send a placeholder under the old message id). Deliveries of the engine stay replayable."""
+    from levqor.errors import AppError
+    from levqor.webhooks.replay import webhook_deliveries_replay_failed, webhook_delivery_replay
+
+    try:
+        old = _migrate(BEFORE)
+        User, Job = old.get_model("accounts", "User"), old.get_model("jobs", "Job")
+        CallbackDelivery = old.get_model("jobs", "CallbackDelivery")
+        user = User.objects.create(email="moved@example.com", password="!")
+        now = timezone.now()
+        job = Job.objects.create(owner=user, workflow="demo.echo", status="succeeded", attempts=1,
+                                 callback_url="https://hooks.example.com/x", callback_status="failed",
+                                 callback_attempts=1, finished_at=now)
+        CallbackDelivery.objects.create(job=job, attempt=1, url=job.callback_url, webhook_id="msg_old", status_code=500,
+                                        succeeded=False, error="The receiver answered 500.", duration_ms=12, at=now)
+        _migrate(_leaves())
+
+        moved = WebhookDelivery.objects.get(source=f"jobs.job:{job.pk}")
+        assert (moved.status, moved.replayable) == ("failed", False)
+        owner = CurrentUser.objects.get(pk=user.pk)
+        fresh = WebhookDelivery.objects.create(owner=owner, url="https://hooks.example.com/x", event_type="job.failed",
+                                               msg_id="msg_new", body="{}", status="failed")
+        with pytest.raises(AppError) as refused:
+            webhook_delivery_replay(delivery=moved)
+        assert refused.value.code == "delivery_not_replayable"
+        assert webhook_deliveries_replay_failed(owner=owner) == 1
+        assert WebhookDelivery.objects.get(pk=fresh.pk).status == "pending"
+        assert WebhookDelivery.objects.get(pk=moved.pk).status == "failed"
+    finally:
+        _migrate(_leaves())
+
+
 def _leaves():
     executor = MigrationExecutor(connection)
     return executor.loader.graph.leaf_nodes()

@@ -9,13 +9,14 @@ from django.test import Client
 
 from levqor.webhooks.models import WebhookDelivery, WebhookEndpoint
 from levqor.webhooks.services import webhook_event_emit
-from tests.factories import UserFactory
+from tests.factories import UserFactory, terms_accepted_by
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def browser(user):
+    terms_accepted_by(user)  # the page is behind the terms gate (tests/compliance/test_terms.py)
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     client.user = user

@@ -22,6 +22,7 @@ from partners.services.policy import policy_version_create
 from tests.factories import UserFactory
 from tests.jobs.support import tasks_drain
 from tests.partners.audit_support import partner_approved, receiver_verifying
+from tests.webhook_receiver import SlowReceiver
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +102,24 @@ def test_an_unreachable_endpoint_is_critical():
     finding = _finding(audit, "endpoint_answers")
     assert audit.outcome == "fail" and finding["severity"] == "critical"
     assert "could not be reached" in finding["detail"]
+
+
+def test_a_receiver_dripping_its_answer_is_cut_off_at_the_policy_s_timeout(operator):
+    """The audit posts through the engine's webhook_post: the policy's timeout is a deadline on the
+    whole exchange, so a receiver sending its headers a byte every 0.3 s does not hold the audit."""
+    import time
+
+    receiver = SlowReceiver("drip_headers")
+    try:
+        policy_version_create(actor=operator.user, reason="A tighter timeout", webhook_timeout_seconds=1)
+        partner = partner_approved(url=receiver.url)
+        started = time.monotonic()
+        audit = partner_audit_run(partner=partner, trigger="manual")
+        assert time.monotonic() - started < 1.8
+    finally:
+        receiver.close()
+    finding = _finding(audit, "endpoint_answers")
+    assert finding["severity"] == "critical" and "no answer within 1 s" in finding["detail"]
 
 
 def test_a_receiver_that_refuses_with_a_5xx_instead_of_a_4xx_is_a_warning(fake_server):

@@ -1,0 +1,138 @@
+"""The one outbound webhook POST (the engine's attempts and the partner audit's probes): the target
+checked (https where required, then the SSRF guard, again on connect), at most the first
+SNIPPET_CHARS of the answer read, and a hard deadline on the whole exchange.
+
+httpx's timeout is per socket operation: a receiver that drips a byte every 4.9 s keeps a 5 s
+timeout alive for hours, outliving the claim on the delivery so that a second worker sends the same
+message in parallel. Here every connect, write and read of the attempt gets at most the time left
+until its deadline (the network streams below), so an attempt ends within `timeout` plus a moment."""
+
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+from levqor.outbound import OutboundTargetRefused, OutboundTransport, outbound_url_check
+from levqor.webhooks.policy import webhook_https_required
+
+SNIPPET_CHARS = 500
+HTTPS_REQUIRED = "https is required for webhook URLs here, and this URL is not https"
+
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class WebhookPostResult:
+    status_code: int | None  # None when no answer came (refused, unreachable, timed out before the headers)
+    snippet: str  # the first SNIPPET_CHARS of the answer
+    error: str  # "" when the receiver answered 2xx in time
+    duration_ms: int
+    refused: bool = False  # the target may not be called at all (retrying cannot help)
+    timed_out: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.error
+
+
+def _time_left(timeout: float | None) -> float:
+    deadline = getattr(_local, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the attempt's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every operation ends by the current attempt's deadline (thread-local: each
+    worker thread has its own client and makes one attempt at a time)."""
+
+    def __init__(self, stream: httpcore.NetworkStream):
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _time_left(timeout)))
+
+    def get_extra_info(self, info: str):
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend):
+        self._backend = backend
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        return _DeadlineStream(self._backend.connect_tcp(host, port, _time_left(timeout), local_address,
+                                                         socket_options))
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        return _DeadlineStream(self._backend.connect_unix_socket(path, _time_left(timeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def _client() -> httpx.Client:
+    """One client per worker thread, reused (kept-alive connections to busy receivers). Its transport
+    resolves and checks the target's address on every request (redirects are not followed), and its
+    connections keep the attempt's deadline."""
+    client = getattr(_local, "client", None)
+    if client is None:
+        transport = OutboundTransport()
+        # httpx builds its httpcore pool without a network backend argument; ours wraps the default one.
+        transport._pool._network_backend = _DeadlineBackend(transport._pool._network_backend)
+        client = _local.client = httpx.Client(transport=transport, follow_redirects=False)
+    return client
+
+
+def webhook_target_check(url: str) -> None:
+    """Raise OutboundTargetRefused for a target no attempt may reach: not https where it is required,
+    or not a public address (the SSRF guard)."""
+    if webhook_https_required() and urlsplit(url).scheme != "https":
+        raise OutboundTargetRefused(HTTPS_REQUIRED)
+    outbound_url_check(url)
+
+
+def webhook_post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> WebhookPostResult:
+    """POST `body` to `url` and read at most the first SNIPPET_CHARS of the answer, all within `timeout`
+    seconds: an answer (or its snippet) not complete by then is a failed attempt (a timeout). A 2xx in
+    time is a success; anything else says why in `error`. Never raises for the receiver's doing."""
+    started = time.monotonic()
+    status_code, read, error, refused, timed_out = None, b"", "", False, False
+    try:
+        webhook_target_check(url)
+        _local.deadline = started + timeout
+        try:
+            with _client().stream("POST", url, content=body, headers=headers, timeout=timeout) as response:
+                status_code = response.status_code
+                for chunk in response.iter_bytes():
+                    read += chunk
+                    if len(read) >= SNIPPET_CHARS * 4:  # UTF-8: at most 4 bytes a character
+                        break
+        finally:
+            _local.deadline = None
+        if not 200 <= status_code < 300:
+            error = f"The receiver answered {status_code}."
+    except OutboundTargetRefused as exc:
+        error, refused = str(exc), True
+    except httpx.TimeoutException as exc:
+        error, timed_out = f"{type(exc).__name__}: no complete answer within {timeout:g} s", True
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    return WebhookPostResult(status_code=status_code, snippet=read.decode("utf-8", "replace")[:SNIPPET_CHARS],
+                             error=error[:500], duration_ms=int((time.monotonic() - started) * 1000),
+                             refused=refused, timed_out=timed_out)
