@@ -67,11 +67,19 @@ class OutboundTransport(httpx.HTTPTransport):
         self._allow_private = allow_private
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if not _allowed(self._allow_private):
-            url = request.url
-            if url.scheme not in ("http", "https") or not url.host:
-                raise OutboundTargetRefused("Only http and https URLs with a host are allowed.")
-            address = _public_address(url.host, url.port or (443 if url.scheme == "https" else 80))
-            request.url = url.copy_with(host=address)
-            request.extensions = {**request.extensions, "sni_hostname": url.host}
+        outbound_request_pin(request, allow_private=self._allow_private)
         return super().handle_request(request)
+
+
+def outbound_request_pin(request: httpx.Request, *, allow_private: bool | None = None) -> None:
+    """Point `request` at the public address its host resolves to now (OutboundTargetRefused when it
+    is not public), keeping the host name for the TLS server name: what a transport does just before
+    it connects, so the address checked is the address used."""
+    if _allowed(allow_private):
+        return
+    url = request.url
+    if url.scheme not in ("http", "https") or not url.host:
+        raise OutboundTargetRefused("Only http and https URLs with a host are allowed.")
+    address = _public_address(url.host, url.port or (443 if url.scheme == "https" else 80))
+    request.url = url.copy_with(host=address)
+    request.extensions = {**request.extensions, "sni_hostname": url.host}

@@ -7,15 +7,17 @@ timeout alive for hours, outliving the claim on the delivery so that a second wo
 message in parallel. Here every connect, write and read of the attempt gets at most the time left
 until its deadline (the network streams below), so an attempt ends within `timeout` plus a moment."""
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import certifi
 import httpcore
 import httpx
 
-from levqor.outbound import OutboundTargetRefused, OutboundTransport, outbound_url_check
+from levqor.outbound import OutboundTargetRefused, outbound_request_pin, outbound_url_check
 from levqor.webhooks.policy import webhook_https_required
 
 SNIPPET_CHARS = 500
@@ -86,16 +88,62 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
+class _ResponseStream(httpx.SyncByteStream):
+    def __init__(self, response: httpcore.Response):
+        self._response = response
+
+    def __iter__(self):
+        with _httpx_errors():
+            yield from self._response.iter_stream()
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class _httpx_errors:  # noqa: N801  (used as a context manager, like a function)
+    """httpcore's exceptions as httpx's of the same name (both libraries name them alike, publicly)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or not isinstance(exc, httpcore.TimeoutException | httpcore.NetworkError
+                                         | httpcore.ProtocolError | httpcore.UnsupportedProtocol):
+            return False
+        raise getattr(httpx, type(exc).__name__, httpx.TransportError)(str(exc)) from exc
+
+
+class _DeadlineTransport(httpx.BaseTransport):
+    """httpx over an httpcore connection pool whose network backend keeps the attempt's deadline
+    (httpcore's public `network_backend`; httpx's own transport does not take one). Every request is
+    first pinned to the public address its host resolves to (levqor.outbound, the SSRF guard)."""
+
+    def __init__(self):
+        self._pool = httpcore.ConnectionPool(ssl_context=ssl.create_default_context(cafile=certifi.where()),
+                                             network_backend=_DeadlineBackend(httpcore.SyncBackend()))
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        outbound_request_pin(request)
+        core = httpcore.Request(method=request.method,
+                                url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host,
+                                                 port=request.url.port, target=request.url.raw_path),
+                                headers=request.headers.raw, content=request.stream, extensions=request.extensions)
+        with _httpx_errors():
+            response = self._pool.handle_request(core)
+        return httpx.Response(status_code=response.status, headers=response.headers,
+                              stream=_ResponseStream(response), extensions=response.extensions)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
 def _client() -> httpx.Client:
     """One client per worker thread, reused (kept-alive connections to busy receivers). Its transport
     resolves and checks the target's address on every request (redirects are not followed), and its
     connections keep the attempt's deadline."""
     client = getattr(_local, "client", None)
     if client is None:
-        transport = OutboundTransport()
-        # httpx builds its httpcore pool without a network backend argument; ours wraps the default one.
-        transport._pool._network_backend = _DeadlineBackend(transport._pool._network_backend)
-        client = _local.client = httpx.Client(transport=transport, follow_redirects=False)
+        client = _local.client = httpx.Client(transport=_DeadlineTransport(), follow_redirects=False)
     return client
 
 
