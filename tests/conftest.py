@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -171,6 +172,21 @@ def fake_server():
     yield recorder
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def dns_rebinding(monkeypatch):
+    """DNS that changes its answer: the host "rebind.example.test" resolves to a public address the
+    first time (the check) and to 127.0.0.1 after (the connect). Returns the host name."""
+    real, answers = socket.getaddrinfo, iter(["93.184.215.14"])
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "rebind.example.test":
+            host = next(answers, "127.0.0.1")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return "rebind.example.test"
 
 
 @pytest.fixture

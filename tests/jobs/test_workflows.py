@@ -212,18 +212,10 @@ def test_llm_chat_fails_when_the_provider_rejects_the_request(user, llm_provider
 
 
 def test_http_request_is_not_fooled_by_dns_that_changes_its_answer(user, fake_server, settings_outbound_strict,
-                                                                  monkeypatch):
+                                                                  dns_rebinding):
     """DNS rebinding: a public address when checked, loopback when connecting. The call must go
     to the address that was checked, or not at all."""
-    real, answers = socket.getaddrinfo, iter(["93.184.215.14"])
-
-    def getaddrinfo(host, *args, **kwargs):
-        if host == "rebind.example.test":
-            host = next(answers, "127.0.0.1")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     port = fake_server.url.rsplit(":", 1)[1]
-    job = _run(job_submit(user, "http.request", {"url": f"http://rebind.example.test:{port}/", "timeout_seconds": 2}))
+    job = _run(job_submit(user, "http.request", {"url": f"http://{dns_rebinding}:{port}/", "timeout_seconds": 2}))
     assert fake_server.requests == []
     assert job.error_code == "target_not_allowed"

@@ -362,23 +362,12 @@ def test_an_attempt_slower_than_the_policys_timeout_fails_as_a_timeout(mode, use
         receiver.close()
 
 
-def test_a_webhook_is_not_fooled_by_dns_that_changes_its_answer(fake_server, settings, monkeypatch):
+def test_a_webhook_is_not_fooled_by_dns_that_changes_its_answer(fake_server, settings_outbound_strict, dns_rebinding):
     """DNS rebinding: a public address when the target is checked, loopback when connecting. The
     attempt's transport pins the request to the address it checks, so nothing reaches loopback."""
-    import socket
-
     from levqor.webhooks.post import webhook_post
 
-    settings.OUTBOUND_ALLOW_PRIVATE = False
-    real, answers = socket.getaddrinfo, iter(["93.184.215.14"])
-
-    def getaddrinfo(host, *args, **kwargs):
-        if host == "rebind.example.test":
-            host = next(answers, "127.0.0.1")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     port = fake_server.url.rsplit(":", 1)[1]
-    result = webhook_post(f"http://rebind.example.test:{port}/hook", body=b"{}", headers={}, timeout=2)
+    result = webhook_post(f"http://{dns_rebinding}:{port}/hook", body=b"{}", headers={}, timeout=2)
     assert fake_server.requests == []
     assert result.refused and not result.succeeded and "private" in result.error
