@@ -42,9 +42,10 @@ class JobsConfig(AppConfig):
         from django_q.signals import post_spawn
 
         from jobs import checks  # noqa: F401  (registers the system checks)
-        from jobs.callbacks import job_events_register
+        from jobs.callbacks import job_events_register, job_finished_receiver
         from jobs.execution import worker_alive
         from jobs.personal_data import jobs_personal_data_register
+        from jobs.signals import job_finished
         from levqor.health import register_readiness_check
         from levqor.schedules import schedule_every
 
@@ -53,3 +54,4 @@ class JobsConfig(AppConfig):
         post_spawn.connect(_worker_process_setup, dispatch_uid="jobs-worker-setup")
         jobs_personal_data_register()
         job_events_register()
+        job_finished.connect(job_finished_receiver, dispatch_uid="jobs-callbacks-job-finished")

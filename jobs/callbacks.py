@@ -10,6 +10,7 @@ retries in between.)"""
 
 import logging
 
+from django.db import transaction
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent
@@ -59,6 +60,11 @@ def job_final_notify(*, job_id) -> None:
         webhook_event_emit(owner=job.owner, audience="account", event_type=event_type,
                            data=data if data is not None else (lambda: JobSerializer(job).data),
                            key=f"{event_type}:{key}", source=f"{SOURCE_PREFIX}{job.pk}")
+
+
+def job_finished_receiver(sender, *, job, **kwargs) -> None:
+    """jobs.signals.job_finished: once the final state commits, hand the job over."""
+    transaction.on_commit(lambda: job_final_hand_over(job.pk))
 
 
 @handed_over("a finished job's callback and events")

@@ -17,6 +17,7 @@ from jobs import backpressure, dispatch
 from jobs.fastsql import intake
 from jobs.intake import IntakeRequest
 from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent
+from jobs.signals import job_finished
 from jobs.workflows import workflow_get
 from jobs.workflows.base import JobErrorCode
 from levqor.errors import AppError, ErrorCode
@@ -219,15 +220,14 @@ def job_retry(*, job: Job) -> Job:
 
 
 def job_callback_schedule(*, job: Job) -> None:
-    """After a final state: mark the callback pending, and once the transaction commits hand it (and
-    the job.completed / job.failed event) to the webhook engine."""
-    from jobs.callbacks import job_final_hand_over  # callbacks imports the serializers, which import services
-
+    """After a final state: mark the callback pending, and tell job_finished, whose receiver
+    (jobs.callbacks) hands the callback and the job.completed / job.failed event to the webhook
+    engine once the transaction commits."""
     if job.callback_url:
         # Each final state is a new message with a fresh set of delivery attempts.
         Job.objects.filter(pk=job.pk).update(callback_status=Job.CallbackStatus.PENDING, callback_attempts=0,
                                              callback_next_at=timezone.now())
-    transaction.on_commit(lambda: job_final_hand_over(job.pk))
+    job_finished.send(sender=Job, job=job)
 
 
 def job_owner_personal_data_erase(*, owner: User) -> int:
