@@ -137,13 +137,28 @@ class _DeadlineTransport(httpx.BaseTransport):
         self._pool.close()
 
 
-def _client() -> httpx.Client:
-    """One client per worker thread, reused (kept-alive connections to busy receivers). Its transport
-    resolves and checks the target's address on every request (redirects are not followed), and its
-    connections keep the attempt's deadline."""
-    client = getattr(_local, "client", None)
+CLIENTS_PER_THREAD = 32
+
+
+def _client(url: str) -> httpx.Client:
+    """A client per worker thread and receiver origin (scheme, host, port), reused: kept-alive
+    connections to busy receivers. Per origin because the transport pins each request to the address
+    its host resolves to: one pool shared by two host names on one address (a CDN, shared hosting)
+    would send b.example's request down a connection whose TLS was set up for a.example. Its
+    transport resolves and checks the target's address on every request (redirects are not
+    followed), and its connections keep the attempt's deadline. At most CLIENTS_PER_THREAD are
+    kept, the least recently used closed first."""
+    parts = urlsplit(url)
+    origin = (parts.scheme, parts.hostname, parts.port)
+    clients = getattr(_local, "clients", None)
+    if clients is None:
+        clients = _local.clients = {}
+    client = clients.pop(origin, None)
     if client is None:
-        client = _local.client = httpx.Client(transport=_DeadlineTransport(), follow_redirects=False)
+        client = httpx.Client(transport=_DeadlineTransport(), follow_redirects=False)
+        if len(clients) >= CLIENTS_PER_THREAD:
+            clients.pop(next(iter(clients))).close()
+    clients[origin] = client  # re-inserted: the dict's order is the least recently used first
     return client
 
 
@@ -165,7 +180,7 @@ def webhook_post(url: str, *, body: bytes, headers: dict[str, str], timeout: flo
         webhook_target_check(url)
         _local.deadline = started + timeout
         try:
-            with _client().stream("POST", url, content=body, headers=headers, timeout=timeout) as response:
+            with _client(url).stream("POST", url, content=body, headers=headers, timeout=timeout) as response:
                 status_code = response.status_code
                 for chunk in response.iter_bytes():
                     read += chunk

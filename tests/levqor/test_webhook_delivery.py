@@ -371,3 +371,18 @@ def test_a_webhook_is_not_fooled_by_dns_that_changes_its_answer(fake_server, set
     result = webhook_post(f"http://{dns_rebinding}:{port}/hook", body=b"{}", headers={}, timeout=2)
     assert fake_server.requests == []
     assert result.refused and not result.succeeded and "private" in result.error
+
+
+def test_each_receiver_origin_has_its_own_connections():
+    """Requests are pinned to resolved addresses, so two host names on one address must not share a
+    connection pool (a TLS connection set up for one name would carry the other's request)."""
+    from levqor.webhooks import post
+
+    a, b = post._client("https://a.example.test/hook"), post._client("https://b.example.test/hook")
+    assert a is not b
+    assert post._client("https://a.example.test/other") is a  # same origin: kept-alive connections reused
+    assert post._client("https://a.example.test:8443/hook") is not a
+    for n in range(post.CLIENTS_PER_THREAD + 1):
+        post._client(f"https://host{n}.example.test/")
+    assert post._client("https://a.example.test/hook") is not a  # the least recently used was closed
+    assert a.is_closed
