@@ -1,5 +1,6 @@
 """Outbound HTTP safety: refuse private, loopback and link-local targets (SSRF guard)."""
 
+import concurrent.futures
 import ipaddress
 import socket
 from urllib.parse import urlsplit
@@ -12,6 +13,26 @@ class OutboundTargetRefused(Exception):
     """The URL points somewhere we do not call: a bad scheme or a non-public address."""
 
 
+class OutboundLookupFailed(OutboundTargetRefused):
+    """The host's address could not be looked up (now, or in time): for a one-off call the same as a
+    refusal, while a caller that retries (webhook deliveries) may treat it as a passing network error."""
+
+
+# Lookups bounded by a deadline run here, so a slow resolver cannot hold a caller past it (the
+# lookup itself cannot be interrupted: it finishes in the background, its answer unused).
+_resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbound-dns")
+
+
+def _lookup(host: str, port: int, timeout: float | None):
+    if timeout is None:
+        return socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    future = _resolver.submit(socket.getaddrinfo, host, port, proto=socket.IPPROTO_TCP)
+    try:
+        return future.result(timeout=max(timeout, 0.001))
+    except concurrent.futures.TimeoutError as exc:
+        raise OutboundLookupFailed(f"Looking up {host!r} took longer than {timeout:.1f} s.") from exc
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
@@ -19,12 +40,13 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def _public_address(host: str, port: int) -> str:
-    """Resolve host once; the first address if every address it has is public, else refuse."""
+def _public_address(host: str, port: int, *, timeout: float | None = None) -> str:
+    """Resolve host once (within `timeout` seconds when given); the first address if every address it
+    has is public, else refuse."""
     try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        infos = _lookup(host, port, timeout)
     except (socket.gaierror, UnicodeError) as exc:
-        raise OutboundTargetRefused(f"The host {host!r} does not resolve.") from exc
+        raise OutboundLookupFailed(f"The host {host!r} does not resolve.") from exc
     addresses = [info[4][0].split("%", 1)[0] for info in infos]
     if not addresses or not all(_is_public(address) for address in addresses):
         raise OutboundTargetRefused(f"The host {host!r} resolves to a private, loopback or link-local address.")
@@ -71,15 +93,17 @@ class OutboundTransport(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
-def outbound_request_pin(request: httpx.Request, *, allow_private: bool | None = None) -> None:
+def outbound_request_pin(request: httpx.Request, *, allow_private: bool | None = None,
+                         lookup_timeout: float | None = None) -> None:
     """Point `request` at the public address its host resolves to now (OutboundTargetRefused when it
-    is not public), keeping the host name for the TLS server name: what a transport does just before
-    it connects, so the address checked is the address used."""
+    is not public, OutboundLookupFailed when it does not resolve within `lookup_timeout`), keeping the
+    host name for the TLS server name: what a transport does just before it connects, so the address
+    checked is the address used."""
     if _allowed(allow_private):
         return
     url = request.url
     if url.scheme not in ("http", "https") or not url.host:
         raise OutboundTargetRefused("Only http and https URLs with a host are allowed.")
-    address = _public_address(url.host, url.port or (443 if url.scheme == "https" else 80))
+    address = _public_address(url.host, url.port or (443 if url.scheme == "https" else 80), timeout=lookup_timeout)
     request.url = url.copy_with(host=address)
     request.extensions = {**request.extensions, "sni_hostname": url.host}

@@ -5,6 +5,7 @@ ends, so receivers switch over at their own pace)."""
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import httpx
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,8 +28,9 @@ def webhook_url_shape_check(url: str, *, field: str = "url") -> str:
     url = (url or "").strip()
     try:
         parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
+        # The host as the sending client reads it (an invalid IDNA host raises here, not at send time).
+        host = parts.hostname and httpx.URL(url).host
+    except Exception:  # ValueError, httpx.InvalidURL, the idna codec's own errors
         parts, host = None, None
     if parts is None or parts.scheme not in ("http", "https") or not host or len(url) > 1024:
         raise AppError(ErrorCode.INVALID_WEBHOOK_URL, "The webhook URL must be an http(s) URL with a host.",

@@ -7,6 +7,7 @@ timeout alive for hours, outliving the claim on the delivery so that a second wo
 message in parallel. Here every connect, write and read of the attempt gets at most the time left
 until its deadline (the network streams below), so an attempt ends within `timeout` plus a moment."""
 
+import logging
 import ssl
 import threading
 import time
@@ -17,9 +18,10 @@ import certifi
 import httpcore
 import httpx
 
-from levqor.outbound import OutboundTargetRefused, outbound_request_pin, outbound_url_check
+from levqor.outbound import OutboundLookupFailed, OutboundTargetRefused, outbound_request_pin
 from levqor.webhooks.policy import webhook_https_required
 
+logger = logging.getLogger("levqor.webhooks")
 SNIPPET_CHARS = 500
 HTTPS_REQUIRED = "https is required for webhook URLs here, and this URL is not https"
 
@@ -123,7 +125,10 @@ class _DeadlineTransport(httpx.BaseTransport):
                                              network_backend=_DeadlineBackend(httpcore.SyncBackend()))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        outbound_request_pin(request)
+        # The address is looked up here, once, within the attempt's deadline (a slow resolver counts).
+        with _httpx_errors():
+            left = _time_left(None)
+        outbound_request_pin(request, lookup_timeout=left)
         core = httpcore.Request(method=request.method,
                                 url=httpcore.URL(scheme=request.url.raw_scheme, host=request.url.raw_host,
                                                  port=request.url.port, target=request.url.raw_path),
@@ -164,10 +169,17 @@ def _client(url: str) -> httpx.Client:
 
 def webhook_target_check(url: str) -> None:
     """Raise OutboundTargetRefused for a target no attempt may reach: not https where it is required,
-    or not a public address (the SSRF guard)."""
+    or not an http(s) URL httpx can send to. Whether its address is public is checked by the
+    transport as it connects (looked up once, within the attempt's deadline)."""
     if webhook_https_required() and urlsplit(url).scheme != "https":
         raise OutboundTargetRefused(HTTPS_REQUIRED)
-    outbound_url_check(url)
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.host  # decoded here: an invalid IDNA host raises the idna codec's own error
+    except Exception as exc:  # httpx.InvalidURL, idna errors
+        raise OutboundTargetRefused(f"The URL cannot be sent to: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not host:
+        raise OutboundTargetRefused("Only http and https URLs with a host are allowed.")
 
 
 def webhook_post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> WebhookPostResult:
@@ -190,11 +202,16 @@ def webhook_post(url: str, *, body: bytes, headers: dict[str, str], timeout: flo
             _local.deadline = None
         if not 200 <= status_code < 300:
             error = f"The receiver answered {status_code}."
+    except OutboundLookupFailed as exc:
+        error = str(exc)  # DNS may answer next time: a failed attempt, retried, not a refusal
     except OutboundTargetRefused as exc:
         error, refused = str(exc), True
     except httpx.TimeoutException as exc:
         error, timed_out = f"{type(exc).__name__}: no complete answer within {timeout:g} s", True
     except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # never raise for the receiver's doing (its URL, its answer): a failed attempt
+        logger.warning("webhook POST to %s failed unexpectedly", url, exc_info=True)
         error = f"{type(exc).__name__}: {exc}"
     return WebhookPostResult(status_code=status_code, snippet=read.decode("utf-8", "replace")[:SNIPPET_CHARS],
                              error=error[:500], duration_ms=int((time.monotonic() - started) * 1000),
