@@ -191,7 +191,8 @@ class PartnerDetailView(APIView):
     def patch(self, request, partner_id):
         partner = _visible(request, partner_id)
         fields = body_fields(request, (*OWNER_FIELDS, *STAFF_FIELDS))
-        return Response(PartnerSerializer(partner_update(partner=partner, actor=request.user, **fields)).data)
+        return Response(PartnerSerializer(partner_update(partner=partner, actor=request.user,
+                                                         operator=request_is_operator(request), **fields)).data)
 
     @extend_schema(summary="Delete a partner (soft: its review trail stays; its endpoints are disabled)",
                    request=None, responses={204: None, **api_errors(401, 403, 404)}, operation_id="partners_delete")

@@ -219,16 +219,17 @@ def partner_register(*, owner, name, email, webhook_url, revenue_share=None, met
     return partner
 
 
-def partner_update(*, partner: Partner, actor, **fields) -> Partner:
+def partner_update(*, partner: Partner, actor, operator: bool = False, **fields) -> Partner:
     """Change a partner: its owner may change name, email, webhook_url (the endpoint made from it
-    follows) and metadata (replaced whole); only staff may change revenue_share."""
+    follows) and metadata (replaced whole); only an operator may change revenue_share. `operator`
+    is the caller's operator standing as the API decides it (accounts.permissions.request_is_operator:
+    staff, by session or by a key holding admin:read), not the actor's staff flag alone."""
     unknown = sorted(set(fields) - set(OWNER_FIELDS) - set(STAFF_FIELDS))
     if unknown:
         raise AppError(ErrorCode.VALIDATION_FAILED, "These fields cannot be changed here.", details={"errors": [
             _error(name, f"{name!r} cannot be changed" + (" (a review decision changes it)." if name.startswith(
                 "status") else ".")) for name in unknown]})
-    is_staff = bool(actor is not None and getattr(actor, "is_staff", False))
-    if not is_staff:
+    if not operator:
         if actor is None or actor.pk != partner.owner_id:
             raise AppError(ErrorCode.NOT_FOUND, "No such partner.", details={"partner_id": str(partner.pk)})
         for name in STAFF_FIELDS:

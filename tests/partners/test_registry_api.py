@@ -1,13 +1,15 @@
 """The registry's API: the old /api/partners contract and /api/v1/partners, with auth on every
 call (the old API had none), owner-or-staff visibility, and staff review."""
 
+from decimal import Decimal
+
 import pytest
 from rest_framework.test import APIClient
 
 from levqor.webhooks.models import WebhookEndpoint
 from partners.models import Partner, PartnerReviewEvent
 from tests.conftest import post_json
-from tests.factories import api_key_for
+from tests.factories import UserFactory, api_key_for
 
 pytestmark = pytest.mark.django_db
 
@@ -200,3 +202,14 @@ def test_a_review_body_that_is_not_an_action_and_a_reason_is_validation_failed(a
     assert [e["field"] for e in response.json()["details"]["errors"]] == fields
     assert Partner.objects.get(pk=partner["id"]).status == "pending_approval"
 
+
+
+def test_a_staff_members_key_without_admin_read_is_no_operator_for_the_revenue_share(client_for):
+    """Changing the share is an operator's act: staff by session, or a staff key holding admin:read.
+    A staff member's ordinary key, on the partner they own, is refused as any owner is."""
+    _, raw = api_key_for(UserFactory(is_staff=True))  # default scopes: no admin:read
+    staff_key = client_for(raw)
+    partner = apply(staff_key).json()
+    refused = staff_key.patch(f"/api/v1/partners/{partner['id']}", {"revenue_share": 0.99}, format="json")
+    assert refused.status_code == 403 and refused.json()["details"] == {"field": "revenue_share"}
+    assert Partner.objects.get(pk=partner["id"]).revenue_share == Decimal("0.700")

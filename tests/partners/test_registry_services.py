@@ -144,7 +144,7 @@ def test_the_owner_may_not_change_the_revenue_share_staff_may(operator):
     with pytest.raises(AppError) as caught:
         partner_update(partner=partner, actor=partner.owner, revenue_share=0.9)
     assert caught.value.code == "permission_denied" and caught.value.details == {"field": "revenue_share"}
-    partner_update(partner=partner, actor=operator.user, revenue_share=0.8)
+    partner_update(partner=partner, actor=operator.user, operator=True, revenue_share=0.8)
     partner.refresh_from_db()
     assert partner.revenue_share == Decimal("0.800")
 
