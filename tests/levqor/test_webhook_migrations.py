@@ -3,6 +3,7 @@ becomes its WebhookSigningSecret (encrypted at rest; GET /api/v1/webhooks/secret
 secret), and stored CallbackDelivery attempts become WebhookDelivery/WebhookAttempt rows."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -99,3 +100,28 @@ def test_moved_callbacks_whose_body_was_not_kept_are_not_replayable():
 def _leaves():
     executor = MigrationExecutor(connection)
     return executor.loader.graph.leaf_nodes()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_callback_rows_stored_twice_by_the_old_race_are_folded_before_the_unique_index():
+    """webhooks 0002 adds one row per (owner, msg_id) for callback URLs; rows the old race stored
+    twice are folded into the earliest, their attempts kept, so the migration cannot fail on them."""
+    try:
+        old = _migrate([("webhooks", "0001_initial"), *AFTER])
+        User = old.get_model("accounts", "User")
+        Delivery, Attempt = old.get_model("webhooks", "WebhookDelivery"), old.get_model("webhooks", "WebhookAttempt")
+        user = User.objects.create(email="twice@example.com", password="!")
+        now = timezone.now()
+        first, second = (Delivery.objects.create(owner=user, msg_id="msg_twice", url="https://hooks.example.com/x",
+                                                 event_type="job.succeeded", body="{}", status="pending",
+                                                 attempts=1, created_at=now + timedelta(seconds=n))
+                         for n in (0, 1))
+        Attempt.objects.create(delivery=first, number=1, url=first.url, status_code=500)
+        Attempt.objects.create(delivery=second, number=1, url=second.url, status_code=503)
+        _migrate([("webhooks", "0002_delivery_replayable_and_once_per_owner_url"), *AFTER])
+
+        [kept] = WebhookDelivery.objects.filter(msg_id="msg_twice")
+        assert kept.pk == first.pk and kept.attempts == 2
+        assert [(a.number, a.status_code) for a in kept.attempt_rows.order_by("number")] == [(1, 500), (2, 503)]
+    finally:
+        _migrate(_leaves())

@@ -2,9 +2,34 @@
 
 from django.conf import settings
 from django.db import migrations, models
+from django.db.models import Count
+
+
+def duplicates_fold(apps, schema_editor):
+    """Before the constraint: callback rows stored twice for one (owner, msg_id) by the old
+    check-then-create race are folded into the earliest, their attempts moved onto it (renumbered
+    after its own), so nothing stored is lost and the unique index can be built."""
+    Delivery = apps.get_model("webhooks", "WebhookDelivery")
+    Attempt = apps.get_model("webhooks", "WebhookAttempt")
+    twice = (Delivery.objects.filter(endpoint__isnull=True).values("owner_id", "msg_id")
+             .annotate(n=Count("id")).filter(n__gt=1))
+    for group in twice:
+        rows = list(Delivery.objects.filter(endpoint__isnull=True, owner_id=group["owner_id"], msg_id=group["msg_id"])
+                    .order_by("created_at", "id"))
+        keep, extra = rows[0], rows[1:]
+        number = Attempt.objects.filter(delivery=keep).count()
+        for row in extra:
+            for attempt in Attempt.objects.filter(delivery=row).order_by("number", "id"):
+                number += 1
+                Attempt.objects.filter(pk=attempt.pk).update(delivery=keep, number=number)
+            row.delete()
+        Delivery.objects.filter(pk=keep.pk).update(attempts=max(keep.attempts, number))
 
 
 class Migration(migrations.Migration):
+    # The fold deletes rows, which leaves PostgreSQL deferred foreign-key checks pending, and a table
+    # with pending checks cannot be altered in the same transaction: each step commits on its own.
+    atomic = False
 
     dependencies = [
         ('webhooks', '0001_initial'),
@@ -12,6 +37,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(duplicates_fold, migrations.RunPython.noop, atomic=True),
         migrations.AddField(
             model_name='webhookdelivery',
             name='replayable',
