@@ -6,11 +6,8 @@ import json
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
@@ -26,6 +23,7 @@ from jobs.workflows import workflow_all
 from levqor.client_ip import client_ip
 from levqor.errors import AppError, ErrorCode
 from levqor.http_errors import error_body, error_headers, store_down_response
+from levqor.pagination import NewestFirstPagination
 from levqor.store import STORE_DOWN
 
 
@@ -44,34 +42,8 @@ def _owned_job(request, job_id) -> Job:
     return job
 
 
-class JobPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 100
-
-    def decode_cursor(self, request):
-        """A cursor we did not hand out is a bad parameter (400 naming it), not a missing page
-        (DRF answers 404 NotFound), nor a crash: a forged position must not reach the query."""
-        try:
-            cursor = super().decode_cursor(request)
-        except NotFound:
-            cursor = None
-        else:
-            if cursor is None or cursor.position is None or _cursor_position_valid(cursor.position):
-                return cursor
-        raise AppError(ErrorCode.VALIDATION_FAILED, "This cursor is not one the API handed out: use a next or previous "
-                       "link as given, or list again without a cursor.",
-                       details={"errors": [{"field": "cursor", "message": "Invalid cursor."}]})
 
 
-def _cursor_position_valid(position: str) -> bool:
-    # The position is the created_at of a page's edge, written with its UTC offset.
-    try:
-        parsed = parse_datetime(position)
-    except ValueError:  # well formed but impossible, like month 13
-        return False
-    return parsed is not None and parsed.tzinfo is not None
 
 
 def _create(request, *, owner, api_key: ApiKey | None, legacy: bool, render) -> tuple[int, dict, dict]:
@@ -139,7 +111,7 @@ class JobCollectionView(APIView):
                            details={"field": "status"})
         jobs = selectors.job_list_for(request.user, livemode=_livemode(request), status=status_filter,
                                       workflow=request.query_params.get("workflow"))
-        paginator = JobPagination()
+        paginator = NewestFirstPagination()
         page = paginator.paginate_queryset(jobs, request, view=self)
         return paginator.get_paginated_response(JobSerializer(page, many=True).data)
 

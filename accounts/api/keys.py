@@ -6,7 +6,6 @@ scopes stay within the acting key's, a key may rotate only keys whose scopes it 
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -24,6 +23,7 @@ from accounts.serializers import (
 from accounts.services.keys import ApiKeyNotUsable, api_key_create, api_key_revoke, api_key_rotate
 from levqor.client_ip import client_ip
 from levqor.errors import AppError, ErrorCode
+from levqor.pagination import NewestFirstPagination
 from levqor.validation import request_validated
 
 # Managing keys needs no scope beyond being one of the owner's keys (see the module's docstring).
@@ -51,11 +51,6 @@ def _may_hand_out(acting: ApiKey | None, *, scopes, livemode: bool) -> None:
                        details={"field": "livemode"})
 
 
-class KeyPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 100
 
 
 class ApiKeyCollectionView(APIView):
@@ -67,7 +62,7 @@ class ApiKeyCollectionView(APIView):
                        "next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True),
                        "results": ApiKeySerializer(many=True)}), **api_errors(401)})
     def get(self, request):
-        paginator = KeyPagination()
+        paginator = NewestFirstPagination()
         page = paginator.paginate_queryset(selectors.api_key_list_for(request.user), request, view=self)
         return paginator.get_paginated_response(ApiKeySerializer(page, many=True).data)
 

@@ -5,15 +5,13 @@ appears only once, when it is made (and at GET secret, the documented way to rea
 
 import uuid
 
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from levqor.errors import AppError, ErrorCode
+from levqor.pagination import NewestFirstPagination
 from levqor.validation import request_validated
 from levqor.webhooks import endpoints as services
 from levqor.webhooks.delivery import signing_secret_for
@@ -96,29 +94,8 @@ class ReplayFailedSerializer(serializers.Serializer):
     since = serializers.DateTimeField(required=False)
 
 
-class DeliveryPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 100
-
-    def decode_cursor(self, request):
-        try:
-            cursor = super().decode_cursor(request)
-        except NotFound:
-            cursor = False
-        if cursor is not False and (cursor is None or cursor.position is None or _position_ok(cursor.position)):
-            return cursor
-        raise AppError(ErrorCode.VALIDATION_FAILED, "This cursor is not one the API handed out.",
-                       details={"errors": [{"field": "cursor", "message": "Invalid cursor."}]})
 
 
-def _position_ok(position: str) -> bool:
-    try:
-        parsed = parse_datetime(position)
-    except ValueError:
-        return False
-    return parsed is not None and parsed.tzinfo is not None
 
 
 def _owned_endpoint(request, endpoint_id) -> WebhookEndpoint:
@@ -248,7 +225,7 @@ class DeliveryCollectionView(APIView):
                            details={"errors": [{"field": "status", "message": "pending, delivered or failed"}]})
         deliveries = webhook_deliveries_of(request.user, endpoint=endpoint, status=state,
                                            event_type=params.get("event_type") or None)
-        paginator = DeliveryPagination()
+        paginator = NewestFirstPagination()
         page = paginator.paginate_queryset(deliveries, request, view=self)
         return paginator.get_paginated_response(DeliverySerializer(page, many=True).data)
 

@@ -7,12 +7,12 @@ staff member's key with admin:read)."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsOperator, request_is_operator
 from levqor.errors import AppError, ErrorCode
+from levqor.pagination import NewestFirstPagination
 from levqor.validation import request_validated
 from partners.models import Partner, PartnerRating, PartnerReport
 from partners.selectors import partner_live_get
@@ -109,11 +109,6 @@ class PartnerRatingView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ReportPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 100
 
 
 class PartnerReportsView(APIView):
@@ -130,7 +125,7 @@ class PartnerReportsView(APIView):
     def get(self, request, partner_id):
         partner = partner_visible(request, partner_id)
         reports = PartnerReport.objects.filter(partner=partner).select_related("reporter", "reviewed_by")
-        paginator = ReportPagination()
+        paginator = NewestFirstPagination()
         page = paginator.paginate_queryset(reports, request, view=self)
         return paginator.get_paginated_response(ReportSerializer(page, many=True).data)
 

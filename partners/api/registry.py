@@ -5,7 +5,6 @@ with admin:read); another account's partner is 404."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +12,7 @@ from rest_framework.views import APIView
 from accounts.permissions import OPERATOR_SCOPE, HasScope, IsOperator, request_is_operator
 from accounts.serializers import api_errors
 from levqor.errors import AppError, ErrorCode
+from levqor.pagination import NewestFirstPagination
 from levqor.validation import request_validated
 from partners.models import Partner, PartnerReviewEvent
 from partners.selectors import partner_live_for, partner_live_get
@@ -103,11 +103,6 @@ def _operator_only(request, view) -> None:
     IsOperator().has_permission(request, view)  # refuses (403) anyone but an operator
 
 
-class PartnerPagination(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 100
 
 
 _PAGE = inline_serializer("PartnerPage", {"next": serializers.URLField(allow_null=True),
@@ -139,7 +134,7 @@ def _list(request, view) -> Response:
             raise AppError(ErrorCode.VALIDATION_FAILED, f"status must be one of {', '.join(Partner.Status.values)}.",
                            details={"errors": [{"field": "status", "message": "Not a partner status."}]})
         partners = partners.filter(status=status_filter)
-    paginator = PartnerPagination()
+    paginator = NewestFirstPagination()
     page = paginator.paginate_queryset(partners, request, view=view)
     return paginator.get_paginated_response(PartnerSerializer(page, many=True).data)
 

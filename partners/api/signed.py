@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 
 from accounts.serializers import api_errors
 from levqor.errors import AppError, ErrorCode
-from levqor.webhooks.api import DeliveryPagination, DeliverySerializer
+from levqor.pagination import NewestFirstPagination
+from levqor.webhooks.api import DeliverySerializer
 from levqor.webhooks.models import WebhookDelivery, WebhookEndpoint
 from levqor.webhooks.replay import webhook_delivery_replay
 from levqor.webhooks.selectors import webhook_deliveries_of
@@ -100,7 +101,7 @@ class SignedDeliveriesView(SignedPartnerView):
             raise AppError(ErrorCode.VALIDATION_FAILED, f"Unknown status {state!r}.",
                            details={"errors": [{"field": "status", "message": "pending, delivered or failed"}]})
         deliveries = _deliveries(request, status=state, event_type=params.get("event_type") or None)
-        paginator = DeliveryPagination()
+        paginator = NewestFirstPagination()
         page = paginator.paginate_queryset(deliveries, request, view=self)
         return paginator.get_paginated_response(DeliverySerializer(page, many=True).data)
 
