@@ -19,7 +19,8 @@ from levqor.webhooks.post import webhook_post
 from levqor.webhooks.services import webhook_body, webhook_event_emit, webhook_msg_id
 from levqor.webhooks.signing import webhook_headers, webhook_secret_generate, webhook_sign
 from partners import events
-from partners.models import Partner, PartnerAudit, PartnerReport
+from partners.models import Partner, PartnerAudit
+from partners.selectors import partner_reports_counted
 from partners.services.policy import policy_current
 
 logger = logging.getLogger("levqor.partners")
@@ -180,10 +181,9 @@ def _status_finding(partner: Partner) -> Finding:
 
 
 def _reports_finding(partner: Partner, policy) -> Finding:
-    count = PartnerReport.objects.filter(partner=partner, status__in=[PartnerReport.Status.OPEN,
-                                                                     PartnerReport.Status.UPHELD]).count()
+    count = partner_reports_counted(partner=partner)  # the number auto-suspend counts
     limit = policy.suspend_user_reports
-    text = f"{count} open or upheld report(s); the policy suspends at {limit}."
+    text = f"{count} open or upheld report(s) by different users since the last approval; the policy suspends at {limit}."
     if count >= limit:
         return Finding("reports", False, CRITICAL, text)
     return Finding("reports", False, WARNING, text) if count else _ok("reports", text)

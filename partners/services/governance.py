@@ -24,7 +24,8 @@ from django.db.models import Max
 
 from levqor.errors import AppError, ErrorCode
 from levqor.webhooks.models import WebhookEndpoint
-from partners.models import Partner, PartnerRating, PartnerReport, PartnerReviewEvent, PolicyVersion
+from partners.models import Partner, PartnerRating, PartnerReviewEvent, PolicyVersion
+from partners.selectors import partner_reports_counted
 from partners.services.policy import policy_current
 from partners.services.status import partner_status_change
 
@@ -36,11 +37,7 @@ RATING_MIN_COUNT = 3
 
 
 def _reports_rule(partner: Partner, policy: PolicyVersion) -> str | None:
-    reports = PartnerReport.objects.filter(partner_id=partner.pk, reporter__isnull=False,
-                                           status__in=[PartnerReport.Status.OPEN, PartnerReport.Status.UPHELD])
-    if partner.verified_at is not None:
-        reports = reports.filter(created_at__gte=partner.verified_at)
-    reporters = reports.values("reporter").distinct().count()
+    reporters = partner_reports_counted(partner=partner)
     if reporters < policy.suspend_user_reports:
         return None
     return (f"Auto-suspended (policy v{policy.version}, suspend_user_reports): {reporters} users reported this "

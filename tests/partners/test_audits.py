@@ -208,6 +208,19 @@ def test_open_or_upheld_reports_against_the_policy_threshold(settings):
     assert _finding(audit, "reports")["severity"] == "warning" and audit.policy_version == 2
 
 
+def test_the_audit_counts_reports_as_auto_suspend_does():
+    """One per reporter, and only since the last approval: the audit's finding and the auto-suspend
+    rule read the same number (partners.selectors.partner_reports_counted)."""
+    partner = partner_approved(url=None)
+    reporter = UserFactory()
+    PartnerReport.objects.create(partner=partner, reporter=reporter, reason="Spam", status="upheld")
+    PartnerReport.objects.create(partner=partner, reporter=reporter, reason="Spam again", status="open")
+    PartnerReport.objects.create(partner=partner, reporter=UserFactory(), reason="Before approval", status="upheld",
+                                 created_at=partner.verified_at - timedelta(days=1))
+    audit = partner_audit_run(partner=partner, trigger="manual")
+    assert _finding(audit, "reports")["detail"].startswith("1 open or upheld report(s)")
+
+
 @pytest.mark.parametrize("avg, severity", [(None, "info"), ("4.50", "info"), ("2.80", "warning"),
                                            ("1.90", "critical")])
 def test_the_rating_against_the_policy_floor(avg, severity):
