@@ -21,6 +21,7 @@ from levqor.webhooks.signing import webhook_headers, webhook_secret_generate, we
 from partners import events
 from partners.models import Partner, PartnerAudit
 from partners.selectors import partner_reports_counted
+from partners.services.governance import RATING_MIN_COUNT
 from partners.services.policy import policy_current
 
 logger = logging.getLogger("levqor.partners")
@@ -195,6 +196,8 @@ def _rating_finding(partner: Partner, policy) -> Finding:
     floor = policy.suspend_rating_below
     text = f"Average rating {partner.rating_avg} from {partner.rating_count} rating(s); the policy suspends below {floor}."
     if partner.rating_avg < floor:
+        if partner.rating_count < RATING_MIN_COUNT:  # below the floor, but too few ratings for the rule to count
+            return Finding("rating", False, WARNING, f"{text} Auto-suspend counts it from {RATING_MIN_COUNT} ratings.")
         return Finding("rating", False, CRITICAL, text)
     # Within one star of the floor: a warning before it is reached.
     return Finding("rating", False, WARNING, text) if partner.rating_avg < floor + 1 else _ok("rating", text)

@@ -221,12 +221,12 @@ def test_the_audit_counts_reports_as_auto_suspend_does():
     assert _finding(audit, "reports")["detail"].startswith("1 open or upheld report(s)")
 
 
-@pytest.mark.parametrize("avg, severity", [(None, "info"), ("4.50", "info"), ("2.80", "warning"),
-                                           ("1.90", "critical")])
-def test_the_rating_against_the_policy_floor(avg, severity):
+@pytest.mark.parametrize("avg, count, severity", [(None, 0, "info"), ("4.50", 3, "info"), ("2.80", 3, "warning"),
+                                                  ("1.90", 3, "critical"), ("1.00", 2, "warning")])
+def test_the_rating_against_the_policy_floor(avg, count, severity):
+    """Critical where auto-suspend would act: below the floor from RATING_MIN_COUNT (3) ratings."""
     partner = partner_approved(url=None)
-    Partner.objects.filter(pk=partner.pk).update(rating_avg=Decimal(avg) if avg else None,
-                                                 rating_count=3 if avg else 0)
+    Partner.objects.filter(pk=partner.pk).update(rating_avg=Decimal(avg) if avg else None, rating_count=count)
     audit = partner_audit_run(partner=partner, trigger="manual")
     assert _finding(audit, "rating")["severity"] == severity
 
