@@ -204,3 +204,22 @@ class LoginToken(models.Model):
 
     def __str__(self):
         return f"sign-in link for {self.email}"
+
+
+class TierChange(models.Model):
+    """Audit of a user's tier moving (billing, an operator, a lapsed payment): from, to, why, by what."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tier_changes")
+    old_tier = models.CharField(max_length=16)
+    new_tier = models.CharField(max_length=16)
+    reason = models.CharField(max_length=255)
+    source = models.CharField(max_length=64, help_text="What moved it: e.g. stripe:evt_123, admin, grace_expired.")
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.user_id}: {self.old_tier} -> {self.new_tier}"

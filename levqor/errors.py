@@ -60,6 +60,8 @@ class ErrorCode(StrEnum):
     SIGNATURE_EXPIRED = "signature_expired", 401, "The partner request's timestamp is more than 5 minutes from ours."
     NONCE_REUSED = "nonce_reused", 401, "The partner request's nonce was seen before (a replay)."
     PARTNER_NOT_APPROVED = "partner_not_approved", 403, "Only an approved partner may do this."
+    INVALID_SIGNATURE = "invalid_signature", 400, (
+        "The Stripe-Signature header does not verify with the webhook secret (or is missing or too old).")
     PATH_FORBIDDEN = "path_forbidden", 403, "The governance policy forbids partner credentials on this path."
 
     # State that does not allow the request now.
@@ -90,6 +92,10 @@ class ErrorCode(StrEnum):
     QUOTA_EXCEEDED = "quota_exceeded", 429, "The month's API calls are used up; see Retry-After and details.reset_at."
     QUEUE_FULL = "queue_full", 503, (
         "Too many jobs are waiting to run (over the queue limit); intake takes new ones again shortly, see Retry-After.")
+    BILLING_NOT_CONFIGURED = "billing_not_configured", 503, (
+        "Billing is not configured on this deployment (no Stripe key for this mode).")
+    BILLING_PROVIDER_ERROR = "billing_provider_error", 502, (
+        "Stripe refused the request; details carry its error code. Nothing was charged.")
     SERVICE_UNAVAILABLE = "service_unavailable", 503, "A service we depend on is out of reach; retry shortly."
     INTERNAL_ERROR = "internal_error", 500, "Something went wrong on our side; the correlation id finds it."
 

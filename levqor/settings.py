@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "jobs",
     "compliance",
     "partners",
+    "marketplace",  # Stripe billing (customers, subscriptions, Checkout, its webhook); later the marketplace
     "waffle",  # feature flags and switches (intelligence: flags, stabilize mode)
     "intelligence",
 ]
@@ -267,6 +268,31 @@ API_MONTHLY_QUOTAS = {
     "pro": env_quota("API_QUOTA_PRO", "10000"),
     "enterprise": env_quota("API_QUOTA_ENTERPRISE", "unlimited"),
 }
+
+# --- Billing (marketplace: Stripe) ---------------------------------------------------------
+# Off until STRIPE_SECRET_KEY is set: billing calls then answer 503 billing_not_configured, and
+# /billing/health says so. Requests made with a test-mode API key (lvk_test_) use only
+# STRIPE_TEST_SECRET_KEY, never the live key (ARCHITECTURE.md: test keys cause no real payment).
+STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+STRIPE_TEST_SECRET_KEY = os.environ.get("STRIPE_TEST_SECRET_KEY", "")
+# Stripe-Signature secrets of the webhook endpoint(s): comma-separated (live and test endpoints,
+# or old and new while rotating); a payload signed by any of them is accepted.
+STRIPE_WEBHOOK_SECRETS = env_list("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+STRIPE_TIMEOUT_SECONDS = float(os.environ.get("STRIPE_TIMEOUT_SECONDS", "10"))
+# The paid tiers' list prices (minor units) and currency, as stripe_sync_products creates them.
+BILLING_CURRENCY = os.environ.get("BILLING_CURRENCY", "usd").lower()
+TIER_PRICES_MINOR = {"pro": int(os.environ.get("TIER_PRICE_PRO_MINOR", "1900")),
+                     "enterprise": int(os.environ.get("TIER_PRICE_ENTERPRISE_MINOR", "19900"))}
+# After invoice.payment_failed the paid tier is kept this many days, then the user goes to sandbox.
+BILLING_GRACE_DAYS = int(os.environ.get("BILLING_GRACE_DAYS", "7"))
+
+# --- Money intelligence --------------------------------------------------------------------
+# Profit-driven autoscale: the platform's daily AI spend limit (USD, the jobs' cost unit) and
+# the worker range it scales within.
+AUTOSCALE_DAILY_SPEND_LIMIT = env_decimal("AUTOSCALE_DAILY_SPEND_LIMIT", "50.00")
+AUTOSCALE_MIN_WORKERS = int(os.environ.get("AUTOSCALE_MIN_WORKERS", "1"))
+AUTOSCALE_MAX_WORKERS = int(os.environ.get("AUTOSCALE_MAX_WORKERS", "4"))
 
 # Request bodies above this are refused with 413 before they are read.
 MAX_REQUEST_BODY_BYTES = 512 * 1024

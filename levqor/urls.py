@@ -34,11 +34,13 @@ urlpatterns = [
     path("", include("intelligence.urls")),
     path("", include("partners.urls")),
     path("", include("levqor.webhooks.urls")),
+    path("", include("marketplace.urls")),
     path("api/v1/", include("jobs.api_urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("compliance.api_urls")),
     path("api/v1/", include("intelligence.api_urls")),
     path("api/v1/", include("partners.api_urls")),
+    path("api/v1/billing/", include("marketplace.api_urls")),
     path("api/v1/webhooks/", include("levqor.webhooks.api_urls")),
     path("api/partners", include("partners.legacy_api_urls")),  # the old service's paths
     path("admin/operations/", include("intelligence.admin_dashboard")),  # the operations dashboard (staff)

@@ -210,3 +210,23 @@ def clock(monkeypatch):
 
     monkeypatch.setattr(timezone, "now", lambda: real_now() + offset[0])
     return Clock()
+
+
+STRIPE_TEST_WEBHOOK_SECRET = "whsec_test_levqor_fake"
+
+
+@pytest.fixture
+def fake_stripe(settings):
+    """A local fake Stripe API (tests/fake_stripe.py) with billing configured against it: live and
+    test secret keys, the webhook secret STRIPE_TEST_WEBHOOK_SECRET."""
+    from tests.fake_stripe import FakeStripe, fake_stripe_serve
+
+    fake = FakeStripe()
+    server = fake_stripe_serve(fake)
+    settings.STRIPE_API_BASE = fake.url
+    settings.STRIPE_SECRET_KEY = "sk_live_fake_levqor"
+    settings.STRIPE_TEST_SECRET_KEY = "sk_test_fake_levqor"
+    settings.STRIPE_WEBHOOK_SECRETS = [STRIPE_TEST_WEBHOOK_SECRET]
+    yield fake
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,43 @@
+"""The profit ledger: money in and out by day, kind and currency, each entry from one source.
+
+`source` names what the entry was made from (a Stripe balance transaction, a day's job costs, a
+month's infra cost, an order's payout) and is unique, so processing the same thing again adds
+nothing. Amounts are positive integer minor units; the kind says which way the money went."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class LedgerEntry(models.Model):
+    class Kind(models.TextChoices):
+        REVENUE = "revenue"
+        REFUND = "refund"
+        STRIPE_FEE = "stripe_fee"
+        AI_COST = "ai_cost"
+        INFRA_COST = "infra_cost"
+        PAYOUT = "payout"
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount_minor = models.BigIntegerField(help_text="Positive, in minor units of the currency.")
+    currency = models.CharField(max_length=3, help_text="Upper-case ISO 4217 code.")
+    source = models.CharField(max_length=255, unique=True,
+                              help_text="What this entry was made from, e.g. stripe:txn_123:fee. Unique.")
+    # Whose money it was, where known (revenue and refunds): growth counts revenue by signup source.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    # A payout owed to a partner and not yet paid (the marketplace clears it when it pays).
+    pending = models.BooleanField(default=False)
+    memo = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["day", "kind", "currency"], name="ledger_day_kind_currency"),
+                   models.Index(fields=["kind", "pending"], name="ledger_kind_pending")]
+        constraints = [models.CheckConstraint(condition=models.Q(amount_minor__gte=0), name="ledger_amount_positive")]
+
+    def __str__(self):
+        return f"{self.day} {self.kind} {self.amount_minor} {self.currency}"

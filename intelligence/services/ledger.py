@@ -1,0 +1,78 @@
+"""The profit ledger: recording entries (idempotent by source) and the money report.
+
+ledger_entry_record() is the one write: an entry whose source exists already is left as it is
+(re-processing a Stripe event or re-running a day's cost adds nothing). ledger_report() is the
+N-day report per currency, summed in SQL; margin_pct = net / revenue * 100, and revenue is never
+counted as a cost (the old service added it into its cost forecast)."""
+
+from datetime import date, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from intelligence.models import LedgerEntry
+
+COST_KINDS = (LedgerEntry.Kind.REFUND, LedgerEntry.Kind.STRIPE_FEE, LedgerEntry.Kind.AI_COST,
+              LedgerEntry.Kind.INFRA_COST, LedgerEntry.Kind.PAYOUT)
+
+
+def ledger_entry_record(*, day: date, kind: str, amount_minor: int, currency: str, source: str, user=None,
+                        pending: bool = False, memo: str = "") -> tuple[LedgerEntry, bool]:
+    """The entry made from `source`, created if new: (entry, created). An existing entry is not
+    changed (the first record of a source stands)."""
+    if amount_minor < 0:
+        raise ValueError("ledger amounts are positive; the kind says which way the money went")
+    currency = currency.upper()
+    existing = LedgerEntry.objects.filter(source=source).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return LedgerEntry.objects.create(day=day, kind=kind, amount_minor=int(amount_minor), currency=currency,
+                                              source=source, user=user, pending=pending, memo=memo[:255]), True
+    except IntegrityError:
+        return LedgerEntry.objects.get(source=source), False  # recorded at the same moment by another process
+
+
+def ledger_report(*, days: int = 30, now=None) -> dict:
+    """The last `days` days (today included, UTC) per currency: {"from", "to", "days",
+    "currencies": {CUR: {revenue, refunds, stripe_fees, ai_cost, infra_cost, payouts,
+    payouts_pending, total_costs, net, margin_pct}}}. Amounts in minor units; margin_pct is None
+    without revenue. payouts_pending is every payout still owed, whatever its day."""
+    today = (now or timezone.now()).date()
+    since = today - timedelta(days=days - 1)
+    sums = (LedgerEntry.objects.filter(day__gte=since, day__lte=today)
+            .values("currency", "kind").annotate(total=Sum("amount_minor")).order_by())
+    pending = (LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PAYOUT, pending=True)
+               .values("currency").annotate(total=Sum("amount_minor")).order_by())
+    by_currency: dict[str, dict[str, int]] = {}
+    for row in sums:
+        by_currency.setdefault(row["currency"], {})[row["kind"]] = int(row["total"] or 0)
+    owed = {row["currency"]: int(row["total"] or 0) for row in pending}
+    currencies = {}
+    for currency in sorted(set(by_currency) | set(owed)):
+        kinds = by_currency.get(currency, {})
+        revenue = kinds.get(LedgerEntry.Kind.REVENUE, 0)
+        total_costs = sum(kinds.get(kind, 0) for kind in COST_KINDS)
+        net = revenue - total_costs
+        currencies[currency] = {
+            "revenue": revenue,
+            "refunds": kinds.get(LedgerEntry.Kind.REFUND, 0),
+            "stripe_fees": kinds.get(LedgerEntry.Kind.STRIPE_FEE, 0),
+            "ai_cost": kinds.get(LedgerEntry.Kind.AI_COST, 0),
+            "infra_cost": kinds.get(LedgerEntry.Kind.INFRA_COST, 0),
+            "payouts": kinds.get(LedgerEntry.Kind.PAYOUT, 0),
+            "payouts_pending": owed.get(currency, 0),
+            "total_costs": total_costs,
+            "net": net,
+            "margin_pct": round(net / revenue * 100, 2) if revenue else None,
+        }
+    return {"from": since.isoformat(), "to": today.isoformat(), "days": days, "currencies": currencies}
+
+
+def ledger_kind_total(*, kinds, currency: str, since: date, until: date) -> int:
+    """The sum of entries of these kinds in one currency between two days (inclusive)."""
+    total = LedgerEntry.objects.filter(Q(kind__in=list(kinds)), currency=currency.upper(), day__gte=since,
+                                       day__lte=until).aggregate(total=Sum("amount_minor"))["total"]
+    return int(total or 0)

@@ -1,0 +1,3 @@
+"""Billing API under /api/v1/billing/ (checkout, portal)."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Writes and side effects of marketplace, one module per subject; import from the module."""

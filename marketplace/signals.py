@@ -1,0 +1,24 @@
+"""Signals of billing, for the apps that act on money moving (intelligence: ledger, growth).
+
+Each is sent after the Stripe event that caused it was stored and inside the transaction that
+processes it, so a receiver's writes commit with it (and a re-processed event sends it again:
+receivers are idempotent on the Stripe ids they are given)."""
+
+from django.dispatch import Signal
+
+# A subscription's state changed (created, upgraded, downgraded, cancelled, lapsed). kwargs:
+# subscription (marketplace.models.Subscription), old_tier, new_tier (the user's tier before and
+# after: equal when only the status moved), event (marketplace.models.StripeEvent or None).
+subscription_changed = Signal()
+
+# An invoice was paid (money in). kwargs: user, livemode, invoice_id, charge_id (may be ""),
+# amount_minor (int), currency (lower-case ISO code), paid_at (datetime), event.
+invoice_paid = Signal()
+
+# A charge was refunded, in whole or in part. kwargs: user (or None when the customer is not
+# ours), livemode, charge_id, amount_refunded_minor (the charge's total refunded so far),
+# currency, refunded_at, event.
+charge_refunded = Signal()
+
+# A Stripe event was processed (any type, handled or ignored). kwargs: event.
+stripe_event_processed = Signal()

@@ -1,0 +1,3 @@
+"""Pages and hooks of billing: the Stripe webhook and /billing/health (filled by the billing part)."""
+
+urlpatterns: list = []
