@@ -100,10 +100,8 @@ def _record(delivery, *, number: int, result: WebhookPostResult, started_at, pol
     if result.succeeded:
         fields["delivered_at"] = finished
     with transaction.atomic():
-        if not WebhookDelivery.objects.filter(pk=delivery.pk, attempts=number).update(**fields):
-            logger.warning("a webhook attempt finished after another worker took its delivery over; not recorded",
-                           extra={"delivery_id": str(delivery.pk), "attempt": number})
-            return None
+        if not WebhookDelivery.objects.filter(pk=delivery.pk, attempts=number, status=Status.PENDING).update(**fields):
+            return _record_after_claim_lost(delivery, number=number, result=result, started_at=started_at)
         attempt = WebhookAttempt.objects.create(
             delivery=delivery, number=number, at=started_at, url=delivery.url, status_code=result.status_code,
             succeeded=result.succeeded, duration_ms=result.duration_ms, response_snippet=result.snippet,
@@ -118,6 +116,23 @@ def _record(delivery, *, number: int, result: WebhookPostResult, started_at, pol
         else:
             transaction.on_commit(lambda: _settled_send([delivery]))
     return status
+
+
+def _record_after_claim_lost(delivery, *, number: int, result: WebhookPostResult, started_at) -> str | None:
+    """The delivery moved on while this attempt was in flight. Taken over by another worker: nothing
+    is recorded. Settled as failed because its endpoint was disabled meanwhile: the attempt that was
+    really made is kept in its history, but the delivery stays failed ("endpoint disabled") and
+    nothing is counted, scheduled or signalled again (the disable settled it once)."""
+    current = WebhookDelivery.objects.filter(pk=delivery.pk).values("status", "attempts").first()
+    if current is None or current["attempts"] != number or current["status"] == Status.PENDING:
+        logger.warning("a webhook attempt finished after another worker took its delivery over; not recorded",
+                       extra={"delivery_id": str(delivery.pk), "attempt": number})
+        return None
+    WebhookAttempt.objects.create(
+        delivery=delivery, number=number, at=started_at, url=delivery.url, status_code=result.status_code,
+        succeeded=result.succeeded, duration_ms=result.duration_ms, response_snippet=result.snippet,
+        error=result.error)
+    return current["status"]
 
 
 def _settle_without_attempt(delivery: WebhookDelivery, *, error: str) -> str:

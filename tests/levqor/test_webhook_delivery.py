@@ -278,6 +278,39 @@ def test_an_attempt_that_lost_its_claim_records_nothing(user, fake_server, djang
     assert endpoint.consecutive_failures == 0
 
 
+def test_an_attempt_in_flight_when_its_endpoint_is_disabled_does_not_revive_the_delivery(
+        user, fake_server, django_capture_on_commit_callbacks):
+    """Auto-disable fails every pending delivery of the endpoint, including one whose attempt is on
+    the wire: when that attempt comes back (even delivered), the delivery stays failed with
+    "endpoint disabled", the attempt is kept in its history, and nothing is settled twice."""
+    from levqor.webhooks.delivery import _record, webhook_endpoint_auto_disable
+    from levqor.webhooks.policy import webhook_policy
+    from levqor.webhooks.post import WebhookPostResult
+
+    endpoint = _endpoint(user, fake_server)
+    delivery = _emit(user)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=1)  # this worker's claim of attempt 1
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery.pk)
+    settled = []
+    webhook_delivery_settled.connect(lambda sender, delivery, **kw: settled.append(delivery.status), weak=False,
+                                     dispatch_uid="test-settled-once")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            assert webhook_endpoint_auto_disable(endpoint=endpoint, failures=10)
+        came_back = WebhookPostResult(status_code=200, snippet="{}", error="", duration_ms=4)
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            assert _record(delivery, number=1, result=came_back, started_at=timezone.now(),
+                           policy=webhook_policy()) == "failed"
+    finally:
+        webhook_delivery_settled.disconnect(dispatch_uid="test-settled-once")
+    assert callbacks == [] and settled == ["failed"]
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.last_error, delivery.delivered_at) == ("failed", "endpoint disabled", None)
+    [attempt] = WebhookAttempt.objects.filter(delivery=delivery)
+    assert (attempt.number, attempt.succeeded, attempt.status_code) == (1, True, 200)
+    assert not Schedule.objects.filter(func=DELIVER_TASK).exists()
+
+
 @pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data", "http://10.1.2.3/hook", "fake"])
 def test_a_private_target_fails_at_once_and_nothing_is_sent(target, user, fake_server, settings_outbound_strict):
     url = fake_server.url + "/hook" if target == "fake" else target
