@@ -136,6 +136,9 @@ def test_the_admin_page_shows_a_chart_and_totals_per_currency_and_is_linked_from
     assert '<tr class="ledger-revenue"><th scope="row">Revenue</th><td class="ledger-amount">60.00 USD</td></tr>' in text
     assert "ledger-margin_pct" in text
     assert 'href="?days=7&amp;format=csv"' in text
+    entries = operator.get("/admin/intelligence/ledgerentry/?kind__exact=fee_refund").content.decode()
+    assert "0.20" in entries and "60.00" not in entries  # the entries, read-only, filtered by kind
+    assert operator.get("/admin/intelligence/ledgerentry/add/").status_code == 403
 
     member = Client()
     member.force_login(UserFactory())
