@@ -36,6 +36,13 @@ class IntelligenceConfig(AppConfig):
         # Rollups past METRICS_RETENTION_DAYS go once a day, at a quiet hour.
         schedule_daily(app_config=self, name="intelligence.metrics_purge", func="intelligence.tasks.metrics_purge",
                        at=time(3, 30))
+        # The profit ledger: yesterday's AI cost from the jobs, and what Stripe processing missed.
+        schedule_daily(app_config=self, name="intelligence.ledger_ai_cost", func="intelligence.tasks.ledger_ai_cost",
+                       at=time(0, 15))
+        schedule_daily(app_config=self, name="intelligence.ledger_reconcile",
+                       func="intelligence.tasks.ledger_reconcile", at=time(1, 0))
+        from intelligence.services.ledger_stripe import ledger_stripe_connect
+        ledger_stripe_connect()
 
         self._ready_flags_and_stabilize()
         from intelligence.services.webhook_alerts import webhook_alerts_connect

@@ -168,7 +168,10 @@ def _svg(key: str, title: str, description: str, parts: list[str]) -> SafeString
 
 
 def _hover_text(moment: datetime, step: timedelta, lines: list[str]) -> str:
-    when = f"{moment:%a %d %b %H:%M}-{moment + step:%H:%M} UTC"
+    if step >= timedelta(days=1):
+        when = f"{moment:%a %d %b %Y} (UTC day)" if step == timedelta(days=1) else f"from {moment:%a %d %b %Y} UTC"
+    else:
+        when = f"{moment:%a %d %b %H:%M}-{moment + step:%H:%M} UTC"
     return "\n".join([when, *lines])
 
 
@@ -177,15 +180,9 @@ def _empty_text(frame: _Frame) -> str:
                        round(LEFT + frame.plot_w / 2), round(TOP + frame.plot_h / 2))
 
 
-def line_chart(*, key: str, title: str, unit: str, buckets: Sequence[datetime], step: timedelta,
-               series: Sequence[Series], marks: Sequence[Mark] = (), tick_every: timedelta, tick_format: str,
-               y_floor: float = 0.0) -> Chart:
-    """Lines over the points (a gap where a point has no value); y from 0 to a round number above
-    the highest value (at least y_floor)."""
-    values = [v for s in series for v in s.values if v is not None]
-    frame = _Frame(buckets, step, max([*values, y_floor]))
-    under, lane = _marks(frame, marks)
-    parts = [*_axes(frame, unit, tick_every, tick_format), *under]
+def _lines(frame: _Frame, series: Sequence[Series]) -> list[str]:
+    """Each series as polylines (a gap where a point has no value; a lone point as a dot)."""
+    parts = []
     for s in series:
         segment: list[str] = []
         segments = []
@@ -202,6 +199,18 @@ def line_chart(*, key: str, title: str, unit: str, buckets: Sequence[datetime], 
                 parts.append(format_html('<circle class="dot {}" cx="{}" cy="{}" r="2.5"/>', s.css, x, y))
             else:
                 parts.append(format_html('<polyline class="line {}" points="{}"/>', s.css, " ".join(points)))
+    return parts
+
+
+def line_chart(*, key: str, title: str, unit: str, buckets: Sequence[datetime], step: timedelta,
+               series: Sequence[Series], marks: Sequence[Mark] = (), tick_every: timedelta, tick_format: str,
+               y_floor: float = 0.0) -> Chart:
+    """Lines over the points (a gap where a point has no value); y from 0 to a round number above
+    the highest value (at least y_floor)."""
+    values = [v for s in series for v in s.values if v is not None]
+    frame = _Frame(buckets, step, max([*values, y_floor]))
+    under, lane = _marks(frame, marks)
+    parts = [*_axes(frame, unit, tick_every, tick_format), *under, *_lines(frame, series)]
     if not values:
         parts.append(_empty_text(frame))
 
@@ -217,10 +226,12 @@ def line_chart(*, key: str, title: str, unit: str, buckets: Sequence[datetime], 
 
 def stacked_bar_chart(*, key: str, title: str, unit: str, buckets: Sequence[datetime], step: timedelta,
                       series: Sequence[Series], marks: Sequence[Mark] = (), tick_every: timedelta,
-                      tick_format: str) -> Chart:
-    """Bars per point, the series stacked bottom to top in the order given."""
+                      tick_format: str, lines: Sequence[Series] = ()) -> Chart:
+    """Bars per point, the series stacked bottom to top in the order given; `lines` drawn over
+    them on the same scale (revenue over stacked costs)."""
     totals = [sum(s.values[i] or 0 for s in series) for i in range(len(buckets))]
-    frame = _Frame(buckets, step, max(totals, default=0))
+    line_values = [v for s in lines for v in s.values if v is not None]
+    frame = _Frame(buckets, step, max([*totals, *line_values], default=0))
     under, lane = _marks(frame, marks)
     parts = [*_axes(frame, unit, tick_every, tick_format), *under]
     bar_w = max(frame.col_w * 0.8, 1.0)
@@ -235,15 +246,16 @@ def stacked_bar_chart(*, key: str, title: str, unit: str, buckets: Sequence[date
             parts.append(f'<rect class="bar {css}" x="{round(frame.x(i) - bar_w / 2, 1)}" y="{y_top}" '
                          f'width="{round(bar_w, 2)}" height="{round(max(y_base - y_top, 0.5), 1)}"/>')
             base += value
-    empty = not any(totals)
+    parts += _lines(frame, lines)
+    empty = not any(totals) and not any(line_values)
     if empty:
         parts.append(_empty_text(frame))
 
     def hover(i):
-        return _hover_text(buckets[i], step, [f"{s.label}: {number(s.values[i] or 0)}" for s in series])
+        return _hover_text(buckets[i], step, [f"{s.label}: {number(s.values[i] or 0)}" for s in [*lines, *series]])
 
     parts += _columns(frame, hover) + lane
-    description = "; ".join(f"{s.label}: {number(sum(v or 0 for v in s.values))} in all" for s in series)
-    return Chart(key=key, title=title, unit=unit, legend=[(s.label, s.css) for s in series],
+    description = "; ".join(f"{s.label}: {number(sum(v or 0 for v in s.values))} in all" for s in [*lines, *series])
+    return Chart(key=key, title=title, unit=unit, legend=[(s.label, s.css) for s in [*lines, *series]],
                  svg=_svg(key, title, description, parts), empty=empty, marked=frozenset(m.kind for m in marks))
 

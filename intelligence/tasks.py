@@ -5,6 +5,8 @@ from intelligence.services.alert_routing import alert_delivery_send as _alert_de
 from intelligence.services.anomalies import anomaly_scan as _anomaly_scan
 from intelligence.services.autotune import autotune_run as _autotune_run
 from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
+from intelligence.services.ledger_costs import ledger_ai_cost_daily as _ledger_ai_cost_daily
+from intelligence.services.ledger_stripe import ledger_stripe_reconcile as _ledger_stripe_reconcile
 from intelligence.services.metrics import metrics_purge as _metrics_purge
 from intelligence.services.metrics import metrics_rollup as _metrics_rollup
 from levqor.sentry import task_errors_reported
@@ -44,3 +46,13 @@ def metrics_rollup():
 @task_errors_reported
 def metrics_purge():
     return _metrics_purge()
+
+
+@task_errors_reported
+def ledger_ai_cost():
+    return _ledger_ai_cost_daily()
+
+
+@task_errors_reported
+def ledger_reconcile():
+    return _ledger_stripe_reconcile()

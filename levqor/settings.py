@@ -293,6 +293,11 @@ BILLING_GRACE_DAYS = int(os.environ.get("BILLING_GRACE_DAYS", "7"))
 AUTOSCALE_DAILY_SPEND_LIMIT = env_decimal("AUTOSCALE_DAILY_SPEND_LIMIT", "50.00")
 AUTOSCALE_MIN_WORKERS = int(os.environ.get("AUTOSCALE_MIN_WORKERS", "1"))
 AUTOSCALE_MAX_WORKERS = int(os.environ.get("AUTOSCALE_MAX_WORKERS", "4"))
+# Profit ledger: how many days back the daily Stripe reconcile (01:00 UTC) looks for processed
+# invoice.paid / charge.refunded events whose money is not in the ledger yet, and how many
+# finished days the AI cost schedule (00:15 UTC) fills in when a run was missed.
+LEDGER_RECONCILE_DAYS = int(os.environ.get("LEDGER_RECONCILE_DAYS", "7"))
+LEDGER_AI_COST_CATCHUP_DAYS = int(os.environ.get("LEDGER_AI_COST_CATCHUP_DAYS", "7"))
 
 # Request bodies above this are refused with 413 before they are read.
 MAX_REQUEST_BODY_BYTES = 512 * 1024

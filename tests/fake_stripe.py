@@ -244,7 +244,10 @@ class FakeStripe:
             items = [o for o in items if o.get(key) == value]
         items.reverse()  # newest first, as Stripe lists
         limit = int(params.get("limit") or 10)
-        return {"object": "list", "url": f"/v1/{collection}", "has_more": len(items) > limit, "data": items[:limit]}
+        # expand[]=data.x expands x in each listed object, as Stripe does.
+        inner = [path.removeprefix("data.") for path in params.get("expand") or [] if path.startswith("data.")]
+        page = [self._expanded(o, inner) for o in items[:limit]] if inner else items[:limit]
+        return {"object": "list", "url": f"/v1/{collection}", "has_more": len(items) > limit, "data": page}
 
     def _search(self, collection: str, params: dict) -> dict:
         """Stripe's search language, the part we use: field:'value' and metadata['k']:'value', AND-ed."""

@@ -4,7 +4,7 @@ from intelligence.models.alerts import Alert
 from intelligence.models.automation import HeldAction
 from intelligence.models.flags import FlagChange
 from intelligence.models.incidents import Anomaly, Incident, IncidentEvent
-from intelligence.models.ledger import LedgerEntry
+from intelligence.models.ledger import InfraCost, LedgerEntry
 from intelligence.models.metric_hours import MetricHour
 from intelligence.models.metric_store import MetricBatch, MetricShard
 from intelligence.models.metrics import MetricMinute
@@ -15,5 +15,6 @@ from intelligence.models.tuning import TuneSuggestion
 from intelligence.models.watchdog import AnomalySeries, IncidentRecovery, SloCheck
 
 __all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute", "Anomaly", "AnomalySeries", "FlagChange", "HeldAction",
-           "Incident", "IncidentEvent", "IncidentRecovery", "LedgerEntry", "MetricBatch", "MetricHour", "MetricMinute",
+           "Incident", "IncidentEvent", "IncidentRecovery", "InfraCost",
+           "LedgerEntry", "MetricBatch", "MetricHour", "MetricMinute",
            "MetricShard", "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion"]

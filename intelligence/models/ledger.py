@@ -2,7 +2,10 @@
 
 `source` names what the entry was made from (a Stripe balance transaction, a day's job costs, a
 month's infra cost, an order's payout) and is unique, so processing the same thing again adds
-nothing. Amounts are positive integer minor units; the kind says which way the money went."""
+nothing. Amounts are positive integer minor units; the kind says which way the money went.
+
+InfraCost is a month's infrastructure bill as entered in admin; it becomes one infra_cost entry
+per day of the month (intelligence.services.ledger_costs)."""
 
 from django.conf import settings
 from django.db import models
@@ -14,6 +17,8 @@ class LedgerEntry(models.Model):
         REVENUE = "revenue"
         REFUND = "refund"
         STRIPE_FEE = "stripe_fee"
+        # Stripe fees given back (a refund's balance transaction with a negative fee): lowers stripe_fees.
+        FEE_REFUND = "fee_refund"
         AI_COST = "ai_cost"
         INFRA_COST = "infra_cost"
         PAYOUT = "payout"
@@ -41,3 +46,31 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.kind} {self.amount_minor} {self.currency}"
+
+
+class InfraCost(models.Model):
+    """A month's infrastructure cost in one currency, typed in admin. Saving it (again) replaces
+    its ledger entries: one per day of the month, sources carrying `revision` so an edited month's
+    entries are new sources, never a changed amount behind an old one."""
+
+    month = models.DateField(help_text="The first day of the month.")
+    currency = models.CharField(max_length=3, help_text="Upper-case ISO 4217 code.")
+    amount_minor = models.BigIntegerField(help_text="The month's total, in minor units.")
+    note = models.CharField(max_length=255, blank=True, default="")
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    revision = models.PositiveIntegerField(default=1, help_text="Bumped on every edit; in the entries' sources.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-month", "currency"]
+        verbose_name = "infrastructure cost"
+        constraints = [
+            models.UniqueConstraint(fields=["month", "currency"], name="infracost_month_currency"),
+            models.CheckConstraint(condition=models.Q(amount_minor__gte=0), name="infracost_amount_positive"),
+            models.CheckConstraint(condition=models.Q(month__day=1), name="infracost_month_first_day"),
+        ]
+
+    def __str__(self):
+        return f"infra {self.month:%Y-%m} {self.amount_minor} {self.currency}"

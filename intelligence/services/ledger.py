@@ -3,7 +3,11 @@
 ledger_entry_record() is the one write: an entry whose source exists already is left as it is
 (re-processing a Stripe event or re-running a day's cost adds nothing). ledger_report() is the
 N-day report per currency, summed in SQL; margin_pct = net / revenue * 100, and revenue is never
-counted as a cost (the old service added it into its cost forecast)."""
+counted as a cost (the old service added it into its cost forecast). Stripe fees given back on a
+refund (kind fee_refund) lower stripe_fees.
+
+Partner payouts (the marketplace records them when an order completes and settles them when it
+pays): ledger_payout_record() / ledger_payout_settle(), by the order's reference."""
 
 from datetime import date, timedelta
 
@@ -12,9 +16,12 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from intelligence.models import LedgerEntry
+from levqor.errors import AppError, ErrorCode
 
 COST_KINDS = (LedgerEntry.Kind.REFUND, LedgerEntry.Kind.STRIPE_FEE, LedgerEntry.Kind.AI_COST,
               LedgerEntry.Kind.INFRA_COST, LedgerEntry.Kind.PAYOUT)
+# Money coming back that lowers a cost (never revenue): fees Stripe returned on a refund.
+COST_RETURN_KINDS = (LedgerEntry.Kind.FEE_REFUND,)
 
 
 def ledger_entry_record(*, day: date, kind: str, amount_minor: int, currency: str, source: str, user=None,
@@ -39,7 +46,9 @@ def ledger_report(*, days: int = 30, now=None) -> dict:
     """The last `days` days (today included, UTC) per currency: {"from", "to", "days",
     "currencies": {CUR: {revenue, refunds, stripe_fees, ai_cost, infra_cost, payouts,
     payouts_pending, total_costs, net, margin_pct}}}. Amounts in minor units; margin_pct is None
-    without revenue. payouts_pending is every payout still owed, whatever its day."""
+    without revenue. payouts_pending is every payout still owed, whatever its day. stripe_fees is
+    net of fees Stripe gave back; total_costs = refunds + stripe_fees + ai_cost + infra_cost +
+    payouts (revenue is never in it)."""
     today = (now or timezone.now()).date()
     since = today - timedelta(days=days - 1)
     sums = (LedgerEntry.objects.filter(day__gte=since, day__lte=today)
@@ -54,12 +63,13 @@ def ledger_report(*, days: int = 30, now=None) -> dict:
     for currency in sorted(set(by_currency) | set(owed)):
         kinds = by_currency.get(currency, {})
         revenue = kinds.get(LedgerEntry.Kind.REVENUE, 0)
-        total_costs = sum(kinds.get(kind, 0) for kind in COST_KINDS)
+        total_costs = (sum(kinds.get(kind, 0) for kind in COST_KINDS)
+                       - sum(kinds.get(kind, 0) for kind in COST_RETURN_KINDS))
         net = revenue - total_costs
         currencies[currency] = {
             "revenue": revenue,
             "refunds": kinds.get(LedgerEntry.Kind.REFUND, 0),
-            "stripe_fees": kinds.get(LedgerEntry.Kind.STRIPE_FEE, 0),
+            "stripe_fees": kinds.get(LedgerEntry.Kind.STRIPE_FEE, 0) - kinds.get(LedgerEntry.Kind.FEE_REFUND, 0),
             "ai_cost": kinds.get(LedgerEntry.Kind.AI_COST, 0),
             "infra_cost": kinds.get(LedgerEntry.Kind.INFRA_COST, 0),
             "payouts": kinds.get(LedgerEntry.Kind.PAYOUT, 0),
@@ -76,3 +86,33 @@ def ledger_kind_total(*, kinds, currency: str, since: date, until: date) -> int:
     total = LedgerEntry.objects.filter(Q(kind__in=list(kinds)), currency=currency.upper(), day__gte=since,
                                        day__lte=until).aggregate(total=Sum("amount_minor"))["total"]
     return int(total or 0)
+
+
+def _payout_source(order_ref: str) -> str:
+    if not order_ref or len(order_ref) > 200:
+        raise ValueError("order_ref is a non-empty reference of at most 200 characters")
+    return f"payout:{order_ref}"
+
+
+def ledger_payout_record(*, order_ref: str, amount_minor: int, currency: str, day: date,
+                         pending: bool) -> tuple[LedgerEntry, bool]:
+    """A partner's payout for an order (the marketplace calls it when an order completes):
+    pending=True while it is owed, False when recorded already paid. Idempotent by order_ref:
+    recording the same order again changes nothing and answers (entry, False)."""
+    return ledger_entry_record(day=day, kind=LedgerEntry.Kind.PAYOUT, amount_minor=amount_minor, currency=currency,
+                               source=_payout_source(order_ref), pending=pending, memo=f"order {order_ref}")
+
+
+def ledger_payout_settle(*, order_ref: str) -> LedgerEntry:
+    """The order's payout marked paid (no longer pending). Settling a settled payout changes
+    nothing; an order with no recorded payout is 404 not_found."""
+    with transaction.atomic():
+        entry = (LedgerEntry.objects.select_for_update()
+                 .filter(source=_payout_source(order_ref), kind=LedgerEntry.Kind.PAYOUT).first())
+        if entry is None:
+            raise AppError(ErrorCode.NOT_FOUND, "No payout is recorded for this order.",
+                           details={"order_ref": order_ref})
+        if entry.pending:
+            entry.pending = False
+            entry.save(update_fields=["pending"])
+    return entry

@@ -29,6 +29,8 @@ EXPECTED_SCHEDULES = {
     "intelligence.alert_deliveries_sweep": "every 2 minutes",
     "intelligence.rollup": "every minute",
     "intelligence.metrics_purge": "daily at 03:30 UTC",
+    "intelligence.ledger_ai_cost": "daily at 00:15 UTC",  # yesterday's AI cost from the jobs
+    "intelligence.ledger_reconcile": "daily at 01:00 UTC",  # Stripe money the webhook processing missed
 }
 # The other apps' schedules (app label -> name -> cadence); each app declares its own.
 OTHER_APP_SCHEDULES = {
