@@ -11,6 +11,8 @@ SCHEDULES = (
     ("intelligence.rollup", "intelligence.tasks.metrics_rollup", 1),
     # Alert deliveries whose task was lost are handed to the workers again.
     ("intelligence.alert_deliveries_sweep", "intelligence.tasks.alert_deliveries_sweep", 2),
+    # Profit-driven autoscale: this minute's decision (intelligence.services.autoscale).
+    ("intelligence.autoscale", "intelligence.tasks.autoscale", 1),
 )
 
 
@@ -36,6 +38,8 @@ class IntelligenceConfig(AppConfig):
         # Rollups past METRICS_RETENTION_DAYS go once a day, at a quiet hour.
         schedule_daily(app_config=self, name="intelligence.metrics_purge", func="intelligence.tasks.metrics_purge",
                        at=time(3, 30))
+        schedule_daily(app_config=self, name="intelligence.autoscale_purge", func="intelligence.tasks.autoscale_purge",
+                       at=time(3, 40))
 
         self._ready_flags_and_stabilize()
         from intelligence.services.webhook_alerts import webhook_alerts_connect

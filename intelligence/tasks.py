@@ -3,6 +3,8 @@
 from intelligence.services.alert_routing import alert_deliveries_sweep as _alert_deliveries_sweep
 from intelligence.services.alert_routing import alert_delivery_send as _alert_delivery_send
 from intelligence.services.anomalies import anomaly_scan as _anomaly_scan
+from intelligence.services.autoscale import autoscale_purge as _autoscale_purge
+from intelligence.services.autoscale import autoscale_run as _autoscale_run
 from intelligence.services.autotune import autotune_run as _autotune_run
 from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
 from intelligence.services.metrics import metrics_purge as _metrics_purge
@@ -44,3 +46,14 @@ def metrics_rollup():
 @task_errors_reported
 def metrics_purge():
     return _metrics_purge()
+
+
+@task_errors_reported
+def autoscale():
+    decision = _autoscale_run()
+    return {"action": decision.action, "desired_workers": decision.desired_workers}
+
+
+@task_errors_reported
+def autoscale_purge():
+    return _autoscale_purge()

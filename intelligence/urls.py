@@ -1,7 +1,10 @@
 from django.urls import path
 
-from intelligence.api import stabilize
+from intelligence.api import autoscale, stabilize
 
 urlpatterns = [
     path("ops/stabilize", stabilize.StabilizeStateView.as_view(), name="ops-stabilize"),
+    path("ops/autoscale", autoscale.AutoscaleView.as_view(), name="ops-autoscale"),
+    path("ops/autoscale/metrics", autoscale.AutoscaleMetricView.as_view(), name="ops-autoscale-metrics"),
+    path("ops/autoscale/prometheus", autoscale.AutoscalePrometheusView.as_view(), name="ops-autoscale-prometheus"),
 ]

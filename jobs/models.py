@@ -75,6 +75,8 @@ class Job(models.Model):
             # The reaper: running jobs whose lease ran out.
             models.Index(fields=["lease_expires_at"], name="job_lease", condition=Q(status="running")),
             models.Index(fields=["created_at"], name="job_created"),
+            # What finished jobs cost over a window (autoscale's spend over the last 24 hours).
+            models.Index(fields=["finished_at"], name="job_finished", condition=Q(finished_at__isnull=False)),
             models.Index(fields=["callback_next_at"], name="job_callback_due", condition=Q(callback_status="pending")),
         ]
 

@@ -293,6 +293,8 @@ BILLING_GRACE_DAYS = int(os.environ.get("BILLING_GRACE_DAYS", "7"))
 AUTOSCALE_DAILY_SPEND_LIMIT = env_decimal("AUTOSCALE_DAILY_SPEND_LIMIT", "50.00")
 AUTOSCALE_MIN_WORKERS = int(os.environ.get("AUTOSCALE_MIN_WORKERS", "1"))
 AUTOSCALE_MAX_WORKERS = int(os.environ.get("AUTOSCALE_MAX_WORKERS", "4"))
+# Autoscale decisions (one a minute) older than this many days are purged daily.
+AUTOSCALE_RETENTION_DAYS = int(os.environ.get("AUTOSCALE_RETENTION_DAYS", "14"))
 
 # Request bodies above this are refused with 413 before they are read.
 MAX_REQUEST_BODY_BYTES = 512 * 1024

@@ -29,6 +29,8 @@ EXPECTED_SCHEDULES = {
     "intelligence.alert_deliveries_sweep": "every 2 minutes",
     "intelligence.rollup": "every minute",
     "intelligence.metrics_purge": "daily at 03:30 UTC",
+    "intelligence.autoscale": "every minute",  # issue 11 section 6: the profit-driven autoscale decision
+    "intelligence.autoscale_purge": "daily at 03:40 UTC",  # decisions past AUTOSCALE_RETENTION_DAYS
 }
 # The other apps' schedules (app label -> name -> cadence); each app declares its own.
 OTHER_APP_SCHEDULES = {
