@@ -105,6 +105,10 @@ def spend_frozen(spend_24h: Decimal, spend_limit: Decimal) -> bool:
     return spend_24h >= SPEND_FREEZE_SHARE * spend_limit
 
 
+def _count(workers: int) -> str:
+    return f"{workers} worker" if workers == 1 else f"{workers} workers"
+
+
 def _ms(value: float | None) -> str:
     return "no requests" if value is None else f"{value:g} ms"
 
@@ -129,9 +133,9 @@ def autoscale_decide(inputs: AutoscaleInputs) -> AutoscaleOutcome:
         return AutoscaleOutcome(str(action), desired, reason, str(held_by), metrics)
 
     if inputs.stabilized:
-        return outcome(Action.HOLD, workers, f"Stabilize mode is on: holds at {workers} workers.", HeldBy.STABILIZE)
+        return outcome(Action.HOLD, workers, f"Stabilize mode is on: holds at {_count(workers)}.", HeldBy.STABILIZE)
     if not inputs.enabled:
-        return outcome(Action.HOLD, workers, f"{AUTOSCALE_ENABLED} is off: holds at {workers} workers.",
+        return outcome(Action.HOLD, workers, f"{AUTOSCALE_ENABLED} is off: holds at {_count(workers)}.",
                        HeldBy.FLAG_OFF)
     frozen = []
     if profit:

@@ -25,7 +25,7 @@ def test_staff_open_the_autoscale_page_from_the_admin_index(page, live_server, s
     page.click("#autoscale-admin-link")
     page.wait_for_url("**/admin/money/autoscale/")
     expect(page.locator("h1")).to_have_text("Profit-driven autoscale")
-    expect(page.locator("#autoscale-latest .ops-big")).to_have_text("hold: 1 workers")
+    expect(page.locator("#autoscale-latest .ops-big")).to_have_text("hold: 1 worker")
     expect(page.locator("svg.chart")).to_have_count(3)
     expect(page.locator("#chart-workers .col")).to_have_count(60)
     expect(page.locator("#chart-workers .line")).to_have_count(1)

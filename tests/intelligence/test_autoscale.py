@@ -308,7 +308,7 @@ def test_stabilize_mode_holds_a_change_and_the_guard_records_it(clock, turn):
     _queue(11)
     decision = autoscale_run()
     assert (decision.action, decision.desired_workers, decision.held_by) == ("hold", 1, "stabilize")
-    assert decision.reason.startswith("Stabilize mode is on: holds at 1 workers. It would scale up: Under pressure")
+    assert decision.reason.startswith("Stabilize mode is on: holds at 1 worker. It would scale up: Under pressure")
     held = HeldAction.objects.get()
     assert (held.action, held.reason) == ("autoscale", "stabilize_mode")
     assert held.detail == {"would": "scale_up", "workers": 1, "desired_workers": 2,

@@ -21,7 +21,7 @@ def test_staff_see_the_latest_decision_the_charts_and_the_reasons(operator):
     page = operator.get(URL)
     assert page.status_code == 200
     text = page.content.decode()
-    assert re.search(r'id="autoscale-latest">\s*<h2>Latest decision</h2>\s*<p class="ops-big">hold: 1 workers</p>', text)
+    assert re.search(r'id="autoscale-latest">\s*<h2>Latest decision</h2>\s*<p class="ops-big">hold: 1 worker</p>', text)
     assert text.count('<svg class="chart"') == 3
     for key in ("workers", "p95", "queue"):
         assert f'id="chart-{key}"' in text
