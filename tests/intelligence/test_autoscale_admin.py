@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from intelligence.models import AutoscaleDecision
 from tests.factories import UserFactory
@@ -31,6 +32,24 @@ def test_staff_see_the_latest_decision_the_charts_and_the_reasons(operator):
     assert text.count('<tr class="autoscale-') == 30  # the 30 latest
     assert "Off" in re.search(r'id="autoscale-flag">.*?</div>', text, flags=re.S).group(0)
     assert 'href="/admin/money/autoscale/"' in operator.get("/admin/").content.decode()
+
+
+def test_its_links_lead_to_the_flag_and_the_held_changes(operator, django_capture_on_commit_callbacks):
+    from waffle.models import Switch
+
+    from intelligence.models import HeldAction
+    from intelligence.services.automation import STABILIZE_SWITCH
+
+    with django_capture_on_commit_callbacks(execute=True):
+        Switch.objects.update_or_create(name=STABILIZE_SWITCH, defaults={"active": True})
+    HeldAction.objects.create(at=timezone.now(), action="autoscale", reason="stabilize_mode", detail={"would": "scale_up"})
+    HeldAction.objects.create(at=timezone.now(), action="autotune.apply", reason="stabilize_mode")
+    text = operator.get(URL).content.decode()
+    held = re.search(r'href="([^"]+\?action=autoscale)"', text).group(1)
+    flag = re.search(r'href="([^"]+\?name=AUTOSCALE_ENABLED)"', text).group(1)
+    listed = operator.get(held)
+    assert listed.status_code == 200 and re.search(r"1\s+held action\b", listed.content.decode())  # autoscale's only
+    assert "AUTOSCALE_ENABLED" in operator.get(flag).content.decode()
 
 
 def test_the_ranges(operator):
