@@ -11,6 +11,8 @@ SCHEDULES = (
     ("intelligence.rollup", "intelligence.tasks.metrics_rollup", 1),
     # Alert deliveries whose task was lost are handed to the workers again.
     ("intelligence.alert_deliveries_sweep", "intelligence.tasks.alert_deliveries_sweep", 2),
+    # Profit-driven autoscale: this minute's decision (intelligence.services.autoscale).
+    ("intelligence.autoscale", "intelligence.tasks.autoscale", 1),
 )
 
 
@@ -43,6 +45,8 @@ class IntelligenceConfig(AppConfig):
                        func="intelligence.tasks.ledger_reconcile", at=time(1, 0))
         from intelligence.services.ledger_stripe import ledger_stripe_connect
         ledger_stripe_connect()
+        schedule_daily(app_config=self, name="intelligence.autoscale_purge", func="intelligence.tasks.autoscale_purge",
+                       at=time(3, 40))
 
         self._ready_flags_and_stabilize()
         from intelligence.services.webhook_alerts import webhook_alerts_connect

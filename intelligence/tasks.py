@@ -3,6 +3,8 @@
 from intelligence.services.alert_routing import alert_deliveries_sweep as _alert_deliveries_sweep
 from intelligence.services.alert_routing import alert_delivery_send as _alert_delivery_send
 from intelligence.services.anomalies import anomaly_scan as _anomaly_scan
+from intelligence.services.autoscale import autoscale_purge as _autoscale_purge
+from intelligence.services.autoscale import autoscale_run as _autoscale_run
 from intelligence.services.autotune import autotune_run as _autotune_run
 from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
 from intelligence.services.ledger_costs import ledger_ai_cost_daily as _ledger_ai_cost_daily
@@ -56,3 +58,10 @@ def ledger_ai_cost():
 @task_errors_reported
 def ledger_reconcile():
     return _ledger_stripe_reconcile()
+def autoscale():
+    decision = _autoscale_run()
+    return {"action": decision.action, "desired_workers": decision.desired_workers}
+
+
+def autoscale_purge():
+    return _autoscale_purge()

@@ -76,7 +76,8 @@ class Job(models.Model):
             models.Index(fields=["lease_expires_at"], name="job_lease", condition=Q(status="running")),
             models.Index(fields=["created_at"], name="job_created"),
             models.Index(fields=["callback_next_at"], name="job_callback_due", condition=Q(callback_status="pending")),
-            # The ledger's AI cost: the jobs that finished in a day (intelligence.services.ledger_costs).
+            # What finished jobs cost over a window: the ledger's AI cost of a day
+            # (intelligence.services.ledger_costs) and autoscale's spend over the last 24 hours.
             models.Index(fields=["finished_at"], name="job_finished", condition=Q(finished_at__isnull=False)),
         ]
 

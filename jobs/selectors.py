@@ -1,8 +1,10 @@
 """Reads of jobs that more than one caller needs, and the figures of the ops views."""
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Case, Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce
 
 from jobs.models import Job, JobEvent, UptimeMinute
 
@@ -51,6 +53,19 @@ def job_oldest_due_at(*, now: datetime) -> datetime | None:
 def job_due_count(*, now: datetime) -> int:
     """Queued jobs that are due (their next attempt's time has come): the queue's depth."""
     return Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now).count()
+
+
+def job_live_spend_since(*, since: datetime) -> Decimal:
+    """What live jobs cost (USD) since `since`: the actual cost of those finished since then, and
+    of those running now what their earlier attempts cost plus this run's estimate (its actual cost
+    is known when it ends). Test-mode jobs spend nothing real. One aggregate query (the finished
+    ones by the job_finished index, the running ones by job_lease)."""
+    money = DecimalField(max_digits=14, decimal_places=6)
+    spent = Coalesce(F("actual_cost"), Value(Decimal(0)), output_field=money)
+    total = (Job.objects.filter(Q(finished_at__gte=since) | Q(status=Job.Status.RUNNING), livemode=True)
+             .aggregate(total=Sum(Case(When(status=Job.Status.RUNNING, then=spent + F("estimated_cost")),
+                                       default=spent, output_field=money)))["total"])
+    return Decimal(total or 0).quantize(Decimal("0.000001"))  # the cost columns' places, on every database
 
 
 def job_expired_lease_count(*, now: datetime) -> int:

@@ -298,6 +298,8 @@ AUTOSCALE_MAX_WORKERS = int(os.environ.get("AUTOSCALE_MAX_WORKERS", "4"))
 # finished days the AI cost schedule (00:15 UTC) fills in when a run was missed.
 LEDGER_RECONCILE_DAYS = int(os.environ.get("LEDGER_RECONCILE_DAYS", "7"))
 LEDGER_AI_COST_CATCHUP_DAYS = int(os.environ.get("LEDGER_AI_COST_CATCHUP_DAYS", "7"))
+# Autoscale decisions (one a minute) older than this many days are purged daily.
+AUTOSCALE_RETENTION_DAYS = int(os.environ.get("AUTOSCALE_RETENTION_DAYS", "14"))
 
 # Request bodies above this are refused with 413 before they are read.
 MAX_REQUEST_BODY_BYTES = 512 * 1024

@@ -2,6 +2,7 @@
 
 from intelligence.models.alerts import Alert
 from intelligence.models.automation import HeldAction
+from intelligence.models.autoscale import AutoscaleDecision
 from intelligence.models.flags import FlagChange
 from intelligence.models.incidents import Anomaly, Incident, IncidentEvent
 from intelligence.models.ledger import InfraCost, LedgerEntry
@@ -14,7 +15,7 @@ from intelligence.models.stabilize import StabilizeEvent
 from intelligence.models.tuning import TuneSuggestion
 from intelligence.models.watchdog import AnomalySeries, IncidentRecovery, SloCheck
 
-__all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute", "Anomaly", "AnomalySeries", "FlagChange", "HeldAction",
-           "Incident", "IncidentEvent", "IncidentRecovery", "InfraCost",
-           "LedgerEntry", "MetricBatch", "MetricHour", "MetricMinute",
-           "MetricShard", "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion"]
+__all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute", "Anomaly", "AnomalySeries", "AutoscaleDecision",
+           "FlagChange", "HeldAction", "Incident", "IncidentEvent", "IncidentRecovery", "InfraCost", "LedgerEntry",
+           "MetricBatch", "MetricHour", "MetricMinute", "MetricShard", "RuntimeSetting", "RuntimeSettingChange",
+           "SloCheck", "StabilizeEvent", "TuneSuggestion"]

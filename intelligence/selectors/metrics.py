@@ -86,6 +86,9 @@ class _StepStart(Func):
                 [*params, self.step_seconds, self.step_seconds])
 
 
+# Public for other readers that group rows by step (the autoscale history).
+StepStart = _StepStart
+
 HOUR = 3600
 
 

@@ -31,6 +31,8 @@ EXPECTED_SCHEDULES = {
     "intelligence.metrics_purge": "daily at 03:30 UTC",
     "intelligence.ledger_ai_cost": "daily at 00:15 UTC",  # yesterday's AI cost from the jobs
     "intelligence.ledger_reconcile": "daily at 01:00 UTC",  # Stripe money the webhook processing missed
+    "intelligence.autoscale": "every minute",  # issue 11 section 6: the profit-driven autoscale decision
+    "intelligence.autoscale_purge": "daily at 03:40 UTC",  # decisions past AUTOSCALE_RETENTION_DAYS
 }
 # The other apps' schedules (app label -> name -> cadence); each app declares its own.
 OTHER_APP_SCHEDULES = {
