@@ -36,6 +36,11 @@ class IntelligenceConfig(AppConfig):
         # Rollups past METRICS_RETENTION_DAYS go once a day, at a quiet hour.
         schedule_daily(app_config=self, name="intelligence.metrics_purge", func="intelligence.tasks.metrics_purge",
                        at=time(3, 30))
+        # Money (issue 11): the day's discount, and the month's price suggestion (its first daily run computes).
+        schedule_daily(app_config=self, name="intelligence.discounts", func="intelligence.tasks.discounts_daily",
+                       at=time(0, 30))
+        schedule_daily(app_config=self, name="intelligence.pricing", func="intelligence.tasks.pricing_monthly",
+                       at=time(1, 15))
 
         self._ready_flags_and_stabilize()
         from intelligence.services.webhook_alerts import webhook_alerts_connect

@@ -4,9 +4,11 @@ from intelligence.services.alert_routing import alert_deliveries_sweep as _alert
 from intelligence.services.alert_routing import alert_delivery_send as _alert_delivery_send
 from intelligence.services.anomalies import anomaly_scan as _anomaly_scan
 from intelligence.services.autotune import autotune_run as _autotune_run
+from intelligence.services.discounts import discount_daily_run as _discount_daily_run
 from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
 from intelligence.services.metrics import metrics_purge as _metrics_purge
 from intelligence.services.metrics import metrics_rollup as _metrics_rollup
+from intelligence.services.pricing import pricing_monthly_run as _pricing_monthly_run
 from levqor.sentry import task_errors_reported
 
 
@@ -44,3 +46,14 @@ def metrics_rollup():
 @task_errors_reported
 def metrics_purge():
     return _metrics_purge()
+
+
+@task_errors_reported
+def pricing_monthly():
+    suggestion = _pricing_monthly_run()
+    return None if suggestion is None else suggestion.pk
+
+
+@task_errors_reported
+def discounts_daily():
+    return _discount_daily_run().pk

@@ -8,6 +8,7 @@ from intelligence.models.ledger import LedgerEntry
 from intelligence.models.metric_hours import MetricHour
 from intelligence.models.metric_store import MetricBatch, MetricShard
 from intelligence.models.metrics import MetricMinute
+from intelligence.models.pricing import DiscountSuggestion, PriceSuggestion
 from intelligence.models.routing import AlertChannel, AlertDelivery, AlertRoute
 from intelligence.models.runtime import RuntimeSetting, RuntimeSettingChange
 from intelligence.models.stabilize import StabilizeEvent
@@ -16,4 +17,5 @@ from intelligence.models.watchdog import AnomalySeries, IncidentRecovery, SloChe
 
 __all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute", "Anomaly", "AnomalySeries", "FlagChange", "HeldAction",
            "Incident", "IncidentEvent", "IncidentRecovery", "LedgerEntry", "MetricBatch", "MetricHour", "MetricMinute",
-           "MetricShard", "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion"]
+           "MetricShard", "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion",
+           "DiscountSuggestion", "PriceSuggestion"]
