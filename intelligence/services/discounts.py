@@ -87,8 +87,8 @@ def discounts_expire(*, now: datetime | None = None) -> int:
 def discount_daily_run(*, now: datetime | None = None) -> DiscountSuggestion:
     """The day's discount (the schedule "intelligence.discounts", 00:30 UTC): expired codes ended
     first, then the rule on the last 7 days, its code, its Stripe side when configured, and
-    activation when allowed. Run again the same day, it returns the day's suggestion (completing
-    its Stripe side if that failed before) and makes no second."""
+    activation when allowed. Run again the same day, it returns the day's suggestion (settling it
+    again if Stripe failed before) and makes no second."""
     now = now or timezone.now()
     discounts_expire(now=now)
     day = now.date()
@@ -148,14 +148,14 @@ def _settle(suggestion: DiscountSuggestion) -> None:
 
 
 def _stripe_complete(suggestion: DiscountSuggestion) -> None:
+    """A same-day rerun after Stripe failed: the day's decision made again (activate when allowed,
+    else the Stripe side made inactive), with the same idempotency keys."""
     promotion = suggestion.promotion_code
     if (promotion.stripe_promotion_code_id or not stripe_configured(livemode=promotion.livemode)
             or suggestion.status not in (S.SUGGESTED, S.HELD)):
         return
-    try:
-        promotion_code_stripe_ensure(promotion=promotion, active=False)
-    except AppError as exc:
-        logger.warning("discount %s: Stripe side still not made: %s", promotion.code, exc.message)
+    _settle(suggestion)
+    suggestion.refresh_from_db()
 
 
 def discount_activate(*, suggestion: DiscountSuggestion, actor) -> DiscountSuggestion:
