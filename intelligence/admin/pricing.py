@@ -32,34 +32,43 @@ def _money(minor, currency: str) -> str:
     return "-" if minor is None else f"{minor / 100:.2f} {currency.upper()}"
 
 
+def _as_of(rows: list[tuple], buckets: list, step: timedelta) -> list[float | None]:
+    """For each week, the last (moment, minor) at or before its end, in major units: a price holds
+    until the next one."""
+    values, index, last = [], 0, None
+    for bucket in buckets:
+        while index < len(rows) and rows[index][0] < bucket + step:
+            last = rows[index][1] / 100
+            index += 1
+        values.append(last)
+    return values
+
+
 def price_chart(*, now=None):
     """Suggested vs actual pro price (major units) per week over the last CHART_WEEKS weeks: the
-    week's last suggestion, and the price new subscriptions got at the week's end (TierPrice rows)."""
+    latest suggestion at each week's end, and the price new subscriptions got then (TierPrice
+    rows), each held until the next. Two queries each: the rows in the window and the one before."""
     now = now or timezone.now()
     step = timedelta(days=7)
     start = (now - step * CHART_WEEKS).replace(hour=0, minute=0, second=0, microsecond=0)
     buckets = [start + step * i for i in range(CHART_WEEKS + 1)]
-    suggested: list[float | None] = [None] * len(buckets)
-    for row in (PriceSuggestion.objects.filter(tier=TIER, created_at__gte=start).order_by("created_at")
-                .values("created_at", "suggested_minor")):
-        index = min(int((row["created_at"] - start) / step), len(buckets) - 1)
-        suggested[index] = row["suggested_minor"] / 100
-    prices = list(TierPrice.objects.filter(tier=TIER, livemode=True).order_by("created_at")
-                  .values_list("created_at", "amount_minor"))
-    actual: list[float | None] = []
-    for bucket in buckets:
-        end = bucket + step
-        before = [amount for created, amount in prices if created < end]
-        actual.append(before[-1] / 100 if before else None)
+
+    def history(rows, moment: str, amount: str) -> list[tuple]:
+        before = rows.filter(**{f"{moment}__lt": start}).order_by(f"-{moment}").values_list(moment, amount)[:1]
+        inside = rows.filter(**{f"{moment}__gte": start}).order_by(moment).values_list(moment, amount)
+        return [*before, *inside]
+
+    suggested = history(PriceSuggestion.objects.filter(tier=TIER), "created_at", "suggested_minor")
+    actual = history(TierPrice.objects.filter(tier=TIER, livemode=True), "created_at", "amount_minor")
     return line_chart(key="price", title="Pro price: suggested vs actual", unit="USD", buckets=buckets, step=step,
-                      series=[Series("suggested", "s-p95", suggested), Series("new subscriptions paid", "s-rate", actual)],
+                      series=[Series("latest suggestion", "s-p95", _as_of(suggested, buckets, step)),
+                              Series("new subscriptions paid", "s-rate", _as_of(actual, buckets, step))],
                       tick_every=timedelta(days=28), tick_format="%d %b")
 
 
 @admin.register(PriceSuggestion)
 class PriceSuggestionAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "tier", "current", "suggested", "status", "trigger", "runs", "p95", "costs", "who",
-                    "note"]
+    list_display = ["created_at", "current", "suggested", "status", "trigger", "runs", "p95", "costs", "who", "note"]
     list_filter = ["status", "trigger", "created_at"]
     list_select_related = ["created_by", "decided_by"]
     date_hierarchy = "created_at"
@@ -160,8 +169,7 @@ class PriceSuggestionAdmin(admin.ModelAdmin):
 
 @admin.register(DiscountSuggestion)
 class DiscountSuggestionAdmin(admin.ModelAdmin):
-    list_display = ["day", "code", "reason", "percent", "valid_until", "status", "code_active", "redemptions",
-                    "redeemed_by", "signups", "paid", "note"]
+    list_display = ["day", "code", "reason", "percent", "valid", "state", "redemptions", "redeemed_by", "signups_paid"]
     list_filter = ["status", "reason", "day"]
     search_fields = ["promotion_code__code"]
     date_hierarchy = "day"
@@ -191,9 +199,15 @@ class DiscountSuggestionAdmin(admin.ModelAdmin):
     def percent(self, obj):
         return f"{obj.percent_off} %"
 
-    @admin.display(description="honoured now", boolean=True)
-    def code_active(self, obj):
-        return obj.promotion_code.active and obj.valid_until > timezone.now()
+    @admin.display(description="valid until", ordering="valid_until")
+    def valid(self, obj):
+        return f"{obj.valid_until:%d %b %Y %H:%M} UTC"
+
+    @admin.display(description="state", ordering="status")
+    def state(self, obj):
+        """The decision, and whether checkout honours the code right now (active and not expired)."""
+        honoured = obj.promotion_code.active and obj.valid_until > timezone.now()
+        return f"{obj.get_status_display()}{'' if honoured else ', not honoured'}"
 
     @admin.display(description="redemptions", ordering="redeemed")
     def redemptions(self, obj):
@@ -204,13 +218,9 @@ class DiscountSuggestionAdmin(admin.ModelAdmin):
         sessions = getattr(obj.promotion_code, "completed_sessions", None) or []
         return ", ".join(sorted({session.user.email for session in sessions})) or "-"
 
-    @admin.display(description="signups (7 d)")
-    def signups(self, obj):
-        return obj.inputs.get("signups")
-
-    @admin.display(description="paid (7 d)")
-    def paid(self, obj):
-        return obj.inputs.get("paid")
+    @admin.display(description="signups / paid (7 d)")
+    def signups_paid(self, obj):
+        return f"{obj.inputs.get('signups')} / {obj.inputs.get('paid')}"
 
     def _each(self, request, queryset, act, word: str):
         done, refused = [], []

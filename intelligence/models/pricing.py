@@ -15,12 +15,12 @@ class PriceSuggestion(models.Model):
     class Status(models.TextChoices):
         SUGGESTED = "suggested"
         APPLIED = "applied"
-        HELD = "held", "held (stabilize mode)"
+        HELD = "held", "held (stabilize)"
         DISMISSED = "dismissed"
 
     class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", "monthly schedule"
-        ADMIN = "admin", "an operator (compute now)"
+        SCHEDULE = "schedule", "schedule"
+        ADMIN = "admin", "operator"
 
     id = models.BigAutoField(primary_key=True)
     tier = models.CharField(max_length=16, default="pro")
@@ -57,16 +57,16 @@ class DiscountSuggestion(models.Model):
     with its code (a marketplace PromotionCode). One a day."""
 
     class Reason(models.TextChoices):
-        LOW_SIGNUPS = "low_signups"
-        LOW_CONVERSIONS = "low_conversions"
-        HEALTHY_GROWTH = "healthy_growth"
+        LOW_SIGNUPS = "low_signups", "low_signups"
+        LOW_CONVERSIONS = "low_conversions", "low_conversions"
+        HEALTHY_GROWTH = "healthy_growth", "healthy_growth"
 
     class Status(models.TextChoices):
-        SUGGESTED = "suggested", "suggested (PRICING_AUTO_APPLY off)"
-        HELD = "held", "held (stabilize mode)"
-        ACTIVE = "active"
+        SUGGESTED = "suggested", "suggested (waiting)"
+        HELD = "held", "held (stabilize)"
+        ACTIVE = "active", "active"
         INACTIVE = "inactive", "deactivated"
-        EXPIRED = "expired"
+        EXPIRED = "expired", "expired"
 
     id = models.BigAutoField(primary_key=True)
     day = models.DateField(unique=True)
