@@ -159,3 +159,30 @@ def test_an_operator_activates_and_deactivates_codes(operator, fake_stripe):
     assert suggestion.status == "inactive" and not suggestion.promotion_code.active
     assert fake_stripe.get("promotion_codes", suggestion.promotion_code.stripe_promotion_code_id)["active"] is False
     assert LogEntry.objects.filter(object_id=str(suggestion.pk)).count() == 2
+
+
+def test_the_operator_api_lists_the_price_suggestions_and_discounts(client_for, fake_stripe,
+                                                                     django_assert_max_num_queries):
+    from tests.factories import api_key_for
+
+    _synced(fake_stripe)
+    suggestion = price_suggestion_compute()
+    [today] = _discounts(1)
+    _redeem(today, UserFactory())
+    _, raw = api_key_for(scopes=["admin:read"])
+    api = client_for(raw)
+    with django_assert_max_num_queries(12):
+        body = api.get("/api/v1/intelligence/pricing").json()
+    assert body["current"] == {"amount_minor": 1900, "currency": "usd", "source": "stripe price price_pro_sync"}
+    assert (body["auto_apply"], body["stripe_configured"]) == (False, True)
+    [listed] = body["suggestions"]
+    assert (listed["id"], listed["suggested_minor"], listed["inputs"]["runs"]) == (suggestion.pk, 950, 0)
+    with django_assert_max_num_queries(12):
+        [discount] = api.get("/api/v1/intelligence/discounts").json()["discounts"]
+    assert (discount["code"], discount["reason"], discount["redemptions"], discount["honoured"]) == (
+        today.promotion_code.code, "low_signups", 1, False)
+    _, customer = api_key_for()
+    for path in ("/api/v1/intelligence/pricing", "/api/v1/intelligence/discounts"):
+        response = client_for(customer).get(path)
+        assert response.status_code == 403 and response.json()["error"] == "insufficient_scope"
+        assert Client().get(path).status_code == 401
