@@ -89,6 +89,9 @@ def test_an_operator_applies_a_suggestion_and_it_is_audited(operator, fake_strip
     assert LogEntry.objects.filter(object_id=str(suggestion.pk), change_message__contains="Applied").exists()
     page = operator.get(reverse(PRICES)).content.decode()
     assert "28.50 USD" in page and "stripe price" in page
+    detail = operator.get(reverse("admin:intelligence_pricesuggestion_change", args=[suggestion.pk]))
+    assert detail.status_code == 200 and "levqor_pro_monthly" not in detail.content.decode()
+    assert '"runs": 1000' in detail.content.decode() or "&quot;runs&quot;: 1000" in detail.content.decode()
 
     response = _action(operator, PRICES, "apply_suggestion", [suggestion.pk])  # once only
     assert "applied already" in _messages(response)
@@ -159,6 +162,8 @@ def test_an_operator_activates_and_deactivates_codes(operator, fake_stripe):
     assert suggestion.status == "inactive" and not suggestion.promotion_code.active
     assert fake_stripe.get("promotion_codes", suggestion.promotion_code.stripe_promotion_code_id)["active"] is False
     assert LogEntry.objects.filter(object_id=str(suggestion.pk)).count() == 2
+    detail = operator.get(reverse("admin:intelligence_discountsuggestion_change", args=[suggestion.pk]))
+    assert detail.status_code == 200 and suggestion.promotion_code.code in detail.content.decode()
 
 
 def test_the_operator_api_lists_the_price_suggestions_and_discounts(client_for, fake_stripe,
