@@ -47,6 +47,11 @@ class IntelligenceConfig(AppConfig):
         ledger_stripe_connect()
         schedule_daily(app_config=self, name="intelligence.autoscale_purge", func="intelligence.tasks.autoscale_purge",
                        at=time(3, 40))
+        # Money (issue 11): the day's discount, and the month's price suggestion (its first daily run computes).
+        schedule_daily(app_config=self, name="intelligence.discounts", func="intelligence.tasks.discounts_daily",
+                       at=time(0, 30))
+        schedule_daily(app_config=self, name="intelligence.pricing", func="intelligence.tasks.pricing_monthly",
+                       at=time(1, 15))
 
         self._ready_flags_and_stabilize()
         from intelligence.services.webhook_alerts import webhook_alerts_connect

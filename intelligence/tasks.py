@@ -6,11 +6,13 @@ from intelligence.services.anomalies import anomaly_scan as _anomaly_scan
 from intelligence.services.autoscale import autoscale_purge as _autoscale_purge
 from intelligence.services.autoscale import autoscale_run as _autoscale_run
 from intelligence.services.autotune import autotune_run as _autotune_run
+from intelligence.services.discounts import discount_daily_run as _discount_daily_run
 from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
 from intelligence.services.ledger_costs import ledger_ai_cost_daily as _ledger_ai_cost_daily
 from intelligence.services.ledger_stripe import ledger_stripe_reconcile as _ledger_stripe_reconcile
 from intelligence.services.metrics import metrics_purge as _metrics_purge
 from intelligence.services.metrics import metrics_rollup as _metrics_rollup
+from intelligence.services.pricing import pricing_monthly_run as _pricing_monthly_run
 from levqor.sentry import task_errors_reported
 
 
@@ -65,3 +67,10 @@ def autoscale():
 
 def autoscale_purge():
     return _autoscale_purge()
+def pricing_monthly():
+    suggestion = _pricing_monthly_run()
+    return None if suggestion is None else suggestion.pk
+
+
+def discounts_daily():
+    return _discount_daily_run().pk

@@ -83,6 +83,12 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight", 409, "A request with this Idempotency-Key is still being processed."
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused", 422, "The Idempotency-Key was used with another request body."
     COST_LIMIT_EXCEEDED = "cost_limit_exceeded", 422, "The job's estimated cost is over the per-job or daily limit."
+    SUGGESTION_DECIDED = "suggestion_decided", 409, (
+        "The price or discount suggestion was applied, dismissed or deactivated already; compute a new one.")
+    PRICE_UNCHANGED = "price_unchanged", 409, "The suggested price is the tier's current price: nothing to apply."
+    TIER_PRICE_MISSING = "tier_price_missing", 409, (
+        "The tier has no active Stripe price here yet: run manage.py stripe_sync_products first.")
+    DISCOUNT_EXPIRED = "discount_expired", 409, "The discount code is past its valid_until; it cannot be activated."
     TOKEN_UNKNOWN = "token_unknown", 400, "The confirmation token is not one we issued."
     TOKEN_USED = "token_used", 400, "The confirmation token was already used."
     TOKEN_EXPIRED = "token_expired", 400, "The confirmation token has expired."

@@ -46,7 +46,9 @@ class Subscription(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "livemode"], name="subscription_user_mode"),
-                   models.Index(fields=["grace_until"], name="subscription_grace")]
+                   models.Index(fields=["grace_until"], name="subscription_grace"),
+                   # Paid conversions of a window (intelligence's daily discount rule).
+                   models.Index(fields=["livemode", "created_at"], name="subscription_mode_created")]
 
     def __str__(self):
         return f"{self.stripe_id} ({self.tier}, {self.status})"
@@ -94,6 +96,10 @@ class PromotionCode(models.Model):
     stripe_promotion_code_id = models.CharField(max_length=255, blank=True, default="")
     active = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # The daily sweep deactivates active codes past valid_until.
+        indexes = [models.Index(fields=["active", "valid_until"], name="promotioncode_active_until")]
 
     def __str__(self):
         return f"{self.code} ({self.percent_off}%)"

@@ -9,6 +9,7 @@ from intelligence.models.ledger import InfraCost, LedgerEntry
 from intelligence.models.metric_hours import MetricHour
 from intelligence.models.metric_store import MetricBatch, MetricShard
 from intelligence.models.metrics import MetricMinute
+from intelligence.models.pricing import DiscountSuggestion, PriceSuggestion
 from intelligence.models.routing import AlertChannel, AlertDelivery, AlertRoute
 from intelligence.models.runtime import RuntimeSetting, RuntimeSettingChange
 from intelligence.models.stabilize import StabilizeEvent
@@ -16,6 +17,6 @@ from intelligence.models.tuning import TuneSuggestion
 from intelligence.models.watchdog import AnomalySeries, IncidentRecovery, SloCheck
 
 __all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute", "Anomaly", "AnomalySeries", "AutoscaleDecision",
-           "FlagChange", "HeldAction", "Incident", "IncidentEvent", "IncidentRecovery", "InfraCost", "LedgerEntry",
-           "MetricBatch", "MetricHour", "MetricMinute", "MetricShard", "RuntimeSetting", "RuntimeSettingChange",
-           "SloCheck", "StabilizeEvent", "TuneSuggestion"]
+           "DiscountSuggestion", "FlagChange", "HeldAction", "Incident", "IncidentEvent", "IncidentRecovery",
+           "InfraCost", "LedgerEntry", "MetricBatch", "MetricHour", "MetricMinute", "MetricShard", "PriceSuggestion",
+           "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion"]

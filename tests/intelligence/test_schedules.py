@@ -33,6 +33,8 @@ EXPECTED_SCHEDULES = {
     "intelligence.ledger_reconcile": "daily at 01:00 UTC",  # Stripe money the webhook processing missed
     "intelligence.autoscale": "every minute",  # issue 11 section 6: the profit-driven autoscale decision
     "intelligence.autoscale_purge": "daily at 03:40 UTC",  # decisions past AUTOSCALE_RETENTION_DAYS
+    "intelligence.discounts": "daily at 00:30 UTC",  # issue 11 §4: the day's discount, expired codes ended
+    "intelligence.pricing": "daily at 01:15 UTC",  # issue 11 §3: the first run of a month suggests the price
 }
 # The other apps' schedules (app label -> name -> cadence); each app declares its own.
 OTHER_APP_SCHEDULES = {
