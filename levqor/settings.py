@@ -286,6 +286,13 @@ TIER_PRICES_MINOR = {"pro": int(os.environ.get("TIER_PRICE_PRO_MINOR", "1900")),
                      "enterprise": int(os.environ.get("TIER_PRICE_ENTERPRISE_MINOR", "19900"))}
 # After invoice.payment_failed the paid tier is kept this many days, then the user goes to sandbox.
 BILLING_GRACE_DAYS = int(os.environ.get("BILLING_GRACE_DAYS", "7"))
+# Stripe webhook: a signature older than this many seconds is refused (Stripe's own default: 300).
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("STRIPE_WEBHOOK_TOLERANCE_SECONDS", "300"))
+# A stored Stripe event is processed at most this many times; then it is `failed` (admin: process again).
+BILLING_EVENT_MAX_ATTEMPTS = int(os.environ.get("BILLING_EVENT_MAX_ATTEMPTS", "5"))
+# An event still `received` this long after arriving (its task lost, or an attempt failed) is
+# handed to the workers again by the sweep (marketplace.tasks.stripe_events_sweep).
+BILLING_EVENT_RETRY_SECONDS = int(os.environ.get("BILLING_EVENT_RETRY_SECONDS", "120"))
 
 # --- Money intelligence --------------------------------------------------------------------
 # Profit-driven autoscale: the platform's daily AI spend limit (USD, the jobs' cost unit) and
