@@ -178,11 +178,14 @@ def subscription_entitlement(subscription: Subscription, *, now: datetime) -> st
     return subscription.tier
 
 
-def _subscription_roll(subscription: Subscription, *, now: datetime) -> None:
-    """A pending downgrade whose period has ended becomes the subscription's tier."""
+def _subscription_roll(subscription: Subscription, *, now: datetime) -> str:
+    """A pending downgrade whose period has ended becomes the subscription's tier: the reason to
+    give for the move, or "" when nothing was pending."""
     if (subscription.pending_tier and subscription.current_period_end is not None
             and subscription.current_period_end <= now):
         subscription.tier, subscription.pending_tier = subscription.pending_tier, ""
+        return f"downgrade of Stripe subscription {subscription.stripe_id} to {subscription.tier} at the end of the period"
+    return ""
 
 
 def _why(subscription: Subscription, *, now: datetime, target: str) -> str:
@@ -198,7 +201,7 @@ def _why(subscription: Subscription, *, now: datetime, target: str) -> str:
     return f"Stripe subscription {subscription.stripe_id} ({subscription.status}) to {target}"
 
 
-def user_tier_follow(*, subscription: Subscription, now: datetime) -> tuple[str, str]:
+def user_tier_follow(*, subscription: Subscription, now: datetime, reason: str = "") -> tuple[str, str]:
     """Move the user of a live subscription to the best tier their live subscriptions entitle now
     (user_tier_set, with the reason). (old tier, new tier); equal when nothing moved, and always
     for test-mode subscriptions, which never touch a tier."""
@@ -209,13 +212,14 @@ def user_tier_follow(*, subscription: Subscription, now: datetime) -> tuple[str,
     subscriptions = list(Subscription.objects.filter(user=user, livemode=True))
     best, cause = User.Tier.SANDBOX, subscription
     for candidate in subscriptions:
+        candidate = subscription if candidate.pk == subscription.pk else candidate
         entitled = subscription_entitlement(candidate, now=now)
         if tier_rank(entitled) > tier_rank(best):
             best, cause = entitled, candidate
     if best == old:
         return old, old
-    user_tier_set(user=user, tier=best, reason=_why(cause, now=now, target=best),
-                  source=TIER_SOURCE)
+    user_tier_set(user=user, tier=best, reason=reason if reason and cause is subscription else
+                  _why(cause, now=now, target=best), source=TIER_SOURCE)
     return old, best
 
 
@@ -235,10 +239,11 @@ def _subscription_apply(event: StripeEvent, data: dict, *, customer: StripeCusto
         return Outcome(IGNORED, f"price {price_id or '?'} is not a paid tier's")
     status = "canceled" if event.type == "customer.subscription.deleted" else data.get("status", "")
     period_end = _ts(data.get("current_period_end") or item_period_end)
+    rolled = ""
     if subscription is None:
         subscription = Subscription(stripe_id=data["id"], user=customer.user, livemode=customer.livemode, tier=tier)
     else:
-        _subscription_roll(subscription, now=now)
+        rolled = _subscription_roll(subscription, now=now)
         if tier_rank(tier) >= tier_rank(subscription.tier):
             subscription.tier, subscription.pending_tier = tier, ""  # up (or the same): at once
         else:
@@ -250,7 +255,7 @@ def _subscription_apply(event: StripeEvent, data: dict, *, customer: StripeCusto
     subscription.event_created = event.created
     subscription.user = customer.user
     subscription.save()
-    old, new = user_tier_follow(subscription=subscription, now=now)
+    old, new = user_tier_follow(subscription=subscription, now=now, reason=rolled)
     signals.subscription_changed.send(sender=Subscription, subscription=subscription, old_tier=old, new_tier=new,
                                       event=event)
     return Outcome(PROCESSED, "" if customer.livemode else "test-mode subscription: no tier change")
@@ -403,9 +408,9 @@ def subscriptions_due_sweep(*, now: datetime | None = None, limit: int = 500) ->
     for pk in ids:
         with transaction.atomic():
             subscription = Subscription.objects.select_for_update().select_related("user").get(pk=pk)
-            _subscription_roll(subscription, now=now)
+            rolled = _subscription_roll(subscription, now=now)
             subscription.save()
-            old, new = user_tier_follow(subscription=subscription, now=now)
+            old, new = user_tier_follow(subscription=subscription, now=now, reason=rolled)
             if old != new:
                 signals.subscription_changed.send(sender=Subscription, subscription=subscription, old_tier=old,
                                                   new_tier=new, event=None)
