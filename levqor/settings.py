@@ -386,6 +386,10 @@ CROSS_ORIGIN_EMBEDDER_POLICY = "require-corp"
 PERMISSIONS_POLICY = ("geolocation=(), microphone=(), camera=(), payment=(), usb=(), interest-cohort=(), "
                       "accelerometer=(), gyroscope=(), magnetometer=(), fullscreen=(self)")
 
+# Where billing's forms may send the browser after a POST (Stripe Checkout and the billing portal).
+BILLING_FORM_ACTION_ORIGINS = env_list("BILLING_FORM_ACTION_ORIGINS") or [
+    "https://checkout.stripe.com", "https://billing.stripe.com"]
+
 # Content-Security-Policy (django-csp 4.x format). This is the policy of HTML pages: scripts and
 # styles only from us or carrying the request's nonce. JSON and every other non-HTML answer get
 # API_CONTENT_SECURITY_POLICY instead (levqor.security.ContentSecurityPolicyMiddleware).
@@ -400,7 +404,9 @@ CONTENT_SECURITY_POLICY = {
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
         "connect-src": [SELF],
-        "form-action": [SELF],
+        # The developer page's Upgrade / Manage billing forms answer with a redirect to Stripe's
+        # Checkout / billing portal, which browsers hold to form-action too.
+        "form-action": [SELF, *BILLING_FORM_ACTION_ORIGINS],
         "base-uri": [NONE],
         "object-src": [NONE],
         "frame-ancestors": [NONE],

@@ -125,3 +125,12 @@ def test_the_scope_migration_gives_full_keys_billing_write_and_leaves_narrow_one
     migration.widen(apps, None)
     assert "billing:write" in ApiKey.objects.get(name="full").scopes
     assert ApiKey.objects.get(name="narrow").scopes == ["jobs:read"]
+
+
+@pytest.mark.django_db
+def test_the_page_policy_lets_billing_forms_redirect_to_stripe(user):
+    browser = Client()
+    browser.force_login(user)
+    policy = browser.get("/developer", follow=True)["Content-Security-Policy"]
+    form_action = next(d for d in policy.split(";") if d.strip().startswith("form-action"))
+    assert form_action.split()[1:] == ["'self'", "https://checkout.stripe.com", "https://billing.stripe.com"]
