@@ -222,3 +222,11 @@ def test_the_upgrade_form_shows_a_refusal_on_the_page(synced):
     response = browser.post("/billing/manage", follow=True)
     assert b"no billing account to manage" in response.content
     assert Client().post("/billing/upgrade", {"tier": "pro"}).status_code == 302  # to the sign-in page
+
+
+@pytest.mark.django_db
+def test_checkout_makes_a_constant_number_of_queries(api, synced, django_assert_max_num_queries):
+    assert post_json(api, CHECKOUT, {"tier": "pro"}).status_code == 201  # the customer exists from now on
+    CheckoutSession.objects.all().delete()
+    with django_assert_max_num_queries(8):
+        assert post_json(api, CHECKOUT, {"tier": "pro", "code": ""}).status_code == 201

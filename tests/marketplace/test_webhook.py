@@ -148,3 +148,14 @@ def test_a_failing_event_is_retried_a_bounded_number_of_times_then_failed(fake_s
     assert stored.status == "failed" and stored.processed_at is not None
     clock.advance(settings.BILLING_EVENT_RETRY_SECONDS + 1)
     assert stripe_events_sweep() == 0  # failed: left for an operator (admin: process again)
+
+
+@pytest.mark.django_db
+def test_the_webhook_answers_in_a_constant_number_of_queries(fake_stripe, django_assert_max_num_queries):
+    webhook_post(stripe_event("customer.created", {"id": "cus_0"}))
+    with django_assert_max_num_queries(6):
+        assert webhook_post(stripe_event("customer.created", {"id": "cus_1"})).status_code == 200
+    event = stripe_event("customer.created", {"id": "cus_2"})
+    webhook_post(event)
+    with django_assert_max_num_queries(6):
+        assert webhook_post(event).json()["duplicate"] is True
