@@ -4,13 +4,18 @@ Stripe customers, subscriptions and checkout sessions.
 Erasure keeps the money records (subscriptions, checkout sessions, the Stripe customer ids):
 they are what was bought and paid, which accounting must keep, and they name the person only
 through the user row, which the profile's erasure anonymises. Stripe ids are references, not
-secrets. What erasure removes here is the Checkout URLs (a link into a payment page). The
-Stripe Customer object itself (which holds the email at Stripe) is deleted in the Stripe
-dashboard by an operator, as docs-billing.md says: deleting it from here would also cancel
-subscriptions and is not undoable."""
+secrets. What erasure removes here is the Checkout URLs (a link into a payment page), and it
+cancels at Stripe, after the commit, every subscription that still bills: an erased person is
+never charged again. The Stripe Customer object itself (which holds the email at Stripe) is
+deleted in the Stripe dashboard by an operator, as docs-billing.md says (its invoices are
+Stripe's accounting records)."""
+
+from django.db import transaction
 
 from accounts.personal_data import personal_data_register
+from levqor.tasks_queue import task_enqueue
 from marketplace.models import CheckoutSession, StripeCustomer, Subscription
+from marketplace.selectors import ENTITLING_STATUSES
 
 
 def billing_export(*, user) -> dict:
@@ -32,6 +37,9 @@ def billing_export(*, user) -> dict:
 
 def billing_erase(*, user, erasure) -> None:
     CheckoutSession.objects.filter(user=user).exclude(url="").update(url="")
+    if Subscription.objects.filter(user=user, status__in=ENTITLING_STATUSES).exists():
+        user_id = str(user.pk)
+        transaction.on_commit(lambda: task_enqueue("marketplace.tasks.subscriptions_cancel_for_erased", user_id))
 
 
 def marketplace_personal_data_register() -> None:

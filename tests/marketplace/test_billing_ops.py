@@ -96,10 +96,14 @@ def test_admin_pages_and_process_again(operator, fake_stripe, django_capture_on_
 
 
 @pytest.mark.django_db
-def test_personal_data_export_and_erase_keep_the_money_records(django_capture_on_commit_callbacks):
+def test_personal_data_export_and_erase_keep_the_money_records(fake_stripe, django_capture_on_commit_callbacks):
     user = UserFactory()
     customer_for(user, stripe_id="cus_1")
+    fake_stripe.put("subscriptions", {"id": "sub_1", "customer": "cus_1", "status": "active"})
+    fake_stripe.put("subscriptions", {"id": "sub_t", "customer": "cus_t", "status": "active"})
     Subscription.objects.create(stripe_id="sub_1", user=user, tier="pro", status="active")
+    Subscription.objects.create(stripe_id="sub_t", user=user, tier="pro", status="active", livemode=False)
+    Subscription.objects.create(stripe_id="sub_old", user=user, tier="pro", status="canceled")
     CheckoutSession.objects.create(stripe_id="cs_1", user=user, tier="pro", url="https://checkout.stripe.test/cs_1")
     billing = personal_data_export(user=user)["billing"]
     assert [c["stripe_id"] for c in billing["stripe_customers"]] == ["cus_1"]
@@ -108,6 +112,10 @@ def test_personal_data_export_and_erase_keep_the_money_records(django_capture_on
         personal_data_erase(user=user, actor=user, ip=None)
     assert CheckoutSession.objects.get().url == ""
     assert Subscription.objects.filter(stripe_id="sub_1").exists()  # what was bought and paid stays
+    # ... but an erased person is never charged again: what still bills is cancelled at Stripe.
+    tasks_drain()
+    cancels = {r["path"]: r["api_key"] for r in fake_stripe.calls("DELETE")}
+    assert cancels == {"/v1/subscriptions/sub_1": "sk_live_fake_levqor", "/v1/subscriptions/sub_t": "sk_test_fake_levqor"}
 
 
 @pytest.mark.django_db
