@@ -309,3 +309,14 @@ def test_a_live_event_for_a_test_customer_is_ignored(db, fake_stripe, capture):
     event = subscription_event("created", subscription_object(customer=test_customer.stripe_id), livemode=True)
     deliver(event, capture)
     assert _status(event)[0] == "ignored" and not Subscription.objects.exists()
+
+
+def test_a_test_mode_checkout_fetches_its_subscription_with_the_test_key_only(db, fake_stripe, capture):
+    user = UserFactory(tier="sandbox")
+    test_customer = customer_for(user, livemode=False)
+    fake_stripe.put("subscriptions", subscription_object(sub_id="sub_t", customer=test_customer.stripe_id))
+    deliver(stripe_event("checkout.session.completed", {"id": "cs_t", "mode": "subscription",
+                                                        "customer": test_customer.stripe_id, "subscription": "sub_t"},
+                         livemode=False), capture)
+    assert {r["api_key"] for r in fake_stripe.requests} == {"sk_test_fake_levqor"}
+    assert Subscription.objects.get().livemode is False and _tier(user) == "sandbox"
