@@ -291,6 +291,14 @@ def _on_checkout_completed(event: StripeEvent) -> Outcome:
     return _subscription_apply(event, fetched.to_dict(), customer=customer)
 
 
+def _on_checkout_expired(event: StripeEvent) -> Outcome:
+    """A Checkout Session nobody paid: recorded as expired (it no longer counts as open)."""
+    data = event.payload["data"]["object"]
+    changed = CheckoutSession.objects.filter(stripe_id=data["id"], status=CheckoutSession.Status.OPEN).update(
+        status=CheckoutSession.Status.EXPIRED)
+    return Outcome(PROCESSED if changed else IGNORED, "" if changed else "no open checkout session of ours")
+
+
 def _invoice_subscription_id(data: dict) -> str:
     found = data.get("subscription") or (((data.get("parent") or {}).get("subscription_details") or {})
                                          .get("subscription")) or ""
@@ -383,6 +391,7 @@ def _unhandled(event: StripeEvent) -> Outcome:
 
 HANDLERS = {
     "checkout.session.completed": _on_checkout_completed,
+    "checkout.session.expired": _on_checkout_expired,
     "customer.subscription.created": _on_subscription,
     "customer.subscription.updated": _on_subscription,
     "customer.subscription.deleted": _on_subscription,

@@ -320,3 +320,12 @@ def test_a_test_mode_checkout_fetches_its_subscription_with_the_test_key_only(db
                          livemode=False), capture)
     assert {r["api_key"] for r in fake_stripe.requests} == {"sk_test_fake_levqor"}
     assert Subscription.objects.get().livemode is False and _tier(user) == "sandbox"
+
+
+def test_an_expired_checkout_is_recorded(live, capture):
+    CheckoutSession.objects.create(stripe_id="cs_9", user=live[0], tier="pro")
+    deliver(stripe_event("checkout.session.expired", {"id": "cs_9", "mode": "subscription"}), capture)
+    assert CheckoutSession.objects.get().status == "expired"
+    again = stripe_event("checkout.session.expired", {"id": "cs_9", "mode": "subscription"})
+    deliver(again, capture)
+    assert _status(again) == ("ignored", "no open checkout session of ours")
