@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from levqor.errors import AppError
+from levqor.errors import AppError, ErrorCode
 from levqor.health import read_only_json
 from levqor.http_errors import error_response
 from marketplace.selectors import billing_health, paid_tiers
@@ -18,9 +18,12 @@ from marketplace.services.webhook import stripe_webhook_receive
 
 
 @csrf_exempt  # Stripe signs the body instead (Stripe-Signature); no cookie, no API key
-@require_POST
 def stripe_webhook(request):
     """POST /webhooks/stripe: verified, stored once, 200 at once; processed on the workers."""
+    if request.method != "POST":
+        response = error_response(AppError(ErrorCode.METHOD_NOT_ALLOWED, f'Method "{request.method}" not allowed.'))
+        response["Allow"] = "POST"
+        return response
     try:
         event, created = stripe_webhook_receive(body=request.body,
                                                 signature=request.headers.get("Stripe-Signature", ""))

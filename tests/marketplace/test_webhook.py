@@ -76,7 +76,9 @@ def test_a_signed_body_that_is_no_event_is_refused(fake_stripe):
 
 @pytest.mark.django_db
 def test_only_post(fake_stripe, client):
-    assert client.get("/webhooks/stripe").status_code == 405
+    response = client.get("/webhooks/stripe")
+    assert_api_error(response, 405, "method_not_allowed")
+    assert response["Allow"] == "POST"
 
 
 @pytest.mark.django_db
