@@ -56,6 +56,8 @@ class IntelligenceConfig(AppConfig):
         self._ready_flags_and_stabilize()
         from intelligence.services.webhook_alerts import webhook_alerts_connect
         webhook_alerts_connect()
+        from intelligence.services.billing_alerts import billing_alerts_connect
+        billing_alerts_connect()
 
     def _ready_flags_and_stabilize(self):
         """Flags and switches audited on every change; stabilize mode recorded and alerted however

@@ -80,6 +80,10 @@ class ErrorCode(StrEnum):
         "This delivery's body was not kept (a job callback moved from the old callback table); it cannot be sent again.")
     REPORT_EXISTS = "report_exists", 409, "You already have an open report on this partner; it is being reviewed."
     REPORT_NOT_OPEN = "report_not_open", 409, "The report was reviewed already (upheld or dismissed)."
+    ALREADY_SUBSCRIBED = "already_subscribed", 409, (
+        "The account already has an active subscription (to this tier, or another: change plans in the billing portal).")
+    NO_BILLING_CUSTOMER = "no_billing_customer", 409, (
+        "The account has no Stripe customer in this mode yet: subscribe through checkout first.")
     IDEMPOTENCY_IN_FLIGHT = "idempotency_in_flight", 409, "A request with this Idempotency-Key is still being processed."
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused", 422, "The Idempotency-Key was used with another request body."
     COST_LIMIT_EXCEEDED = "cost_limit_exceeded", 422, "The job's estimated cost is over the per-job or daily limit."

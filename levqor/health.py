@@ -40,6 +40,15 @@ def _check_cache() -> tuple[bool, str]:
     return True, settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
 
 
+_STATUS_INFO: dict[str, Callable[[], dict]] = {}
+
+
+def register_status_info(name: str, info: Callable[[], dict]) -> None:
+    """An optional service's line in /status "info" (never fails readiness). info() answers from
+    memory (no query, no secret): /status is polled."""
+    _STATUS_INFO[name] = info
+
+
 register_readiness_check("database", _check_database)
 register_readiness_check("cache", _check_cache)
 
@@ -93,6 +102,11 @@ def status(request):
     passing = all(c["ok"] for c in checks.values())
     # Optional services that never fail readiness: reported, so "not configured" is visible.
     info = {"sentry": sentry_status()}
+    for name, provider in _STATUS_INFO.items():
+        try:
+            info[name] = provider()
+        except Exception as exc:  # an info line never breaks readiness
+            info[name] = {"error": type(exc).__name__}
     return JsonResponse({"status": "pass" if passing else "fail", "timestamp": _now_iso(), "checks": checks,
                          "info": info}, status=200 if passing else 503)
 

@@ -286,6 +286,13 @@ TIER_PRICES_MINOR = {"pro": int(os.environ.get("TIER_PRICE_PRO_MINOR", "1900")),
                      "enterprise": int(os.environ.get("TIER_PRICE_ENTERPRISE_MINOR", "19900"))}
 # After invoice.payment_failed the paid tier is kept this many days, then the user goes to sandbox.
 BILLING_GRACE_DAYS = int(os.environ.get("BILLING_GRACE_DAYS", "7"))
+# Stripe webhook: a signature older than this many seconds is refused (Stripe's own default: 300).
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("STRIPE_WEBHOOK_TOLERANCE_SECONDS", "300"))
+# A stored Stripe event is processed at most this many times; then it is `failed` (admin: process again).
+BILLING_EVENT_MAX_ATTEMPTS = int(os.environ.get("BILLING_EVENT_MAX_ATTEMPTS", "5"))
+# An event still `received` this long after arriving (its task lost, or an attempt failed) is
+# handed to the workers again by the sweep (marketplace.tasks.stripe_events_sweep).
+BILLING_EVENT_RETRY_SECONDS = int(os.environ.get("BILLING_EVENT_RETRY_SECONDS", "120"))
 
 # --- Money intelligence --------------------------------------------------------------------
 # Profit-driven autoscale: the platform's daily AI spend limit (USD, the jobs' cost unit) and
@@ -386,6 +393,11 @@ CROSS_ORIGIN_EMBEDDER_POLICY = "require-corp"
 PERMISSIONS_POLICY = ("geolocation=(), microphone=(), camera=(), payment=(), usb=(), interest-cohort=(), "
                       "accelerometer=(), gyroscope=(), magnetometer=(), fullscreen=(self)")
 
+# Where billing's forms may send the browser after a POST (Stripe Checkout and the billing portal):
+# added to form-action on the developer page only (accounts.views.developer_page).
+BILLING_FORM_ACTION_ORIGINS = env_list("BILLING_FORM_ACTION_ORIGINS") or [
+    "https://checkout.stripe.com", "https://billing.stripe.com"]
+
 # Content-Security-Policy (django-csp 4.x format). This is the policy of HTML pages: scripts and
 # styles only from us or carrying the request's nonce. JSON and every other non-HTML answer get
 # API_CONTENT_SECURITY_POLICY instead (levqor.security.ContentSecurityPolicyMiddleware).
@@ -400,6 +412,8 @@ CONTENT_SECURITY_POLICY = {
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
         "connect-src": [SELF],
+        # Only the developer page adds Stripe's origins (BILLING_FORM_ACTION_ORIGINS): its billing
+        # forms answer with a redirect there, which browsers hold to form-action too.
         "form-action": [SELF],
         "base-uri": [NONE],
         "object-src": [NONE],

@@ -40,6 +40,9 @@ class Subscription(models.Model):
     cancel_at_period_end = models.BooleanField(default=False)
     # After a failed payment: the paid tier is kept until then, then the user goes to sandbox.
     grace_until = models.DateTimeField(null=True, blank=True)
+    # A cheaper tier the subscription moves to at current_period_end ("" none): a downgrade keeps
+    # what was paid for until the period it was paid for ends (marketplace.services.billing_events).
+    pending_tier = models.CharField(max_length=16, blank=True, default="")
     event_created = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -48,7 +51,9 @@ class Subscription(models.Model):
         indexes = [models.Index(fields=["user", "livemode"], name="subscription_user_mode"),
                    models.Index(fields=["grace_until"], name="subscription_grace"),
                    # Paid conversions of a window (intelligence's daily discount rule).
-                   models.Index(fields=["livemode", "created_at"], name="subscription_mode_created")]
+                   models.Index(fields=["livemode", "created_at"], name="subscription_mode_created"),
+                   # The period-end sweep: downgrades and cancellations whose period has ended.
+                   models.Index(fields=["current_period_end"], name="subscription_period_end")]
 
     def __str__(self):
         return f"{self.stripe_id} ({self.tier}, {self.status})"
@@ -151,6 +156,8 @@ class StripeEvent(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    # Why it ended as it did, when that is not obvious: "stale: ...", "customer not ours", "test mode ...".
+    note = models.CharField(max_length=255, blank=True, default="")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 

@@ -22,3 +22,8 @@ charge_refunded = Signal()
 
 # A Stripe event was processed (any type, handled or ignored). kwargs: event.
 stripe_event_processed = Signal()
+
+# A customer disputed a charge (charge.dispute.created): money may be taken back. kwargs:
+# dispute_id, charge_id, amount_minor (int), currency (lower-case), reason (Stripe's), livemode,
+# event. intelligence raises an alert (intelligence/services/billing_alerts.py).
+charge_disputed = Signal()

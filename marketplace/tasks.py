@@ -1,1 +1,22 @@
 """django-q2 entry points of marketplace: load ids, call a service. No logic."""
+
+from marketplace.services.billing_events import stripe_event_process as _process
+from marketplace.services.billing_events import stripe_events_sweep as _events_sweep
+from marketplace.services.billing_events import subscriptions_due_sweep as _due_sweep
+from marketplace.services.erasure import subscriptions_cancel_for_erased as _cancel_for_erased
+
+
+def stripe_event_process(event_id: str) -> str | None:
+    return _process(event_id=event_id)
+
+
+def stripe_events_sweep() -> int:
+    return _events_sweep()
+
+
+def subscriptions_due_sweep() -> int:
+    return _due_sweep()
+
+
+def subscriptions_cancel_for_erased(user_id: str) -> int:
+    return _cancel_for_erased(user_id=user_id)

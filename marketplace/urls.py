@@ -1,3 +1,12 @@
-"""Pages and hooks of billing: the Stripe webhook and /billing/health (filled by the billing part)."""
+"""Pages and hooks of billing: the Stripe webhook, /billing/health, the developer portal's forms."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from marketplace import views
+
+urlpatterns: list = [
+    path("webhooks/stripe", views.stripe_webhook, name="stripe-webhook"),
+    path("billing/health", views.billing_health_view, name="billing-health"),
+    path("billing/upgrade", views.billing_upgrade, name="billing-upgrade"),
+    path("billing/manage", views.billing_manage, name="billing-manage"),
+]

@@ -44,6 +44,10 @@ OTHER_APP_SCHEDULES = {
         "partners.review_cycle": "daily at 06:00 UTC",
         "partners.governance_sweep": "daily at 04:15 UTC",
     },
+    "marketplace": {
+        "marketplace.stripe_events_sweep": "every 5 minutes",  # Stripe events left `received` re-enqueued
+        "marketplace.subscriptions_due_sweep": "every 15 minutes",  # period-end downgrades, grace expiries
+    },
 }
 PROBE = "tests.intelligence.schedule_probe.probe_run"
 

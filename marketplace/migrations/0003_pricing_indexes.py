@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0001_billing'),
+        ('marketplace', '0002_billing_pending_tier_note'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,46 @@
+"""marketplace's sections of the personal data registry (accounts.personal_data): the account's
+Stripe customers, subscriptions and checkout sessions.
+
+Erasure keeps the money records (subscriptions, checkout sessions, the Stripe customer ids):
+they are what was bought and paid, which accounting must keep, and they name the person only
+through the user row, which the profile's erasure anonymises. Stripe ids are references, not
+secrets. What erasure removes here is the Checkout URLs (a link into a payment page), and it
+cancels at Stripe, after the commit, every subscription that still bills: an erased person is
+never charged again. The Stripe Customer object itself (which holds the email at Stripe) is
+deleted in the Stripe dashboard by an operator, as docs-billing.md says (its invoices are
+Stripe's accounting records)."""
+
+from django.db import transaction
+
+from accounts.personal_data import personal_data_register
+from levqor.tasks_queue import task_enqueue
+from marketplace.models import CheckoutSession, StripeCustomer, Subscription
+from marketplace.selectors import ENTITLING_STATUSES
+
+
+def billing_export(*, user) -> dict:
+    return {
+        "stripe_customers": [{"stripe_id": c.stripe_id, "livemode": c.livemode, "created_at": c.created_at}
+                             for c in StripeCustomer.objects.filter(user=user).order_by("created_at")],
+        "subscriptions": [{"stripe_id": s.stripe_id, "livemode": s.livemode, "tier": s.tier, "status": s.status,
+                           "pending_tier": s.pending_tier, "current_period_end": s.current_period_end,
+                           "cancel_at_period_end": s.cancel_at_period_end, "grace_until": s.grace_until,
+                           "created_at": s.created_at}
+                          for s in Subscription.objects.filter(user=user).order_by("created_at")],
+        "checkout_sessions": [{"stripe_id": c.stripe_id, "livemode": c.livemode, "tier": c.tier, "status": c.status,
+                               "promotion_code": c.promotion_code.code if c.promotion_code else None,
+                               "created_at": c.created_at, "completed_at": c.completed_at}
+                              for c in CheckoutSession.objects.filter(user=user).select_related("promotion_code")
+                              .order_by("created_at")],
+    }
+
+
+def billing_erase(*, user, erasure) -> None:
+    CheckoutSession.objects.filter(user=user).exclude(url="").update(url="")
+    if Subscription.objects.filter(user=user, status__in=ENTITLING_STATUSES).exists():
+        user_id = str(user.pk)
+        transaction.on_commit(lambda: task_enqueue("marketplace.tasks.subscriptions_cancel_for_erased", user_id))
+
+
+def marketplace_personal_data_register() -> None:
+    personal_data_register(name="billing", export=billing_export, erase=billing_erase)

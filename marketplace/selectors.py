@@ -1,0 +1,80 @@
+"""Reads of billing that more than one caller needs: the paid tiers and their active prices, the
+statuses that entitle a tier, and the billing health report."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from accounts.models import User
+from marketplace.models import StripeEvent, TierPrice
+from marketplace.stripe_api import stripe_configured
+
+# Stripe subscription statuses under which the subscribed tier is held (past_due: while the grace
+# period of a failed payment runs; marketplace.services.billing_events decides when it ends).
+ENTITLING_STATUSES = ("active", "trialing", "past_due")
+# Tiers from the cheapest up: an upgrade is a move to the right.
+TIER_ORDER = (User.Tier.SANDBOX, User.Tier.PRO, User.Tier.ENTERPRISE)
+
+
+def tier_rank(tier: str) -> int:
+    return TIER_ORDER.index(tier) if tier in TIER_ORDER else 0
+
+
+def paid_tiers() -> list[str]:
+    """The tiers sold through Stripe: those with a price in TIER_PRICES_MINOR."""
+    return [tier for tier in TIER_ORDER if tier in settings.TIER_PRICES_MINOR]
+
+
+def tier_lookup_key(tier: str) -> str:
+    """The Stripe Price lookup key of a tier's monthly price (levqor_pro_monthly)."""
+    return f"levqor_{tier}_monthly"
+
+
+def tier_price_active(*, tier: str, livemode: bool) -> TierPrice | None:
+    return TierPrice.objects.filter(tier=tier, livemode=livemode, active=True).first()
+
+
+def tier_for_price(*, price_id: str, lookup_key: str = "") -> str:
+    """The tier a Stripe price sells: its lookup key (levqor_<tier>_monthly), else a TierPrice row
+    we recorded for it (active or not: old subscriptions keep old prices), else ""."""
+    for tier in paid_tiers():
+        if lookup_key and lookup_key == tier_lookup_key(tier):
+            return tier
+    if price_id:
+        found = TierPrice.objects.filter(stripe_price_id=price_id).values_list("tier", flat=True).first()
+        if found:
+            return found
+    return ""
+
+
+def billing_health(*, now=None) -> dict:
+    """Billing as it is, from real state, never a secret: which keys and webhook secrets are set
+    (booleans), the last webhook event received, events by status over 24 h, the last failure,
+    and which paid tiers have an active price per mode. Four queries."""
+    now = now or timezone.now()
+    since = now - timedelta(hours=24)
+    counts = dict(StripeEvent.objects.filter(received_at__gte=since).values_list("status")
+                  .annotate(n=Count("id")).values_list("status", "n"))
+    last_received = StripeEvent.objects.aggregate(at=Max("received_at"))["at"]
+    failure = (StripeEvent.objects.filter(status=StripeEvent.Status.FAILED).order_by("-processed_at", "-received_at")
+               .values("id", "type", "last_error", "processed_at", "received_at").first())
+    synced = {(tier, livemode) for tier, livemode in
+              TierPrice.objects.filter(active=True).values_list("tier", "livemode")}
+    live_key = stripe_configured(livemode=True)
+    return {
+        "live_key_configured": live_key,
+        "live_key_is_test_key": live_key and settings.STRIPE_SECRET_KEY.startswith("sk_test_"),
+        "test_key_configured": stripe_configured(livemode=False),
+        "webhook_secret_configured": bool(settings.STRIPE_WEBHOOK_SECRETS),
+        "last_webhook_received_at": last_received,
+        "events_24h": {status: counts.get(status, 0) for status in StripeEvent.Status.values},
+        "last_failure": None if failure is None else {
+            "event": failure["id"], "type": failure["type"], "error": failure["last_error"][:500],
+            "at": failure["processed_at"] or failure["received_at"]},
+        "tier_prices_synced": {
+            "live": {tier: (tier, True) in synced for tier in paid_tiers()},
+            "test": {tier: (tier, False) in synced for tier in paid_tiers()},
+        },
+    }

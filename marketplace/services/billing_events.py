@@ -1,0 +1,426 @@
+"""Processing a stored Stripe event (on the workers), one handler per type, and the sweeps that
+apply what falls due later (period-end downgrades, grace expiries) or was lost (events left
+`received`).
+
+Rules, so an event processed twice, late or out of order does no harm:
+- one event at a time: the StripeEvent row is locked and only a `received` one is processed;
+  the handler runs in a savepoint, so a failure leaves nothing half-done and counts an attempt
+  (BILLING_EVENT_MAX_ATTEMPTS, then `failed`, visible in admin);
+- a subscription never moves backwards: an event older (`created`) than the last one applied to
+  that subscription (Subscription.event_created) is recorded as processed, note "stale", and
+  changes nothing;
+- a user's tier moves only through accounts.services.tiers.user_tier_set, to what the user's
+  subscriptions entitle now (subscription_entitlement): up at once, down only when the period
+  paid for ends (a downgrade or cancel_at_period_end) or the grace of a failed payment runs out.
+
+Modes. A subscription's mode is its customer's (StripeCustomer.livemode: test-mode API keys get
+test customers). Only subscriptions of live customers move a user's tier. A Stripe test-mode
+event (livemode false) can belong to a live customer only on a deployment whose live key is
+itself a test key (sk_test_: staging, where Stripe sends every event as test mode); there it
+counts as live. Anywhere else such an event is recorded and ignored with the mismatch as note.
+Test-mode subscriptions are recorded and kept up to date, but never touch a tier or send email."""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services.tiers import user_tier_set
+from levqor.site import site_url
+from levqor.tasks_queue import task_enqueue
+from marketplace import signals
+from marketplace.models import CheckoutSession, StripeCustomer, StripeEvent, Subscription
+from marketplace.selectors import ENTITLING_STATUSES, tier_for_price, tier_rank
+from marketplace.stripe_api import stripe_client, stripe_errors
+
+logger = logging.getLogger("levqor.billing")
+
+TIER_SOURCE = "stripe"
+PROCESS_TASK = "marketplace.tasks.stripe_event_process"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    note: str = ""
+
+
+PROCESSED = StripeEvent.Status.PROCESSED
+IGNORED = StripeEvent.Status.IGNORED
+
+
+# --- receiving ------------------------------------------------------------------------------------
+
+def stripe_event_store(*, payload: dict) -> tuple[StripeEvent, bool]:
+    """Store a verified event once by its id and hand it to the workers after the commit.
+    (event, created): a repeat, even a concurrent one, finds the stored row and queues nothing."""
+    with transaction.atomic():
+        event, created = StripeEvent.objects.get_or_create(
+            id=payload["id"], defaults={"type": payload["type"], "livemode": bool(payload.get("livemode")),
+                                        "created": int(payload["created"]), "payload": payload})
+        if created:
+            transaction.on_commit(lambda: task_enqueue(PROCESS_TASK, event.pk))
+    return event, created
+
+
+# --- processing -----------------------------------------------------------------------------------
+
+def stripe_event_process(*, event_id: str) -> str | None:
+    """Process a stored event if it is still `received`: its handler in a savepoint, then the
+    event marked processed / ignored with a note, and stripe_event_processed sent. A handler that
+    raises counts an attempt and leaves the event `received` for the sweep, or `failed` once
+    BILLING_EVENT_MAX_ATTEMPTS are spent. Returns the event's status, None if there was nothing to do."""
+    with transaction.atomic():
+        event = StripeEvent.objects.select_for_update().filter(pk=event_id).first()
+        if event is None or event.status != StripeEvent.Status.RECEIVED:
+            return None
+        event.attempts += 1
+        try:
+            with transaction.atomic():
+                outcome = HANDLERS.get(event.type, _unhandled)(event)
+                event.status, event.note = outcome.status, outcome.note[:255]
+                event.processed_at, event.last_error = timezone.now(), ""
+                event.save(update_fields=["status", "note", "processed_at", "last_error", "attempts"])
+                signals.stripe_event_processed.send(sender=StripeEvent, event=event)
+        except Exception as exc:
+            logger.warning("stripe event %s (%s) failed, attempt %s", event.pk, event.type, event.attempts,
+                           exc_info=True)
+            event.status = (StripeEvent.Status.FAILED if event.attempts >= settings.BILLING_EVENT_MAX_ATTEMPTS
+                            else StripeEvent.Status.RECEIVED)
+            event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            event.processed_at = timezone.now() if event.status == StripeEvent.Status.FAILED else None
+            event.note = ""
+            event.save(update_fields=["status", "note", "processed_at", "last_error", "attempts"])
+    return event.status
+
+
+def stripe_event_retry(*, event: StripeEvent) -> bool:
+    """An operator's "process again": the event back to `received` with its attempts reset, handed
+    to the workers after the commit. Handlers are idempotent, so a processed event is safe too."""
+    with transaction.atomic():
+        changed = StripeEvent.objects.filter(pk=event.pk).update(
+            status=StripeEvent.Status.RECEIVED, attempts=0, last_error="", note="", processed_at=None)
+        if changed:
+            transaction.on_commit(lambda: task_enqueue(PROCESS_TASK, event.pk))
+    return bool(changed)
+
+
+def stripe_events_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Hand the workers again every event still `received` BILLING_EVENT_RETRY_SECONDS after it
+    arrived (its task lost, or an attempt failed): nothing Stripe sent is lost. Returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.BILLING_EVENT_RETRY_SECONDS)
+    ids = list(StripeEvent.objects.filter(status=StripeEvent.Status.RECEIVED, received_at__lte=cutoff)
+               .order_by("received_at").values_list("pk", flat=True)[:limit])
+    for event_id in ids:
+        task_enqueue(PROCESS_TASK, event_id)
+    return len(ids)
+
+
+# --- who the event is about -----------------------------------------------------------------------
+
+def _live_key_is_test_key() -> bool:
+    return settings.STRIPE_SECRET_KEY.startswith("sk_test_")
+
+
+def _customer_of(event: StripeEvent, customer_id) -> tuple[StripeCustomer | None, str]:
+    """Our customer named by the event, or (None, why not): unknown, or a mode that does not match."""
+    if isinstance(customer_id, dict):
+        customer_id = customer_id.get("id")
+    if not customer_id:
+        return None, "no customer on the event"
+    customer = StripeCustomer.objects.select_related("user").filter(stripe_id=customer_id).first()
+    if customer is None:
+        return None, f"customer {customer_id} is not ours"
+    if customer.livemode and not event.livemode and not _live_key_is_test_key():
+        return None, "a test-mode event for a live customer (the live key is a live key): ignored"
+    if not customer.livemode and event.livemode:
+        return None, "a live event for a test-mode customer: ignored"
+    return customer, ""
+
+
+def _ts(value) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=UTC) if value else None
+
+
+def _subscription_price(data: dict) -> tuple[str, str, int | None]:
+    """(price id, lookup key, item's current_period_end) of a subscription's first item."""
+    items = ((data.get("items") or {}).get("data") or [])
+    if not items:
+        return "", "", None
+    price = items[0].get("price") or {}
+    if isinstance(price, str):
+        return price, "", items[0].get("current_period_end")
+    return price.get("id", ""), price.get("lookup_key") or "", items[0].get("current_period_end")
+
+
+# --- entitlement and the user's tier --------------------------------------------------------------
+
+def subscription_entitlement(subscription: Subscription, *, now: datetime) -> str:
+    """The tier a subscription entitles its user to now: its tier while it is active, trialing or
+    past due within grace; at the end of the period paid for, the pending cheaper tier or sandbox
+    when it was set to cancel then; sandbox once cancelled or when the grace ran out."""
+    if subscription.status not in ENTITLING_STATUSES:
+        return User.Tier.SANDBOX
+    if subscription.grace_until is not None and subscription.grace_until <= now:
+        return User.Tier.SANDBOX
+    if subscription.current_period_end is not None and subscription.current_period_end <= now:
+        if subscription.cancel_at_period_end:
+            return User.Tier.SANDBOX
+        if subscription.pending_tier:
+            return subscription.pending_tier
+    return subscription.tier
+
+
+def _subscription_roll(subscription: Subscription, *, now: datetime) -> str:
+    """A pending downgrade whose period has ended becomes the subscription's tier: the reason to
+    give for the move, or "" when nothing was pending."""
+    if (subscription.pending_tier and subscription.current_period_end is not None
+            and subscription.current_period_end <= now):
+        subscription.tier, subscription.pending_tier = subscription.pending_tier, ""
+        return f"downgrade of Stripe subscription {subscription.stripe_id} to {subscription.tier} at the end of the period"
+    return ""
+
+
+def _why(subscription: Subscription, *, now: datetime, target: str) -> str:
+    if subscription.status not in ENTITLING_STATUSES:
+        return f"Stripe subscription {subscription.stripe_id} is {subscription.status}: the paid period ended"
+    if subscription.grace_until is not None and subscription.grace_until <= now:
+        return (f"payment of Stripe subscription {subscription.stripe_id} failed and the "
+                f"{settings.BILLING_GRACE_DAYS}-day grace period ended without payment")
+    if subscription.cancel_at_period_end and target == User.Tier.SANDBOX:
+        return f"Stripe subscription {subscription.stripe_id} was cancelled at the end of its period, which has come"
+    if subscription.current_period_end and subscription.current_period_end <= now and target != subscription.tier:
+        return f"downgrade of Stripe subscription {subscription.stripe_id} to {target} at the end of the period"
+    return f"Stripe subscription {subscription.stripe_id} ({subscription.status}) to {target}"
+
+
+def user_tier_follow(*, subscription: Subscription, now: datetime, reason: str = "") -> tuple[str, str]:
+    """Move the user of a live subscription to the best tier their live subscriptions entitle now
+    (user_tier_set, with the reason). (old tier, new tier); equal when nothing moved, and always
+    for test-mode subscriptions, which never touch a tier."""
+    user = subscription.user
+    old = user.tier
+    if not subscription.livemode:
+        return old, old
+    subscriptions = list(Subscription.objects.filter(user=user, livemode=True))
+    best, cause = User.Tier.SANDBOX, subscription
+    for candidate in subscriptions:
+        candidate = subscription if candidate.pk == subscription.pk else candidate
+        entitled = subscription_entitlement(candidate, now=now)
+        if tier_rank(entitled) > tier_rank(best):
+            best, cause = entitled, candidate
+    if best == old:
+        return old, old
+    user_tier_set(user=user, tier=best, reason=reason if reason and cause is subscription else
+                  _why(cause, now=now, target=best), source=TIER_SOURCE)
+    return old, best
+
+
+# --- handlers -------------------------------------------------------------------------------------
+
+def _subscription_apply(event: StripeEvent, data: dict, *, customer: StripeCustomer) -> Outcome:
+    """A subscription's state from an event's object, unless an event of it newer than this one
+    was applied already; then the user's tier follows (up now, down when due)."""
+    now = timezone.now()
+    subscription = Subscription.objects.select_for_update().filter(stripe_id=data["id"]).first()
+    if subscription is not None and event.created < subscription.event_created:
+        return Outcome(PROCESSED, f"stale: older than the last applied event of {data['id']} "
+                                  f"({event.created} < {subscription.event_created}); nothing changed")
+    price_id, lookup_key, item_period_end = _subscription_price(data)
+    tier = tier_for_price(price_id=price_id, lookup_key=lookup_key) or (data.get("metadata") or {}).get("tier", "")
+    if tier_rank(tier) == 0:
+        return Outcome(IGNORED, f"price {price_id or '?'} is not a paid tier's")
+    status = "canceled" if event.type == "customer.subscription.deleted" else data.get("status", "")
+    period_end = _ts(data.get("current_period_end") or item_period_end)
+    rolled = ""
+    if subscription is None:
+        subscription = Subscription(stripe_id=data["id"], user=customer.user, livemode=customer.livemode, tier=tier)
+    else:
+        rolled = _subscription_roll(subscription, now=now)
+        if tier_rank(tier) >= tier_rank(subscription.tier):
+            subscription.tier, subscription.pending_tier = tier, ""  # up (or the same): at once
+        else:
+            subscription.pending_tier = tier  # down: when the period paid for ends
+    subscription.status = status
+    subscription.price_id = price_id
+    subscription.current_period_end = period_end
+    subscription.cancel_at_period_end = bool(data.get("cancel_at_period_end"))
+    subscription.event_created = event.created
+    subscription.user = customer.user
+    subscription.save()
+    old, new = user_tier_follow(subscription=subscription, now=now, reason=rolled)
+    signals.subscription_changed.send(sender=Subscription, subscription=subscription, old_tier=old, new_tier=new,
+                                      event=event)
+    return Outcome(PROCESSED, "" if customer.livemode else "test-mode subscription: no tier change")
+
+
+def _on_subscription(event: StripeEvent) -> Outcome:
+    data = event.payload["data"]["object"]
+    customer, why = _customer_of(event, data.get("customer"))
+    if customer is None:
+        return Outcome(IGNORED, why)
+    return _subscription_apply(event, data, customer=customer)
+
+
+def _on_checkout_completed(event: StripeEvent) -> Outcome:
+    """The Checkout Session complete, its subscription fetched from Stripe and applied: the tier
+    goes up at once, without waiting for customer.subscription.created."""
+    data = event.payload["data"]["object"]
+    if data.get("mode") != "subscription":
+        return Outcome(IGNORED, f"a {data.get('mode')} checkout: not a subscription")
+    CheckoutSession.objects.filter(stripe_id=data["id"]).exclude(status=CheckoutSession.Status.COMPLETE).update(
+        status=CheckoutSession.Status.COMPLETE, completed_at=timezone.now())
+    customer, why = _customer_of(event, data.get("customer"))
+    if customer is None:
+        return Outcome(IGNORED, why)
+    subscription_id = data.get("subscription")
+    if isinstance(subscription_id, dict):
+        subscription_id = subscription_id.get("id")
+    if not subscription_id:
+        return Outcome(IGNORED, "the session has no subscription")
+    with stripe_errors():
+        fetched = stripe_client(livemode=customer.livemode).v1.subscriptions.retrieve(
+            subscription_id, params={"expand": ["items.data.price"]})
+    return _subscription_apply(event, fetched.to_dict(), customer=customer)
+
+
+def _on_checkout_expired(event: StripeEvent) -> Outcome:
+    """A Checkout Session nobody paid: recorded as expired (it no longer counts as open)."""
+    data = event.payload["data"]["object"]
+    changed = CheckoutSession.objects.filter(stripe_id=data["id"], status=CheckoutSession.Status.OPEN).update(
+        status=CheckoutSession.Status.EXPIRED)
+    return Outcome(PROCESSED if changed else IGNORED, "" if changed else "no open checkout session of ours")
+
+
+def _invoice_subscription_id(data: dict) -> str:
+    found = data.get("subscription") or (((data.get("parent") or {}).get("subscription_details") or {})
+                                         .get("subscription")) or ""
+    return found.get("id", "") if isinstance(found, dict) else found
+
+
+def _on_invoice_paid(event: StripeEvent) -> Outcome:
+    """Money in: the grace of a failed payment is over; invoice_paid tells the ledger."""
+    data = event.payload["data"]["object"]
+    customer, why = _customer_of(event, data.get("customer"))
+    if customer is None:
+        return Outcome(IGNORED, why)
+    subscription = (Subscription.objects.select_for_update().select_related("user")
+                    .filter(stripe_id=_invoice_subscription_id(data)).first())
+    if subscription is not None and subscription.grace_until is not None:
+        subscription.grace_until = None
+        subscription.save(update_fields=["grace_until", "updated_at"])
+        user_tier_follow(subscription=subscription, now=timezone.now())
+    charge = data.get("charge") or ""
+    paid_at = _ts((data.get("status_transitions") or {}).get("paid_at")) or _ts(event.created)
+    signals.invoice_paid.send(sender=StripeEvent, user=customer.user, livemode=customer.livemode,
+                              invoice_id=data["id"], charge_id=charge.get("id", "") if isinstance(charge, dict)
+                              else charge, amount_minor=int(data.get("amount_paid") or 0),
+                              currency=(data.get("currency") or "").lower(), paid_at=paid_at, event=event)
+    return Outcome(PROCESSED)
+
+
+def _payment_failed_email(*, user: User, subscription: Subscription | None, invoice: dict) -> None:
+    context = {"user": user, "tier": subscription.tier if subscription else user.tier,
+               "grace_until": subscription.grace_until if subscription else None,
+               "amount_due": int(invoice.get("amount_due") or 0) / 100,
+               "currency": (invoice.get("currency") or "").upper(),
+               "invoice_url": invoice.get("hosted_invoice_url") or "", "manage_url": site_url("/developer")}
+    message = EmailMultiAlternatives(subject="Your Levqor payment failed",
+                                     body=render_to_string("marketplace/email/payment_failed.txt", context),
+                                     from_email=settings.DEFAULT_FROM_EMAIL, to=[user.email])
+    message.attach_alternative(render_to_string("marketplace/email/payment_failed.html", context), "text/html")
+    try:
+        message.send()
+    except Exception:  # after the commit: the event is processed; a lost email is logged, not retried
+        logger.warning("payment-failed email to user %s not sent", user.pk, exc_info=True)
+
+
+def _on_payment_failed(event: StripeEvent) -> Outcome:
+    """Dunning: the paid tier is kept BILLING_GRACE_DAYS from the first failure (later failures do
+    not extend it), and the user is told by email (live customers only: test mode sends none)."""
+    data = event.payload["data"]["object"]
+    customer, why = _customer_of(event, data.get("customer"))
+    if customer is None:
+        return Outcome(IGNORED, why)
+    subscription = (Subscription.objects.select_for_update().select_related("user")
+                    .filter(stripe_id=_invoice_subscription_id(data)).first())
+    if subscription is not None and subscription.grace_until is None:
+        subscription.grace_until = timezone.now() + timedelta(days=settings.BILLING_GRACE_DAYS)
+        subscription.save(update_fields=["grace_until", "updated_at"])
+    if not customer.livemode:
+        return Outcome(PROCESSED, "test-mode customer: no email")
+    user = customer.user
+    if user.is_active and user.email:
+        transaction.on_commit(lambda: _payment_failed_email(user=user, subscription=subscription, invoice=data))
+    return Outcome(PROCESSED)
+
+
+def _on_charge_refunded(event: StripeEvent) -> Outcome:
+    data = event.payload["data"]["object"]
+    customer, why = _customer_of(event, data.get("customer"))
+    refund_times = [r.get("created") for r in ((data.get("refunds") or {}).get("data") or []) if r.get("created")]
+    signals.charge_refunded.send(
+        sender=StripeEvent, user=customer.user if customer else None,
+        livemode=customer.livemode if customer else event.livemode, charge_id=data["id"],
+        amount_refunded_minor=int(data.get("amount_refunded") or 0), currency=(data.get("currency") or "").lower(),
+        refunded_at=_ts(max(refund_times)) if refund_times else _ts(event.created), event=event)
+    return Outcome(PROCESSED, why)
+
+
+def _on_dispute_created(event: StripeEvent) -> Outcome:
+    """A customer disputed a charge: charge_disputed, which intelligence turns into an alert."""
+    data = event.payload["data"]["object"]
+    charge = data.get("charge") or ""
+    signals.charge_disputed.send(
+        sender=StripeEvent, dispute_id=data["id"], charge_id=charge.get("id", "") if isinstance(charge, dict) else charge,
+        amount_minor=int(data.get("amount") or 0), currency=(data.get("currency") or "").lower(),
+        reason=data.get("reason") or "", livemode=event.livemode, event=event)
+    return Outcome(PROCESSED)
+
+
+def _unhandled(event: StripeEvent) -> Outcome:
+    return Outcome(IGNORED, "a type billing does not handle")
+
+
+HANDLERS = {
+    "checkout.session.completed": _on_checkout_completed,
+    "checkout.session.expired": _on_checkout_expired,
+    "customer.subscription.created": _on_subscription,
+    "customer.subscription.updated": _on_subscription,
+    "customer.subscription.deleted": _on_subscription,
+    "invoice.paid": _on_invoice_paid,
+    "invoice.payment_failed": _on_payment_failed,
+    "charge.refunded": _on_charge_refunded,
+    "charge.dispute.created": _on_dispute_created,
+}
+
+
+# --- what falls due later -------------------------------------------------------------------------
+
+def subscriptions_due_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Apply what has fallen due without an event saying so: downgrades and cancellations at the end
+    of the period paid for, and grace periods that ran out (the user to sandbox). Returns how many
+    subscriptions it looked at."""
+    now = now or timezone.now()
+    ended = Q(current_period_end__lte=now)
+    due = (Q(pending_tier__gt="") & ended) | (
+        Q(livemode=True) & ~Q(user__tier=User.Tier.SANDBOX) & ((Q(cancel_at_period_end=True) & ended)
+                                                               | Q(grace_until__lte=now)))
+    ids = list(Subscription.objects.filter(due).order_by("current_period_end").values_list("pk", flat=True)[:limit])
+    for pk in ids:
+        with transaction.atomic():
+            subscription = Subscription.objects.select_for_update().select_related("user").get(pk=pk)
+            rolled = _subscription_roll(subscription, now=now)
+            subscription.save()
+            old, new = user_tier_follow(subscription=subscription, now=now, reason=rolled)
+            if old != new:
+                signals.subscription_changed.send(sender=Subscription, subscription=subscription, old_tier=old,
+                                                  new_tier=new, event=None)
+    return len(ids)
