@@ -4,6 +4,8 @@ from intelligence.services.alert_routing import alert_deliveries_sweep as _alert
 from intelligence.services.alert_routing import alert_delivery_send as _alert_delivery_send
 from intelligence.services.anomalies import anomaly_scan as _anomaly_scan
 from intelligence.services.autotune import autotune_run as _autotune_run
+from intelligence.services.growth_aggregates import growth_aggregate as _growth_aggregate
+from intelligence.services.growth_aggregates import retention_aggregate as _retention_aggregate
 from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
 from intelligence.services.metrics import metrics_purge as _metrics_purge
 from intelligence.services.metrics import metrics_rollup as _metrics_rollup
@@ -44,3 +46,13 @@ def metrics_rollup():
 @task_errors_reported
 def metrics_purge():
     return _metrics_purge()
+
+
+@task_errors_reported
+def retention_aggregate():
+    return _retention_aggregate()
+
+
+@task_errors_reported
+def growth_aggregate():
+    return _growth_aggregate()

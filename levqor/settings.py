@@ -115,6 +115,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # After authentication: it needs request.user.
     "compliance.middleware.TermsMiddleware",
+    # Growth funnel capture (visits with consent, active users once a day): after authentication,
+    # and after the terms gate, so a request sent to accept the terms is no product use.
+    "intelligence.growth_middleware.GrowthMiddleware",
 ]
 
 ROOT_URLCONF = "levqor.urls"
@@ -293,6 +296,10 @@ BILLING_GRACE_DAYS = int(os.environ.get("BILLING_GRACE_DAYS", "7"))
 AUTOSCALE_DAILY_SPEND_LIMIT = env_decimal("AUTOSCALE_DAILY_SPEND_LIMIT", "50.00")
 AUTOSCALE_MIN_WORKERS = int(os.environ.get("AUTOSCALE_MIN_WORKERS", "1"))
 AUTOSCALE_MAX_WORKERS = int(os.environ.get("AUTOSCALE_MAX_WORKERS", "4"))
+# Growth funnel: how long a consenting visitor's first touch (utm_/ref/Referer) is remembered in
+# its first-party cookie, and how many signup weeks the cohort retention triangle shows.
+GROWTH_FIRST_TOUCH_MAX_AGE = int(os.environ.get("GROWTH_FIRST_TOUCH_MAX_AGE", str(90 * 86400)))
+GROWTH_COHORT_WEEKS = int(os.environ.get("GROWTH_COHORT_WEEKS", "12"))
 
 # Request bodies above this are refused with 413 before they are read.
 MAX_REQUEST_BODY_BYTES = 512 * 1024

@@ -3,6 +3,7 @@
 from intelligence.models.alerts import Alert
 from intelligence.models.automation import HeldAction
 from intelligence.models.flags import FlagChange
+from intelligence.models.growth import GrowthDay, GrowthEvent, GrowthRevenueDay, RetentionCohort, RetentionDay
 from intelligence.models.incidents import Anomaly, Incident, IncidentEvent
 from intelligence.models.ledger import LedgerEntry
 from intelligence.models.metric_hours import MetricHour
@@ -16,4 +17,5 @@ from intelligence.models.watchdog import AnomalySeries, IncidentRecovery, SloChe
 
 __all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute", "Anomaly", "AnomalySeries", "FlagChange", "HeldAction",
            "Incident", "IncidentEvent", "IncidentRecovery", "LedgerEntry", "MetricBatch", "MetricHour", "MetricMinute",
-           "MetricShard", "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion"]
+           "MetricShard", "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion",
+           "GrowthDay", "GrowthEvent", "GrowthRevenueDay", "RetentionCohort", "RetentionDay"]

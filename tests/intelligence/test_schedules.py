@@ -29,6 +29,8 @@ EXPECTED_SCHEDULES = {
     "intelligence.alert_deliveries_sweep": "every 2 minutes",
     "intelligence.rollup": "every minute",
     "intelligence.metrics_purge": "daily at 03:30 UTC",
+    "intelligence.retention_aggregate": "daily at 00:05 UTC",  # growth: DAU/WAU/MAU, paying users, cohorts
+    "intelligence.growth_aggregate": "daily at 00:10 UTC",  # growth by source
 }
 # The other apps' schedules (app label -> name -> cadence); each app declares its own.
 OTHER_APP_SCHEDULES = {
