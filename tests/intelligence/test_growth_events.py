@@ -38,7 +38,7 @@ def consenting(analytics=True):
 
 
 def visits():
-    return list(GrowthEvent.objects.filter(kind="visit").values_list("visitor", "source", "campaign", "medium"))
+    return list(GrowthEvent.objects.filter(kind="visit").order_by("id").values_list("visitor", "source", "campaign", "medium"))
 
 
 # --- consent ------------------------------------------------------------------------------------
