@@ -1,9 +1,11 @@
 from django.urls import path
 
-from intelligence.api import anomalies, flags, risk
+from intelligence.api import anomalies, flags, growth, risk
 
 urlpatterns = [
     path("flags", flags.FlagListView.as_view(), name="flag-list"),
     path("intelligence/anomaly", anomalies.AnomalyView.as_view(), name="intelligence-anomaly"),
     path("governance/risk", risk.GovernanceRiskView.as_view(), name="governance-risk"),
+    path("intelligence/growth", growth.GrowthView.as_view(), name="intelligence-growth"),
+    path("intelligence/retention", growth.RetentionView.as_view(), name="intelligence-retention"),
 ]

@@ -45,5 +45,6 @@ urlpatterns = [
     path("api/partners", include("partners.legacy_api_urls")),  # the old service's paths
     path("admin/operations/", include("intelligence.admin_dashboard")),  # the operations dashboard (staff)
     path("admin/partners/risk/", include("intelligence.admin_risk")),  # the governance risk score (staff)
+    path("admin/money/growth/", include("intelligence.admin_growth")),  # growth funnel and retention (staff)
     path("admin/", admin.site.urls),
 ]
