@@ -58,8 +58,13 @@ def a_month_of_growth(today: date) -> dict:
             users[f"u{n}"] = signed_up("newsletter" if n % 2 else "google.com", day)
     for n, (_, user) in enumerate(sorted(users.items())):
         signup_day = GrowthEvent.objects.get(user=user, kind="signup").day
-        active(user, *[signup_day + timedelta(days=d) for d in range(0, (today - signup_day).days, 1 + n % 3)])
+        # Some stay a week, some two or three, some the whole time: the triangle fades.
+        stays = (today - signup_day).days if n % 4 == 3 else 7 * (1 + n % 4)
+        last = min(today, signup_day + timedelta(days=stays))
+        active(user, *[signup_day + timedelta(days=d) for d in range(0, (last - signup_day).days, 1 + n % 3)])
         if n % 3 == 0:
             paid(user, signup_day + timedelta(days=1))
             revenue(user, signup_day + timedelta(days=1), 1900)
+            User.objects.filter(pk=user.pk).update(tier="pro")
+            tier_moved(user, "sandbox", "pro", at(signup_day + timedelta(days=1), 15))
     return users
