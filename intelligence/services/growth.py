@@ -13,6 +13,7 @@ visitor's (GrowthMiddleware binds it), else the first referral tracked for the a
 (accounts.Referral, the old referral API), else "direct"."""
 
 import contextvars
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -86,15 +87,17 @@ def _first_today(kind: str, who, day) -> tuple[bool, str | None]:
         return True, None
 
 
-def _mark_once_a_day(event: GrowthEvent, who) -> bool:
-    write, key = _first_today(event.kind, who, event.day)
+def _mark_once_a_day(kind: str, who, day, build: Callable[[], GrowthEvent]) -> bool:
+    """The day's mark of `who`, written by the first call of all; the row is only built then (a
+    model instance costs more than the whole memo check)."""
+    write, key = _first_today(kind, who, day)
     if not write:
         return False
     try:
-        _insert_once(event)
+        _insert_once(build())
     except Exception:
         # Not marked after all: let the next request try again.
-        _memo.discard((event.kind, who))
+        _memo.discard((kind, who))
         if key:
             cache.delete(key)
         raise
@@ -104,8 +107,9 @@ def _mark_once_a_day(event: GrowthEvent, who) -> bool:
 def growth_active_mark(*, user_id: int, now: datetime | None = None) -> bool:
     """Record that the user was active today (UTC), once a day. True when this call wrote it."""
     now = now or timezone.now()
-    return _mark_once_a_day(GrowthEvent(kind=GrowthEvent.Kind.ACTIVE, user_id=user_id, day=now.date(), at=now),
-                            user_id)
+    day = now.date()
+    return _mark_once_a_day(GrowthEvent.Kind.ACTIVE, user_id, day,
+                            lambda: GrowthEvent(kind=GrowthEvent.Kind.ACTIVE, user_id=user_id, day=day, at=now))
 
 
 def growth_visit_record(*, touch: Touch, user: User | None = None, now: datetime | None = None) -> bool:
@@ -114,10 +118,9 @@ def growth_visit_record(*, touch: Touch, user: User | None = None, now: datetime
     to analytics (intelligence.growth_attribution.touch_from_request). True when written."""
     now = now or timezone.now()
     where = touch.this or touch.first
-    event = GrowthEvent(kind=GrowthEvent.Kind.VISIT, user_id=user.pk if user is not None else None,
-                        visitor=touch.visitor, day=now.date(), at=now, source=where.source,
-                        campaign=where.campaign, medium=where.medium)
-    return _mark_once_a_day(event, touch.visitor)
+    return _mark_once_a_day(GrowthEvent.Kind.VISIT, touch.visitor, now.date(), lambda: GrowthEvent(
+        kind=GrowthEvent.Kind.VISIT, user_id=user.pk if user is not None else None, visitor=touch.visitor,
+        day=now.date(), at=now, source=where.source, campaign=where.campaign, medium=where.medium))
 
 
 def _signed_in(request) -> bool:
