@@ -113,3 +113,10 @@ def test_the_api_is_for_operators_and_validates_days(api, client_for):
     body = answer.json()
     assert body["error"] == "validation_failed" and body["details"]["errors"][0]["field"] == "days"
     assert client_for(raw).get("/api/v1/intelligence/retention?days=x").status_code == 400
+
+
+def test_the_events_and_tables_are_listed_read_only_in_admin(operator, month):
+    for model in ("growthevent", "growthday", "growthrevenueday", "retentionday", "retentioncohort"):
+        response = operator.get(f"/admin/intelligence/{model}/")
+        assert response.status_code == 200, model
+        assert operator.get(f"/admin/intelligence/{model}/add/").status_code == 403, model
