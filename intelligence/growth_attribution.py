@@ -7,6 +7,7 @@ In order: the `utm_source` / `utm_campaign` / `utm_medium` query parameters; els
 landing page's, carried to the next page). Values are trimmed, lower-cased and cut to the
 columns' lengths (the same as accounts.Referral's)."""
 
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,6 +22,7 @@ REFERRAL = "referral"
 ATTRIBUTION_COOKIE = "levqor_first_touch"
 _COOKIE_SALT = "intelligence.growth.first_touch"
 SOURCE_MAX, CAMPAIGN_MAX, MEDIUM_MAX = 100, 200, 100
+_VISITOR_ID = re.compile(r"[0-9a-fA-F-]{8,36}")
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,10 @@ class Touch:
 
 
 def touch_from_request(request, consent: CookieConsent | None = None) -> Touch | None:
-    """The visitor's touch, or None without their consent to analytics (nothing is read then)."""
+    """The visitor's touch, or None without their consent to analytics (nothing is read then), or
+    when the consent cookie's visitor id is not one we could have given (ours are UUIDs)."""
     consent = consent if consent is not None else cookie_consent_from_request(request)
-    if not analytics_consented(consent):
+    if not analytics_consented(consent) or not _VISITOR_ID.fullmatch(consent.anonymous_id):
         return None
     this = attribution_from_request(request)
     remembered = first_touch_from_cookie(request)

@@ -3,7 +3,9 @@ the first touch (UTM, ?ref=, Referer) remembered in a cookie only with that cons
 to the signup, active users once a day (memo, cache, unique row), the first paid tier from
 billing's signal, and the events in the personal data export and erasure."""
 
+import json
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.core import mail
@@ -81,6 +83,15 @@ def test_withdrawn_consent_removes_the_first_touch_cookie_and_stores_nothing(clo
     response = client.get(f"{PAGE}?utm_source=ads")
     assert response.cookies[ATTRIBUTION_COOKIE].value == ""  # deleted
     assert len(visits()) == 1
+
+
+def test_a_forged_consent_cookie_with_a_visitor_id_we_never_gave_counts_nothing(settings):
+    client = Client()
+    forged = {"v": settings.COOKIE_POLICY_VERSION, "id": "x y\nz", "c": {"analytics": True}}
+    client.cookies["levqor_consent"] = quote(json.dumps(forged))
+    response = client.get(f"{PAGE}?utm_source=news")
+    assert response.status_code == 200 and ATTRIBUTION_COOKIE not in response.cookies
+    assert not GrowthEvent.objects.exists()
 
 
 def test_api_calls_and_other_answers_are_no_visits():
