@@ -41,6 +41,12 @@ def analytics_referrals(*, now=None) -> dict:
     return {**totals, "top_sources": list(top)}
 
 
+def referral_first_for(*, email: str) -> Referral | None:
+    """The first referral tracked for this address (stripped, lower-cased): a user's first touch
+    when nothing else recorded one (growth's signup attribution)."""
+    return Referral.objects.filter(email__iexact=email_normalise(email)).order_by("created_at", "id").first()
+
+
 def api_key_list_for(owner: User) -> QuerySet[ApiKey]:
     """The owner's keys, newest first (revoked and expired ones too: the list is their history)."""
     return ApiKey.objects.filter(owner=owner).order_by("-created_at", "-id")

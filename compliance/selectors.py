@@ -89,6 +89,13 @@ class CookieConsent:
         return self.current and bool(self.choices.get(category))
 
 
+def analytics_consented(consent: CookieConsent | None) -> bool:
+    """Whether analytics may be recorded for this visitor: only with their current consent to
+    analytics (no cookie, an unreadable one or an older policy's: no). The one check of every
+    analytics write (compliance's events, intelligence's growth visits)."""
+    return consent is not None and consent.allows("analytics")
+
+
 def cookie_consent_from_request(request) -> CookieConsent | None:
     """The consent cookie, parsed; None when absent or unreadable (then nothing is consented)."""
     raw = request.COOKIES.get(CONSENT_COOKIE)

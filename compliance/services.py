@@ -26,7 +26,7 @@ from compliance.models import (
     TermsAcceptance,
     TermsVersion,
 )
-from compliance.selectors import COOKIE_CATEGORIES, CookieConsent, terms_current
+from compliance.selectors import COOKIE_CATEGORIES, CookieConsent, analytics_consented, terms_current
 from levqor.site import site_url
 from levqor.tokens import secret_digest
 
@@ -84,7 +84,7 @@ def analytics_event_record(*, consent: CookieConsent | None, user: User | None, 
         -> AnalyticsEvent | None:
     """Store an analytics event only when the visitor's current consent allows analytics; else
     nothing is stored and None is returned."""
-    if consent is None or not consent.allows("analytics"):
+    if not analytics_consented(consent):
         return None
     return AnalyticsEvent.objects.create(anonymous_id=consent.anonymous_id,
                                          user=user if user and user.is_authenticated else None,

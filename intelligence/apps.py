@@ -52,12 +52,25 @@ class IntelligenceConfig(AppConfig):
                        at=time(0, 30))
         schedule_daily(app_config=self, name="intelligence.pricing", func="intelligence.tasks.pricing_monthly",
                        at=time(1, 15))
+        self._ready_growth()
 
         self._ready_flags_and_stabilize()
         from intelligence.services.webhook_alerts import webhook_alerts_connect
         webhook_alerts_connect()
         from intelligence.services.billing_alerts import billing_alerts_connect
         billing_alerts_connect()
+
+    def _ready_growth(self):
+        """The growth funnel: signups (accounts' post_save) and first payments (billing's signal)
+        recorded; yesterday's retention at 00:05 UTC and growth by source at 00:10 UTC."""
+        from intelligence.services.growth import growth_connect
+        from levqor.schedules import schedule_daily
+
+        growth_connect()
+        schedule_daily(app_config=self, name="intelligence.retention_aggregate",
+                       func="intelligence.tasks.retention_aggregate", at=time(0, 5))
+        schedule_daily(app_config=self, name="intelligence.growth_aggregate",
+                       func="intelligence.tasks.growth_aggregate", at=time(0, 10))
 
     def _ready_flags_and_stabilize(self):
         """Flags and switches audited on every change; stabilize mode recorded and alerted however

@@ -7,6 +7,8 @@ from intelligence.services.autoscale import autoscale_purge as _autoscale_purge
 from intelligence.services.autoscale import autoscale_run as _autoscale_run
 from intelligence.services.autotune import autotune_run as _autotune_run
 from intelligence.services.discounts import discount_daily_run as _discount_daily_run
+from intelligence.services.growth_aggregates import growth_aggregate as _growth_aggregate
+from intelligence.services.growth_aggregates import retention_aggregate as _retention_aggregate
 from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
 from intelligence.services.ledger_costs import ledger_ai_cost_daily as _ledger_ai_cost_daily
 from intelligence.services.ledger_stripe import ledger_stripe_reconcile as _ledger_stripe_reconcile
@@ -74,3 +76,9 @@ def pricing_monthly():
 
 def discounts_daily():
     return _discount_daily_run().pk
+def retention_aggregate():
+    return _retention_aggregate()
+
+
+def growth_aggregate():
+    return _growth_aggregate()

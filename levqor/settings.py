@@ -115,6 +115,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # After authentication: it needs request.user.
     "compliance.middleware.TermsMiddleware",
+    # Growth funnel capture (visits with consent, active users once a day): after authentication,
+    # and after the terms gate, so a request sent to accept the terms is no product use.
+    "intelligence.growth_middleware.GrowthMiddleware",
 ]
 
 ROOT_URLCONF = "levqor.urls"
@@ -307,6 +310,10 @@ LEDGER_RECONCILE_DAYS = int(os.environ.get("LEDGER_RECONCILE_DAYS", "7"))
 LEDGER_AI_COST_CATCHUP_DAYS = int(os.environ.get("LEDGER_AI_COST_CATCHUP_DAYS", "7"))
 # Autoscale decisions (one a minute) older than this many days are purged daily.
 AUTOSCALE_RETENTION_DAYS = int(os.environ.get("AUTOSCALE_RETENTION_DAYS", "14"))
+# Growth funnel: how long a consenting visitor's first touch (utm_/ref/Referer) is remembered in
+# its first-party cookie, and how many signup weeks the cohort retention triangle shows.
+GROWTH_FIRST_TOUCH_MAX_AGE = int(os.environ.get("GROWTH_FIRST_TOUCH_MAX_AGE", str(90 * 86400)))
+GROWTH_COHORT_WEEKS = int(os.environ.get("GROWTH_COHORT_WEEKS", "12"))
 
 # Request bodies above this are refused with 413 before they are read.
 MAX_REQUEST_BODY_BYTES = 512 * 1024

@@ -46,5 +46,6 @@ urlpatterns = [
     path("admin/operations/", include("intelligence.admin_dashboard")),  # the operations dashboard (staff)
     path("admin/partners/risk/", include("intelligence.admin_risk")),  # the governance risk score (staff)
     path("admin/money/autoscale/", include("intelligence.admin_autoscale")),  # profit-driven autoscale (staff)
+    path("admin/money/growth/", include("intelligence.admin_growth")),  # growth funnel and retention (staff)
     path("admin/", admin.site.urls),
 ]

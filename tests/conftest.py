@@ -45,7 +45,7 @@ def _cache_clear():
     memos (the key service's, the runtime settings', the stabilize state's, intake's queue count,
     unsent metrics) go too, as in a fresh process."""
     from accounts.services import key_auth
-    from intelligence.services import runtime, stabilize
+    from intelligence.services import growth, runtime, stabilize
     from jobs import backpressure
     from levqor import metrics
     from partners.services import policy
@@ -54,6 +54,7 @@ def _cache_clear():
     policy.reset()
     runtime.reset()
     stabilize.reset()
+    growth.reset()
     backpressure.reset()
     metrics.metrics_discard()  # this process's unsent live metrics
     if not settings.REDIS_URL:

@@ -4,6 +4,7 @@ from intelligence.models.alerts import Alert
 from intelligence.models.automation import HeldAction
 from intelligence.models.autoscale import AutoscaleDecision
 from intelligence.models.flags import FlagChange
+from intelligence.models.growth import GrowthDay, GrowthEvent, GrowthRevenueDay, RetentionCohort, RetentionDay
 from intelligence.models.incidents import Anomaly, Incident, IncidentEvent
 from intelligence.models.ledger import InfraCost, LedgerEntry
 from intelligence.models.metric_hours import MetricHour
@@ -17,6 +18,7 @@ from intelligence.models.tuning import TuneSuggestion
 from intelligence.models.watchdog import AnomalySeries, IncidentRecovery, SloCheck
 
 __all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute", "Anomaly", "AnomalySeries", "AutoscaleDecision",
-           "DiscountSuggestion", "FlagChange", "HeldAction", "Incident", "IncidentEvent", "IncidentRecovery",
-           "InfraCost", "LedgerEntry", "MetricBatch", "MetricHour", "MetricMinute", "MetricShard", "PriceSuggestion",
-           "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion"]
+           "DiscountSuggestion", "FlagChange", "GrowthDay", "GrowthEvent", "GrowthRevenueDay", "HeldAction",
+           "Incident", "IncidentEvent", "IncidentRecovery", "InfraCost", "LedgerEntry", "MetricBatch", "MetricHour",
+           "MetricMinute", "MetricShard", "PriceSuggestion", "RetentionCohort", "RetentionDay", "RuntimeSetting",
+           "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion"]

@@ -155,12 +155,16 @@ def _slug(text: str) -> str:
 @pytest.fixture
 def screenshot(page, request):
     """screenshot("step") saves the whole page to test-artifacts/screenshots/<test>-<step>.png
-    and returns the path."""
+    and returns the path; full_page=False keeps to the window (a page many screens long, like the
+    API reference, would take longer to capture than it is worth)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    def take(step: str, target=None) -> Path:
+    def take(step: str, target=None, *, full_page: bool = True) -> Path:
         path = SCREENSHOTS / f"{_slug(request.node.name)}-{_slug(step)}.png"
-        (target or page).screenshot(path=str(path), full_page=True)
+        if target is None:
+            page.screenshot(path=str(path), full_page=full_page)
+        else:
+            target.screenshot(path=str(path))
         return path
 
     return take

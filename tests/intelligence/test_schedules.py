@@ -35,6 +35,8 @@ EXPECTED_SCHEDULES = {
     "intelligence.autoscale_purge": "daily at 03:40 UTC",  # decisions past AUTOSCALE_RETENTION_DAYS
     "intelligence.discounts": "daily at 00:30 UTC",  # issue 11 §4: the day's discount, expired codes ended
     "intelligence.pricing": "daily at 01:15 UTC",  # issue 11 §3: the first run of a month suggests the price
+    "intelligence.retention_aggregate": "daily at 00:05 UTC",  # growth: DAU/WAU/MAU, paying users, cohorts
+    "intelligence.growth_aggregate": "daily at 00:10 UTC",  # growth by source
 }
 # The other apps' schedules (app label -> name -> cadence); each app declares its own.
 OTHER_APP_SCHEDULES = {

@@ -42,7 +42,10 @@ FIRST_OF_DAY = 2  # the day's spend row: INSERT ... ON CONFLICT DO NOTHING, then
 # with the limit (runtime setting queue_max) read then: its row too when no cache holds it yet.
 BACKPRESSURE_REFRESH = 1
 BACKPRESSURE_COLD = BACKPRESSURE_REFRESH + 1
-COLD_INTAKE = KEY_COLD + BACKPRESSURE_COLD + FAST_RESERVED_NOTHING + ORM_INTAKE + FIRST_OF_DAY
+# The owner's first call of the day marks them active for the growth funnel: one INSERT ... ON
+# CONFLICT DO NOTHING (intelligence.services.growth); later calls that day cost nothing more.
+ACTIVE_FIRST_OF_DAY = 1
+COLD_INTAKE = KEY_COLD + BACKPRESSURE_COLD + FAST_RESERVED_NOTHING + ORM_INTAKE + FIRST_OF_DAY + ACTIVE_FIRST_OF_DAY
 
 
 @pytest.fixture(autouse=True)
@@ -59,6 +62,18 @@ def test_intake_cold_then_steady(api, django_assert_num_queries):
     for _ in range(3):
         with django_assert_num_queries(INTAKE):
             assert post_json(api, "/api/v1/intake", DEMO).status_code == 202
+
+
+def test_intake_steady_in_another_process_the_same_day_adds_no_active_mark(api, django_assert_num_queries):
+    """The growth funnel's active mark: another process (its memo empty) asks the shared cache,
+    which says the owner was marked today, so the intake's steady count stays as it is."""
+    from intelligence.services import growth
+
+    post_json(api, "/api/v1/intake", DEMO)
+    post_json(api, "/api/v1/intake", DEMO)
+    growth.reset()
+    with django_assert_num_queries(INTAKE):
+        assert post_json(api, "/api/v1/intake", DEMO).status_code == 202
 
 
 def test_intake_counts_due_jobs_at_most_once_a_second(api, backpressure_clock):
@@ -104,7 +119,8 @@ def test_legacy_status_cold_and_steady_without_the_payload(api, django_assert_nu
     job_id = post_json(api, "/api/v1/intake", {"workflow": "demo.flow", "payload": {"blob": "x" * 100_000}}).json()[
         "job_id"]
     _fresh_process()  # as if this were another web process meeting the key for the first time
-    with django_assert_num_queries(KEY_COLD + 1):
+    # A process with an empty cache also tries the owner's active mark again (the row exists: it adds nothing).
+    with django_assert_num_queries(KEY_COLD + ACTIVE_FIRST_OF_DAY + 1):
         assert api.get(f"/api/v1/status/{job_id}").status_code == 200
     with CaptureQueriesContext(connection) as queries:
         assert api.get(f"/api/v1/status/{job_id}").json()["status"] == "queued"
@@ -115,9 +131,11 @@ def test_legacy_status_cold_and_steady_without_the_payload(api, django_assert_nu
 
 def _fresh_process():
     from accounts.services import key_auth
+    from intelligence.services import growth
 
     cache.clear()
     key_auth.reset()
+    growth.reset()
 
 
 def test_job_list_is_one_query_whatever_its_length(api, django_assert_num_queries):
