@@ -51,8 +51,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="module")
 def _playwright():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect()'s waits get the actions' budget too (its own default is 5 s): a page that renders
+    # slowly on a busy machine (the suites run side by side) is waited for, a broken one still fails.
+    expect.set_options(timeout=TIMEOUT_MS)
     # Playwright's sync API keeps an event loop running in this thread while it is started, and
     # Django's ORM refuses to run where a loop runs, although the tests' calls are plain
     # synchronous ones made between page steps. Allowed for one module of browser tests at a
@@ -160,7 +163,12 @@ def screenshot(page, request):
 
     def take(step: str, target=None) -> Path:
         path = SCREENSHOTS / f"{_slug(request.node.name)}-{_slug(step)}.png"
-        (target or page).screenshot(path=str(path), full_page=True)
+        # Written aside, then renamed into place: the SQLite and the PostgreSQL runs of
+        # scripts/test.sh run at the same time and take the same screenshots, so each file is
+        # one whole image (the last run's), never two writes interleaved.
+        partial = path.with_name(f".{path.stem}.{os.getpid()}.png")
+        (target or page).screenshot(path=str(partial), full_page=True)
+        os.replace(partial, path)
         return path
 
     return take
