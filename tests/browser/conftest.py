@@ -27,7 +27,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 30_000  # generous: the suites run side by side with the fuzz, and a busy machine renders slowly
 
 
 def browser_unavailable() -> str | None:
