@@ -19,8 +19,9 @@ setup: $(VENV)/.installed
 run: setup
 	PORT=$(PORT) OUTBOUND_ALLOW_PRIVATE=$${OUTBOUND_ALLOW_PRIVATE:-true} ./scripts/run.sh
 
+# A selection: make test ARGS="tests/jobs -k intake" (pytest arguments, as ./scripts/test.sh takes them).
 test: setup
-	./scripts/test.sh
+	./scripts/test.sh $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

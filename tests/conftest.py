@@ -176,6 +176,16 @@ def fake_server():
 
 
 @pytest.fixture
+def closed_port():
+    """A port on 127.0.0.1 where a connection is refused: bound for the whole test but never
+    listening, so no other process (a parallel test run, an xdist worker) can be handed it and
+    start answering there, as it could after a probe socket's bind(0) is closed again."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
 def dns_rebinding(monkeypatch):
     """DNS that changes its answer: the host "rebind.example.test" resolves to a public address the
     first time (the check) and to 127.0.0.1 after (the connect). Returns the host name."""

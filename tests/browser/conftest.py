@@ -27,7 +27,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 30_000  # generous: the suites run side by side with the fuzz, and a busy machine renders slowly
 
 
 def browser_unavailable() -> str | None:
@@ -51,8 +51,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="module")
 def _playwright():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect()'s waits get the actions' budget too (its own default is 5 s): a page that renders
+    # slowly on a busy machine (the suites run side by side) is waited for, a broken one still fails.
+    expect.set_options(timeout=TIMEOUT_MS)
     # Playwright's sync API keeps an event loop running in this thread while it is started, and
     # Django's ORM refuses to run where a loop runs, although the tests' calls are plain
     # synchronous ones made between page steps. Allowed for one module of browser tests at a
@@ -161,10 +164,15 @@ def screenshot(page, request):
 
     def take(step: str, target=None, *, full_page: bool = True) -> Path:
         path = SCREENSHOTS / f"{_slug(request.node.name)}-{_slug(step)}.png"
+        # Written aside, then renamed into place: the SQLite and the PostgreSQL runs of
+        # scripts/test.sh run at the same time and take the same screenshots, so each file is
+        # one whole image (the last run's), never two writes interleaved.
+        partial = path.with_name(f".{path.stem}.{os.getpid()}.png")
         if target is None:
-            page.screenshot(path=str(path), full_page=full_page)
+            page.screenshot(path=str(partial), full_page=full_page)
         else:
-            target.screenshot(path=str(path))
+            target.screenshot(path=str(partial))
+        os.replace(partial, path)
         return path
 
     return take

@@ -4,7 +4,6 @@ channel is exercised through its real client against a local fake server (fake_s
 email, Django's test outbox and Resend's SDK; we assert on what they received."""
 
 import json
-import socket
 
 import pytest
 from django.core import mail
@@ -284,13 +283,11 @@ def test_telegram_asking_to_wait_is_obeyed(channels, fake_server, django_capture
     assert (delivery.next_attempt_at - timezone.now()).total_seconds() > 115
 
 
-def test_errors_never_hold_the_token_or_the_webhook_address(channels, fake_server, caplog,
+def test_errors_never_hold_the_token_or_the_webhook_address(channels, fake_server, caplog, closed_port,
                                                             django_capture_on_commit_callbacks):
     routes((["critical"], "telegram"), (["critical"], "slack"))
     fake_server.responses = [(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})]
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        channels.ALERT_SLACK_WEBHOOK_URL = f"http://127.0.0.1:{probe.getsockname()[1]}{SLACK_PATH}"
+    channels.ALERT_SLACK_WEBHOOK_URL = f"http://127.0.0.1:{closed_port}{SLACK_PATH}"
     alert = raised(django_capture_on_commit_callbacks)
     with caplog.at_level("WARNING", logger="levqor.intelligence.alerts"):
         tasks_drain()

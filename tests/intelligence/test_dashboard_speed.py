@@ -30,10 +30,13 @@ def test_a_week_of_rollups_renders_in_pinned_queries_and_under_half_a_second(ope
     timings = {}
     for range_name, queries in QUERIES.items():
         seconds = []
-        for _ in range(3):  # the best of three: the machine is shared, the page's own cost is the least
-            started = time.perf_counter()
+        for _ in range(3):  # the best of three
+            # The page's own cost: this thread's CPU time (the test client and SQLite run in it), which
+            # other processes on the machine (the suites run side by side, xdist workers) do not inflate
+            # as they do the wall clock.
+            started = time.thread_time()
             response = operator.get("/admin/operations/", {"range": range_name})
-            seconds.append(time.perf_counter() - started)
+            seconds.append(time.thread_time() - started)
         timings[range_name] = min(seconds)
         # Counted right after: the stabilize state (every admin page's banner reads it) is cached for seconds.
         with django_assert_num_queries(queries):
@@ -42,6 +45,6 @@ def test_a_week_of_rollups_renders_in_pinned_queries_and_under_half_a_second(ope
 
     page = response.content.decode()  # the week: ~6 million requests (5 routes x 120 a minute)
     assert '<h2>Requests</h2><p class="ops-big">6M</p><p>600 per minute</p>' in page
-    print(f"render seconds on {connection.vendor}: {timings}")
+    print(f"render CPU seconds on {connection.vendor}: {timings}")
     if connection.vendor == "sqlite":
         assert max(timings.values()) < RENDER_BUDGET_SECONDS, timings

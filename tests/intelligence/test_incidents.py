@@ -20,17 +20,18 @@ from tests.intelligence.rollups import read_as, request_minute, timing_minute
 pytestmark = pytest.mark.django_db
 
 
-def _window():
-    """The five minutes a check run now reads (the minute before this one is left to its rollup)."""
-    end = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=1)
+def _window(now=None):
+    """The five minutes a check run at `now` (default: now) reads (the minute before that one is left
+    to its rollup)."""
+    end = (now or timezone.now()).replace(second=0, microsecond=0) - timedelta(minutes=1)
     return [end - timedelta(minutes=ago) for ago in range(5, 0, -1)]
 
 
-def _fill(*, slow=0, failed=0, server_errors=0, worker_minutes=5):
+def _fill(*, slow=0, failed=0, server_errors=0, worker_minutes=5, now=None):
     """Five minutes of rollups: 1000 requests at 50 ms (`slow` more at 250 ms; `server_errors`
     of the 1000 answered 5xx), 200 job runs (`failed` of them failed), a live worker in
     `worker_minutes` of them."""
-    minutes = _window()
+    minutes = _window(now)
     for index, minute in enumerate(minutes):
         last = index == len(minutes) - 1
         request_minute(minute, [50.0] * (200 - (server_errors if last else 0)))
@@ -94,12 +95,15 @@ def test_no_traffic_no_jobs_no_worker_record_is_no_breach():
 @pytest.fixture
 def watchdog(clock, django_capture_on_commit_callbacks):
     """Run a check now on fresh rollups (breaching by **fill), then move the clock 5 minutes on.
-    Commit callbacks run, as they do after the watchdog's transaction (runtime settings' cache)."""
+    Commit callbacks run, as they do after the watchdog's transaction (runtime settings' cache).
+    The rollups and the check are for one instant: a minute that begins between the two (a slow
+    moment of a busy machine) would move the check's window off the rollups."""
 
     def run(*, then=300, **fill):
-        _fill(**fill)
+        now = timezone.now()
+        _fill(now=now, **fill)
         with django_capture_on_commit_callbacks(execute=True):
-            check = slo_watchdog_run()
+            check = slo_watchdog_run(now=now)
         clock.advance(then)
         return check
 

@@ -4,7 +4,6 @@ and every attempt is recorded. The receiver is a real HTTP server (the fake_serv
 assert on what it received."""
 
 import json
-import socket
 import time
 from datetime import timedelta
 
@@ -138,11 +137,8 @@ def test_delivery_gives_up_after_the_engine_s_eight_attempts(user, fake_server, 
     assert _delivery(job).attempt_rows.filter(succeeded=False).count() == 8
 
 
-def test_an_unreachable_receiver_is_retried(user, django_capture_on_commit_callbacks):
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    job = job_submit(user, callback_url=f"http://127.0.0.1:{port}/hook")
+def test_an_unreachable_receiver_is_retried(user, closed_port, django_capture_on_commit_callbacks):
+    job = job_submit(user, callback_url=f"http://127.0.0.1:{closed_port}/hook")
     with django_capture_on_commit_callbacks(execute=True):
         job_run_next()
     assert _deliver(job) == "pending"

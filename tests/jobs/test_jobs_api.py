@@ -238,9 +238,12 @@ def test_legacy_status_of_a_failed_job_has_its_error(api):
 # --- authentication ---------------------------------------------------------------------------------
 
 def _every_endpoint():
+    """Each (method, path), named with "{job_id}" for the made-up id: test ids are the same in
+    every process that collects them (pytest-xdist's workers each collect, and must agree)."""
     job_id = uuid.uuid4()
-    return [("get", "/api/v1/jobs"), ("post", "/api/v1/jobs"), ("post", "/api/v1/intake"),
-            ("get", "/api/v1/workflows"), ("get", "/api/v1/webhooks/secret"), *job_paths(job_id)]
+    return [pytest.param(method, path, id=f"{method}-{path.replace(str(job_id), '{job_id}')}")
+            for method, path in [("get", "/api/v1/jobs"), ("post", "/api/v1/jobs"), ("post", "/api/v1/intake"),
+                                 ("get", "/api/v1/workflows"), ("get", "/api/v1/webhooks/secret"), *job_paths(job_id)]]
 
 
 @pytest.mark.parametrize(("method", "path"), _every_endpoint())

@@ -4,7 +4,6 @@ deliveries and review findings; the audit.completed webhook; the quarterly task 
 partners; the admin lists audits and runs one on demand."""
 
 import json
-import socket
 from datetime import timedelta
 from decimal import Decimal
 
@@ -93,11 +92,8 @@ def test_a_receiver_answering_500_fails_and_is_not_sent_the_wrong_signature(fake
     assert "endpoint_verifies_signatures" not in {f["check"] for f in audit.findings}
 
 
-def test_an_unreachable_endpoint_is_critical():
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    partner = partner_approved(url=f"http://127.0.0.1:{port}/hooks")
+def test_an_unreachable_endpoint_is_critical(closed_port):
+    partner = partner_approved(url=f"http://127.0.0.1:{closed_port}/hooks")
     audit = partner_audit_run(partner=partner, trigger="scheduled")
     finding = _finding(audit, "endpoint_answers")
     assert audit.outcome == "fail" and finding["severity"] == "critical"
