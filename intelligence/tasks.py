@@ -62,23 +62,35 @@ def ledger_ai_cost():
 @task_errors_reported
 def ledger_reconcile():
     return _ledger_stripe_reconcile()
+
+
+@task_errors_reported
 def autoscale():
     decision = _autoscale_run()
     return {"action": decision.action, "desired_workers": decision.desired_workers}
 
 
+@task_errors_reported
 def autoscale_purge():
     return _autoscale_purge()
+
+
+@task_errors_reported
 def pricing_monthly():
     suggestion = _pricing_monthly_run()
     return None if suggestion is None else suggestion.pk
 
 
+@task_errors_reported
 def discounts_daily():
     return _discount_daily_run().pk
+
+
+@task_errors_reported
 def retention_aggregate():
     return _retention_aggregate()
 
 
+@task_errors_reported
 def growth_aggregate():
     return _growth_aggregate()
