@@ -6,7 +6,7 @@ integer in minor units. The window is the `days` complete UTC days ending yester
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import OPERATOR_SCOPE, HasScope, IsOperator
 from accounts.serializers import api_errors
+from intelligence.api.params import days_from, days_param
 from intelligence.selectors.growth import (
     cohort_triangle,
     growth_by_source,
@@ -21,22 +22,8 @@ from intelligence.selectors.growth import (
     retention_by_source,
     retention_series,
 )
-from levqor.errors import AppError, ErrorCode
 
-MAX_DAYS = 366
-_DAYS = OpenApiParameter("days", int, description=f"Complete UTC days ending yesterday, 1..{MAX_DAYS}. Default 30.")
-
-
-def _days(request) -> int:
-    raw = request.query_params.get("days", "30")
-    try:
-        days = int(raw)
-    except ValueError:
-        days = 0
-    if not 1 <= days <= MAX_DAYS:
-        raise AppError(ErrorCode.VALIDATION_FAILED, f"days must be a whole number from 1 to {MAX_DAYS}.",
-                       details={"errors": [{"field": "days", "message": f"A whole number from 1 to {MAX_DAYS}."}]})
-    return days
+_DAYS = days_param("Complete UTC days ending yesterday,")
 
 
 def _plain(value):
@@ -70,7 +57,7 @@ class GrowthView(APIView):
                        "sources": inline_serializer("GrowthSource", {"source": serializers.CharField(), **_ROW}, many=True),
                        "total": inline_serializer("GrowthTotal", _ROW)}), **api_errors(400, 401, 403)})
     def get(self, request):
-        return Response(_plain(growth_by_source(window=growth_window(days=_days(request)))))
+        return Response(_plain(growth_by_source(window=growth_window(days=days_from(request)))))
 
 
 class RetentionView(APIView):
@@ -89,7 +76,7 @@ class RetentionView(APIView):
                            "[{cohort (Monday), size, cells: [{weeks_since, active, pct}]}]."))}),
                        **api_errors(400, 401, 403)})
     def get(self, request):
-        window = growth_window(days=_days(request))
+        window = growth_window(days=days_from(request))
         series = retention_series(window=window)
         rows = [{"day": day, **{name: series[name][i] for name in ("dau", "wau", "mau", "paying")}}
                 for i, day in enumerate(series["days"])]

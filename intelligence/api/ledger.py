@@ -4,7 +4,7 @@ ledger_report's shape (amounts in integer minor units) with each amount also as 
 in major units beside it ("revenue": 1900, "revenue_display": "19.00"), and today's AI cost so far
 under "today" (not stored, not in the totals)."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -12,14 +12,8 @@ from rest_framework.views import APIView
 
 from accounts.permissions import OPERATOR_SCOPE, HasScope, IsOperator
 from accounts.serializers import api_errors
+from intelligence.api.params import days_from, days_param
 from intelligence.selectors.ledger import AMOUNT_KEYS, ledger_report_displayed
-from levqor.errors import AppError, ErrorCode
-from levqor.validation import field_errors
-
-
-class LedgerQuerySerializer(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, max_value=365, default=30)
-
 
 _CURRENCY = {
     **{key: serializers.IntegerField(help_text="Minor units.") for key in AMOUNT_KEYS},
@@ -43,11 +37,7 @@ class LedgerReportView(APIView):
 
     @extend_schema(summary="The profit ledger over the last N days per currency (admin:read keys or staff)",
                    operation_id="intelligence_ledger",
-                   parameters=[OpenApiParameter("days", int, description="1..365, default 30 (today included, UTC).")],
+                   parameters=[days_param("Days ending today (included, UTC),")],
                    responses={200: inline_serializer("LedgerReport", _REPORT), **api_errors(400, 401, 403)})
     def get(self, request):
-        query = LedgerQuerySerializer(data=request.query_params)
-        if not query.is_valid():
-            raise AppError(ErrorCode.VALIDATION_FAILED, "The request did not pass validation.",
-                           details={"errors": field_errors(query.errors)})
-        return Response(ledger_report_displayed(days=query.validated_data["days"]))
+        return Response(ledger_report_displayed(days=days_from(request)))
