@@ -15,8 +15,8 @@ from django.urls import path, reverse
 
 from intelligence.charts import Series, stacked_bar_chart
 from intelligence.models import LedgerEntry
-from intelligence.money import minor_display, minor_to_major
 from intelligence.selectors.ledger import AMOUNT_KEYS, ledger_daily, ledger_report_displayed
+from levqor.money import minor_display, minor_to_major
 
 DAY_CHOICES = (7, 30, 90)
 TICKS = {7: (timedelta(days=1), "%a %d"), 30: (timedelta(days=7), "%d %b"), 90: (timedelta(days=14), "%d %b")}

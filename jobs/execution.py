@@ -131,7 +131,8 @@ def _job_finish_final(job: Job, outcome: Outcome, *, status: str, run_cost: Deci
     callback_url = finish.job_finish_final(
         job, status=status, result=outcome.result, run_cost=run_cost, error_code=job_error.code if job_error else "",
         error_message=job_error.message if job_error else "", now=now,
-        events=_finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now, retry_at=None))
+        events=_finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now, retry_at=None,
+                              run_cost=run_cost))
     if callback_url is None:
         logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
         return None
@@ -168,7 +169,7 @@ def job_finish_orm(job: Job, outcome: Outcome, *, status: str, retry_at, run_cos
                 logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
                 return None
         JobEvent.objects.bulk_create(_finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now,
-                                                    retry_at=retry_at))
+                                                    retry_at=retry_at, run_cost=run_cost))
         if final:
             # The reservation was the estimate; what ran before this attempt is already counted.
             spend_adjust(job=job, delta=run_cost - job.estimated_cost)
@@ -182,8 +183,10 @@ def _final_error(status: str, error: JobError | None) -> JobError | None:
     return _CANCELLED_WHILE_RUNNING if status == Job.Status.CANCELLED else error
 
 
-def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int, now, retry_at) -> list[JobEvent]:
-    """The event rows an attempt's end adds: the failure (if any), then the transition."""
+def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int, now, retry_at,
+                   run_cost: Decimal) -> list[JobEvent]:
+    """The event rows an attempt's end adds: the failure (if any), then the transition, which
+    carries what the attempt cost (the day it was spent, whatever happens to the job later)."""
     error = outcome.error
     events = []
     if error is not None and outcome.status != Job.Status.CANCELLED:
@@ -194,7 +197,7 @@ def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int,
     kind = {Job.Status.SUCCEEDED: JobEvent.Kind.SUCCEEDED, Job.Status.FAILED: JobEvent.Kind.FAILED,
             Job.Status.CANCELLED: JobEvent.Kind.CANCELLED, Job.Status.QUEUED: JobEvent.Kind.RETRY_SCHEDULED}[status]
     events.append(JobEvent(job=job, kind=kind, attempt=job.attempts, from_status=Job.Status.RUNNING,
-                           to_status=status, duration_ms=duration_ms, at=now,
+                           to_status=status, duration_ms=duration_ms, at=now, cost=run_cost,
                            data={"next_attempt_at": retry_at.isoformat()} if retry_at else {}))
     return events
 

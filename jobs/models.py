@@ -76,8 +76,8 @@ class Job(models.Model):
             models.Index(fields=["lease_expires_at"], name="job_lease", condition=Q(status="running")),
             models.Index(fields=["created_at"], name="job_created"),
             models.Index(fields=["callback_next_at"], name="job_callback_due", condition=Q(callback_status="pending")),
-            # What finished jobs cost over a window: the ledger's AI cost of a day
-            # (intelligence.services.ledger_costs) and autoscale's spend over the last 24 hours.
+            # Jobs finished over a window (audit coverage of the last 7 days). What runs cost is
+            # read from their events (jobevent_run_cost_at).
             models.Index(fields=["finished_at"], name="job_finished", condition=Q(finished_at__isnull=False)),
         ]
 
@@ -120,11 +120,19 @@ class JobEvent(models.Model):
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
+    # What the attempt this event ends cost (USD), on the transition that ends a run (succeeded,
+    # failed, cancelled, retry_scheduled), null on every other event: a job's actual_cost is the
+    # sum of its runs' costs, and this says on which day each was spent (a retried job's earlier
+    # runs are not spent again on the day the retry finishes).
+    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["job", "at"], name="jobevent_job_at")]
+        indexes = [models.Index(fields=["job", "at"], name="jobevent_job_at"),
+                   # What runs cost over a window: the ledger's AI cost of a day
+                   # (intelligence.services.ledger_costs) and autoscale's spend over 24 hours.
+                   models.Index(fields=["at"], name="jobevent_run_cost_at", condition=Q(cost__isnull=False))]
 
     def __str__(self):
         return f"{self.kind} #{self.attempt}"

@@ -3,8 +3,7 @@
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from jobs.models import Job, JobEvent, UptimeMinute
 
@@ -55,17 +54,27 @@ def job_due_count(*, now: datetime) -> int:
     return Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now).count()
 
 
+def job_live_run_cost(*, start: datetime, end: datetime | None = None) -> tuple[Decimal, int]:
+    """(USD, jobs): what live jobs' runs that ended in [start, end) cost, each run counted on the
+    moment it ended (a retried job's earlier runs on their own days, never again when the retry
+    ends), and how many jobs those runs were of. Test-mode jobs spend nothing real. One aggregate
+    query by the jobevent_run_cost_at index."""
+    runs = JobEvent.objects.filter(cost__isnull=False, at__gte=start, job__livemode=True)
+    if end is not None:
+        runs = runs.filter(at__lt=end)
+    found = runs.aggregate(total=Sum("cost"), jobs=Count("job_id", distinct=True))
+    return Decimal(found["total"] or 0).quantize(Decimal("0.000001")), found["jobs"]
+
+
 def job_live_spend_since(*, since: datetime) -> Decimal:
-    """What live jobs cost (USD) since `since`: the actual cost of those finished since then, and
-    of those running now what their earlier attempts cost plus this run's estimate (its actual cost
-    is known when it ends). Test-mode jobs spend nothing real. One aggregate query (the finished
-    ones by the job_finished index, the running ones by job_lease)."""
-    money = DecimalField(max_digits=14, decimal_places=6)
-    spent = Coalesce(F("actual_cost"), Value(Decimal(0)), output_field=money)
-    total = (Job.objects.filter(Q(finished_at__gte=since) | Q(status=Job.Status.RUNNING), livemode=True)
-             .aggregate(total=Sum(Case(When(status=Job.Status.RUNNING, then=spent + F("estimated_cost")),
-                                       default=spent, output_field=money)))["total"])
-    return Decimal(total or 0).quantize(Decimal("0.000001"))  # the cost columns' places, on every database
+    """What live jobs cost (USD) since `since`: the runs that ended since then (job_live_run_cost),
+    and of those running now this run's estimate (its actual cost is known when it ends; their
+    earlier runs are among the ended ones). Two aggregate queries (the runs by
+    jobevent_run_cost_at, the running jobs by job_lease)."""
+    ended, _ = job_live_run_cost(start=since)
+    running = Job.objects.filter(status=Job.Status.RUNNING, livemode=True).aggregate(
+        total=Sum("estimated_cost"))["total"]
+    return (ended + Decimal(running or 0)).quantize(Decimal("0.000001"))  # the cost columns' places, on every database
 
 
 def job_expired_lease_count(*, now: datetime) -> int:

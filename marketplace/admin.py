@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 
 from levqor.admin import ReadOnlyAdmin
+from levqor.money import minor_display
 from marketplace.models import CheckoutSession, PromotionCode, StripeCustomer, StripeEvent, Subscription, TierPrice
 from marketplace.services.billing_events import stripe_event_retry
 
@@ -52,7 +53,7 @@ class TierPriceAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Amount")
     def amount_shown(self, price):
-        return f"{price.amount_minor / 100:.2f} {price.currency.upper()}"
+        return f"{minor_display(price.amount_minor, price.currency)} {price.currency.upper()}"
 
 
 @admin.register(CheckoutSession)

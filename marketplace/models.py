@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from levqor.money import minor_display
+
 
 class StripeCustomer(models.Model):
     """The Stripe customer of a user, one per mode: test-mode keys get their own (test) customer."""
@@ -84,7 +86,7 @@ class TierPrice(models.Model):
                                                name="tierprice_one_active")]
 
     def __str__(self):
-        return f"{self.tier} {self.amount_minor / 100:.2f} {self.currency.upper()} ({self.stripe_price_id})"
+        return f"{self.tier} {minor_display(self.amount_minor, self.currency)} {self.currency.upper()} ({self.stripe_price_id})"
 
 
 class PromotionCode(models.Model):

@@ -107,7 +107,8 @@ def api_key_for(user=None, *, livemode=True, name="test", scopes=None):
 
 class JobFactory(factory.django.DjangoModelFactory):
     """A job row as the engine leaves it in `status` (queued by default), written straight to the
-    table: no cost reserved, no event log, no run token. For a job accepted the way intake
+    table: no cost reserved, no event log (but the event ending its last run when it has an
+    actual_cost: the runs' costs are counted from it), no run token. For a job accepted the way intake
     accepts one, use tests.jobs.support.job_submit. The fields that go with a status (attempts,
     started/finished times, lease, worker, result, error) follow it unless given.
 
@@ -115,6 +116,7 @@ class JobFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Job
+        skip_postgeneration_save = True
 
     owner = factory.SubFactory(UserFactory)
     livemode = True
@@ -135,6 +137,22 @@ class JobFactory(factory.django.DjangoModelFactory):
     result = factory.LazyAttribute(lambda job: {} if job.status == Job.Status.SUCCEEDED else None)
     error_code = factory.LazyAttribute(lambda job: _ERRORS.get(job.status, ("", ""))[0])
     error_message = factory.LazyAttribute(lambda job: _ERRORS.get(job.status, ("", ""))[1])
+
+    @factory.post_generation
+    def run_cost_event(job, create, extracted, **kwargs):
+        """A job that has run with an actual_cost has the event that ended its (last) run, carrying
+        that cost on the day it was spent, as the engine writes it (the ledger and autoscale count
+        runs' costs from these): at finished_at for a finished job, at its start for one whose
+        earlier runs cost something and that runs (or waits) again."""
+        from jobs.models import JobEvent
+
+        if not create or job.actual_cost is None:
+            return
+        kind = {Job.Status.SUCCEEDED: JobEvent.Kind.SUCCEEDED, Job.Status.FAILED: JobEvent.Kind.FAILED,
+                Job.Status.CANCELLED: JobEvent.Kind.CANCELLED}.get(job.status, JobEvent.Kind.RETRY_SCHEDULED)
+        JobEvent.objects.create(job=job, kind=kind, attempt=job.attempts, from_status=Job.Status.RUNNING,
+                                to_status=job.status if job.status in _FINAL else Job.Status.QUEUED,
+                                cost=job.actual_cost, at=job.finished_at or job.started_at or job.created_at)
 
     class Params:
         test_mode = factory.Trait(livemode=False)

@@ -25,6 +25,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+import stripe
+
 # Collection path (after /v1/) -> (object name, id prefix). Longest names first when matching.
 COLLECTIONS = {
     "checkout/sessions": ("checkout.session", "cs_test_"),
@@ -43,6 +45,9 @@ COLLECTIONS = {
     "account_links": ("account_link", "acctlink_"),
     "transfers": ("transfer", "tr_"),
     "payment_intents": ("payment_intent", "pi_"),
+    # An invoice's payments (API >= 2025-03-31.basil: the Invoice names no charge). List with
+    # ?invoice=<id>; expand[]=data.payment.charge / data.payment.payment_intent expands them.
+    "invoice_payments": ("invoice_payment", "inpay_"),
     "events": ("event", "evt_"),
 }
 # Fields Stripe answers as integers / floats (form bodies carry every value as a string).
@@ -314,12 +319,14 @@ def fake_stripe_serve(fake: FakeStripe) -> ThreadingHTTPServer:
 
 
 def stripe_event(event_type: str, obj: dict, *, event_id: str | None = None, created: int | None = None,
-                 livemode: bool = True, previous_attributes: dict | None = None) -> dict:
-    """An event as Stripe sends it to a webhook endpoint."""
+                 livemode: bool = True, previous_attributes: dict | None = None,
+                 api_version: str | None = None) -> dict:
+    """An event as Stripe sends it to a webhook endpoint, rendered in the SDK's API version unless
+    told otherwise (the version our requests pin, so the endpoint's too)."""
     data = {"object": obj}
     if previous_attributes is not None:
         data["previous_attributes"] = previous_attributes
-    return {"id": event_id or f"evt_{secrets.token_hex(12)}", "object": "event", "api_version": "2025-01-27.acacia",
+    return {"id": event_id or f"evt_{secrets.token_hex(12)}", "object": "event", "api_version": api_version or stripe.api_version,
             "type": event_type, "created": created if created is not None else int(time.time()), "livemode": livemode,
             "data": data, "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None}}
 

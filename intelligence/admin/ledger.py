@@ -11,9 +11,9 @@ from django.conf import settings
 from django.contrib import admin
 
 from intelligence.models import InfraCost, LedgerEntry
-from intelligence.money import currency_exponent, major_to_minor, minor_display, minor_to_major
 from intelligence.services.ledger_costs import infra_cost_delete, infra_cost_save
 from levqor.admin import ReadOnlyAdmin
+from levqor.money import currency_exponent, major_to_minor, minor_display, minor_to_major
 
 
 class InfraCostForm(forms.ModelForm):

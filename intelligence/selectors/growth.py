@@ -19,21 +19,9 @@ from django.utils import timezone
 
 from intelligence.models import GrowthDay, GrowthRevenueDay, RetentionCohort, RetentionDay
 from intelligence.models.growth import ALL_SOURCES
+from levqor.money import minor_to_major
 
 CENT = Decimal("0.01")
-# ISO 4217 minor-unit exponents that are not 2 (Stripe's zero- and three-decimal currencies).
-_EXPONENTS = {**dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",
-                               "VUV", "XAF", "XOF", "XPF"), 0),
-              **dict.fromkeys(("BHD", "JOD", "KWD", "OMR", "TND"), 3)}
-
-
-def currency_exponent(currency: str) -> int:
-    return _EXPONENTS.get(currency.upper(), 2)
-
-
-def major(amount_minor: int, currency: str) -> Decimal:
-    """Minor units as the currency's major units, exactly (1999 USD cents -> Decimal('19.99'))."""
-    return Decimal(int(amount_minor)).scaleb(-currency_exponent(currency))
 
 
 def _ratio(numerator: Decimal | int, denominator: int) -> Decimal:
@@ -45,10 +33,14 @@ def growth_formulas(*, visits: int, signups: int, revenue_minor: dict[str, int])
     major units), arpu and roi_proxy (major units)."""
     return {
         "conversion_pct": _ratio(Decimal(signups) * 100, visits),
-        "revenue": {cur: {"revenue_minor": amount, "revenue": major(amount, cur),
-                          "arpu": _ratio(major(amount, cur), signups), "roi_proxy": _ratio(major(amount, cur), visits)}
+        "revenue": {cur: _revenue_formulas(minor_to_major(amount, cur), amount, visits=visits, signups=signups)
                     for cur, amount in sorted(revenue_minor.items())},
     }
+
+
+def _revenue_formulas(revenue: Decimal, revenue_minor: int, *, visits: int, signups: int) -> dict:
+    return {"revenue_minor": revenue_minor, "revenue": revenue, "arpu": _ratio(revenue, signups),
+            "roi_proxy": _ratio(revenue, visits)}
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from intelligence.models import LedgerEntry
-from intelligence.money import minor_display
 from intelligence.services.ledger import ledger_report
 from intelligence.services.ledger_costs import AI_COST_CURRENCY, ai_cost_of_jobs
+from levqor.money import minor_display
 
 AMOUNT_KEYS = ("revenue", "refunds", "stripe_fees", "ai_cost", "infra_cost", "payouts", "payouts_pending",
                "total_costs", "net")

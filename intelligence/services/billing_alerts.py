@@ -4,6 +4,7 @@ warning for test mode; one alert per dispute (dedup by its id)."""
 
 import logging
 
+from levqor.money import minor_display
 from marketplace.models import StripeEvent
 from marketplace.signals import charge_disputed
 
@@ -14,7 +15,7 @@ def _charge_disputed(sender, dispute_id, charge_id, amount_minor, currency, reas
     from intelligence.services.alerts import alert_raise
 
     alert_raise(source="billing", severity="critical" if livemode else "warning",
-                title=f"Stripe dispute {dispute_id}: {amount_minor / 100:.2f} {currency.upper()}"
+                title=f"Stripe dispute {dispute_id}: {minor_display(amount_minor, currency)} {currency.upper()}"
                       f"{'' if livemode else ' (test mode)'}"[:200],
                 body=f"A customer disputed charge {charge_id} ({reason or 'no reason given'}). Answer it in the "
                      "Stripe dashboard before its deadline, or the amount is lost.",

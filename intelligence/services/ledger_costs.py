@@ -1,8 +1,9 @@
 """The ledger's costs that are not Stripe's: AI cost from jobs, infrastructure cost from admin.
 
-AI cost: one ai_cost entry per finished UTC day, the sum of that day's live-mode jobs'
-actual_cost (Decimal USD; a job counts on the day it finished, with the cost of all its
-attempts), summed exactly and then rounded half up to whole cents once (not per job). Source
+AI cost: one ai_cost entry per finished UTC day, the sum of what that day's live-mode job runs
+cost (Decimal USD; each run counts on the day it ended, as its job event records it: a job retried
+days later adds only its new runs then), summed exactly and then rounded half up to whole cents
+once (not per job). Source
 jobs:ai_cost:<YYYY-MM-DD>, so a day is recorded once; a day without jobs is recorded as 0, which
 marks it done. The schedule (00:15 UTC) records the finished days of the last
 LEDGER_AI_COST_CATCHUP_DAYS that are missing (a missed run is caught up); `manage.py
@@ -23,7 +24,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
 from django.utils import timezone
 
 from intelligence.models import InfraCost, LedgerEntry
@@ -34,14 +34,13 @@ AI_COST_CURRENCY = "USD"
 
 
 def ai_cost_of_jobs(*, start: datetime, end: datetime) -> tuple[int, int]:
-    """(cents, jobs): live-mode jobs finished in [start, end), their actual_cost summed in SQL and
-    rounded half up to cents."""
-    from jobs.models import Job
+    """(cents, jobs): what live-mode job runs that ended in [start, end) cost
+    (jobs.selectors.job_live_run_cost: each run on its own day, so a retried job's earlier runs are
+    not counted again), summed in SQL and rounded half up to cents; jobs = how many jobs ran."""
+    from jobs.selectors import job_live_run_cost
 
-    found = (Job.objects.filter(livemode=True, finished_at__gte=start, finished_at__lt=end)
-             .aggregate(total=Sum("actual_cost"), jobs=Count("id")))
-    total = Decimal(found["total"] or 0)
-    return int(total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100), found["jobs"]
+    total, jobs = job_live_run_cost(start=start, end=end)
+    return int(total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) * 100), jobs
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -57,7 +56,7 @@ def ledger_ai_cost_day_record(*, day: date, now: datetime | None = None) -> tupl
         raise ValueError(f"{day} has not finished yet (UTC)")
     cents, jobs = ai_cost_of_jobs(start=start, end=end)
     return ledger_entry_record(day=day, kind=LedgerEntry.Kind.AI_COST, amount_minor=cents, currency=AI_COST_CURRENCY,
-                               source=f"jobs:ai_cost:{day.isoformat()}", memo=f"{jobs} live-mode jobs finished")
+                               source=f"jobs:ai_cost:{day.isoformat()}", memo=f"{jobs} live-mode jobs ran")
 
 
 def ledger_ai_cost_days(*, days: int, now: datetime | None = None,

@@ -50,9 +50,9 @@ def _finish_postgres(job: Job, *, status: str, result, run_cost: Decimal, error_
                      events: list[JobEvent], now) -> str | None:
     """All of it as one statement, in one round trip."""
     delta = run_cost - job.estimated_cost
-    rows_sql = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb)"] * len(events))
+    rows_sql = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb, %s::numeric)"] * len(events))
     rows = [v for e in events for v in (e.kind, e.to_status, e.duration_ms, e.error_code, e.error_message,
-                                         json.dumps(e.data, cls=DjangoJSONEncoder))]
+                                         json.dumps(e.data, cls=DjangoJSONEncoder), e.cost)]
     event_table = JobEvent._meta.db_table
     statement = f"""
         WITH finished AS (
@@ -60,9 +60,9 @@ def _finish_postgres(job: Job, *, status: str, result, run_cost: Decimal, error_
             RETURNING id, owner_id, spend_day, livemode, callback_url
         ), logged AS (
             INSERT INTO {event_table} (job_id, attempt, from_status, at, kind, to_status, duration_ms, error_code,
-                                       error_message, data)
+                                       error_message, data, cost)
             SELECT finished.id, %s, 'running', %s, v.* FROM finished
-            CROSS JOIN (VALUES {rows_sql}) AS v(kind, to_status, duration_ms, error_code, error_message, data)
+            CROSS JOIN (VALUES {rows_sql}) AS v(kind, to_status, duration_ms, error_code, error_message, data, cost)
         ), settled AS (
             UPDATE {DailySpend._meta.db_table} d SET amount = d.amount + %s FROM finished
             WHERE %s AND d.owner_id = finished.owner_id AND d.day = finished.spend_day

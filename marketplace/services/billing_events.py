@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services.tiers import user_tier_set
+from levqor.money import minor_display
 from levqor.site import site_url
 from levqor.tasks_queue import task_enqueue
 from marketplace import signals
@@ -329,7 +330,7 @@ def _on_invoice_paid(event: StripeEvent) -> Outcome:
 def _payment_failed_email(*, user: User, subscription: Subscription | None, invoice: dict) -> None:
     context = {"user": user, "tier": subscription.tier if subscription else user.tier,
                "grace_until": subscription.grace_until if subscription else None,
-               "amount_due": int(invoice.get("amount_due") or 0) / 100,
+               "amount_due": minor_display(int(invoice.get("amount_due") or 0), invoice.get("currency") or ""),
                "currency": (invoice.get("currency") or "").upper(),
                "invoice_url": invoice.get("hosted_invoice_url") or "", "manage_url": site_url("/developer")}
     message = EmailMultiAlternatives(subject="Your Levqor payment failed",

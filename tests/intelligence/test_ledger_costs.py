@@ -19,9 +19,14 @@ from intelligence.services.ledger_costs import (
     ledger_ai_cost_day_record,
     ledger_ai_cost_days,
 )
+from jobs.execution import job_run_next
 from jobs.models import Job
+from jobs.selectors import job_live_spend_since
+from jobs.services import job_retry
+from jobs.workflows import JobError, Workflow
 from levqor.errors import AppError
 from tests.factories import JobFactory, UserFactory
+from tests.jobs.support import job_make_due, job_submit, workflow_registered
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +54,7 @@ def test_a_days_ai_cost_is_its_live_jobs_summed_then_rounded_half_up_to_cents():
     assert created
     assert (entry.kind, entry.amount_minor, entry.currency, entry.day, entry.source) == (
         "ai_cost", 1, "USD", day, f"jobs:ai_cost:{day.isoformat()}")
-    assert entry.memo == "2 live-mode jobs finished"
+    assert entry.memo == "2 live-mode jobs ran"
 
     _job(_at(day, 13), "1.2345", owner=owner)  # arrives late: the recorded day stands (first record of a source)
     assert ledger_ai_cost_day_record(day=day) == (entry, False)
@@ -93,12 +98,45 @@ def test_the_backfill_command_prints_each_day(capsys, settings):
                                source=f"jobs:ai_cost:{(yesterday - timedelta(days=1)).isoformat()}", memo="earlier run")
     call_command("ledger_backfill", "--days", "3")
     out = capsys.readouterr().out
-    assert f"{yesterday}       12.35 USD  recorded (1 live-mode jobs finished)" in out
+    assert f"{yesterday}       12.35 USD  recorded (1 live-mode jobs ran)" in out
     assert f"{yesterday - timedelta(days=1)}        0.07 USD  already recorded (earlier run)" in out
     assert "AI cost: 2 day(s) recorded, 1 there already." in out
     assert "STRIPE_SECRET_KEY is not set; live Stripe money was not checked." in out
     call_command("ledger_backfill", "--days", "3")
     assert LedgerEntry.objects.count() == 3
+
+
+def _spends(costs_and_outcomes):
+    """A workflow whose each run spends the next amount, then fails for good or succeeds."""
+    def handle(ctx, payload):
+        cost, outcome = costs_and_outcomes.pop(0)
+        ctx.actual_cost = Decimal(cost)
+        if outcome == "fail":
+            raise JobError("upstream_refused", "Refused after spending.")
+        return {"ok": True}
+    return Workflow(name="test.spends", description="", payload_schema={"type": "object"}, handler=handle,
+                    estimate_cost=lambda payload: Decimal("0.05"), timeout_seconds=5, max_attempts=1)
+
+
+def test_a_job_retried_days_later_counts_each_runs_cost_on_its_own_day_once(clock):
+    day = timezone.now().date()
+    with workflow_registered(_spends([("1.00", "fail"), ("0.50", "ok")])):
+        job = job_submit(UserFactory(), "test.spends")
+        job_run_next()
+        clock.advance(24 * 3600)
+        ledger_ai_cost_days(days=1)  # the night after: the failed run's 1.00 on its day
+        clock.advance(24 * 3600)
+        job.refresh_from_db()
+        job_retry(job=job)  # two days later, the customer retries it: it runs again and succeeds
+        job_make_due(job)
+        job_run_next()
+    job.refresh_from_db()
+    assert (job.status, job.actual_cost) == ("succeeded", Decimal("1.50"))  # the job's cost: both runs
+    assert job_live_spend_since(since=timezone.now() - timedelta(hours=24)) == Decimal("0.5")  # autoscale's 24 h
+    clock.advance(24 * 3600)
+    ledger_ai_cost_days(days=3)
+    assert sorted(LedgerEntry.objects.filter(kind="ai_cost").values_list("day", "amount_minor")) == [
+        (day, 100), (day + timedelta(days=1), 0), (day + timedelta(days=2), 50)]  # 1.50 in all, not 2.50
 
 
 # --- infrastructure cost ----------------------------------------------------------------------------------------

@@ -188,3 +188,78 @@ def test_the_backfill_command_reconciles_stripe_over_its_days(fake_stripe, capsy
     out = capsys.readouterr().out
     assert "Stripe: 1 live event(s) of the last 30 days, 1 charge(s) asked about, 2 entries recorded, 0 failed." in out
     assert LedgerEntry.objects.filter(kind="revenue", amount_minor=1900).exists()
+
+
+# Stripe API >= 2025-03-31.basil (the SDK's pinned version): the Invoice names no `charge`; its
+# payments do (GET /v1/invoice_payments?invoice=<id>), through the payment intent's latest charge.
+def _basil_invoice(customer_id: str, *, invoice_id="in_basil_1", amount_paid=1900) -> dict:
+    return {"id": invoice_id, "object": "invoice", "customer": customer_id, "amount_paid": amount_paid,
+            "currency": "usd", "status": "paid",
+            "parent": {"type": "subscription_details", "subscription_details": {"subscription": "sub_1"}},
+            "status_transitions": {"paid_at": PAID_AT}}
+
+
+def _seed_payment(fake, *, invoice_id="in_basil_1", charge_id="ch_live_1", via_intent=True, status="paid"):
+    if via_intent:
+        intent = fake.put("payment_intents", {"id": f"pi_{charge_id}", "status": "succeeded",
+                                              "latest_charge": charge_id, "amount": 1900, "currency": "usd"})
+        payment = {"type": "payment_intent", "payment_intent": intent["id"]}
+    else:
+        payment = {"type": "charge", "charge": charge_id}
+    return fake.put("invoice_payments", {"invoice": invoice_id, "status": status, "amount_paid": 1900,
+                                         "currency": "usd", "is_default": True, "payment": payment})
+
+
+def test_a_basil_invoice_paid_webhook_records_revenue_and_fee_through_the_invoice_payments(
+        fake_stripe, django_capture_on_commit_callbacks):
+    import stripe
+
+    from tests.marketplace.support import customer_for, deliver
+    payer = UserFactory()
+    customer = customer_for(payer)
+    _seed_charge(fake_stripe)
+    _seed_payment(fake_stripe)
+    _seed_payment(fake_stripe, invoice_id="in_other", charge_id="ch_other")  # another invoice's payment
+    event = stripe_event("invoice.paid", _basil_invoice(customer.stripe_id))
+    assert event["api_version"] == stripe.api_version
+    deliver(event, django_capture_on_commit_callbacks)
+
+    listed = fake_stripe.last("GET", "/v1/invoice_payments")["query"]
+    assert (listed["invoice"], listed["status"], listed["expand"]) == ("in_basil_1", "paid",
+                                                                        ["data.payment.payment_intent"])
+    assert fake_stripe.calls("GET", "/v1/charges/ch_other") == []
+    assert _entries() == [
+        ("revenue", 1900, "USD", date(2026, 11, 20), "stripe:ch_live_1:txn_ch_live_1:revenue"),
+        ("stripe_fee", 85, "USD", date(2026, 11, 20), "stripe:ch_live_1:txn_ch_live_1:fee"),
+    ]
+    assert {e.user_id for e in LedgerEntry.objects.all()} == {payer.pk}
+
+
+def test_stripe_down_for_a_basil_invoice_then_the_reconcile_finds_its_charge_and_adds_nothing_twice(
+        fake_stripe, django_capture_on_commit_callbacks):
+    payer = UserFactory()
+    StripeCustomer.objects.create(user=payer, livemode=True, stripe_id="cus_live_1")
+    _seed_charge(fake_stripe)
+    _seed_charge(fake_stripe, charge_id="ch_direct")
+    _seed_payment(fake_stripe)
+    _seed_payment(fake_stripe, invoice_id="in_basil_2", charge_id="ch_direct", via_intent=False)
+    _seed_payment(fake_stripe, invoice_id="in_basil_2", charge_id="ch_failed", via_intent=False, status="canceled")
+    _stored(stripe_event("invoice.paid", _basil_invoice("cus_live_1")))
+    _stored(stripe_event("invoice.paid", _basil_invoice("cus_live_1", invoice_id="in_basil_2")))
+    _stored(stripe_event("invoice.paid", _basil_invoice("cus_live_1", invoice_id="in_free", amount_paid=0)))
+
+    fake_stripe.fail_next(3, status=500)
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_paid.send(sender=StripeEvent, user=payer, livemode=True, invoice_id="in_basil_1", charge_id="",
+                          amount_minor=1900, currency="usd", paid_at=timezone.now(), event=None)
+    assert LedgerEntry.objects.count() == 0
+
+    assert ledger_stripe_reconcile(days=7) == {"events": 3, "asked": 2, "recorded": 4, "failed": 0, "stopped": False}
+    assert {(e.kind, e.amount_minor, e.source.split(":")[1], e.user_id) for e in LedgerEntry.objects.all()} == {
+        ("revenue", 1900, "ch_live_1", payer.pk), ("stripe_fee", 85, "ch_live_1", payer.pk),
+        ("revenue", 1900, "ch_direct", payer.pk), ("stripe_fee", 85, "ch_direct", payer.pk)}
+    assert fake_stripe.calls("GET", "/v1/charges/ch_failed") == []
+
+    asked_before = len(fake_stripe.requests)
+    assert ledger_stripe_reconcile(days=7) == {"events": 3, "asked": 0, "recorded": 0, "failed": 0, "stopped": False}
+    assert len(fake_stripe.requests) == asked_before

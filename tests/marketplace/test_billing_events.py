@@ -329,3 +329,15 @@ def test_an_expired_checkout_is_recorded(live, capture):
     again = stripe_event("checkout.session.expired", {"id": "cs_9", "mode": "subscription"})
     deliver(again, capture)
     assert _status(again) == ("ignored", "no open checkout session of ours")
+
+
+def test_amounts_in_a_zero_or_three_decimal_currency_are_shown_as_that_currency_has_them(live, capture):
+    """500 JPY is 500 yen (no minor unit), 1500 KWD minor units 1.500 dinars: not 5.00 and 15.00."""
+    user, customer = live
+    deliver(stripe_event("charge.dispute.created", {"id": "dp_jpy", "object": "dispute", "charge": "ch_1",
+                                                    "amount": 500, "currency": "jpy", "reason": "fraudulent"}), capture)
+    assert "500 JPY" in Alert.objects.get(dedup_key="billing:dispute:dp_jpy").title
+    deliver(stripe_event("invoice.payment_failed", {"id": "in_kwd", "object": "invoice", "customer": customer.stripe_id,
+                                                    "amount_due": 1500, "currency": "kwd"}), capture)
+    [message] = mail.outbox
+    assert "1.500 KWD" in message.body and "1.500 KWD" in message.alternatives[0][0]

@@ -147,3 +147,13 @@ def test_the_page_policy_lets_billing_forms_redirect_to_stripe():
     # Every other page keeps form-action to ourselves.
     other = browser.get("/account")["Content-Security-Policy"]
     assert next(d for d in other.split(";") if d.strip().startswith("form-action")).split()[1:] == ["'self'"]
+
+
+def test_the_prices_admin_shows_each_amount_in_its_currencys_decimals(operator):
+    TierPrice.objects.create(tier="pro", livemode=True, stripe_product_id="prod_1", stripe_price_id="price_jpy",
+                             lookup_key="levqor_pro_jpy", amount_minor=2900, currency="jpy")
+    TierPrice.objects.create(tier="enterprise", livemode=True, stripe_product_id="prod_2", stripe_price_id="price_usd",
+                             lookup_key="levqor_enterprise", amount_minor=19900, currency="usd")
+    page = operator.get(reverse("admin:marketplace_tierprice_changelist")).content.decode()
+    assert "2900 JPY" in page and "199.00 USD" in page
+    assert str(TierPrice.objects.get(currency="jpy")) == "pro 2900 JPY (price_jpy)"

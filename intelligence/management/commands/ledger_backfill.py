@@ -7,9 +7,9 @@ a longer window). Safe to run again: it adds nothing that is there."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from intelligence.money import minor_display
 from intelligence.services.ledger_costs import ledger_ai_cost_days
 from intelligence.services.ledger_stripe import ledger_stripe_reconcile
+from levqor.money import minor_display
 from marketplace.stripe_api import stripe_configured
 
 

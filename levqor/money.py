@@ -1,4 +1,5 @@
 """Minor units and the amounts people read: "19.00 USD" is 1900 minor units, "500 JPY" is 500.
+The one place that knows how many decimals a currency has: every app shows money through it.
 
 The exponent of a currency (how many minor units to a major one) follows Stripe's lists: most
 currencies have 2 decimals, the zero-decimal ones none, a few 3. Display strings are exact
