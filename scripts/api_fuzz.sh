@@ -10,6 +10,11 @@ PY=.venv/bin/python
 EXAMPLES="${1:-${FUZZ_MAX_EXAMPLES:-25}}"
 TMP=$(mktemp -d)
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+WEB=""; STRIPE_FAKE=""
+cleanup() {
+  kill $WEB $STRIPE_FAKE 2>/dev/null || true; wait $WEB $STRIPE_FAKE 2>/dev/null || true; rm -rf "$TMP"
+}
+trap cleanup EXIT
 export DJANGO_SETTINGS_MODULE=levqor.settings LEVQOR_VAR_DIR="$TMP" SQLITE_PATH="$TMP/fuzz.sqlite3" DEBUG=0
 unset DATABASE_URL REDIS_URL
 export OUTBOUND_ALLOW_PRIVATE=false
@@ -18,7 +23,17 @@ export OUTBOUND_ALLOW_PRIVATE=false
 export RATELIMIT_WRITES_PER_IP=1000000 RATELIMIT_GLOBAL=1000000 RATELIMIT_SENSITIVE_PER_IP=1000000 \
   RATELIMIT_KEY_SANDBOX=1000000 API_QUOTA_SANDBOX=unlimited
 
+# Billing against a local fake Stripe (tests/fake_stripe.py) with a test-mode key and the tier
+# prices synced, so checkout and portal are fuzzed through their real paths (not only their 503
+# billing_not_configured); the fuzz's keys are test-mode keys, which use the test key alone.
+$PY -m tests.fake_stripe "$TMP/stripe-url" &
+STRIPE_FAKE=$!
+for _ in $(seq 1 100); do [ -s "$TMP/stripe-url" ] && break; sleep 0.1; done
+export STRIPE_API_BASE="$(cat "$TMP/stripe-url")" STRIPE_TEST_SECRET_KEY=sk_test_fuzz STRIPE_WEBHOOK_SECRET=whsec_fuzz
+unset STRIPE_SECRET_KEY
+
 $PY manage.py migrate --noinput -v0
+$PY manage.py stripe_sync_products --test >/dev/null
 KEY=$($PY manage.py create_api_key --email fuzz@levqor.local --test --name fuzz | tail -n 1)
 # The operator APIs (partner review, governance, flags...) answer only staff: a staff member's key
 # with admin:read fuzzes them in a pass of their own.
@@ -32,8 +47,6 @@ OPS_KEY=$($PY manage.py create_api_key --email ops-fuzz@levqor.local --test --na
 # lines over 4 KiB (an HTML page, before Django) stays in front of it in production.
 .venv/bin/gunicorn levqor.wsgi --bind "127.0.0.1:${PORT}" --workers 1 --log-level warning --limit-request-line 0 &
 WEB=$!
-cleanup() { kill "$WEB" 2>/dev/null || true; wait "$WEB" 2>/dev/null || true; rm -rf "$TMP"; }
-trap cleanup EXIT
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:${PORT}/health" >/dev/null 2>&1 && break
   sleep 0.1

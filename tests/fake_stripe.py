@@ -338,3 +338,22 @@ def stripe_webhook_body(event: dict, secret: str, *, timestamp: int | None = Non
     t = int(time.time()) if timestamp is None else timestamp
     signature = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return body, f"t={t},v1={signature}"
+
+
+def main() -> None:
+    """`python -m tests.fake_stripe PORTFILE`: serve a fake Stripe on 127.0.0.1 (a free port,
+    written to PORTFILE) until killed: scripts/api_fuzz.sh points the served API at it, so the
+    fuzz reaches billing's real paths instead of 503 billing_not_configured."""
+    import sys
+    import threading as _threading
+
+    fake = FakeStripe()
+    server = fake_stripe_serve(fake)
+    with open(sys.argv[1], "w") as portfile:
+        portfile.write(fake.url)
+    _threading.Event().wait()  # until the process is killed
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
