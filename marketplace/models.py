@@ -44,6 +44,10 @@ class Subscription(models.Model):
     # what was paid for until the period it was paid for ends (marketplace.services.billing_events).
     pending_tier = models.CharField(max_length=16, blank=True, default="")
     event_created = models.BigIntegerField(default=0)
+    # The ordering guard of payments (grace): the `created` of the last payment outcome applied
+    # (invoice.paid, invoice.payment_failed, or a subscription event that said active again). An
+    # older one changes no grace: a failure Stripe delivers after the later payment is ignored.
+    payment_event_created = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -160,6 +164,9 @@ class StripeEvent(models.Model):
     note = models.CharField(max_length=255, blank=True, default="")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When the user was told about this event (the dunning email): processing it again (the
+    # admin's "Process again") tells nobody twice.
+    notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "received_at"], name="stripeevent_status_received"),

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services.tiers import user_tier_set
+from levqor.errors import AppError, ErrorCode
 from levqor.site import site_url
 from levqor.tasks_queue import task_enqueue
 from marketplace import signals
@@ -253,6 +254,11 @@ def _subscription_apply(event: StripeEvent, data: dict, *, customer: StripeCusto
     subscription.current_period_end = period_end
     subscription.cancel_at_period_end = bool(data.get("cancel_at_period_end"))
     subscription.event_created = event.created
+    if (status in ("active", "trialing") and subscription.grace_until is not None
+            and event.created > subscription.payment_event_created):
+        # Stripe says active after the failure that started the grace: it was paid (its
+        # invoice.paid may still be on its way, or lost).
+        subscription.grace_until, subscription.payment_event_created = None, event.created
     subscription.user = customer.user
     subscription.save()
     old, new = user_tier_follow(subscription=subscription, now=now, reason=rolled)
@@ -305,18 +311,30 @@ def _invoice_subscription_id(data: dict) -> str:
     return found.get("id", "") if isinstance(found, dict) else found
 
 
+def _payment_outcome_stale(subscription: Subscription, created: int, *, paid: bool) -> bool:
+    """Whether a payment outcome (paid or failed, Stripe's `created`) is older than the last one
+    applied to the subscription, so it changes no grace. At the same second the payment wins: a
+    failure then is stale once a payment was applied (no grace runs), a payment never is."""
+    if created < subscription.payment_event_created:
+        return True
+    return not paid and created == subscription.payment_event_created and subscription.grace_until is None
+
+
 def _on_invoice_paid(event: StripeEvent) -> Outcome:
-    """Money in: the grace of a failed payment is over; invoice_paid tells the ledger."""
+    """Money in: the grace of a failed payment is over (unless a failure newer than this payment
+    was applied already); invoice_paid tells the ledger."""
     data = event.payload["data"]["object"]
     customer, why = _customer_of(event, data.get("customer"))
     if customer is None:
         return Outcome(IGNORED, why)
     subscription = (Subscription.objects.select_for_update().select_related("user")
                     .filter(stripe_id=_invoice_subscription_id(data)).first())
-    if subscription is not None and subscription.grace_until is not None:
-        subscription.grace_until = None
-        subscription.save(update_fields=["grace_until", "updated_at"])
-        user_tier_follow(subscription=subscription, now=timezone.now())
+    if subscription is not None and not _payment_outcome_stale(subscription, event.created, paid=True):
+        had_grace = subscription.grace_until is not None
+        subscription.grace_until, subscription.payment_event_created = None, event.created
+        subscription.save(update_fields=["grace_until", "payment_event_created", "updated_at"])
+        if had_grace:
+            user_tier_follow(subscription=subscription, now=timezone.now())
     charge = data.get("charge") or ""
     paid_at = _ts((data.get("status_transitions") or {}).get("paid_at")) or _ts(event.created)
     signals.invoice_paid.send(sender=StripeEvent, user=customer.user, livemode=customer.livemode,
@@ -344,21 +362,32 @@ def _payment_failed_email(*, user: User, subscription: Subscription | None, invo
 
 def _on_payment_failed(event: StripeEvent) -> Outcome:
     """Dunning: the paid tier is kept BILLING_GRACE_DAYS from the first failure (later failures do
-    not extend it), and the user is told by email (live customers only: test mode sends none)."""
+    not extend it), and the user is told by email (live customers only: test mode sends none), once
+    per event (processing it again sends nothing). A failure older than the last payment applied
+    (Stripe delivered it late) is stale: no grace, no email."""
     data = event.payload["data"]["object"]
     customer, why = _customer_of(event, data.get("customer"))
     if customer is None:
         return Outcome(IGNORED, why)
     subscription = (Subscription.objects.select_for_update().select_related("user")
                     .filter(stripe_id=_invoice_subscription_id(data)).first())
-    if subscription is not None and subscription.grace_until is None:
-        subscription.grace_until = timezone.now() + timedelta(days=settings.BILLING_GRACE_DAYS)
-        subscription.save(update_fields=["grace_until", "updated_at"])
+    if subscription is not None:
+        if _payment_outcome_stale(subscription, event.created, paid=False):
+            return Outcome(PROCESSED, f"stale: a payment of {subscription.stripe_id} newer than this failure was "
+                                      f"applied ({event.created} <= {subscription.payment_event_created}); "
+                                      "no grace, no email")
+        if subscription.grace_until is None:
+            subscription.grace_until = timezone.now() + timedelta(days=settings.BILLING_GRACE_DAYS)
+        subscription.payment_event_created = event.created
+        subscription.save(update_fields=["grace_until", "payment_event_created", "updated_at"])
     if not customer.livemode:
         return Outcome(PROCESSED, "test-mode customer: no email")
     user = customer.user
-    if user.is_active and user.email:
-        transaction.on_commit(lambda: _payment_failed_email(user=user, subscription=subscription, invoice=data))
+    if not (user.is_active and user.email):
+        return Outcome(PROCESSED)
+    if not StripeEvent.objects.filter(pk=event.pk, notified_at__isnull=True).update(notified_at=timezone.now()):
+        return Outcome(PROCESSED, "processed again: the user was emailed about it already")
+    transaction.on_commit(lambda: _payment_failed_email(user=user, subscription=subscription, invoice=data))
     return Outcome(PROCESSED)
 
 
@@ -404,19 +433,48 @@ HANDLERS = {
 
 # --- what falls due later -------------------------------------------------------------------------
 
+def _grace_recheck(subscription: Subscription, *, now: datetime) -> bool:
+    """Before a user goes to sandbox because the grace of a failed payment ran out, ask Stripe
+    (outside any transaction) whether the subscription is still unpaid: events can be late or
+    lost. Stripe says active or trialing: the grace is cleared and the tier kept (False). Stripe
+    unreachable: not now, the next sweep asks again (False). Otherwise (still past due, unknown to
+    Stripe, no key to ask with): the downgrade goes ahead (True)."""
+    if not (subscription.livemode and subscription.grace_until is not None and subscription.grace_until <= now
+            and subscription.status in ENTITLING_STATUSES):
+        return True
+    try:
+        with stripe_errors():
+            status = stripe_client(livemode=True).v1.subscriptions.retrieve(subscription.stripe_id).status
+    except AppError as exc:
+        if exc.code == ErrorCode.SERVICE_UNAVAILABLE:
+            logger.warning("grace of %s ended, Stripe unreachable: asked again next sweep", subscription.stripe_id)
+            return False
+        return True
+    if status not in ("active", "trialing"):
+        return True
+    with transaction.atomic():
+        Subscription.objects.filter(pk=subscription.pk, grace_until=subscription.grace_until).update(
+            grace_until=None, updated_at=timezone.now())
+    logger.info("grace of %s ended but Stripe says %s: paid, tier kept", subscription.stripe_id, status)
+    return False
+
+
 def subscriptions_due_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     """Apply what has fallen due without an event saying so: downgrades and cancellations at the end
-    of the period paid for, and grace periods that ran out (the user to sandbox). Returns how many
-    subscriptions it looked at."""
+    of the period paid for, and grace periods that ran out (the user to sandbox, once Stripe
+    confirms the subscription is still unpaid: _grace_recheck). Returns how many subscriptions it
+    looked at."""
     now = now or timezone.now()
     ended = Q(current_period_end__lte=now)
     due = (Q(pending_tier__gt="") & ended) | (
         Q(livemode=True) & ~Q(user__tier=User.Tier.SANDBOX) & ((Q(cancel_at_period_end=True) & ended)
                                                                | Q(grace_until__lte=now)))
     ids = list(Subscription.objects.filter(due).order_by("current_period_end").values_list("pk", flat=True)[:limit])
-    for pk in ids:
+    for subscription in Subscription.objects.filter(pk__in=ids).order_by("current_period_end"):
+        if not _grace_recheck(subscription, now=now):
+            continue
         with transaction.atomic():
-            subscription = Subscription.objects.select_for_update().select_related("user").get(pk=pk)
+            subscription = Subscription.objects.select_for_update().select_related("user").get(pk=subscription.pk)
             rolled = _subscription_roll(subscription, now=now)
             subscription.save()
             old, new = user_tier_follow(subscription=subscription, now=now, reason=rolled)

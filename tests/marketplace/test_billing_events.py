@@ -329,3 +329,99 @@ def test_an_expired_checkout_is_recorded(live, capture):
     again = stripe_event("checkout.session.expired", {"id": "cs_9", "mode": "subscription"})
     deliver(again, capture)
     assert _status(again) == ("ignored", "no open checkout session of ours")
+
+
+def _failed_invoice(customer, **extra) -> dict:
+    return {"id": "in_1", "object": "invoice", "customer": customer.stripe_id, "subscription": "sub_1",
+            "amount_due": 1900, "currency": "usd", **extra}
+
+
+def test_a_failure_delivered_after_the_later_payment_keeps_the_paying_user(live, capture, clock, settings):
+    user, customer = live
+    now = int(time.time())
+    deliver(subscription_event("created", subscription_object(customer=customer.stripe_id, period_end=now + 60 * DAY),
+                               created=now), capture)
+    failed = stripe_event("invoice.payment_failed", _failed_invoice(customer), created=now + 10)
+    paid = stripe_event("invoice.paid", {**_failed_invoice(customer), "amount_paid": 1900}, created=now + 100)
+    deliver(paid, capture)  # Stripe delivered the later event first
+    deliver(failed, capture)
+    assert Subscription.objects.get().grace_until is None
+    status, note = _status(failed)
+    assert status == "processed" and note.startswith("stale")
+    assert mail.outbox == []  # nobody is told to pay what they paid
+    clock.advance(settings.BILLING_GRACE_DAYS * DAY + 60)
+    subscriptions_due_sweep()
+    assert _tier(user) == "pro"
+
+
+def test_a_payment_older_than_the_failure_does_not_end_the_grace(live, capture):
+    user, customer = live
+    now = int(time.time())
+    deliver(subscription_event("created", subscription_object(customer=customer.stripe_id), created=now), capture)
+    deliver(stripe_event("invoice.payment_failed", _failed_invoice(customer, id="in_2"), created=now + 100), capture)
+    # last month's invoice.paid, delivered late: this month's failure still stands
+    deliver(stripe_event("invoice.paid", {**_failed_invoice(customer), "amount_paid": 1900}, created=now + 10), capture)
+    assert Subscription.objects.get().grace_until is not None
+
+
+def test_a_newer_active_subscription_event_ends_the_grace(live, capture):
+    user, customer = live
+    now = int(time.time())
+    deliver(subscription_event("created", subscription_object(customer=customer.stripe_id), created=now), capture)
+    deliver(stripe_event("invoice.payment_failed", _failed_invoice(customer), created=now + 10), capture)
+    # an update from before the failure (delivered late) says nothing about the payment
+    deliver(subscription_event("updated", subscription_object(customer=customer.stripe_id), created=now + 5), capture)
+    assert Subscription.objects.get().grace_until is not None
+    deliver(subscription_event("updated", subscription_object(customer=customer.stripe_id, status="past_due"),
+                               created=now + 11), capture)
+    assert Subscription.objects.get().grace_until is not None
+    # paid: Stripe says active again (its invoice.paid lost or still on its way)
+    deliver(subscription_event("updated", subscription_object(customer=customer.stripe_id), created=now + 500),
+            capture)
+    assert Subscription.objects.get().grace_until is None
+    # and the failure, were it delivered again late, is stale
+    deliver(stripe_event("invoice.payment_failed", _failed_invoice(customer), created=now + 20), capture)
+    assert Subscription.objects.get().grace_until is None
+
+
+def test_process_again_on_a_failed_payment_does_not_email_twice(live, capture):
+    from marketplace.services.billing_events import stripe_event_retry
+    from tests.jobs.support import tasks_drain
+
+    user, customer = live
+    deliver(subscription_event("created", subscription_object(customer=customer.stripe_id)), capture)
+    failed = stripe_event("invoice.payment_failed", _failed_invoice(customer))
+    deliver(failed, capture)
+    assert len(mail.outbox) == 1
+    with capture(execute=True):
+        stripe_event_retry(event=StripeEvent.objects.get(pk=failed["id"]))
+    with capture(execute=True):
+        tasks_drain()
+    status, note = _status(failed)
+    assert status == "processed" and "emailed about it already" in note
+    assert len(mail.outbox) == 1
+
+
+def test_the_sweep_asks_stripe_before_the_grace_ends_in_sandbox(live, capture, clock, settings, fake_stripe):
+    user, customer = live
+    deliver(subscription_event("created", subscription_object(customer=customer.stripe_id, period_end=int(
+        time.time()) + 60 * DAY)), capture)
+    deliver(stripe_event("invoice.payment_failed", _failed_invoice(customer)), capture)
+    clock.advance(settings.BILLING_GRACE_DAYS * DAY + 60)
+    fake_stripe.put("subscriptions", subscription_object(customer=customer.stripe_id, status="past_due"))
+    fake_stripe.fail_next(3, status=503)  # Stripe down: no downgrade on a guess, asked again next time
+    subscriptions_due_sweep()
+    assert _tier(user) == "pro" and Subscription.objects.get().grace_until is not None
+    # Stripe says it was paid (the events late): the grace ends, the tier stays
+    fake_stripe.get("subscriptions", "sub_1")["status"] = "active"
+    subscriptions_due_sweep()
+    assert _tier(user) == "pro" and Subscription.objects.get().grace_until is None
+    assert fake_stripe.last("GET", "/v1/subscriptions/sub_1")["api_key"] == "sk_live_fake_levqor"
+    # a later failure that Stripe confirms still unpaid: sandbox
+    deliver(stripe_event("invoice.payment_failed", _failed_invoice(customer, id="in_2"),
+                         created=int(time.time()) + 30 * DAY), capture)
+    assert Subscription.objects.get().grace_until is not None
+    clock.advance(settings.BILLING_GRACE_DAYS * DAY + 60)
+    fake_stripe.get("subscriptions", "sub_1")["status"] = "past_due"
+    subscriptions_due_sweep()
+    assert _tier(user) == "sandbox"
