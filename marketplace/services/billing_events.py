@@ -469,7 +469,10 @@ def subscriptions_due_sweep(*, now: datetime | None = None, limit: int = 500) ->
     due = (Q(pending_tier__gt="") & ended) | (
         Q(livemode=True) & ~Q(user__tier=User.Tier.SANDBOX) & ((Q(cancel_at_period_end=True) & ended)
                                                                | Q(grace_until__lte=now)))
-    ids = list(Subscription.objects.filter(due).order_by("current_period_end").values_list("pk", flat=True)[:limit])
+    # A finished subscription (canceled, incomplete_expired...) entitles nothing whatever its fields
+    # say: it is never due again (else a cancelled one would be looked at every run, forever).
+    ids = list(Subscription.objects.filter(due, status__in=ENTITLING_STATUSES).order_by("current_period_end")
+               .values_list("pk", flat=True)[:limit])
     for subscription in Subscription.objects.filter(pk__in=ids).order_by("current_period_end"):
         if not _grace_recheck(subscription, now=now):
             continue

@@ -425,3 +425,27 @@ def test_the_sweep_asks_stripe_before_the_grace_ends_in_sandbox(live, capture, c
     fake_stripe.get("subscriptions", "sub_1")["status"] = "past_due"
     subscriptions_due_sweep()
     assert _tier(user) == "sandbox"
+
+
+def test_a_cancelled_subscription_is_not_due_again(live, capture, clock):
+    user, customer = live
+    now = int(time.time())
+    end = now + 5 * DAY
+    deliver(subscription_event("created", subscription_object(sub_id="sub_a", customer=customer.stripe_id,
+                                                              period_end=end), created=now), capture)
+    deliver(subscription_event("updated", subscription_object(sub_id="sub_a", customer=customer.stripe_id,
+                                                              period_end=end, cancel_at_period_end=True),
+                               created=now + 1), capture)
+    clock.advance(5 * DAY + 10)
+    assert subscriptions_due_sweep() == 1  # the period ended: sandbox, before Stripe's deleted arrives
+    assert _tier(user) == "sandbox"
+    deliver(subscription_event("deleted", subscription_object(sub_id="sub_a", customer=customer.stripe_id,
+                                                              status="canceled", period_end=end,
+                                                              cancel_at_period_end=True),
+                               created=now + 5 * DAY + 5), capture)
+    deliver(subscription_event("created", subscription_object(sub_id="sub_b", customer=customer.stripe_id,
+                                                              period_end=now + 40 * DAY), created=now + 6 * DAY),
+            capture)
+    assert _tier(user) == "pro"
+    assert [subscriptions_due_sweep() for _ in range(3)] == [0, 0, 0]
+    assert _tier(user) == "pro"
