@@ -28,8 +28,12 @@ def test_health_when_nothing_is_configured_says_so(settings, django_assert_max_n
     settings.STRIPE_SECRET_KEY = settings.STRIPE_TEST_SECRET_KEY = ""
     settings.STRIPE_WEBHOOK_SECRETS = []
     with django_assert_max_num_queries(4):
-        body = Client().get("/billing/health").json()
-    assert body == {"live_key_configured": False, "live_key_is_test_key": False, "test_key_configured": False,
+        response = Client().get("/billing/health")
+    body = response.json()
+    assert response.status_code == 503  # the original contract: 503 when not healthy
+    assert body == {"healthy": False, "problems": ["STRIPE_SECRET_KEY is not set", "STRIPE_WEBHOOK_SECRET is not set"],
+                    "stripe_key_configured": False, "live_key_configured": False, "live_key_is_test_key": False,
+                    "test_key_configured": False,
                     "webhook_secret_configured": False, "last_webhook_received_at": None,
                     "events_24h": {"received": 0, "processed": 0, "ignored": 0, "failed": 0}, "last_failure": None,
                     "tier_prices_synced": {"live": {"pro": False, "enterprise": False},
@@ -45,6 +49,10 @@ def test_health_reports_real_state_and_never_a_secret(fake_stripe, operator):
     _event("evt_3", status="failed", type="invoice.paid", error="AppError: Stripe is failing right now")
     response = Client().get("/billing/health")
     body = response.json()
+    # a failure in the last 24 h: not healthy, 503, and the body says why
+    assert response.status_code == 503 and body["healthy"] is False
+    assert body["problems"] == ["a Stripe event failed in the last 24 h (see last_failure)"]
+    assert body["stripe_key_configured"] is True
     assert body["live_key_configured"] and body["test_key_configured"] and body["webhook_secret_configured"]
     assert body["events_24h"] == {"received": 0, "processed": 1, "ignored": 1, "failed": 1}
     assert body["last_failure"]["event"] == "evt_3" and body["last_failure"]["type"] == "invoice.paid"
@@ -56,6 +64,18 @@ def test_health_reports_real_state_and_never_a_secret(fake_stripe, operator):
         assert secret not in response.content.decode()
     assert operator.get("/billing/health").json()["last_failure"]["error"].startswith("AppError")
     assert Client().post("/billing/health").status_code == 405
+
+
+@pytest.mark.django_db
+def test_health_is_healthy_with_keys_a_webhook_secret_and_no_recent_failure(fake_stripe):
+    _event("evt_f", status="failed", error="boom", ago=timedelta(hours=25))  # older than the window
+    response = Client().get("/billing/health")
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["healthy"], body["problems"], body["stripe_key_configured"], body["webhook_secret_configured"]) == (
+        True, [], True, True)
+    _event("evt_g", status="failed", error="boom")
+    assert Client().get("/billing/health").status_code == 503
 
 
 @pytest.mark.django_db
