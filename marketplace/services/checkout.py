@@ -83,6 +83,12 @@ def checkout_session_start(*, user: User, livemode: bool, tier: str, code: str =
     promotion = promotion_code_usable(code=code, livemode=livemode) if code else None
     current = (Subscription.objects.filter(user=user, livemode=livemode, status__in=ENTITLING_STATUSES)
                .order_by("-created_at").first())
+    if current is not None and current.status == "past_due":
+        raise AppError(ErrorCode.ALREADY_SUBSCRIBED,
+                       f"The last payment of your {current.tier} subscription failed: pay it or change the card "
+                       "in the billing portal (Manage billing, or POST /api/v1/billing/portal) instead of "
+                       "starting a second subscription.",
+                       details={"tier": current.tier, "subscription": current.stripe_id, "status": current.status})
     if current is not None:
         same = current.tier == tier
         raise AppError(ErrorCode.ALREADY_SUBSCRIBED,

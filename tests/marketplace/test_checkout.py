@@ -11,7 +11,7 @@ from marketplace.models import CheckoutSession, PromotionCode, StripeCustomer, S
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
 from tests.factories import UserFactory, api_key_for
-from tests.marketplace.support import prices_synced
+from tests.marketplace.support import customer_for, prices_synced
 
 CHECKOUT = "/api/v1/billing/checkout"
 PORTAL = "/api/v1/billing/portal"
@@ -230,3 +230,25 @@ def test_checkout_makes_a_constant_number_of_queries(api, synced, django_assert_
     CheckoutSession.objects.all().delete()
     with django_assert_max_num_queries(8):
         assert post_json(api, CHECKOUT, {"tier": "pro", "code": ""}).status_code == 201
+
+
+@pytest.mark.django_db
+def test_a_user_whose_grace_ran_out_can_reach_the_billing_portal_from_the_page(synced):
+    user = UserFactory(terms_accepted=True, tier="sandbox")  # the grace ran out: sandbox, still past due
+    customer_for(user)
+    Subscription.objects.create(stripe_id="sub_1", user=user, livemode=True, tier="pro", status="past_due")
+    browser = Client()
+    browser.force_login(user)
+    assert b'id="manage-billing-form"' in browser.get("/developer").content
+    response = browser.post("/billing/upgrade", {"tier": "pro"}, follow=True)
+    text = response.content.decode()
+    assert "last payment of your pro subscription failed" in text and 'id="manage-billing-form"' in text
+    assert browser.post("/billing/manage")["Location"] == synced.created("billing_portal/sessions")[-1]["url"]
+
+
+@pytest.mark.django_db
+def test_manage_billing_is_offered_only_to_users_with_a_billing_account(synced):
+    user = UserFactory(terms_accepted=True, tier="pro")  # a tier an operator gave, no Stripe customer
+    browser = Client()
+    browser.force_login(user)
+    assert b'id="manage-billing-form"' not in browser.get("/developer").content
