@@ -114,6 +114,8 @@ class FakeStripe:
         self.url = ""
         # Hooks a test may add: (method, collection) -> fn(fake, obj_or_None, form) run on create/update.
         self.on_create: dict[str, callable] = {}
+        # A hook run on every request as it arrives (in the server's thread): fn(method, path).
+        self.on_request: callable | None = None
 
     # -- what a test uses -------------------------------------------------------------------
     def put(self, collection: str, obj: dict) -> dict:
@@ -149,6 +151,8 @@ class FakeStripe:
 
     # -- the API ----------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: dict, form: dict, headers: dict) -> tuple[int, dict]:
+        if self.on_request is not None:
+            self.on_request(method, path)
         with self.lock:
             self.requests.append({"method": method, "path": path, "query": query, "form": form, "headers": headers,
                                   "api_key": headers.get("Authorization", "").removeprefix("Bearer "),

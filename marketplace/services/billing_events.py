@@ -77,7 +77,21 @@ def stripe_event_process(*, event_id: str) -> str | None:
     """Process a stored event if it is still `received`: its handler in a savepoint, then the
     event marked processed / ignored with a note, and stripe_event_processed sent. A handler that
     raises counts an attempt and leaves the event `received` for the sweep, or `failed` once
-    BILLING_EVENT_MAX_ATTEMPTS are spent. Returns the event's status, None if there was nothing to do."""
+    BILLING_EVENT_MAX_ATTEMPTS are spent. Returns the event's status, None if there was nothing to do.
+
+    What a handler needs from Stripe is fetched first (FETCHERS), outside any transaction: no
+    row is locked (nor SQLite's write lock held) while Stripe answers; a failed fetch counts an
+    attempt like a failed handler."""
+    pending = StripeEvent.objects.filter(pk=event_id, status=StripeEvent.Status.RECEIVED).first()
+    if pending is None:
+        return None
+    fetched, fetch_error = {}, None
+    fetcher = FETCHERS.get(pending.type)
+    if fetcher is not None:
+        try:
+            fetched = fetcher(pending)
+        except Exception as exc:  # counted below, under the lock, like a handler's failure
+            fetch_error = exc
     with transaction.atomic():
         event = StripeEvent.objects.select_for_update().filter(pk=event_id).first()
         if event is None or event.status != StripeEvent.Status.RECEIVED:
@@ -85,7 +99,9 @@ def stripe_event_process(*, event_id: str) -> str | None:
         event.attempts += 1
         try:
             with transaction.atomic():
-                outcome = HANDLERS.get(event.type, _unhandled)(event)
+                if fetch_error is not None:
+                    raise fetch_error
+                outcome = HANDLERS.get(event.type, _unhandled)(event, **fetched)
                 event.status, event.note = outcome.status, outcome.note[:255]
                 event.processed_at, event.last_error = timezone.now(), ""
                 event.save(update_fields=["status", "note", "processed_at", "last_error", "attempts"])
@@ -275,9 +291,29 @@ def _on_subscription(event: StripeEvent) -> Outcome:
     return _subscription_apply(event, data, customer=customer)
 
 
-def _on_checkout_completed(event: StripeEvent) -> Outcome:
-    """The Checkout Session complete, its subscription fetched from Stripe and applied: the tier
-    goes up at once, without waiting for customer.subscription.created."""
+def _checkout_subscription_id(data: dict) -> str:
+    found = data.get("subscription") or ""
+    return found.get("id", "") if isinstance(found, dict) else found
+
+
+def _fetch_checkout_subscription(event: StripeEvent) -> dict:
+    """Before the transaction: the subscription of a completed subscription-mode checkout of one of
+    our customers, from Stripe ({"subscription": dict}); {} when the handler will not need it."""
+    data = event.payload["data"]["object"]
+    if data.get("mode") != "subscription" or not _checkout_subscription_id(data):
+        return {}
+    customer, _ = _customer_of(event, data.get("customer"))
+    if customer is None:
+        return {}
+    with stripe_errors():
+        fetched = stripe_client(livemode=customer.livemode).v1.subscriptions.retrieve(
+            _checkout_subscription_id(data), params={"expand": ["items.data.price"]})
+    return {"subscription": fetched.to_dict()}
+
+
+def _on_checkout_completed(event: StripeEvent, subscription: dict | None = None) -> Outcome:
+    """The Checkout Session complete, its subscription (fetched from Stripe before the transaction)
+    applied: the tier goes up at once, without waiting for customer.subscription.created."""
     data = event.payload["data"]["object"]
     if data.get("mode") != "subscription":
         return Outcome(IGNORED, f"a {data.get('mode')} checkout: not a subscription")
@@ -286,15 +322,11 @@ def _on_checkout_completed(event: StripeEvent) -> Outcome:
     customer, why = _customer_of(event, data.get("customer"))
     if customer is None:
         return Outcome(IGNORED, why)
-    subscription_id = data.get("subscription")
-    if isinstance(subscription_id, dict):
-        subscription_id = subscription_id.get("id")
-    if not subscription_id:
+    if not _checkout_subscription_id(data):
         return Outcome(IGNORED, "the session has no subscription")
-    with stripe_errors():
-        fetched = stripe_client(livemode=customer.livemode).v1.subscriptions.retrieve(
-            subscription_id, params={"expand": ["items.data.price"]})
-    return _subscription_apply(event, fetched.to_dict(), customer=customer)
+    if subscription is None:  # the customer became ours between the fetch and now: the next attempt fetches
+        raise RuntimeError("the checkout's subscription was not fetched; retried")
+    return _subscription_apply(event, subscription, customer=customer)
 
 
 def _on_checkout_expired(event: StripeEvent) -> Outcome:
@@ -414,7 +446,7 @@ def _on_dispute_created(event: StripeEvent) -> Outcome:
     return Outcome(PROCESSED)
 
 
-def _unhandled(event: StripeEvent) -> Outcome:
+def _unhandled(event: StripeEvent, **fetched) -> Outcome:
     return Outcome(IGNORED, "a type billing does not handle")
 
 
@@ -428,6 +460,11 @@ HANDLERS = {
     "invoice.payment_failed": _on_payment_failed,
     "charge.refunded": _on_charge_refunded,
     "charge.dispute.created": _on_dispute_created,
+}
+# What a handler needs from Stripe, fetched before the processing transaction: type -> fn(event)
+# -> the handler's extra keyword arguments.
+FETCHERS = {
+    "checkout.session.completed": _fetch_checkout_subscription,
 }
 
 

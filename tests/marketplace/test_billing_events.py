@@ -449,3 +449,29 @@ def test_a_cancelled_subscription_is_not_due_again(live, capture, clock):
     assert _tier(user) == "pro"
     assert [subscriptions_due_sweep() for _ in range(3)] == [0, 0, 0]
     assert _tier(user) == "pro"
+
+
+def test_checkout_completed_asks_stripe_before_opening_the_transaction(live, fake_stripe, capture):
+    from django.db import connections
+
+    from marketplace.services.billing_events import stripe_event_process
+    from tests.marketplace.support import webhook_post
+
+    user, customer = live
+    fake_stripe.put("subscriptions", subscription_object(sub_id="sub_1", customer=customer.stripe_id))
+    event = stripe_event("checkout.session.completed", {"id": "cs_1", "object": "checkout.session",
+                                                        "mode": "subscription", "customer": customer.stripe_id,
+                                                        "subscription": "sub_1"})
+    with capture():
+        assert webhook_post(event).status_code == 200  # stored, not processed yet
+    connection = connections["default"]
+    outside = len(connection.atomic_blocks)  # the test's own transaction
+    depth_while_stripe_answers = []
+    fake_stripe.on_request = lambda method, path: depth_while_stripe_answers.append(len(connection.atomic_blocks))
+    # Stripe failing: an attempt counted, nothing held, the event left for the sweep
+    fake_stripe.fail_next(3, status=503)
+    assert stripe_event_process(event_id=event["id"]) == "received"
+    assert StripeEvent.objects.get(pk=event["id"]).attempts == 1
+    assert stripe_event_process(event_id=event["id"]) == "processed"
+    assert depth_while_stripe_answers and set(depth_while_stripe_answers) == {outside}  # no lock, no transaction
+    assert _tier(user) == "pro"
