@@ -190,6 +190,12 @@ class FakeStripe:
             obj["amount_reversed"] = obj.get("amount_reversed", 0) + reversal["amount"]
             obj["reversed"] = obj["amount_reversed"] >= obj.get("amount", 0)
             return 200, reversal
+        if len(tail) == 2 and collection == "checkout/sessions" and tail[1] == "expire" and method == "POST":
+            if obj.get("status") != "open":  # as Stripe: only an open session can be expired
+                return _error(400, f"Only Checkout Sessions with a status of open can be expired; this one is "
+                                   f"{obj.get('status')}.", code="checkout_session_not_open")
+            obj.update(status="expired", url=None)
+            return 200, obj
         if len(tail) == 2 and tail[1] == "cancel" and method in ("POST", "DELETE"):
             obj["status"] = "canceled"
             return 200, obj
