@@ -48,6 +48,11 @@ class Subscription(models.Model):
     # (invoice.paid, invoice.payment_failed, or a subscription event that said active again). An
     # older one changes no grace: a failure Stripe delivers after the later payment is ignored.
     payment_event_created = models.BigIntegerField(default=0)
+    # Erasure: the account was erased, so the subscription must stop billing. Set in the erasure's
+    # transaction; marketplace.services.erasure cancels it at Stripe, again every sweep until
+    # Stripe confirms (status canceled). cancel_error: why the last try did not (shown in admin).
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_error = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -57,7 +62,9 @@ class Subscription(models.Model):
                    # Paid conversions of a window (intelligence's daily discount rule).
                    models.Index(fields=["livemode", "created_at"], name="subscription_mode_created"),
                    # The period-end sweep: downgrades and cancellations whose period has ended.
-                   models.Index(fields=["current_period_end"], name="subscription_period_end")]
+                   models.Index(fields=["current_period_end"], name="subscription_period_end"),
+                   # The cancel sweep: erased accounts' subscriptions Stripe has not cancelled yet.
+                   models.Index(fields=["cancel_requested_at"], name="subscription_cancel_requested")]
 
     def __str__(self):
         return f"{self.stripe_id} ({self.tier}, {self.status})"
