@@ -30,8 +30,11 @@ def ratelimit_ip(request) -> str:
 
 
 def counters_for(request) -> list[Counter]:
-    """The limits that apply to this request (none for health, ops, admin and pages)."""
+    """The limits that apply to this request (none for health, ops, admin and pages, nor for
+    RATELIMIT_EXEMPT_PATHS)."""
     path = request.path_info
+    if path in settings.RATELIMIT_EXEMPT_PATHS:
+        return []
     on_api = path.startswith("/api/")
     sensitive = path.startswith(settings.RATELIMIT_SENSITIVE_PREFIXES)
     if not on_api and not sensitive:

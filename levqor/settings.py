@@ -455,6 +455,10 @@ RATELIMIT_GLOBAL = int(os.environ.get("RATELIMIT_GLOBAL", "200"))
 RATELIMIT_SENSITIVE_PER_IP = int(os.environ.get("RATELIMIT_SENSITIVE_PER_IP", "60"))
 RATELIMIT_SENSITIVE_PREFIXES = ("/billing/", "/api/partners/", "/api/admin/", "/api/user/", "/webhooks/",
                                 "/api/legal/", "/api/marketing/")
+# Paths no per-IP or global limit counts: the Stripe webhook is authenticated by its signature and
+# stores each event once, and Stripe sends bursts (month-start renewals) from a few addresses;
+# limiting it would only delay what Stripe retries anyway.
+RATELIMIT_EXEMPT_PATHS = ("/webhooks/stripe",)
 RATELIMIT_PER_KEY_BY_TIER = {
     "sandbox": int(os.environ.get("RATELIMIT_KEY_SANDBOX", "60")),
     "pro": int(os.environ.get("RATELIMIT_KEY_PRO", "600")),

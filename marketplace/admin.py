@@ -30,7 +30,7 @@ class StripeEventAdmin(ReadOnlyAdmin):
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyAdmin):
     list_display = ["stripe_id", "user", "livemode", "tier", "pending_tier", "status", "current_period_end",
-                    "cancel_at_period_end", "grace_until", "updated_at"]
+                    "cancel_at_period_end", "grace_until", "cancel_requested_at", "cancel_error", "updated_at"]
     list_filter = ["livemode", "tier", "status", "cancel_at_period_end"]
     search_fields = ["stripe_id", "user__email", "price_id"]
     list_select_related = ["user"]

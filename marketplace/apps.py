@@ -7,6 +7,8 @@ SCHEDULES = (
     ("marketplace.stripe_events_sweep", "marketplace.tasks.stripe_events_sweep", 5),
     # Downgrades and cancellations at the end of the period paid for, grace periods run out.
     ("marketplace.subscriptions_due_sweep", "marketplace.tasks.subscriptions_due_sweep", 15),
+    # Subscriptions of erased accounts cancelled at Stripe, again until Stripe confirms.
+    ("marketplace.subscriptions_cancel_sweep", "marketplace.tasks.subscriptions_cancel_sweep", 15),
 )
 
 

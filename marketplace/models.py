@@ -46,6 +46,15 @@ class Subscription(models.Model):
     # what was paid for until the period it was paid for ends (marketplace.services.billing_events).
     pending_tier = models.CharField(max_length=16, blank=True, default="")
     event_created = models.BigIntegerField(default=0)
+    # The ordering guard of payments (grace): the `created` of the last payment outcome applied
+    # (invoice.paid, invoice.payment_failed, or a subscription event that said active again). An
+    # older one changes no grace: a failure Stripe delivers after the later payment is ignored.
+    payment_event_created = models.BigIntegerField(default=0)
+    # Erasure: the account was erased, so the subscription must stop billing. Set in the erasure's
+    # transaction; marketplace.services.erasure cancels it at Stripe, again every sweep until
+    # Stripe confirms (status canceled). cancel_error: why the last try did not (shown in admin).
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_error = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,7 +64,9 @@ class Subscription(models.Model):
                    # Paid conversions of a window (intelligence's daily discount rule).
                    models.Index(fields=["livemode", "created_at"], name="subscription_mode_created"),
                    # The period-end sweep: downgrades and cancellations whose period has ended.
-                   models.Index(fields=["current_period_end"], name="subscription_period_end")]
+                   models.Index(fields=["current_period_end"], name="subscription_period_end"),
+                   # The cancel sweep: erased accounts' subscriptions Stripe has not cancelled yet.
+                   models.Index(fields=["cancel_requested_at"], name="subscription_cancel_requested")]
 
     def __str__(self):
         return f"{self.stripe_id} ({self.tier}, {self.status})"
@@ -162,6 +173,9 @@ class StripeEvent(models.Model):
     note = models.CharField(max_length=255, blank=True, default="")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When the user was told about this event (the dunning email): processing it again (the
+    # admin's "Process again") tells nobody twice.
+    notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "received_at"], name="stripeevent_status_received"),

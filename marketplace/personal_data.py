@@ -5,12 +5,15 @@ Erasure keeps the money records (subscriptions, checkout sessions, the Stripe cu
 they are what was bought and paid, which accounting must keep, and they name the person only
 through the user row, which the profile's erasure anonymises. Stripe ids are references, not
 secrets. What erasure removes here is the Checkout URLs (a link into a payment page), and it
-cancels at Stripe, after the commit, every subscription that still bills: an erased person is
-never charged again. The Stripe Customer object itself (which holds the email at Stripe) is
+marks, in the erasure's transaction, every subscription that still bills for cancellation
+(cancel_requested_at): a task tries at once after the commit and the cancel sweep again until
+Stripe confirms, so an erased person is never charged again (services/erasure.py). The Stripe
+Customer object itself (which holds the email at Stripe) is
 deleted in the Stripe dashboard by an operator, as docs-billing.md says (its invoices are
 Stripe's accounting records)."""
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.personal_data import personal_data_register
 from levqor.tasks_queue import task_enqueue
@@ -37,7 +40,8 @@ def billing_export(*, user) -> dict:
 
 def billing_erase(*, user, erasure) -> None:
     CheckoutSession.objects.filter(user=user).exclude(url="").update(url="")
-    if Subscription.objects.filter(user=user, status__in=ENTITLING_STATUSES).exists():
+    if Subscription.objects.filter(user=user, status__in=ENTITLING_STATUSES).update(
+            cancel_requested_at=timezone.now(), cancel_error=""):
         user_id = str(user.pk)
         transaction.on_commit(lambda: task_enqueue("marketplace.tasks.subscriptions_cancel_for_erased", user_id))
 

@@ -52,7 +52,11 @@ def tier_for_price(*, price_id: str, lookup_key: str = "") -> str:
 def billing_health(*, now=None) -> dict:
     """Billing as it is, from real state, never a secret: which keys and webhook secrets are set
     (booleans), the last webhook event received, events by status over 24 h, the last failure,
-    and which paid tiers have an active price per mode. Four queries."""
+    and which paid tiers have an active price per mode. Four queries.
+
+    `healthy` (the original service's contract, with `stripe_key_configured` = the live key and
+    `webhook_secret_configured`): the live key and a webhook secret are set and no event failed
+    (its attempts spent) in the last 24 h; `problems` says what is not (never a secret)."""
     now = now or timezone.now()
     since = now - timedelta(hours=24)
     counts = dict(StripeEvent.objects.filter(received_at__gte=since).values_list("status")
@@ -63,16 +67,26 @@ def billing_health(*, now=None) -> dict:
     synced = {(tier, livemode) for tier, livemode in
               TierPrice.objects.filter(active=True).values_list("tier", "livemode")}
     live_key = stripe_configured(livemode=True)
+    webhook_secret = bool(settings.STRIPE_WEBHOOK_SECRETS)
+    failed_at = None if failure is None else failure["processed_at"] or failure["received_at"]
+    problems = [text for wrong, text in (
+        (not live_key, "STRIPE_SECRET_KEY is not set"),
+        (not webhook_secret, "STRIPE_WEBHOOK_SECRET is not set"),
+        (failed_at is not None and failed_at >= since, "a Stripe event failed in the last 24 h (see last_failure)"),
+    ) if wrong]
     return {
+        "healthy": not problems,
+        "problems": problems,
+        "stripe_key_configured": live_key,
         "live_key_configured": live_key,
         "live_key_is_test_key": live_key and settings.STRIPE_SECRET_KEY.startswith("sk_test_"),
         "test_key_configured": stripe_configured(livemode=False),
-        "webhook_secret_configured": bool(settings.STRIPE_WEBHOOK_SECRETS),
+        "webhook_secret_configured": webhook_secret,
         "last_webhook_received_at": last_received,
         "events_24h": {status: counts.get(status, 0) for status in StripeEvent.Status.values},
         "last_failure": None if failure is None else {
             "event": failure["id"], "type": failure["type"], "error": failure["last_error"][:500],
-            "at": failure["processed_at"] or failure["received_at"]},
+            "at": failed_at},
         "tier_prices_synced": {
             "live": {tier: (tier, True) in synced for tier in paid_tiers()},
             "test": {tier: (tier, False) in synced for tier in paid_tiers()},

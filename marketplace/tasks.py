@@ -3,7 +3,7 @@
 from marketplace.services.billing_events import stripe_event_process as _process
 from marketplace.services.billing_events import stripe_events_sweep as _events_sweep
 from marketplace.services.billing_events import subscriptions_due_sweep as _due_sweep
-from marketplace.services.erasure import subscriptions_cancel_for_erased as _cancel_for_erased
+from marketplace.services.erasure import subscriptions_cancel_requested as _cancel_requested
 
 
 def stripe_event_process(event_id: str) -> str | None:
@@ -19,4 +19,8 @@ def subscriptions_due_sweep() -> int:
 
 
 def subscriptions_cancel_for_erased(user_id: str) -> int:
-    return _cancel_for_erased(user_id=user_id)
+    return _cancel_requested(user_id=user_id)
+
+
+def subscriptions_cancel_sweep() -> int:
+    return _cancel_requested()

@@ -34,13 +34,14 @@ def stripe_webhook(request):
 
 @read_only_json
 def billing_health_view(request):
-    """GET /billing/health: billing's state, no secret (key presence as booleans). The last
-    failure's error text is for staff only."""
+    """GET /billing/health: billing's state, no secret (key presence as booleans); 503 when not
+    healthy (the original contract: monitors read the status code). The last failure's error
+    text is for staff only."""
     report = billing_health()
     user = request.user
     if report["last_failure"] is not None and not (user.is_authenticated and user.is_staff):
         report["last_failure"].pop("error")
-    return JsonResponse(report)
+    return JsonResponse(report, status=200 if report["healthy"] else 503)
 
 
 class UpgradeForm(forms.Form):

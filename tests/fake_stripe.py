@@ -119,6 +119,8 @@ class FakeStripe:
         self.url = ""
         # Hooks a test may add: (method, collection) -> fn(fake, obj_or_None, form) run on create/update.
         self.on_create: dict[str, callable] = {}
+        # A hook run on every request as it arrives (in the server's thread): fn(method, path).
+        self.on_request: callable | None = None
 
     # -- what a test uses -------------------------------------------------------------------
     def put(self, collection: str, obj: dict) -> dict:
@@ -154,6 +156,8 @@ class FakeStripe:
 
     # -- the API ----------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: dict, form: dict, headers: dict) -> tuple[int, dict]:
+        if self.on_request is not None:
+            self.on_request(method, path)
         with self.lock:
             self.requests.append({"method": method, "path": path, "query": query, "form": form, "headers": headers,
                                   "api_key": headers.get("Authorization", "").removeprefix("Bearer "),
@@ -191,6 +195,12 @@ class FakeStripe:
             obj["amount_reversed"] = obj.get("amount_reversed", 0) + reversal["amount"]
             obj["reversed"] = obj["amount_reversed"] >= obj.get("amount", 0)
             return 200, reversal
+        if len(tail) == 2 and collection == "checkout/sessions" and tail[1] == "expire" and method == "POST":
+            if obj.get("status") != "open":  # as Stripe: only an open session can be expired
+                return _error(400, f"Only Checkout Sessions with a status of open can be expired; this one is "
+                                   f"{obj.get('status')}.", code="checkout_session_not_open")
+            obj.update(status="expired", url=None)
+            return 200, obj
         if len(tail) == 2 and tail[1] == "cancel" and method in ("POST", "DELETE"):
             obj["status"] = "canceled"
             return 200, obj

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services.tiers import user_tier_set
+from levqor.errors import AppError, ErrorCode
 from levqor.money import minor_display
 from levqor.site import site_url
 from levqor.tasks_queue import task_enqueue
@@ -77,7 +78,21 @@ def stripe_event_process(*, event_id: str) -> str | None:
     """Process a stored event if it is still `received`: its handler in a savepoint, then the
     event marked processed / ignored with a note, and stripe_event_processed sent. A handler that
     raises counts an attempt and leaves the event `received` for the sweep, or `failed` once
-    BILLING_EVENT_MAX_ATTEMPTS are spent. Returns the event's status, None if there was nothing to do."""
+    BILLING_EVENT_MAX_ATTEMPTS are spent. Returns the event's status, None if there was nothing to do.
+
+    What a handler needs from Stripe is fetched first (FETCHERS), outside any transaction: no
+    row is locked (nor SQLite's write lock held) while Stripe answers; a failed fetch counts an
+    attempt like a failed handler."""
+    pending = StripeEvent.objects.filter(pk=event_id, status=StripeEvent.Status.RECEIVED).first()
+    if pending is None:
+        return None
+    fetched, fetch_error = {}, None
+    fetcher = FETCHERS.get(pending.type)
+    if fetcher is not None:
+        try:
+            fetched = fetcher(pending)
+        except Exception as exc:  # counted below, under the lock, like a handler's failure
+            fetch_error = exc
     with transaction.atomic():
         event = StripeEvent.objects.select_for_update().filter(pk=event_id).first()
         if event is None or event.status != StripeEvent.Status.RECEIVED:
@@ -85,7 +100,9 @@ def stripe_event_process(*, event_id: str) -> str | None:
         event.attempts += 1
         try:
             with transaction.atomic():
-                outcome = HANDLERS.get(event.type, _unhandled)(event)
+                if fetch_error is not None:
+                    raise fetch_error
+                outcome = HANDLERS.get(event.type, _unhandled)(event, **fetched)
                 event.status, event.note = outcome.status, outcome.note[:255]
                 event.processed_at, event.last_error = timezone.now(), ""
                 event.save(update_fields=["status", "note", "processed_at", "last_error", "attempts"])
@@ -254,6 +271,11 @@ def _subscription_apply(event: StripeEvent, data: dict, *, customer: StripeCusto
     subscription.current_period_end = period_end
     subscription.cancel_at_period_end = bool(data.get("cancel_at_period_end"))
     subscription.event_created = event.created
+    if (status in ("active", "trialing") and subscription.grace_until is not None
+            and event.created > subscription.payment_event_created):
+        # Stripe says active after the failure that started the grace: it was paid (its
+        # invoice.paid may still be on its way, or lost).
+        subscription.grace_until, subscription.payment_event_created = None, event.created
     subscription.user = customer.user
     subscription.save()
     old, new = user_tier_follow(subscription=subscription, now=now, reason=rolled)
@@ -270,9 +292,29 @@ def _on_subscription(event: StripeEvent) -> Outcome:
     return _subscription_apply(event, data, customer=customer)
 
 
-def _on_checkout_completed(event: StripeEvent) -> Outcome:
-    """The Checkout Session complete, its subscription fetched from Stripe and applied: the tier
-    goes up at once, without waiting for customer.subscription.created."""
+def _checkout_subscription_id(data: dict) -> str:
+    found = data.get("subscription") or ""
+    return found.get("id", "") if isinstance(found, dict) else found
+
+
+def _fetch_checkout_subscription(event: StripeEvent) -> dict:
+    """Before the transaction: the subscription of a completed subscription-mode checkout of one of
+    our customers, from Stripe ({"subscription": dict}); {} when the handler will not need it."""
+    data = event.payload["data"]["object"]
+    if data.get("mode") != "subscription" or not _checkout_subscription_id(data):
+        return {}
+    customer, _ = _customer_of(event, data.get("customer"))
+    if customer is None:
+        return {}
+    with stripe_errors():
+        fetched = stripe_client(livemode=customer.livemode).v1.subscriptions.retrieve(
+            _checkout_subscription_id(data), params={"expand": ["items.data.price"]})
+    return {"subscription": fetched.to_dict()}
+
+
+def _on_checkout_completed(event: StripeEvent, subscription: dict | None = None) -> Outcome:
+    """The Checkout Session complete, its subscription (fetched from Stripe before the transaction)
+    applied: the tier goes up at once, without waiting for customer.subscription.created."""
     data = event.payload["data"]["object"]
     if data.get("mode") != "subscription":
         return Outcome(IGNORED, f"a {data.get('mode')} checkout: not a subscription")
@@ -281,15 +323,11 @@ def _on_checkout_completed(event: StripeEvent) -> Outcome:
     customer, why = _customer_of(event, data.get("customer"))
     if customer is None:
         return Outcome(IGNORED, why)
-    subscription_id = data.get("subscription")
-    if isinstance(subscription_id, dict):
-        subscription_id = subscription_id.get("id")
-    if not subscription_id:
+    if not _checkout_subscription_id(data):
         return Outcome(IGNORED, "the session has no subscription")
-    with stripe_errors():
-        fetched = stripe_client(livemode=customer.livemode).v1.subscriptions.retrieve(
-            subscription_id, params={"expand": ["items.data.price"]})
-    return _subscription_apply(event, fetched.to_dict(), customer=customer)
+    if subscription is None:  # the customer became ours between the fetch and now: the next attempt fetches
+        raise RuntimeError("the checkout's subscription was not fetched; retried")
+    return _subscription_apply(event, subscription, customer=customer)
 
 
 def _on_checkout_expired(event: StripeEvent) -> Outcome:
@@ -306,18 +344,30 @@ def _invoice_subscription_id(data: dict) -> str:
     return found.get("id", "") if isinstance(found, dict) else found
 
 
+def _payment_outcome_stale(subscription: Subscription, created: int, *, paid: bool) -> bool:
+    """Whether a payment outcome (paid or failed, Stripe's `created`) is older than the last one
+    applied to the subscription, so it changes no grace. At the same second the payment wins: a
+    failure then is stale once a payment was applied (no grace runs), a payment never is."""
+    if created < subscription.payment_event_created:
+        return True
+    return not paid and created == subscription.payment_event_created and subscription.grace_until is None
+
+
 def _on_invoice_paid(event: StripeEvent) -> Outcome:
-    """Money in: the grace of a failed payment is over; invoice_paid tells the ledger."""
+    """Money in: the grace of a failed payment is over (unless a failure newer than this payment
+    was applied already); invoice_paid tells the ledger."""
     data = event.payload["data"]["object"]
     customer, why = _customer_of(event, data.get("customer"))
     if customer is None:
         return Outcome(IGNORED, why)
     subscription = (Subscription.objects.select_for_update().select_related("user")
                     .filter(stripe_id=_invoice_subscription_id(data)).first())
-    if subscription is not None and subscription.grace_until is not None:
-        subscription.grace_until = None
-        subscription.save(update_fields=["grace_until", "updated_at"])
-        user_tier_follow(subscription=subscription, now=timezone.now())
+    if subscription is not None and not _payment_outcome_stale(subscription, event.created, paid=True):
+        had_grace = subscription.grace_until is not None
+        subscription.grace_until, subscription.payment_event_created = None, event.created
+        subscription.save(update_fields=["grace_until", "payment_event_created", "updated_at"])
+        if had_grace:
+            user_tier_follow(subscription=subscription, now=timezone.now())
     charge = data.get("charge") or ""
     paid_at = _ts((data.get("status_transitions") or {}).get("paid_at")) or _ts(event.created)
     signals.invoice_paid.send(sender=StripeEvent, user=customer.user, livemode=customer.livemode,
@@ -345,21 +395,32 @@ def _payment_failed_email(*, user: User, subscription: Subscription | None, invo
 
 def _on_payment_failed(event: StripeEvent) -> Outcome:
     """Dunning: the paid tier is kept BILLING_GRACE_DAYS from the first failure (later failures do
-    not extend it), and the user is told by email (live customers only: test mode sends none)."""
+    not extend it), and the user is told by email (live customers only: test mode sends none), once
+    per event (processing it again sends nothing). A failure older than the last payment applied
+    (Stripe delivered it late) is stale: no grace, no email."""
     data = event.payload["data"]["object"]
     customer, why = _customer_of(event, data.get("customer"))
     if customer is None:
         return Outcome(IGNORED, why)
     subscription = (Subscription.objects.select_for_update().select_related("user")
                     .filter(stripe_id=_invoice_subscription_id(data)).first())
-    if subscription is not None and subscription.grace_until is None:
-        subscription.grace_until = timezone.now() + timedelta(days=settings.BILLING_GRACE_DAYS)
-        subscription.save(update_fields=["grace_until", "updated_at"])
+    if subscription is not None:
+        if _payment_outcome_stale(subscription, event.created, paid=False):
+            return Outcome(PROCESSED, f"stale: a payment of {subscription.stripe_id} newer than this failure was "
+                                      f"applied ({event.created} <= {subscription.payment_event_created}); "
+                                      "no grace, no email")
+        if subscription.grace_until is None:
+            subscription.grace_until = timezone.now() + timedelta(days=settings.BILLING_GRACE_DAYS)
+        subscription.payment_event_created = event.created
+        subscription.save(update_fields=["grace_until", "payment_event_created", "updated_at"])
     if not customer.livemode:
         return Outcome(PROCESSED, "test-mode customer: no email")
     user = customer.user
-    if user.is_active and user.email:
-        transaction.on_commit(lambda: _payment_failed_email(user=user, subscription=subscription, invoice=data))
+    if not (user.is_active and user.email):
+        return Outcome(PROCESSED)
+    if not StripeEvent.objects.filter(pk=event.pk, notified_at__isnull=True).update(notified_at=timezone.now()):
+        return Outcome(PROCESSED, "processed again: the user was emailed about it already")
+    transaction.on_commit(lambda: _payment_failed_email(user=user, subscription=subscription, invoice=data))
     return Outcome(PROCESSED)
 
 
@@ -386,7 +447,7 @@ def _on_dispute_created(event: StripeEvent) -> Outcome:
     return Outcome(PROCESSED)
 
 
-def _unhandled(event: StripeEvent) -> Outcome:
+def _unhandled(event: StripeEvent, **fetched) -> Outcome:
     return Outcome(IGNORED, "a type billing does not handle")
 
 
@@ -401,23 +462,60 @@ HANDLERS = {
     "charge.refunded": _on_charge_refunded,
     "charge.dispute.created": _on_dispute_created,
 }
+# What a handler needs from Stripe, fetched before the processing transaction: type -> fn(event)
+# -> the handler's extra keyword arguments.
+FETCHERS = {
+    "checkout.session.completed": _fetch_checkout_subscription,
+}
 
 
 # --- what falls due later -------------------------------------------------------------------------
 
+def _grace_recheck(subscription: Subscription, *, now: datetime) -> bool:
+    """Before a user goes to sandbox because the grace of a failed payment ran out, ask Stripe
+    (outside any transaction) whether the subscription is still unpaid: events can be late or
+    lost. Stripe says active or trialing: the grace is cleared and the tier kept (False). Stripe
+    unreachable: not now, the next sweep asks again (False). Otherwise (still past due, unknown to
+    Stripe, no key to ask with): the downgrade goes ahead (True)."""
+    if not (subscription.livemode and subscription.grace_until is not None and subscription.grace_until <= now
+            and subscription.status in ENTITLING_STATUSES):
+        return True
+    try:
+        with stripe_errors():
+            status = stripe_client(livemode=True).v1.subscriptions.retrieve(subscription.stripe_id).status
+    except AppError as exc:
+        if exc.code == ErrorCode.SERVICE_UNAVAILABLE:
+            logger.warning("grace of %s ended, Stripe unreachable: asked again next sweep", subscription.stripe_id)
+            return False
+        return True
+    if status not in ("active", "trialing"):
+        return True
+    with transaction.atomic():
+        Subscription.objects.filter(pk=subscription.pk, grace_until=subscription.grace_until).update(
+            grace_until=None, updated_at=timezone.now())
+    logger.info("grace of %s ended but Stripe says %s: paid, tier kept", subscription.stripe_id, status)
+    return False
+
+
 def subscriptions_due_sweep(*, now: datetime | None = None, limit: int = 500) -> int:
     """Apply what has fallen due without an event saying so: downgrades and cancellations at the end
-    of the period paid for, and grace periods that ran out (the user to sandbox). Returns how many
-    subscriptions it looked at."""
+    of the period paid for, and grace periods that ran out (the user to sandbox, once Stripe
+    confirms the subscription is still unpaid: _grace_recheck). Returns how many subscriptions it
+    looked at."""
     now = now or timezone.now()
     ended = Q(current_period_end__lte=now)
     due = (Q(pending_tier__gt="") & ended) | (
         Q(livemode=True) & ~Q(user__tier=User.Tier.SANDBOX) & ((Q(cancel_at_period_end=True) & ended)
                                                                | Q(grace_until__lte=now)))
-    ids = list(Subscription.objects.filter(due).order_by("current_period_end").values_list("pk", flat=True)[:limit])
-    for pk in ids:
+    # A finished subscription (canceled, incomplete_expired...) entitles nothing whatever its fields
+    # say: it is never due again (else a cancelled one would be looked at every run, forever).
+    ids = list(Subscription.objects.filter(due, status__in=ENTITLING_STATUSES).order_by("current_period_end")
+               .values_list("pk", flat=True)[:limit])
+    for subscription in Subscription.objects.filter(pk__in=ids).order_by("current_period_end"):
+        if not _grace_recheck(subscription, now=now):
+            continue
         with transaction.atomic():
-            subscription = Subscription.objects.select_for_update().select_related("user").get(pk=pk)
+            subscription = Subscription.objects.select_for_update().select_related("user").get(pk=subscription.pk)
             rolled = _subscription_roll(subscription, now=now)
             subscription.save()
             old, new = user_tier_follow(subscription=subscription, now=now, reason=rolled)

@@ -76,13 +76,20 @@ def checkout_session_start(*, user: User, livemode: bool, tier: str, code: str =
     user's customer in this mode, recorded as a CheckoutSession. With `code`, that promotion code
     is applied; without, Stripe's own promotion-code box is offered. 409 already_subscribed when
     the user has an active subscription in this mode (another tier is changed in the portal, not
-    with a second subscription that would bill twice). A client's Idempotency-Key is passed on to
+    with a second subscription that would bill twice); the user's older checkouts still open are
+    expired at Stripe (_older_checkouts_expire), so two tabs cannot both be paid. A client's Idempotency-Key is passed on to
     Stripe (scoped to the user and mode), so a retried request gets the same session back."""
     if tier not in paid_tiers():
         raise _invalid("tier", f"One of {', '.join(paid_tiers())}.")
     promotion = promotion_code_usable(code=code, livemode=livemode) if code else None
     current = (Subscription.objects.filter(user=user, livemode=livemode, status__in=ENTITLING_STATUSES)
                .order_by("-created_at").first())
+    if current is not None and current.status == "past_due":
+        raise AppError(ErrorCode.ALREADY_SUBSCRIBED,
+                       f"The last payment of your {current.tier} subscription failed: pay it or change the card "
+                       "in the billing portal (Manage billing, or POST /api/v1/billing/portal) instead of "
+                       "starting a second subscription.",
+                       details={"tier": current.tier, "subscription": current.stripe_id, "status": current.status})
     if current is not None:
         same = current.tier == tier
         raise AppError(ErrorCode.ALREADY_SUBSCRIBED,
@@ -118,7 +125,39 @@ def checkout_session_start(*, user: User, livemode: bool, tier: str, code: str =
                                         "promotion_code": promotion, "url": session.url or ""})
     if row.user_id != user.pk:  # a Stripe idempotency replay can only answer the same user's session
         raise AppError(ErrorCode.NOT_FOUND, "No such checkout session.")
+    _older_checkouts_expire(user=user, livemode=livemode, newer=row)
     return CheckoutStarted(session=row, created=created)
+
+
+def _older_checkouts_expire(*, user: User, livemode: bool, newer: CheckoutSession) -> None:
+    """Two tabs or a double click start two checkouts, and paying both would make two subscriptions
+    that bill twice: the user's subscription checkouts of this mode still open and started before
+    `newer` are expired at Stripe (their page then takes no payment) and recorded expired. The
+    newest wins, so of two concurrent starts one stays open, and an Idempotency-Key replay (which
+    answers the same, older-or-equal row) expires nothing it returns. Stripe unreachable: 503
+    (the next start expires them again); a session Stripe refuses to expire is no longer open
+    there (paid or expired), and its webhook event records which."""
+    older = list(CheckoutSession.objects.filter(user=user, livemode=livemode, mode="subscription",
+                                                status=CheckoutSession.Status.OPEN, pk__lt=newer.pk)
+                 .values_list("stripe_id", flat=True))
+    if not older:
+        return
+    client = stripe_client(livemode=livemode)
+    expired = []
+    try:
+        for stripe_id in older:
+            try:
+                with stripe_errors():
+                    client.v1.checkout.sessions.expire(stripe_id)
+            except AppError as exc:
+                if exc.code != ErrorCode.BILLING_PROVIDER_ERROR:
+                    raise
+                continue
+            expired.append(stripe_id)
+    finally:
+        if expired:
+            CheckoutSession.objects.filter(stripe_id__in=expired, status=CheckoutSession.Status.OPEN).update(
+                status=CheckoutSession.Status.EXPIRED)
 
 
 def billing_portal_start(*, user: User, livemode: bool) -> str:

@@ -99,10 +99,17 @@ BUCKETS = {
         over=lambda c, k: c.get("/api/v1/workflows", REMOTE_ADDR="198.51.100.99")),
     "sensitive prefixes per IP": Bucket(
         {"sensitive": 2}, 2, "sensitive-ip",
-        # GET on the Stripe webhook: 405 (it takes POSTs), counted all the same.
-        within=lambda c, k, n: c.get("/webhooks/stripe", REMOTE_ADDR="198.51.100.1"), passes=(405,),
+        # GET on the billing portal's form: a redirect to sign in, counted all the same.
+        within=lambda c, k, n: c.get("/billing/manage", REMOTE_ADDR="198.51.100.1"), passes=(302,),
         over=lambda c, k: c.get("/billing/health", REMOTE_ADDR="198.51.100.1"),
-        apart=((lambda c, k: c.get("/webhooks/stripe", REMOTE_ADDR="198.51.100.2"), (405,)),)),
+        apart=((lambda c, k: c.get("/billing/manage", REMOTE_ADDR="198.51.100.2"), (302,)),)),
+    "the /webhooks/ prefix per IP": Bucket(
+        {"sensitive": 2}, 2, "sensitive-ip",
+        # Other webhooks than Stripe's (exempt: signed, stored once) stay limited, even a 404.
+        within=lambda c, k, n: c.get("/webhooks/other", REMOTE_ADDR="198.51.100.1"), passes=(404,),
+        over=lambda c, k: c.get("/webhooks/other", REMOTE_ADDR="198.51.100.1"),
+        apart=((lambda c, k: c.get("/webhooks/other", REMOTE_ADDR="198.51.100.2"), (404,)),
+               (lambda c, k: c.get("/webhooks/stripe", REMOTE_ADDR="198.51.100.1"), (405,)))),
     # Each key gets the limit of its owner's tier; the key, not the address, is counted.
     "per key, sandbox tier": Bucket(
         {"sandbox": 2, "pro": 4}, 2, "api-key-sandbox",

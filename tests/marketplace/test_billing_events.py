@@ -341,3 +341,149 @@ def test_amounts_in_a_zero_or_three_decimal_currency_are_shown_as_that_currency_
                                                     "amount_due": 1500, "currency": "kwd"}), capture)
     [message] = mail.outbox
     assert "1.500 KWD" in message.body and "1.500 KWD" in message.alternatives[0][0]
+
+
+def _failed_invoice(customer, **extra) -> dict:
+    return {"id": "in_1", "object": "invoice", "customer": customer.stripe_id, "subscription": "sub_1",
+            "amount_due": 1900, "currency": "usd", **extra}
+
+
+def test_a_failure_delivered_after_the_later_payment_keeps_the_paying_user(live, capture, clock, settings):
+    user, customer = live
+    now = int(time.time())
+    deliver(subscription_event("created", subscription_object(customer=customer.stripe_id, period_end=now + 60 * DAY),
+                               created=now), capture)
+    failed = stripe_event("invoice.payment_failed", _failed_invoice(customer), created=now + 10)
+    paid = stripe_event("invoice.paid", {**_failed_invoice(customer), "amount_paid": 1900}, created=now + 100)
+    deliver(paid, capture)  # Stripe delivered the later event first
+    deliver(failed, capture)
+    assert Subscription.objects.get().grace_until is None
+    status, note = _status(failed)
+    assert status == "processed" and note.startswith("stale")
+    assert mail.outbox == []  # nobody is told to pay what they paid
+    clock.advance(settings.BILLING_GRACE_DAYS * DAY + 60)
+    subscriptions_due_sweep()
+    assert _tier(user) == "pro"
+
+
+def test_a_payment_older_than_the_failure_does_not_end_the_grace(live, capture):
+    user, customer = live
+    now = int(time.time())
+    deliver(subscription_event("created", subscription_object(customer=customer.stripe_id), created=now), capture)
+    deliver(stripe_event("invoice.payment_failed", _failed_invoice(customer, id="in_2"), created=now + 100), capture)
+    # last month's invoice.paid, delivered late: this month's failure still stands
+    deliver(stripe_event("invoice.paid", {**_failed_invoice(customer), "amount_paid": 1900}, created=now + 10), capture)
+    assert Subscription.objects.get().grace_until is not None
+
+
+def test_a_newer_active_subscription_event_ends_the_grace(live, capture):
+    user, customer = live
+    now = int(time.time())
+    deliver(subscription_event("created", subscription_object(customer=customer.stripe_id), created=now), capture)
+    deliver(stripe_event("invoice.payment_failed", _failed_invoice(customer), created=now + 10), capture)
+    # an update from before the failure (delivered late) says nothing about the payment
+    deliver(subscription_event("updated", subscription_object(customer=customer.stripe_id), created=now + 5), capture)
+    assert Subscription.objects.get().grace_until is not None
+    deliver(subscription_event("updated", subscription_object(customer=customer.stripe_id, status="past_due"),
+                               created=now + 11), capture)
+    assert Subscription.objects.get().grace_until is not None
+    # paid: Stripe says active again (its invoice.paid lost or still on its way)
+    deliver(subscription_event("updated", subscription_object(customer=customer.stripe_id), created=now + 500),
+            capture)
+    assert Subscription.objects.get().grace_until is None
+    # and the failure, were it delivered again late, is stale
+    deliver(stripe_event("invoice.payment_failed", _failed_invoice(customer), created=now + 20), capture)
+    assert Subscription.objects.get().grace_until is None
+
+
+def test_process_again_on_a_failed_payment_does_not_email_twice(live, capture):
+    from marketplace.services.billing_events import stripe_event_retry
+    from tests.jobs.support import tasks_drain
+
+    user, customer = live
+    deliver(subscription_event("created", subscription_object(customer=customer.stripe_id)), capture)
+    failed = stripe_event("invoice.payment_failed", _failed_invoice(customer))
+    deliver(failed, capture)
+    assert len(mail.outbox) == 1
+    with capture(execute=True):
+        stripe_event_retry(event=StripeEvent.objects.get(pk=failed["id"]))
+    with capture(execute=True):
+        tasks_drain()
+    status, note = _status(failed)
+    assert status == "processed" and "emailed about it already" in note
+    assert len(mail.outbox) == 1
+
+
+def test_the_sweep_asks_stripe_before_the_grace_ends_in_sandbox(live, capture, clock, settings, fake_stripe):
+    user, customer = live
+    deliver(subscription_event("created", subscription_object(customer=customer.stripe_id, period_end=int(
+        time.time()) + 60 * DAY)), capture)
+    deliver(stripe_event("invoice.payment_failed", _failed_invoice(customer)), capture)
+    clock.advance(settings.BILLING_GRACE_DAYS * DAY + 60)
+    fake_stripe.put("subscriptions", subscription_object(customer=customer.stripe_id, status="past_due"))
+    fake_stripe.fail_next(3, status=503)  # Stripe down: no downgrade on a guess, asked again next time
+    subscriptions_due_sweep()
+    assert _tier(user) == "pro" and Subscription.objects.get().grace_until is not None
+    # Stripe says it was paid (the events late): the grace ends, the tier stays
+    fake_stripe.get("subscriptions", "sub_1")["status"] = "active"
+    subscriptions_due_sweep()
+    assert _tier(user) == "pro" and Subscription.objects.get().grace_until is None
+    assert fake_stripe.last("GET", "/v1/subscriptions/sub_1")["api_key"] == "sk_live_fake_levqor"
+    # a later failure that Stripe confirms still unpaid: sandbox
+    deliver(stripe_event("invoice.payment_failed", _failed_invoice(customer, id="in_2"),
+                         created=int(time.time()) + 30 * DAY), capture)
+    assert Subscription.objects.get().grace_until is not None
+    clock.advance(settings.BILLING_GRACE_DAYS * DAY + 60)
+    fake_stripe.get("subscriptions", "sub_1")["status"] = "past_due"
+    subscriptions_due_sweep()
+    assert _tier(user) == "sandbox"
+
+
+def test_a_cancelled_subscription_is_not_due_again(live, capture, clock):
+    user, customer = live
+    now = int(time.time())
+    end = now + 5 * DAY
+    deliver(subscription_event("created", subscription_object(sub_id="sub_a", customer=customer.stripe_id,
+                                                              period_end=end), created=now), capture)
+    deliver(subscription_event("updated", subscription_object(sub_id="sub_a", customer=customer.stripe_id,
+                                                              period_end=end, cancel_at_period_end=True),
+                               created=now + 1), capture)
+    clock.advance(5 * DAY + 10)
+    assert subscriptions_due_sweep() == 1  # the period ended: sandbox, before Stripe's deleted arrives
+    assert _tier(user) == "sandbox"
+    deliver(subscription_event("deleted", subscription_object(sub_id="sub_a", customer=customer.stripe_id,
+                                                              status="canceled", period_end=end,
+                                                              cancel_at_period_end=True),
+                               created=now + 5 * DAY + 5), capture)
+    deliver(subscription_event("created", subscription_object(sub_id="sub_b", customer=customer.stripe_id,
+                                                              period_end=now + 40 * DAY), created=now + 6 * DAY),
+            capture)
+    assert _tier(user) == "pro"
+    assert [subscriptions_due_sweep() for _ in range(3)] == [0, 0, 0]
+    assert _tier(user) == "pro"
+
+
+def test_checkout_completed_asks_stripe_before_opening_the_transaction(live, fake_stripe, capture):
+    from django.db import connections
+
+    from marketplace.services.billing_events import stripe_event_process
+    from tests.marketplace.support import webhook_post
+
+    user, customer = live
+    fake_stripe.put("subscriptions", subscription_object(sub_id="sub_1", customer=customer.stripe_id))
+    event = stripe_event("checkout.session.completed", {"id": "cs_1", "object": "checkout.session",
+                                                        "mode": "subscription", "customer": customer.stripe_id,
+                                                        "subscription": "sub_1"})
+    with capture():
+        assert webhook_post(event).status_code == 200  # stored, not processed yet
+    connection = connections["default"]
+    outside = len(connection.atomic_blocks)  # the test's own transaction
+    depth_while_stripe_answers = []
+    fake_stripe.on_request = lambda method, path: depth_while_stripe_answers.append(len(connection.atomic_blocks))
+    # Stripe failing: an attempt counted, nothing held, the event left for the sweep
+    fake_stripe.fail_next(3, status=503)
+    assert stripe_event_process(event_id=event["id"]) == "received"
+    assert StripeEvent.objects.get(pk=event["id"]).attempts == 1
+    assert stripe_event_process(event_id=event["id"]) == "processed"
+    assert depth_while_stripe_answers and set(depth_while_stripe_answers) == {outside}  # no lock, no transaction
+    assert _tier(user) == "pro"

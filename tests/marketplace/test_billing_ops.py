@@ -9,9 +9,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django_q.brokers import get_broker
 
 from accounts.personal_data import personal_data_erase, personal_data_export
 from marketplace.models import CheckoutSession, PromotionCode, StripeEvent, Subscription, TierPrice
+from marketplace.tasks import subscriptions_cancel_sweep
 from tests.factories import UserFactory
 from tests.jobs.support import tasks_drain
 from tests.marketplace.support import customer_for, prices_synced
@@ -28,8 +30,12 @@ def test_health_when_nothing_is_configured_says_so(settings, django_assert_max_n
     settings.STRIPE_SECRET_KEY = settings.STRIPE_TEST_SECRET_KEY = ""
     settings.STRIPE_WEBHOOK_SECRETS = []
     with django_assert_max_num_queries(4):
-        body = Client().get("/billing/health").json()
-    assert body == {"live_key_configured": False, "live_key_is_test_key": False, "test_key_configured": False,
+        response = Client().get("/billing/health")
+    body = response.json()
+    assert response.status_code == 503  # the original contract: 503 when not healthy
+    assert body == {"healthy": False, "problems": ["STRIPE_SECRET_KEY is not set", "STRIPE_WEBHOOK_SECRET is not set"],
+                    "stripe_key_configured": False, "live_key_configured": False, "live_key_is_test_key": False,
+                    "test_key_configured": False,
                     "webhook_secret_configured": False, "last_webhook_received_at": None,
                     "events_24h": {"received": 0, "processed": 0, "ignored": 0, "failed": 0}, "last_failure": None,
                     "tier_prices_synced": {"live": {"pro": False, "enterprise": False},
@@ -45,6 +51,10 @@ def test_health_reports_real_state_and_never_a_secret(fake_stripe, operator):
     _event("evt_3", status="failed", type="invoice.paid", error="AppError: Stripe is failing right now")
     response = Client().get("/billing/health")
     body = response.json()
+    # a failure in the last 24 h: not healthy, 503, and the body says why
+    assert response.status_code == 503 and body["healthy"] is False
+    assert body["problems"] == ["a Stripe event failed in the last 24 h (see last_failure)"]
+    assert body["stripe_key_configured"] is True
     assert body["live_key_configured"] and body["test_key_configured"] and body["webhook_secret_configured"]
     assert body["events_24h"] == {"received": 0, "processed": 1, "ignored": 1, "failed": 1}
     assert body["last_failure"]["event"] == "evt_3" and body["last_failure"]["type"] == "invoice.paid"
@@ -56,6 +66,18 @@ def test_health_reports_real_state_and_never_a_secret(fake_stripe, operator):
         assert secret not in response.content.decode()
     assert operator.get("/billing/health").json()["last_failure"]["error"].startswith("AppError")
     assert Client().post("/billing/health").status_code == 405
+
+
+@pytest.mark.django_db
+def test_health_is_healthy_with_keys_a_webhook_secret_and_no_recent_failure(fake_stripe):
+    _event("evt_f", status="failed", error="boom", ago=timedelta(hours=25))  # older than the window
+    response = Client().get("/billing/health")
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["healthy"], body["problems"], body["stripe_key_configured"], body["webhook_secret_configured"]) == (
+        True, [], True, True)
+    _event("evt_g", status="failed", error="boom")
+    assert Client().get("/billing/health").status_code == 503
 
 
 @pytest.mark.django_db
@@ -116,6 +138,58 @@ def test_personal_data_export_and_erase_keep_the_money_records(fake_stripe, djan
     tasks_drain()
     cancels = {r["path"]: r["api_key"] for r in fake_stripe.calls("DELETE")}
     assert cancels == {"/v1/subscriptions/sub_1": "sk_live_fake_levqor", "/v1/subscriptions/sub_t": "sk_test_fake_levqor"}
+    assert set(Subscription.objects.values_list("stripe_id", "status")) == {
+        ("sub_1", "canceled"), ("sub_t", "canceled"), ("sub_old", "canceled")}  # confirmed: not tried again
+    assert subscriptions_cancel_sweep() == 0 and len(fake_stripe.calls("DELETE")) == 2
+
+
+def _erased_with(fake_stripe, capture, *subscriptions):
+    user = UserFactory()
+    for stripe_id, livemode in subscriptions:
+        fake_stripe.put("subscriptions", {"id": stripe_id, "customer": "cus_1", "status": "active"})
+        Subscription.objects.create(stripe_id=stripe_id, user=user, tier="pro", status="active", livemode=livemode)
+    with capture(execute=True):  # the erasure commits, its task is queued
+        personal_data_erase(user=user, actor=user, ip=None)
+    return user
+
+
+@pytest.mark.django_db
+def test_erasure_cancels_until_stripe_confirms_when_stripe_is_down(fake_stripe, django_capture_on_commit_callbacks):
+    _erased_with(fake_stripe, django_capture_on_commit_callbacks, ("sub_1", True))
+    assert Subscription.objects.get().cancel_requested_at is not None  # marked in the erasure's transaction
+    fake_stripe.fail_next(3, status=503)
+    tasks_drain()  # the task at once: Stripe down (the task is not retried by django-q)
+    subscription = Subscription.objects.get()
+    assert subscription.status == "active" and "not cancelled yet" in subscription.cancel_error
+    assert subscriptions_cancel_sweep() == 1  # the sweep tries again
+    subscription.refresh_from_db()
+    assert (subscription.status, subscription.cancel_error) == ("canceled", "")
+    assert fake_stripe.get("subscriptions", "sub_1") is None  # cancelled at Stripe (the fake deletes it)
+    assert fake_stripe.last("DELETE", "/v1/subscriptions/sub_1")["api_key"] == "sk_live_fake_levqor"
+
+
+@pytest.mark.django_db
+def test_a_lost_erasure_task_is_made_up_by_the_sweep(fake_stripe, django_capture_on_commit_callbacks):
+    _erased_with(fake_stripe, django_capture_on_commit_callbacks, ("sub_1", True))
+    get_broker().purge_queue()  # the enqueue was lost
+    assert subscriptions_cancel_sweep() == 1
+    assert fake_stripe.get("subscriptions", "sub_1") is None  # cancelled at Stripe (the fake deletes it)
+    assert fake_stripe.last("DELETE", "/v1/subscriptions/sub_1")["api_key"] == "sk_live_fake_levqor"
+
+
+@pytest.mark.django_db
+def test_a_test_mode_subscription_without_a_test_key_does_not_stop_the_live_cancel(fake_stripe, settings,
+                                                                                   django_capture_on_commit_callbacks):
+    settings.STRIPE_TEST_SECRET_KEY = ""
+    _erased_with(fake_stripe, django_capture_on_commit_callbacks, ("sub_t", False), ("sub_l", True))
+    tasks_drain()
+    assert fake_stripe.get("subscriptions", "sub_l") is None  # cancelled at Stripe (the fake deletes it)
+    assert fake_stripe.last("DELETE", "/v1/subscriptions/sub_l")["api_key"] == "sk_live_fake_levqor"
+    test_mode = Subscription.objects.get(stripe_id="sub_t")
+    assert test_mode.status == "active" and "no test Stripe key" in test_mode.cancel_error  # recorded, kept
+    settings.STRIPE_TEST_SECRET_KEY = "sk_test_fake_levqor"
+    assert subscriptions_cancel_sweep() == 1
+    assert Subscription.objects.get(stripe_id="sub_t").status == "canceled"
 
 
 @pytest.mark.django_db

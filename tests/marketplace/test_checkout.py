@@ -11,7 +11,7 @@ from marketplace.models import CheckoutSession, PromotionCode, StripeCustomer, S
 from tests.api_asserts import assert_api_error
 from tests.conftest import post_json
 from tests.factories import UserFactory, api_key_for
-from tests.marketplace.support import prices_synced
+from tests.marketplace.support import customer_for, prices_synced
 
 CHECKOUT = "/api/v1/billing/checkout"
 PORTAL = "/api/v1/billing/portal"
@@ -230,3 +230,59 @@ def test_checkout_makes_a_constant_number_of_queries(api, synced, django_assert_
     CheckoutSession.objects.all().delete()
     with django_assert_max_num_queries(8):
         assert post_json(api, CHECKOUT, {"tier": "pro", "code": ""}).status_code == 201
+
+
+@pytest.mark.django_db
+def test_a_user_whose_grace_ran_out_can_reach_the_billing_portal_from_the_page(synced):
+    user = UserFactory(terms_accepted=True, tier="sandbox")  # the grace ran out: sandbox, still past due
+    customer_for(user)
+    Subscription.objects.create(stripe_id="sub_1", user=user, livemode=True, tier="pro", status="past_due")
+    browser = Client()
+    browser.force_login(user)
+    assert b'id="manage-billing-form"' in browser.get("/developer").content
+    response = browser.post("/billing/upgrade", {"tier": "pro"}, follow=True)
+    text = response.content.decode()
+    assert "last payment of your pro subscription failed" in text and 'id="manage-billing-form"' in text
+    assert browser.post("/billing/manage")["Location"] == synced.created("billing_portal/sessions")[-1]["url"]
+
+
+@pytest.mark.django_db
+def test_manage_billing_is_offered_only_to_users_with_a_billing_account(synced):
+    user = UserFactory(terms_accepted=True, tier="pro")  # a tier an operator gave, no Stripe customer
+    browser = Client()
+    browser.force_login(user)
+    assert b'id="manage-billing-form"' not in browser.get("/developer").content
+
+
+@pytest.mark.django_db
+def test_a_second_checkout_expires_the_first_so_two_tabs_cannot_both_be_paid(api, synced, client_for):
+    first = post_json(api, CHECKOUT, {"tier": "pro"}).json()
+    second = post_json(api, CHECKOUT, {"tier": "enterprise"}).json()
+    assert first["id"] != second["id"]
+    assert synced.last("POST", f"/v1/checkout/sessions/{first['id']}/expire")["api_key"] == "sk_live_fake_levqor"
+    assert synced.get("checkout/sessions", first["id"])["status"] == "expired"  # Stripe's page takes no payment
+    assert dict(CheckoutSession.objects.values_list("stripe_id", "status")) == {first["id"]: "expired",
+                                                                                second["id"]: "open"}
+    # the same request retried with its Idempotency-Key gets its session back, still open
+    again = post_json(api, CHECKOUT, {"tier": "enterprise"}, HTTP_IDEMPOTENCY_KEY="k1").json()
+    replay = post_json(api, CHECKOUT, {"tier": "enterprise"}, HTTP_IDEMPOTENCY_KEY="k1").json()
+    assert replay["id"] == again["id"] and CheckoutSession.objects.get(stripe_id=again["id"]).status == "open"
+    assert CheckoutSession.objects.filter(status="open").count() == 1
+    # another mode's checkout is left alone
+    _, test_raw = api_key_for(CheckoutSession.objects.first().user, livemode=False)
+    prices_synced(test=True)
+    assert post_json(client_for(test_raw), CHECKOUT, {"tier": "pro"}).status_code == 201
+    assert CheckoutSession.objects.filter(status="open").count() == 2
+
+
+@pytest.mark.django_db
+def test_stripe_down_while_expiring_the_first_checkout_is_503_and_the_next_start_expires_it(api, synced):
+    first = post_json(api, CHECKOUT, {"tier": "pro"}).json()
+    # Stripe fails every expire (and the SDK's retries of it), nothing else
+    synced.on_request = lambda method, path: synced.fail_next(1, status=503) if path.endswith("/expire") else None
+    assert_api_error(post_json(api, CHECKOUT, {"tier": "pro"}), 503, "service_unavailable")
+    synced.on_request = None
+    assert CheckoutSession.objects.get(stripe_id=first["id"]).status == "open"
+    post_json(api, CHECKOUT, {"tier": "pro"})
+    assert list(CheckoutSession.objects.filter(status="open").values_list("stripe_id", flat=True)) != [first["id"]]
+    assert CheckoutSession.objects.filter(status="open").count() == 1

@@ -161,3 +161,11 @@ def test_the_webhook_answers_in_a_constant_number_of_queries(fake_stripe, django
     webhook_post(event)
     with django_assert_max_num_queries(6):
         assert webhook_post(event).json()["duplicate"] is True
+
+
+@pytest.mark.django_db
+def test_a_month_start_burst_from_stripe_is_not_rate_limited(fake_stripe, settings):
+    settings.RATELIMIT_SENSITIVE_PER_IP = 3  # far fewer than Stripe sends at once
+    codes = [webhook_post(stripe_event("customer.created", {"id": f"cus_{n}"})).status_code for n in range(6)]
+    assert codes == [200] * 6
+    assert StripeEvent.objects.count() == 6
