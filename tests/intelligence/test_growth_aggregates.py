@@ -8,7 +8,9 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
+from django.utils import timezone
 
 from accounts.models import User
 from intelligence import tasks
@@ -164,8 +166,7 @@ def test_the_cohort_triangle_cells():
 
 
 def test_the_schedules_compute_yesterday_and_are_idempotent(funnel, clock):
-    today = date.today()
-    yesterday = today - timedelta(days=1)
+    yesterday = timezone.now().date() - timedelta(days=1)
     a = funnel["a"]
     GrowthEvent.objects.filter(user=a, kind="signup").update(day=yesterday)
     active(a, yesterday)
@@ -174,7 +175,7 @@ def test_the_schedules_compute_yesterday_and_are_idempotent(funnel, clock):
     tasks.growth_aggregate()
     snapshot = (list(RetentionDay.objects.order_by("day", "source").values_list("day", "source", "dau", "mau")),
                 list(GrowthDay.objects.order_by("day", "source").values_list("day", "source", "visits", "signups")))
-    assert snapshot[0] == [(yesterday, "", 1, 1), (yesterday, "newsletter", 1, 1)]
+    assert snapshot[0][-2:] == [(yesterday, "", 1, 1), (yesterday, "newsletter", 1, 1)]
     assert snapshot[1] == [(yesterday, "newsletter", 1, 1)]
     tasks.retention_aggregate()
     tasks.growth_aggregate()
@@ -182,6 +183,29 @@ def test_the_schedules_compute_yesterday_and_are_idempotent(funnel, clock):
             list(GrowthDay.objects.order_by("day", "source").values_list("day", "source", "visits", "signups"))) \
         == snapshot
     assert retention_aggregate(day=yesterday)["day"] == yesterday.isoformat()
+
+
+def test_revenue_and_payments_recorded_after_a_nightly_run_reach_growth_the_next_night(clock):
+    """00:10 aggregates yesterday; at 01:00 the ledger reconcile records a missed invoice of that
+    day and a late webhook's first payment is dated on it: the next nights' runs pick them up."""
+    day = timezone.now().date() - timedelta(days=1)
+    user = signed_up("newsletter", day)
+    revenue(user, day, 1900)
+    tasks.growth_aggregate()
+    revenue(user, day, 19900)  # the reconcile, after the run
+    paid(user, day)            # a webhook processed late
+    week_ago = timezone.now().date() - timedelta(days=settings.LEDGER_RECONCILE_DAYS)
+    revenue(user, week_ago, 500)  # the oldest day tonight's reconcile looks back to
+    clock.advance(24 * 3600)
+    result = tasks.growth_aggregate()
+    assert GrowthRevenueDay.objects.get(day=day).revenue_minor == 21800
+    assert GrowthDay.objects.get(day=day).paid == 1
+    assert GrowthRevenueDay.objects.get(day=week_ago).revenue_minor == 500
+    assert result["days"] == settings.LEDGER_RECONCILE_DAYS + 1
+    tasks.retention_aggregate()
+    assert RetentionDay.objects.filter(day=day, source="").exists()  # the window, retention too
+    report = growth_by_source(window=growth_window(days=7, today=day + timedelta(days=1)))
+    assert report["total"]["revenue"]["USD"]["revenue_minor"] == 1900 + 19900 + 500
 
 
 def test_the_backfill_command_reports_each_day_and_gives_the_same_tables(funnel):
