@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
@@ -62,13 +62,10 @@ _INSERT_FIELDS = [f for f in GrowthEvent._meta.concrete_fields if not f.primary_
 
 
 def _insert_once(event: GrowthEvent) -> None:
-    """One INSERT ... ON CONFLICT DO NOTHING (INSERT OR IGNORE on SQLite): a row the constraints
-    already hold is not added, and no error is raised. Its own atomic block (a savepoint inside a
-    transaction), so a caller that survives a failed write leaves no enclosing transaction broken;
-    it runs once per user and day, not on the hot path."""
-    with transaction.atomic(using=DEFAULT_DB_ALIAS):
-        GrowthEvent._base_manager._insert([event], fields=_INSERT_FIELDS, on_conflict=OnConflict.IGNORE,
-                                          using=DEFAULT_DB_ALIAS)
+    """One INSERT ... ON CONFLICT DO NOTHING (INSERT OR IGNORE on SQLite), no transaction of its
+    own: a row the constraints already hold is not added, and no error is raised."""
+    GrowthEvent._base_manager._insert([event], fields=_INSERT_FIELDS, on_conflict=OnConflict.IGNORE,
+                                      using=DEFAULT_DB_ALIAS)
 
 
 def _first_today(kind: str, who, day) -> tuple[bool, str | None]:

@@ -295,6 +295,9 @@ def growth_inserts_refused():
                 cursor.execute("DROP FUNCTION growth_refuse()")
 
 
+# Transactional: GrowthMiddleware runs outside any transaction (no ATOMIC_REQUESTS), as here; a
+# refused INSERT inside the test's own transaction would abort it on PostgreSQL.
+@pytest.mark.django_db(transaction=True)
 def test_a_failed_active_mark_leaves_the_answer_alone_and_a_later_request_marks_it(api, caplog):
     api.raise_request_exception = False
     with growth_inserts_refused():
@@ -307,6 +310,7 @@ def test_a_failed_active_mark_leaves_the_answer_alone_and_a_later_request_marks_
     assert list(GrowthEvent.objects.filter(kind="active").values_list("user", flat=True)) == [api.user.pk]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_failed_visit_leaves_the_page_alone_and_the_next_view_records_it():
     client = consenting()
     with growth_inserts_refused():
