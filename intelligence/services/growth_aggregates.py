@@ -147,7 +147,8 @@ def cohort_triangle_aggregate(*, through: date, weeks: int | None = None) -> int
             cells.append(RetentionCohort(cohort=cohort, weeks_since=k, size=size, computed_at=now,
                                          active=counts.get((cohort, cohort + timedelta(weeks=k)), 0)))
     with transaction.atomic():
-        RetentionCohort.objects.filter(cohort__gte=first_week).delete()
+        # Only the cohorts rebuilt here: a backfill through an older day leaves newer weeks alone.
+        RetentionCohort.objects.filter(cohort__range=(first_week, last_week)).delete()
         RetentionCohort.objects.bulk_create(cells)
     return len(cells)
 

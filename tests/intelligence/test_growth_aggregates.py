@@ -165,6 +165,21 @@ def test_the_cohort_triangle_cells():
     assert RetentionCohort.objects.count() == 6
 
 
+def test_a_triangle_through_an_older_day_leaves_the_newer_cohorts_alone():
+    """A backfill through 3 weeks ago rebuilds its weeks and keeps the cohorts of the weeks since."""
+    mon = date(2026, 10, 19)
+    old, new = signed_up("x", mon), signed_up("x", mon + timedelta(weeks=2))
+    active(old, mon, mon + timedelta(weeks=2))
+    active(new, mon + timedelta(weeks=2))
+    assert cohort_triangle_aggregate(through=D, weeks=3) == 3 + 1  # the 19 Oct cohort's 3 weeks, 2 Nov's 1
+    newer = list(RetentionCohort.objects.filter(cohort=mon + timedelta(weeks=2)).values_list("weeks_since", "size",
+                                                                                             "active"))
+    assert newer == [(0, 1, 1)]
+    assert cohort_triangle_aggregate(through=mon + timedelta(days=2), weeks=3) == 1  # 19 Oct, its week 0
+    assert list(RetentionCohort.objects.filter(cohort=mon + timedelta(weeks=2)).values_list(
+        "weeks_since", "size", "active")) == newer
+
+
 def test_the_schedules_compute_yesterday_and_are_idempotent(funnel, clock):
     yesterday = timezone.now().date() - timedelta(days=1)
     a = funnel["a"]
