@@ -62,7 +62,8 @@ class IntelligenceConfig(AppConfig):
 
     def _ready_growth(self):
         """The growth funnel: signups (accounts' post_save) and first payments (billing's signal)
-        recorded; yesterday's retention at 00:05 UTC and growth by source at 00:10 UTC."""
+        recorded; retention at 00:05 UTC and growth by source at 00:10 UTC, each over the trailing days
+        ending yesterday (late revenue from the 01:00 ledger reconcile lands the next night)."""
         from intelligence.services.growth import growth_connect
         from levqor.schedules import schedule_daily
 

@@ -8,7 +8,14 @@
   analytics is their visit of the day; their first touch is remembered in a first-party cookie.
   Without that consent nothing is stored and a first-touch cookie left from before is removed.
 - signup: the request is bound for the signup receiver, which reads the visitor's first touch
-  when this request creates a user (signing in by email link)."""
+  when this request creates a user (signing in by email link).
+
+The marks are analytics written after the view answered: a mark that fails (the database locked or
+gone for a moment) is logged and the answer stands, since the request did its work (a 500 for a
+committed POST would invite a retry that does it twice). The failed mark is forgotten by the
+process and the cache, so a later request of the day tries again."""
+
+import logging
 
 from django.conf import settings
 from django.utils.functional import SimpleLazyObject, empty
@@ -21,6 +28,8 @@ from intelligence.services.growth import (
     growth_request_unbind,
     growth_visit_record,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _page_view(request, response) -> bool:
@@ -53,7 +62,11 @@ class GrowthMiddleware:
         page_view = _page_view(request, response)
         user = _signed_in_user(request, page_view=page_view)
         if user is not None:
-            growth_active_mark(user_id=user.pk)
+            try:
+                growth_active_mark(user_id=user.pk)
+            except Exception:
+                logger.warning("growth: the active mark of user %s failed; a later request retries", user.pk,
+                               exc_info=True)
         if page_view:
             self._visit(request, response, user)
         return response
@@ -64,7 +77,10 @@ class GrowthMiddleware:
             if ATTRIBUTION_COOKIE in request.COOKIES:
                 response.delete_cookie(ATTRIBUTION_COOKIE, samesite="Lax")
             return
-        growth_visit_record(touch=touch, user=user)
+        try:
+            growth_visit_record(touch=touch, user=user)
+        except Exception:
+            logger.warning("growth: a visit could not be recorded; a later page view retries", exc_info=True)
         if touch.remember:
             response.set_cookie(ATTRIBUTION_COOKIE, first_touch_cookie_value(touch.first),
                                 max_age=settings.GROWTH_FIRST_TOUCH_MAX_AGE, samesite="Lax",

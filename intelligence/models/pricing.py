@@ -17,6 +17,7 @@ class PriceSuggestion(models.Model):
         APPLIED = "applied"
         HELD = "held", "held (stabilize)"
         DISMISSED = "dismissed"
+        APPLYING = "applying", "applying (at Stripe)"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "schedule"

@@ -94,7 +94,7 @@ def discount_daily_run(*, now: datetime | None = None) -> DiscountSuggestion:
     day = now.date()
     existing = DiscountSuggestion.objects.filter(day=day).select_related("promotion_code").first()
     if existing is not None:
-        _stripe_complete(existing)
+        _stripe_complete(existing, now=now)
         return existing
     inputs = discount_inputs(now=now)
     reason, percent, days = discount_rule(signups=inputs["signups"], paid=inputs["paid"])
@@ -107,7 +107,7 @@ def discount_daily_run(*, now: datetime | None = None) -> DiscountSuggestion:
                 promotion_code=promotion, status=S.SUGGESTED, created_at=now)
     except IntegrityError:  # the day's run at the same moment elsewhere made it
         return DiscountSuggestion.objects.get(day=day)
-    _settle(suggestion)
+    _settle(suggestion, now=now)
     suggestion.refresh_from_db()
     return suggestion
 
@@ -119,7 +119,7 @@ def _save(suggestion: DiscountSuggestion, note: str, **fields) -> None:
     suggestion.save(update_fields=["note", *fields])
 
 
-def _settle(suggestion: DiscountSuggestion) -> None:
+def _settle(suggestion: DiscountSuggestion, *, now: datetime) -> None:
     """Activate the new code when allowed; otherwise leave it waiting (its Stripe side made,
     inactive, when Stripe is configured)."""
     promotion = suggestion.promotion_code
@@ -133,11 +133,11 @@ def _settle(suggestion: DiscountSuggestion) -> None:
         status, note = S.HELD, "Held: stabilize mode is on."
     else:
         try:
-            promotion_code_activate(promotion=promotion)
+            promotion_code_activate(promotion=promotion, now=now)
         except AppError as exc:
             _save(suggestion, f"Not activated: {exc.message}")
             return
-        _save(suggestion, "Activated by PRICING_AUTO_APPLY." + stored_only, status=S.ACTIVE, decided_at=timezone.now())
+        _save(suggestion, "Activated by PRICING_AUTO_APPLY." + stored_only, status=S.ACTIVE, decided_at=now)
         return
     if configured:
         try:
@@ -147,26 +147,27 @@ def _settle(suggestion: DiscountSuggestion) -> None:
     _save(suggestion, note + stored_only, status=status)
 
 
-def _stripe_complete(suggestion: DiscountSuggestion) -> None:
+def _stripe_complete(suggestion: DiscountSuggestion, *, now: datetime) -> None:
     """A same-day rerun after Stripe failed: the day's decision made again (activate when allowed,
     else the Stripe side made inactive), with the same idempotency keys."""
     promotion = suggestion.promotion_code
     if (promotion.stripe_promotion_code_id or not stripe_configured(livemode=promotion.livemode)
             or suggestion.status not in (S.SUGGESTED, S.HELD)):
         return
-    _settle(suggestion)
+    _settle(suggestion, now=now)
     suggestion.refresh_from_db()
 
 
-def discount_activate(*, suggestion: DiscountSuggestion, actor) -> DiscountSuggestion:
+def discount_activate(*, suggestion: DiscountSuggestion, actor, now: datetime | None = None) -> DiscountSuggestion:
     """An operator's explicit activation (stabilize mode does not hold a person): the code honoured
     at checkout from now until valid_until. discount_expired past it."""
+    now = now or timezone.now()
     suggestion = DiscountSuggestion.objects.select_related("promotion_code").get(pk=suggestion.pk)
     if suggestion.status == S.EXPIRED:
         raise AppError(ErrorCode.DISCOUNT_EXPIRED, f"{suggestion.promotion_code.code} has expired.",
                        details={"discount": suggestion.pk})
-    promotion_code_activate(promotion=suggestion.promotion_code)
-    _save(suggestion, "Activated by an operator.", status=S.ACTIVE, decided_at=timezone.now(), decided_by=actor)
+    promotion_code_activate(promotion=suggestion.promotion_code, now=now)
+    _save(suggestion, "Activated by an operator.", status=S.ACTIVE, decided_at=now, decided_by=actor)
     return suggestion
 
 

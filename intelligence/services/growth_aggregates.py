@@ -2,11 +2,15 @@
 the ledger and accounts' tier audit. Each run replaces the rows of the day it computes, so running
 a day again (or backfilling: `manage.py growth_aggregate --days N`) gives the same rows.
 
-- retention_day_aggregate (00:05 UTC, for the day before): DAU / WAU / MAU (distinct active users
-  in the day / the 7 / the 30 days ending it) and paying users (on a paid tier at the day's end),
-  over all users and by acquisition source; then the cohort triangle.
+- retention_day_aggregate (00:05 UTC): DAU / WAU / MAU (distinct active users in the day / the
+  7 / the 30 days ending it) and paying users (on a paid tier at the day's end), over all users
+  and by acquisition source; then the cohort triangle.
 - growth_day_aggregate (00:10 UTC): visits, signups, new paying users and revenue per currency,
   by source.
+
+Each night recomputes the trailing_days() days ending yesterday, not yesterday alone: revenue
+the ledger reconcile records at 01:00 for a past day, and paid events of late webhooks, reach the
+tables the next night.
 - cohort_triangle_aggregate: for each signup week (Monday, UTC) of the last GROWTH_COHORT_WEEKS,
   the cohort's size and how many of it were active 0, 1, 2, ... weeks later.
 
@@ -143,7 +147,8 @@ def cohort_triangle_aggregate(*, through: date, weeks: int | None = None) -> int
             cells.append(RetentionCohort(cohort=cohort, weeks_since=k, size=size, computed_at=now,
                                          active=counts.get((cohort, cohort + timedelta(weeks=k)), 0)))
     with transaction.atomic():
-        RetentionCohort.objects.filter(cohort__gte=first_week).delete()
+        # Only the cohorts rebuilt here: a backfill through an older day leaves newer weeks alone.
+        RetentionCohort.objects.filter(cohort__range=(first_week, last_week)).delete()
         RetentionCohort.objects.bulk_create(cells)
     return len(cells)
 
@@ -154,17 +159,38 @@ def _as_date(value) -> date:
 
 # --- the schedules' and the command's entry points ----------------------------------------------
 
-def retention_aggregate(*, day: date | None = None) -> dict:
-    """00:05 UTC: the retention figures of `day` (default yesterday) and the cohort triangle."""
+def trailing_days() -> int:
+    """How many days, ending yesterday, each nightly run recomputes: money and first payments reach
+    their day late (the ledger reconcile at 01:00 UTC records the missed revenue of the last
+    LEDGER_RECONCILE_DAYS days on its balance transaction's day, a webhook processed late dates its
+    paid event in the past), so a night recomputes every day that can still change, plus one for
+    the reconcile that ran after the previous night's aggregation."""
+    return settings.LEDGER_RECONCILE_DAYS + 1
+
+
+def _days_ending(day: date, days: int) -> list[date]:
+    return [day - timedelta(days=n) for n in range(days - 1, -1, -1)]
+
+
+def retention_aggregate(*, day: date | None = None, days: int | None = None) -> dict:
+    """00:05 UTC: the retention figures of the `days` days (trailing_days()) ending `day` (default
+    yesterday), oldest first, and the cohort triangle through `day`. Returns `day`'s figures."""
     day = day or yesterday()
-    overall = retention_day_aggregate(day=day)
+    for each in _days_ending(day, days or trailing_days()):
+        overall = retention_day_aggregate(day=each)
     return {"day": day.isoformat(), **overall, "cohort_cells": cohort_triangle_aggregate(through=day)}
 
 
-def growth_aggregate(*, day: date | None = None) -> dict:
-    """00:10 UTC: growth by source of `day` (default yesterday)."""
+def growth_aggregate(*, day: date | None = None, days: int | None = None) -> dict:
+    """00:10 UTC: growth by source of the `days` days (trailing_days()) ending `day` (default
+    yesterday), oldest first. Returns the days and the counts of rows written over all of them."""
     day = day or yesterday()
-    return {"day": day.isoformat(), **growth_day_aggregate(day=day)}
+    window = _days_ending(day, days or trailing_days())
+    totals = {"sources": 0, "revenue_rows": 0}
+    for each in window:
+        for name, n in growth_day_aggregate(day=each).items():
+            totals[name] += n
+    return {"day": day.isoformat(), "days": len(window), **totals}
 
 
 def growth_backfill(*, days: int, through: date | None = None, progress: Callable[[str], None] | None = None) -> int:

@@ -152,42 +152,59 @@ def _auto_apply(suggestion: PriceSuggestion) -> None:
             _note(suggestion, f"Not applied: {exc.message}")
 
 
+DECIDED = (PriceSuggestion.Status.APPLIED, PriceSuggestion.Status.DISMISSED, PriceSuggestion.Status.APPLYING)
+
+
+def _decided(suggestion: PriceSuggestion) -> AppError:
+    state = "is being applied" if suggestion.status == PriceSuggestion.Status.APPLYING else f"was {suggestion.status} already"
+    return AppError(ErrorCode.SUGGESTION_DECIDED, f"Price suggestion #{suggestion.pk} {state}.",
+                    details={"suggestion": suggestion.pk, "status": suggestion.status})
+
+
 def price_suggestion_apply(*, suggestion: PriceSuggestion, actor=None) -> PriceSuggestion:
     """Make the suggestion the tier's price for new subscriptions (a new Stripe Price taking the
     tier's lookup key; existing subscriptions keep theirs), recorded on the suggestion with who
-    applied it (nobody: PRICING_AUTO_APPLY). suggestion_decided when it was applied or dismissed;
-    price_unchanged when the tier costs that already; billing_not_configured without Stripe."""
+    applied it (nobody: PRICING_AUTO_APPLY). suggestion_decided when it was applied or dismissed,
+    or is being applied; price_unchanged when the tier costs that already; billing_not_configured
+    without Stripe.
+
+    The row is claimed first (its status moved to applying by a compare-and-set, committed), so a
+    dismissal or another apply arriving while Stripe is asked is refused rather than overwritten;
+    a failure gives the row back its status (a retry reuses the same idempotency key)."""
     suggestion = PriceSuggestion.objects.get(pk=suggestion.pk)
-    if suggestion.status in (PriceSuggestion.Status.APPLIED, PriceSuggestion.Status.DISMISSED):
-        raise AppError(ErrorCode.SUGGESTION_DECIDED, f"Price suggestion #{suggestion.pk} was {suggestion.status} already.",
-                       details={"suggestion": suggestion.pk, "status": suggestion.status})
-    current_minor, currency, _from = tier_price_current_minor(tier=suggestion.tier, livemode=True)
-    if current_minor == suggestion.suggested_minor and currency == suggestion.currency:
-        raise AppError(ErrorCode.PRICE_UNCHANGED, f"The {suggestion.tier} tier costs {current_minor / 100:.2f} "
-                       f"{currency.upper()} already: nothing to apply.", details={"suggestion": suggestion.pk})
-    tier_price = tier_price_publish(tier=suggestion.tier, amount_minor=suggestion.suggested_minor,
-                                    currency=suggestion.currency, livemode=True,
-                                    idempotency_key=f"levqor-price-suggestion-{suggestion.pk}")
+    if suggestion.status in DECIDED:
+        raise _decided(suggestion)
+    was = suggestion.status
+    if not PriceSuggestion.objects.filter(pk=suggestion.pk, status=was).update(status=PriceSuggestion.Status.APPLYING):
+        raise _decided(PriceSuggestion.objects.get(pk=suggestion.pk))  # decided between the read and the claim
+    try:
+        current_minor, currency, _from = tier_price_current_minor(tier=suggestion.tier, livemode=True)
+        if current_minor == suggestion.suggested_minor and currency == suggestion.currency:
+            raise AppError(ErrorCode.PRICE_UNCHANGED, f"The {suggestion.tier} tier costs {current_minor / 100:.2f} "
+                           f"{currency.upper()} already: nothing to apply.", details={"suggestion": suggestion.pk})
+        tier_price = tier_price_publish(tier=suggestion.tier, amount_minor=suggestion.suggested_minor,
+                                        currency=suggestion.currency, livemode=True,
+                                        idempotency_key=f"levqor-price-suggestion-{suggestion.pk}")
+    except BaseException:
+        PriceSuggestion.objects.filter(pk=suggestion.pk, status=PriceSuggestion.Status.APPLYING).update(status=was)
+        raise
     who = "an operator" if actor is not None else "PRICING_AUTO_APPLY"
-    with transaction.atomic():
-        suggestion = PriceSuggestion.objects.select_for_update().get(pk=suggestion.pk)
-        suggestion.status, suggestion.decided_at, suggestion.decided_by = (PriceSuggestion.Status.APPLIED,
-                                                                           timezone.now(), actor)
-        suggestion.stripe_price_id = tier_price.stripe_price_id
-        suggestion.note = (f"Applied by {who}: {tier_price.stripe_price_id} is the {suggestion.tier} price for new "
-                           f"subscriptions (was {(current_minor or 0) / 100:.2f}).")
-        suggestion.save(update_fields=["status", "decided_at", "decided_by", "stripe_price_id", "note"])
+    suggestion.status, suggestion.decided_at, suggestion.decided_by = (PriceSuggestion.Status.APPLIED,
+                                                                       timezone.now(), actor)
+    suggestion.stripe_price_id = tier_price.stripe_price_id
+    suggestion.note = (f"Applied by {who}: {tier_price.stripe_price_id} is the {suggestion.tier} price for new "
+                       f"subscriptions (was {(current_minor or 0) / 100:.2f}).")
+    suggestion.save(update_fields=["status", "decided_at", "decided_by", "stripe_price_id", "note"])
     return suggestion
 
 
 def price_suggestion_dismiss(*, suggestion: PriceSuggestion, actor) -> PriceSuggestion:
-    """An operator's no: the suggestion stays on record, dismissed, and can no longer be applied."""
+    """An operator's no: the suggestion stays on record, dismissed, and can no longer be applied.
+    suggestion_decided when it was applied or dismissed, or is being applied."""
     with transaction.atomic():
         suggestion = PriceSuggestion.objects.select_for_update().get(pk=suggestion.pk)
-        if suggestion.status in (PriceSuggestion.Status.APPLIED, PriceSuggestion.Status.DISMISSED):
-            raise AppError(ErrorCode.SUGGESTION_DECIDED,
-                           f"Price suggestion #{suggestion.pk} was {suggestion.status} already.",
-                           details={"suggestion": suggestion.pk, "status": suggestion.status})
+        if suggestion.status in DECIDED:
+            raise _decided(suggestion)
         suggestion.status, suggestion.decided_at, suggestion.decided_by = (PriceSuggestion.Status.DISMISSED,
                                                                            timezone.now(), actor)
         suggestion.note = "Dismissed by an operator."

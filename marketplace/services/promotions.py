@@ -91,10 +91,12 @@ def _stripe_active_set(promotion: PromotionCode, active: bool) -> None:
             promotion.stripe_promotion_code_id, params={"active": active})
 
 
-def promotion_code_activate(*, promotion: PromotionCode) -> PromotionCode:
+def promotion_code_activate(*, promotion: PromotionCode, now: datetime | None = None) -> PromotionCode:
     """Honour the code at checkout: its Stripe promotion code made (or turned) active when Stripe is
-    configured, then the row active. discount_expired past valid_until."""
-    if promotion.valid_until is not None and promotion.valid_until <= timezone.now():
+    configured, then the row active. discount_expired past valid_until (at `now`: the caller's
+    clock, default Django's)."""
+    now = now or timezone.now()
+    if promotion.valid_until is not None and promotion.valid_until <= now:
         raise AppError(ErrorCode.DISCOUNT_EXPIRED, f"{promotion.code} expired at {promotion.valid_until:%Y-%m-%d %H:%M} UTC.",
                        details={"code": promotion.code})
     _stripe_active_set(promotion, True)

@@ -4,7 +4,7 @@ jobs' costs), and the minute-by-minute run: scale down only after two quiet samp
 range, stabilize mode held through the automation guard, the flag off, one decision a minute, purge."""
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -281,7 +281,7 @@ def test_a_gap_in_the_samples_is_not_two_quiet_samples(clock, turn):
 @pytest.mark.django_db
 def test_frozen_by_the_ledger_it_freezes_under_pressure(clock, turn):
     turn.flag(True)
-    ledger_entry_record(day=date.today(), kind=LedgerEntry.Kind.INFRA_COST, amount_minor=2000, currency="USD",
+    ledger_entry_record(day=timezone.now().date(), kind=LedgerEntry.Kind.INFRA_COST, amount_minor=2000, currency="USD",
                         source="infra:test")
     _queue(12)
     decision = autoscale_run()

@@ -4,9 +4,10 @@ Coupon + Promotion Code with idempotency keys (asserted on the fake), active onl
 PRICING_AUTO_APPLY on and not stabilized, expired codes deactivated at Stripe too."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from django.utils import timezone
 from waffle.models import Flag, Switch
 
 from intelligence import tasks
@@ -20,7 +21,9 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 11, 26, 0, 30, tzinfo=UTC)
+# Today's 00:30 UTC run, on whatever day the suite runs: the services' checks against Django's clock
+# (a code past valid_until) see the same days as the runs given `now` (a fixed date expires).
+NOW = timezone.now().replace(hour=0, minute=30, second=0, microsecond=0)
 CODE = re.compile(r"^LEVQOR-[A-Z0-9]{8}$")
 
 
@@ -199,3 +202,17 @@ def test_the_schedules_task_makes_todays_discount_once(fake_stripe):
     first = tasks.discounts_daily()
     assert tasks.discounts_daily() == first
     assert DiscountSuggestion.objects.get().day == DiscountSuggestion.objects.get(pk=first).created_at.date()
+
+
+def test_a_run_given_its_time_judges_expiry_at_that_time_not_by_the_wall_clock(
+        fake_stripe, clock, django_capture_on_commit_callbacks):
+    """One clock: the run at NOW (a replayed or backfilled day) activates the code valid for 14 days
+    from NOW, though Django's clock is already past that; the expiry run then ends it."""
+    _auto_apply(django_capture_on_commit_callbacks)
+    clock.advance(20 * 86400)
+    suggestion = discount_daily_run(now=NOW)  # low_signups: 14 days
+    assert (suggestion.status, suggestion.decided_at) == ("active", NOW), suggestion.note
+    assert fake_stripe.get("promotion_codes", suggestion.promotion_code.stripe_promotion_code_id)["active"] is True
+    discount_daily_run()
+    suggestion.refresh_from_db()
+    assert suggestion.status == "expired"

@@ -8,7 +8,9 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
+from django.utils import timezone
 
 from accounts.models import User
 from intelligence import tasks
@@ -163,9 +165,23 @@ def test_the_cohort_triangle_cells():
     assert RetentionCohort.objects.count() == 6
 
 
+def test_a_triangle_through_an_older_day_leaves_the_newer_cohorts_alone():
+    """A backfill through 3 weeks ago rebuilds its weeks and keeps the cohorts of the weeks since."""
+    mon = date(2026, 10, 19)
+    old, new = signed_up("x", mon), signed_up("x", mon + timedelta(weeks=2))
+    active(old, mon, mon + timedelta(weeks=2))
+    active(new, mon + timedelta(weeks=2))
+    assert cohort_triangle_aggregate(through=D, weeks=3) == 3 + 1  # the 19 Oct cohort's 3 weeks, 2 Nov's 1
+    newer = list(RetentionCohort.objects.filter(cohort=mon + timedelta(weeks=2)).values_list("weeks_since", "size",
+                                                                                             "active"))
+    assert newer == [(0, 1, 1)]
+    assert cohort_triangle_aggregate(through=mon + timedelta(days=2), weeks=3) == 1  # 19 Oct, its week 0
+    assert list(RetentionCohort.objects.filter(cohort=mon + timedelta(weeks=2)).values_list(
+        "weeks_since", "size", "active")) == newer
+
+
 def test_the_schedules_compute_yesterday_and_are_idempotent(funnel, clock):
-    today = date.today()
-    yesterday = today - timedelta(days=1)
+    yesterday = timezone.now().date() - timedelta(days=1)
     a = funnel["a"]
     GrowthEvent.objects.filter(user=a, kind="signup").update(day=yesterday)
     active(a, yesterday)
@@ -174,7 +190,7 @@ def test_the_schedules_compute_yesterday_and_are_idempotent(funnel, clock):
     tasks.growth_aggregate()
     snapshot = (list(RetentionDay.objects.order_by("day", "source").values_list("day", "source", "dau", "mau")),
                 list(GrowthDay.objects.order_by("day", "source").values_list("day", "source", "visits", "signups")))
-    assert snapshot[0] == [(yesterday, "", 1, 1), (yesterday, "newsletter", 1, 1)]
+    assert snapshot[0][-2:] == [(yesterday, "", 1, 1), (yesterday, "newsletter", 1, 1)]
     assert snapshot[1] == [(yesterday, "newsletter", 1, 1)]
     tasks.retention_aggregate()
     tasks.growth_aggregate()
@@ -182,6 +198,29 @@ def test_the_schedules_compute_yesterday_and_are_idempotent(funnel, clock):
             list(GrowthDay.objects.order_by("day", "source").values_list("day", "source", "visits", "signups"))) \
         == snapshot
     assert retention_aggregate(day=yesterday)["day"] == yesterday.isoformat()
+
+
+def test_revenue_and_payments_recorded_after_a_nightly_run_reach_growth_the_next_night(clock):
+    """00:10 aggregates yesterday; at 01:00 the ledger reconcile records a missed invoice of that
+    day and a late webhook's first payment is dated on it: the next nights' runs pick them up."""
+    day = timezone.now().date() - timedelta(days=1)
+    user = signed_up("newsletter", day)
+    revenue(user, day, 1900)
+    tasks.growth_aggregate()
+    revenue(user, day, 19900)  # the reconcile, after the run
+    paid(user, day)            # a webhook processed late
+    week_ago = timezone.now().date() - timedelta(days=settings.LEDGER_RECONCILE_DAYS)
+    revenue(user, week_ago, 500)  # the oldest day tonight's reconcile looks back to
+    clock.advance(24 * 3600)
+    result = tasks.growth_aggregate()
+    assert GrowthRevenueDay.objects.get(day=day).revenue_minor == 21800
+    assert GrowthDay.objects.get(day=day).paid == 1
+    assert GrowthRevenueDay.objects.get(day=week_ago).revenue_minor == 500
+    assert result["days"] == settings.LEDGER_RECONCILE_DAYS + 1
+    tasks.retention_aggregate()
+    assert RetentionDay.objects.filter(day=day, source="").exists()  # the window, retention too
+    report = growth_by_source(window=growth_window(days=7, today=day + timedelta(days=1)))
+    assert report["total"]["revenue"]["USD"]["revenue_minor"] == 1900 + 19900 + 500
 
 
 def test_the_backfill_command_reports_each_day_and_gives_the_same_tables(funnel):

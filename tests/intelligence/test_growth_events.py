@@ -3,6 +3,7 @@ the first touch (UTM, ?ref=, Referer) remembered in a cookie only with that cons
 to the signup, active users once a day (memo, cache, unique row), the first paid tier from
 billing's signal, and the events in the personal data export and erasure."""
 
+import contextlib
 import json
 from datetime import timedelta
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from accounts.services.users import referral_track, user_get_or_create
 from intelligence.growth_attribution import ATTRIBUTION_COOKIE, first_touch_from_cookie
 from intelligence.models import GrowthEvent
 from intelligence.services import growth
+from jobs.models import Job
 from marketplace.models import StripeEvent, Subscription
 from marketplace.signals import subscription_changed
 from tests.accounts.test_login import ask_link, last_token
@@ -267,3 +269,52 @@ def test_growth_events_are_exported_and_erased_with_the_visits_of_the_visitor():
     assert {e["source"] for e in exported if e["kind"] != "active"} == {"newsletter"}
     personal_data_erase(user=user, actor=None, ip=None)
     assert list(GrowthEvent.objects.values_list("source", flat=True)) == ["other"]
+
+
+# --- a failed mark ------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def growth_inserts_refused():
+    """The database refuses every new growth event (a trigger), as a locked or failing table would."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("CREATE FUNCTION growth_refuse() RETURNS trigger AS $$ BEGIN "
+                           "RAISE EXCEPTION 'growth events refused'; END; $$ LANGUAGE plpgsql")
+            cursor.execute("CREATE TRIGGER growth_refuse BEFORE INSERT ON intelligence_growthevent "
+                           "FOR EACH ROW EXECUTE FUNCTION growth_refuse()")
+        else:
+            cursor.execute("CREATE TRIGGER growth_refuse BEFORE INSERT ON intelligence_growthevent "
+                           "BEGIN SELECT RAISE(ABORT, 'growth events refused'); END")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER growth_refuse" + (" ON intelligence_growthevent"
+                                                            if connection.vendor == "postgresql" else ""))
+            if connection.vendor == "postgresql":
+                cursor.execute("DROP FUNCTION growth_refuse()")
+
+
+# Transactional: GrowthMiddleware runs outside any transaction (no ATOMIC_REQUESTS), as here; a
+# refused INSERT inside the test's own transaction would abort it on PostgreSQL.
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_active_mark_leaves_the_answer_alone_and_a_later_request_marks_it(api, caplog):
+    api.raise_request_exception = False
+    with growth_inserts_refused():
+        response = post_json(api, "/api/v1/jobs", {"workflow": "demo.flow", "payload": {}})
+    assert response.status_code == 201, response.content  # the job was made: its answer says so
+    assert Job.objects.filter(owner=api.user).count() == 1
+    assert not GrowthEvent.objects.filter(kind="active").exists()
+    assert "the active mark of user" in caplog.text
+    assert api.get("/api/v1/usage").status_code == 200  # the same process, the same day
+    assert list(GrowthEvent.objects.filter(kind="active").values_list("user", flat=True)) == [api.user.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_visit_leaves_the_page_alone_and_the_next_view_records_it():
+    client = consenting()
+    with growth_inserts_refused():
+        response = client.get(f"{PAGE}?utm_source=news")
+    assert response.status_code == 200 and not visits()
+    assert client.get(PAGE).status_code == 200
+    assert [v[1] for v in visits()] == ["news"]

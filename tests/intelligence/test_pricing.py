@@ -13,7 +13,13 @@ from intelligence import tasks
 from intelligence.models import HeldAction, PriceSuggestion
 from intelligence.services.automation import STABILIZE_SWITCH
 from intelligence.services.ledger import ledger_entry_record
-from intelligence.services.pricing import price_formula, price_suggestion_apply, price_suggestion_compute, pricing_monthly_run
+from intelligence.services.pricing import (
+    price_formula,
+    price_suggestion_apply,
+    price_suggestion_compute,
+    price_suggestion_dismiss,
+    pricing_monthly_run,
+)
 from levqor.errors import AppError
 from marketplace.models import TierPrice
 from tests.factories import JobFactory, UserFactory
@@ -246,3 +252,48 @@ def test_the_task_runs_the_monthly_computation_once_a_month(clock):
     first = tasks.pricing_monthly()
     assert PriceSuggestion.objects.get(pk=first).trigger == "schedule"
     assert tasks.pricing_monthly() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dismissal_while_the_price_is_being_published_is_refused_not_overwritten(fake_stripe):
+    """An operator dismisses the suggestion at the moment another applies it (the fake Stripe is
+    creating the Price, in its own thread and database connection): the dismissal is refused and
+    the suggestion ends applied, as the tier's price says, never "applied" over "dismissed"."""
+    from django.db import connection
+
+    operator = UserFactory(is_staff=True)
+    _synced_pro_price(fake_stripe)
+    _busy_month()
+    suggestion = price_suggestion_compute(now=NOW)
+    seen = {}
+
+    def dismiss_meanwhile(fake, obj, form):
+        try:
+            seen["status"] = PriceSuggestion.objects.get(pk=suggestion.pk).status
+            price_suggestion_dismiss(suggestion=suggestion, actor=operator)
+        except AppError as exc:
+            seen["refused"] = exc.code
+        finally:
+            connection.close()
+
+    fake_stripe.on_create["prices"] = dismiss_meanwhile
+    applied = price_suggestion_apply(suggestion=suggestion, actor=None)
+    assert (seen["status"], seen.get("refused")) == ("applying", "suggestion_decided")
+    suggestion.refresh_from_db()
+    assert suggestion.status == applied.status == "applied" and suggestion.decided_by is None
+    assert suggestion.stripe_price_id == TierPrice.objects.get(active=True, tier="pro").stripe_price_id
+    with pytest.raises(AppError) as refused:
+        price_suggestion_dismiss(suggestion=suggestion, actor=operator)
+    assert refused.value.code == "suggestion_decided"
+
+
+def test_a_failed_publish_gives_the_suggestion_back_to_be_dismissed(fake_stripe):
+    _synced_pro_price(fake_stripe)
+    _busy_month()
+    suggestion = price_suggestion_compute(now=NOW)
+    fake_stripe.fail_next(3, status=500)
+    with pytest.raises(AppError):
+        price_suggestion_apply(suggestion=suggestion, actor=None)
+    suggestion.refresh_from_db()
+    assert suggestion.status == "suggested"
+    assert price_suggestion_dismiss(suggestion=suggestion, actor=UserFactory()).status == "dismissed"
