@@ -57,6 +57,14 @@ def _cache_clear():
     growth.reset()
     backpressure.reset()
     metrics.metrics_discard()  # this process's unsent live metrics
+    cache_clear_own(queue=True)
+
+
+def cache_clear_own(*, queue: bool = False) -> None:
+    """Empty this test process's cache (and with queue=True its django-q2 queue), as a restarted
+    cache would be. Tests call this, never cache.clear(): on Redis that is FLUSHDB, which wipes the
+    keys of every other test process sharing the database (the other xdist worker's, the other
+    run's), and their pinned query counts then see a cold cache."""
     if not settings.REDIS_URL:
         for alias in settings.CACHES:  # the default cache and the flags' own (levqor/settings.py)
             caches[alias].clear()
@@ -64,7 +72,10 @@ def _cache_clear():
     from django_redis import get_redis_connection
 
     client = get_redis_connection("default")
-    for pattern in (f"{settings.CACHES['default']['KEY_PREFIX']}:*", f"django_q:{settings.Q_CLUSTER['name']}:*"):
+    patterns = [f"{settings.CACHES['default']['KEY_PREFIX']}:*"]
+    if queue:
+        patterns.append(f"django_q:{settings.Q_CLUSTER['name']}:*")
+    for pattern in patterns:
         keys = list(client.scan_iter(pattern, count=1000))
         if keys:
             client.delete(*keys)

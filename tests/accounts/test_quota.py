@@ -21,7 +21,7 @@ from accounts.services.usage import api_usage_count
 from jobs.models import Job
 from levqor.errors import AppError, ErrorCode
 from tests.api_asserts import assert_api_error
-from tests.conftest import post_json
+from tests.conftest import cache_clear_own, post_json
 from tests.factories import ApiKeyFactory, api_key_for
 from tests.jobs.support import worker_env
 
@@ -57,7 +57,7 @@ def quotas(settings):
 
 def _restart_cache():
     """As if the embedded cache (local memory, lost with the process) and the process restarted."""
-    cache.clear()
+    cache_clear_own()
     key_auth.reset()
 
 
