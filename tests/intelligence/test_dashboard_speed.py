@@ -38,7 +38,11 @@ def test_a_week_of_rollups_renders_in_pinned_queries_and_under_half_a_second(ope
         stabilize_state()
         with CaptureQueriesContext(connection) as counted:
             response = operator.get("/admin/operations/", {"range": range_name})
-        assert len(counted.captured_queries) == queries, [q["sql"][:160] for q in counted.captured_queries]
+        # The page's own statements: a re-read of stabilize mode's switch and event (their 5 s cache
+        # entries can run out on a machine loaded by three runs at once) is the banner's, not the page's.
+        own = [q["sql"] for q in counted.captured_queries
+               if "waffle_switch" not in q["sql"] and "intelligence_stabilizeevent" not in q["sql"]]
+        assert len(own) == queries, [sql[:160] for sql in own]
         assert response.status_code == 200 and response.content.count(b'<svg class="chart"') == 6
         seconds = []
         for _ in range(3):  # the best of three
