@@ -19,7 +19,7 @@ from jobs import selectors, services
 from jobs.intake import intake_parse
 from jobs.models import Job
 from jobs.serializers import JobCreateSerializer, JobDetailSerializer, JobPageSerializer, JobSerializer
-from jobs.workflows import workflow_all
+from jobs.workflows import workflows_for
 from levqor.client_ip import client_ip
 from levqor.errors import AppError, ErrorCode
 from levqor.http_errors import error_body, error_headers, store_down_response
@@ -63,7 +63,8 @@ def _create(request, *, owner, api_key: ApiKey | None, legacy: bool, render) -> 
         replay = services.idempotency_lookup(owner=owner, livemode=livemode, key=key, fingerprint=fingerprint)
         if replay is not None:
             return _replayed(replay)
-    parsed = intake_parse(body=body, content_type=request.content_type, legacy=legacy)
+    parsed = intake_parse(body=body, content_type=request.content_type, legacy=legacy, owner_id=owner.pk,
+                          livemode=livemode)
     job, stored = services.job_create(owner=owner, api_key=api_key, livemode=livemode, request=parsed,
                                       idempotency_key=key, render=render, fingerprint=fingerprint, endpoint=endpoint)
     if job is None:  # a concurrent twin with the same key won: replay its answer
@@ -187,7 +188,7 @@ class WorkflowListView(APIView):
         return Response({"data": [
             {"name": w.name, "description": w.description, "payload_schema": w.payload_schema,
              "timeout_seconds": w.timeout_seconds, "max_attempts": w.max_attempts}
-            for w in workflow_all()
+            for w in workflows_for(owner_id=request.user.pk, livemode=_livemode(request))
         ]})
 
 

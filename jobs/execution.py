@@ -22,7 +22,7 @@ from jobs.callbacks import job_final_hand_over, job_final_notify
 from jobs.fastsql import claim, finish
 from jobs.models import IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
 from jobs.services import idempotency_cutoff, job_callback_schedule, spend_adjust
-from jobs.workflows import JobCancelled, JobContext, JobError, workflow_all, workflow_get
+from jobs.workflows import JobCancelled, JobContext, JobError, workflow_all, workflow_for
 from jobs.workflows.base import JobErrorCode, JobTimedOut
 from levqor import ops_state
 from levqor.metrics import JOB_OUTCOME, JOB_RUN, JOB_WAIT, metric_observe
@@ -49,7 +49,9 @@ def claim_min_priority() -> int:
     return Job.Priority.NORMAL if ops_state.low_priority_paused() else Job.Priority.LOW
 
 
-# The timeout assumed for a job whose workflow is no longer registered (it fails at once anyway).
+# The timeout assumed for a workflow that is not a built-in: one a provider gives an account (a
+# partner module: the policy's webhook timeout, at most 30 s) or one no longer registered (it
+# fails at once anyway). The lease only needs to outlast the run.
 UNKNOWN_WORKFLOW_TIMEOUT_SECONDS = 60
 
 
@@ -78,7 +80,7 @@ def _cancel_requested(job_id) -> bool:
 
 def job_execute(job: Job) -> Outcome:
     """Run the workflow's handler for a claimed job and say how it ended. No database writes."""
-    workflow = workflow_get(job.workflow)
+    workflow = workflow_for(job.workflow, owner_id=job.owner_id, livemode=job.livemode)
     if workflow is None:
         return Outcome(Job.Status.FAILED, error=JobError(JobErrorCode.UNKNOWN_WORKFLOW, f"No workflow {job.workflow!r}."))
     ctx = JobContext(job_id=job.pk, attempt=job.attempts, livemode=job.livemode,
@@ -114,7 +116,7 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
     retry_at = None
     if status == Job.Status.FAILED and error is not None and error.retryable and job.attempts < job.max_attempts:
         status = Job.Status.QUEUED
-        workflow = workflow_get(job.workflow)
+        workflow = workflow_for(job.workflow, owner_id=job.owner_id, livemode=job.livemode)
         retry_at = now + timedelta(seconds=dispatch.backoff_seconds(
             job.attempts, base=workflow.retry_base_seconds if workflow else None))
     # What this attempt really cost (tokens used before a failure too) is added to the job.

@@ -11,7 +11,7 @@ from django.conf import settings
 from jsonschema import Draft202012Validator, FormatChecker
 
 from jobs.models import Job
-from jobs.workflows import Workflow, workflow_all, workflow_get
+from jobs.workflows import Workflow, workflow_for, workflows_for
 from levqor.errors import AppError, ErrorCode
 from levqor.webhooks.endpoints import webhook_url_shape_check
 from levqor.webhooks.policy import webhook_https_required
@@ -138,8 +138,10 @@ def _callback_url_check(url: str) -> str:
                        details={"field": "callback_url"}) from exc
 
 
-def intake_parse(*, body: bytes, content_type: str, legacy: bool = False) -> IntakeRequest:
-    """Parse and validate an intake body, or raise AppError saying what is wrong."""
+def intake_parse(*, body: bytes, content_type: str, legacy: bool = False, owner_id=None,
+                 livemode: bool = True) -> IntakeRequest:
+    """Parse and validate an intake body, or raise AppError saying what is wrong. `owner_id` and
+    `livemode` say whose workflows count besides the built-ins (an installed partner module)."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         # The old /intake answered 400 here; the new endpoint answers the proper 415.
@@ -150,10 +152,11 @@ def intake_parse(*, body: bytes, content_type: str, legacy: bool = False) -> Int
     if errors:
         raise AppError(ErrorCode.VALIDATION_FAILED, "The request body does not match the intake schema.",
                        details={"errors": errors})
-    workflow = workflow_get(data["workflow"])
+    workflow = workflow_for(data["workflow"], owner_id=owner_id, livemode=livemode)
     if workflow is None:
         raise AppError(ErrorCode.UNKNOWN_WORKFLOW, f"There is no workflow called {data['workflow']!r}.",
-                       details={"field": "workflow", "known": [w.name for w in workflow_all()]})
+                       details={"field": "workflow",
+                                "known": [w.name for w in workflows_for(owner_id=owner_id, livemode=livemode)]})
     payload = data["payload"]
     size = len(json.dumps(payload, separators=(",", ":")).encode())
     if size > settings.JOB_PAYLOAD_MAX_BYTES:

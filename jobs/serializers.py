@@ -46,8 +46,10 @@ class JobDetailSerializer(JobSerializer):
 class JobCreateSerializer(serializers.Serializer):
     """Only for the OpenAPI schema: intake validation runs against the old JSON schema."""
 
-    workflow = serializers.ChoiceField(choices=[w.name for w in workflow_all()],
-                                       help_text="GET /api/v1/workflows gives each one's payload schema.")
+    workflow = serializers.CharField(
+        max_length=100, help_text=("A built-in (" + ", ".join(w.name for w in workflow_all()) + ") or an installed "
+                                   "marketplace module (partner.<slug>); GET /api/v1/workflows lists the caller's, "
+                                   "with each one's payload schema."))
     payload = serializers.DictField()
     callback_url = serializers.URLField(max_length=1024, required=False)
     priority = serializers.ChoiceField(choices=["low", "normal", "high"], required=False)

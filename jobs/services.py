@@ -18,7 +18,7 @@ from jobs.fastsql import intake
 from jobs.intake import IntakeRequest
 from jobs.models import DailySpend, IdempotencyRecord, Job, JobEvent
 from jobs.signals import job_finished
-from jobs.workflows import workflow_get
+from jobs.workflows import workflow_for
 from jobs.workflows.base import JobErrorCode
 from levqor.errors import AppError, ErrorCode
 
@@ -193,7 +193,7 @@ def job_cancel(*, job: Job) -> Job:
 
 def job_retry(*, job: Job) -> Job:
     """Run a failed or cancelled job again, with a fresh set of attempts and a new cost reservation."""
-    workflow = workflow_get(job.workflow)
+    workflow = workflow_for(job.workflow, owner_id=job.owner_id, livemode=job.livemode)
     if workflow is None:
         raise AppError(ErrorCode.UNKNOWN_WORKFLOW, f"The workflow {job.workflow!r} no longer exists.", status=409)
     now = timezone.now()

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from jobs import selectors, services
 from jobs.intake import intake_parse
 from jobs.models import Job
-from jobs.workflows import workflow_all
+from jobs.workflows import workflow_all, workflows_for
 from levqor.errors import AppError, ErrorCode
 from levqor.health import read_only_json
 
@@ -84,16 +84,16 @@ def dashboard_status(request):
     return JsonResponse({"jobs": jobs, "active": any(j["status"] in ACTIVE_STATUSES for j in jobs)})
 
 
-def _workflows():
+def _workflows(user):
     return [{"name": w.name, "description": w.description, "max_attempts": w.max_attempts,
              "timeout_seconds": w.timeout_seconds, "schema_json": json.dumps(w.payload_schema, indent=2)}
-            for w in workflow_all()]
+            for w in workflows_for(owner_id=user.pk, livemode=True)]
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def workflow_page(request):
-    context = {"workflows": _workflows(), "error": None, "submitted": {}}
+    context = {"workflows": _workflows(request.user), "error": None, "submitted": {}}
     if request.method == "GET":
         return render(request, "jobs/workflow.html", context)
     name = request.POST.get("workflow", "")
@@ -112,7 +112,8 @@ def workflow_page(request):
         if callback_url:
             body["callback_url"] = callback_url
         # The API's own checks, in its order, on the body the API would get.
-        parsed = intake_parse(body=json.dumps(body).encode(), content_type="application/json")
+        parsed = intake_parse(body=json.dumps(body).encode(), content_type="application/json", owner_id=request.user.pk,
+                              livemode=mode == "live")
         job, _ = services.job_create(owner=request.user, api_key=None, livemode=mode == "live", request=parsed)
     except AppError as exc:
         context["error"] = {"code": exc.code, "message": exc.message,

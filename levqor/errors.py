@@ -93,6 +93,13 @@ class ErrorCode(StrEnum):
     TIER_PRICE_MISSING = "tier_price_missing", 409, (
         "The tier has no active Stripe price here yet: run manage.py stripe_sync_products first.")
     DISCOUNT_EXPIRED = "discount_expired", 409, "The discount code is past its valid_until; it cannot be activated."
+    LISTING_NOT_AVAILABLE = "listing_not_available", 409, (
+        "The listing is not published (pending review, rejected or delisted): it cannot be bought or installed.")
+    LISTING_TRANSITION_NOT_ALLOWED = "listing_transition_not_allowed", 409, (
+        "The listing's status does not allow this change (e.g. approving a listing that is not pending review).")
+    ALREADY_INSTALLED = "already_installed", 409, "The listing is installed on this account already."
+    ALREADY_REVIEWED = "already_reviewed", 409, "This account has reviewed the listing already; a listing is reviewed once."
+    NOT_A_BUYER = "not_a_buyer", 403, "Only an account that installed the listing may review it."
     TOKEN_UNKNOWN = "token_unknown", 400, "The confirmation token is not one we issued."
     TOKEN_USED = "token_used", 400, "The confirmation token was already used."
     TOKEN_EXPIRED = "token_expired", 400, "The confirmation token has expired."

@@ -297,6 +297,20 @@ BILLING_EVENT_MAX_ATTEMPTS = int(os.environ.get("BILLING_EVENT_MAX_ATTEMPTS", "5
 # handed to the workers again by the sweep (marketplace.tasks.stripe_events_sweep).
 BILLING_EVENT_RETRY_SECONDS = int(os.environ.get("BILLING_EVENT_RETRY_SECONDS", "120"))
 
+# --- Marketplace -----------------------------------------------------------------------------
+# A completed order's partner share is transferred (Stripe Connect) this many days after the sale,
+# so a refund in that window needs no transfer reversal.
+PAYOUT_HOLD_DAYS = int(os.environ.get("PAYOUT_HOLD_DAYS", "7"))
+# A payout Stripe refused is tried again by the next daily run, at most this many times in all.
+PAYOUT_MAX_ATTEMPTS = int(os.environ.get("PAYOUT_MAX_ATTEMPTS", "5"))
+# Connect onboarding: the country of a new Express account, and where Stripe's Account Link
+# sends the partner back to (the /partners page, on SITE_URL).
+CONNECT_ACCOUNT_COUNTRY = os.environ.get("CONNECT_ACCOUNT_COUNTRY", "US")
+# What one run of an installed partner module reserves against the buyer's daily budget (USD).
+MARKETPLACE_MODULE_RUN_COST = Decimal(os.environ.get("MARKETPLACE_MODULE_RUN_COST", "0.001"))
+# How long a Checkout Session for a listing stays open (Stripe's minimum is 30 minutes).
+MARKETPLACE_CHECKOUT_EXPIRES_MINUTES = int(os.environ.get("MARKETPLACE_CHECKOUT_EXPIRES_MINUTES", "60"))
+
 # --- Money intelligence --------------------------------------------------------------------
 # Profit-driven autoscale: the platform's daily AI spend limit (USD, the jobs' cost unit) and
 # the worker range it scales within.

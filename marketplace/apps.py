@@ -14,8 +14,8 @@ SCHEDULES = (
 
 class MarketplaceConfig(AppConfig):
     """Money in: Stripe customers, subscriptions to the paid tiers, Checkout, the customer portal,
-    the Stripe webhook and its event table (and, later, the marketplace: listings, orders, Connect
-    payouts). It changes a user's tier only through accounts' services (ARCHITECTURE.md)."""
+    the Stripe webhook and its event table; and the marketplace: listings and their review, orders
+    bought through Checkout, installed modules as workflows, Stripe Connect payouts to partners. It changes a user's tier only through accounts' services (ARCHITECTURE.md)."""
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "marketplace"
@@ -28,6 +28,15 @@ class MarketplaceConfig(AppConfig):
         from marketplace.stripe_api import stripe_configured
 
         marketplace_personal_data_register()
+        # The marketplace: its webhook event types, and installed listings as workflows (partner.<slug>).
+        from jobs.workflows import workflow_provider_register
+        from levqor.webhooks.events import webhook_event_type_register
+        from marketplace.events import MARKETPLACE_EVENT_TYPES
+        from marketplace.services.modules import MODULE_PROVIDER, PREFIX
+
+        for event_name, (description, audiences) in MARKETPLACE_EVENT_TYPES.items():
+            webhook_event_type_register(name=event_name, description=description, audiences=audiences)
+        workflow_provider_register(PREFIX, MODULE_PROVIDER)
         for name, func, minutes in SCHEDULES:
             schedule_every(app_config=self, name=name, func=func, minutes=minutes)
         # /status: whether billing is on (no query, no secret); details at /billing/health.

@@ -27,3 +27,19 @@ stripe_event_processed = Signal()
 # dispute_id, charge_id, amount_minor (int), currency (lower-case), reason (Stripe's), livemode,
 # event. intelligence raises an alert (intelligence/services/billing_alerts.py).
 charge_disputed = Signal()
+
+# --- the marketplace ---------------------------------------------------------------------------
+# Sent inside the transaction that changed the order (receivers' writes commit with it; an event
+# processed again does not send it again: the order's status moved only once).
+
+# An order completed (a free install, or checkout.session.completed of a paid one). kwargs: order
+# (marketplace.models.Order: amount_minor, currency, partner_share_minor, platform_fee_minor,
+# charge_id, livemode, buyer, completed_at).
+order_completed = Signal()
+
+# An order was refunded (charge.refunded). kwargs: order, reversed_minor (the partner's share taken
+# back from a transfer already made, 0 when it was not paid out yet), refunded_at.
+order_refunded = Signal()
+
+# A partner's share of an order was transferred. kwargs: payout (marketplace.models.Payout), order.
+payout_paid = Signal()
