@@ -15,7 +15,8 @@ SCHEDULES = (
 class MarketplaceConfig(AppConfig):
     """Money in: Stripe customers, subscriptions to the paid tiers, Checkout, the customer portal,
     the Stripe webhook and its event table; and the marketplace: listings and their review, orders
-    bought through Checkout, installed modules as workflows, Stripe Connect payouts to partners. It changes a user's tier only through accounts' services (ARCHITECTURE.md)."""
+    bought through Checkout, installed modules as workflows, Stripe Connect payouts to partners.
+    It changes a user's tier only through accounts' services (ARCHITECTURE.md)."""
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "marketplace"
