@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.personal_data import personal_data_register
 from levqor.tasks_queue import task_enqueue
-from marketplace.models import CheckoutSession, StripeCustomer, Subscription
+from marketplace.models import CheckoutSession, Installation, ListingReview, Order, StripeCustomer, Subscription
 from marketplace.selectors import ENTITLING_STATUSES
 
 
@@ -46,5 +46,31 @@ def billing_erase(*, user, erasure) -> None:
         transaction.on_commit(lambda: task_enqueue("marketplace.tasks.subscriptions_cancel_for_erased", user_id))
 
 
+def store_export(*, user) -> dict:
+    """The marketplace: what the account bought, installed and reviewed."""
+    return {
+        "orders": [{"id": str(o.pk), "listing": o.listing.slug, "livemode": o.livemode, "status": o.status,
+                    "amount_minor": o.amount_minor, "currency": o.currency, "created_at": o.created_at,
+                    "completed_at": o.completed_at, "refunded_at": o.refunded_at}
+                   for o in Order.objects.filter(buyer=user).select_related("listing").order_by("created_at")],
+        "installations": [{"listing": i.listing.slug, "livemode": i.livemode, "created_at": i.created_at,
+                           "uninstalled_at": i.uninstalled_at}
+                          for i in Installation.objects.filter(user=user).select_related("listing").order_by("created_at")],
+        "reviews": [{"listing": r.listing.slug, "stars": r.stars, "body": r.body, "created_at": r.created_at}
+                    for r in ListingReview.objects.filter(user=user).select_related("listing").order_by("created_at")],
+    }
+
+
+def store_erase(*, user, erasure) -> None:
+    """Orders stay (what was sold and paid, which accounting and the partner's payout need), without
+    the Checkout link. A review's text is the person's own words: removed; its stars stay, so the
+    listing's and the partner's ratings do not move (nothing links them to the person once the
+    profile is anonymised). Installed modules are uninstalled: the account runs nothing any more."""
+    Order.objects.filter(buyer=user).exclude(checkout_url="").update(checkout_url="")
+    ListingReview.objects.filter(user=user).exclude(body="").update(body="")
+    Installation.objects.filter(user=user, uninstalled_at__isnull=True).update(uninstalled_at=timezone.now())
+
+
 def marketplace_personal_data_register() -> None:
     personal_data_register(name="billing", export=billing_export, erase=billing_erase)
+    personal_data_register(name="marketplace", export=store_export, erase=store_erase)
