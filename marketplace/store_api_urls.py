@@ -10,4 +10,6 @@ urlpatterns = [
     path("listings/mine", listings.ListingMineView.as_view(), name="marketplace-listing-mine"),
     path("listings/<uuid:listing_id>", listings.ListingDetailView.as_view(), name="marketplace-listing-detail"),
     path("listings/<uuid:listing_id>/relist", listings.ListingRelistView.as_view(), name="marketplace-listing-relist"),
+    path("listings/<uuid:listing_id>/rotate-secret", listings.ListingSecretRotateView.as_view(),
+         name="marketplace-listing-secret-rotate"),
 ]

@@ -5,12 +5,14 @@ review). Every status change is one append-only ListingReviewEvent; the review d
 the partner's webhook endpoints (listing.approved / listing.rejected)."""
 
 import secrets
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from levqor.errors import AppError, ErrorCode
+from levqor.rotating_secret import ROTATION_FIELDS, ROTATION_OVERLAP_MAX, secret_rotate
 from levqor.webhooks.services import webhook_event_emit
 from levqor.webhooks.signing import webhook_secret_generate
 from marketplace import events
@@ -199,3 +201,26 @@ def listing_relist(*, listing: Listing, actor, reason: str | None = None) -> Lis
         _, event = _transition(listing, actor=actor, allowed_from={S.DELISTED, S.REJECTED},
                                to_status=S.PENDING_REVIEW, reason=reason, action="relisted")
     return event
+
+
+SECRET_OVERLAP_DEFAULT = timedelta(hours=24)
+
+
+def listing_secret_rotate(*, listing: Listing, actor, overlap_hours=None) -> str:
+    """A new signing secret for the listing's calls to its endpoint, returned once; the previous one
+    also signs (a second Standard Webhooks signature) until the overlap (24 hours unless given, 0
+    to 168) ends, so the partner's endpoint switches over at its own pace. The partner's owner only."""
+    _owner_check(listing, actor)
+    overlap = SECRET_OVERLAP_DEFAULT
+    if overlap_hours is not None:
+        try:
+            overlap = None if isinstance(overlap_hours, bool) else timedelta(hours=float(overlap_hours))
+        except (TypeError, ValueError, OverflowError):
+            overlap = None
+        if overlap is None or not timedelta(0) <= overlap <= ROTATION_OVERLAP_MAX:
+            raise listing_invalid([{"field": "overlap_hours", "message": "A number of hours from 0 to 168."}])
+    with transaction.atomic():
+        locked = Listing.objects.select_for_update().get(pk=listing.pk)
+        secret = secret_rotate(locked, new_secret=webhook_secret_generate(), overlap=overlap)
+        locked.save(update_fields=[*ROTATION_FIELDS, "updated_at"])
+    return secret

@@ -23,7 +23,13 @@ from levqor.money import minor_display
 from marketplace.models import Listing
 from marketplace.selectors_listings import listing_of_partner, listing_public_get, listings_of_partner, listings_public
 from marketplace.services.listing_checks import LISTING_FIELDS
-from marketplace.services.listings import listing_create, listing_delist, listing_relist, listing_update
+from marketplace.services.listings import (
+    listing_create,
+    listing_delist,
+    listing_relist,
+    listing_secret_rotate,
+    listing_update,
+)
 from partners.api.registry import body_fields
 from partners.authentication import PartnerSignatureAuthentication, partner_from_request
 from partners.models import Partner
@@ -312,6 +318,26 @@ class ListingRelistView(StoreView):
         fields = body_fields(request, ("reason",)) if request.data else {}
         listing_relist(listing=listing, actor=request.user, reason=fields.get("reason"))
         return Response(listing_body(listing, own=True))
+
+
+class ListingSecretRotateView(StoreView):
+    required_scopes = {"POST": WRITE}
+
+    @extend_schema(summary="A new signing secret for my listing, shown this once; the previous one also signs for "
+                           "overlap_hours (default 24, 0 to 168)",
+                   request=inline_serializer("ListingSecretRotate", {
+                       "overlap_hours": serializers.FloatField(required=False, min_value=0, max_value=168)}),
+                   responses={200: inline_serializer("ListingSecretRotated", {
+                       "signing_secret": serializers.CharField(),
+                       "previous_secret_expires_at": serializers.DateTimeField(allow_null=True)}),
+                       **api_errors(400, 401, 403, 404)}, operation_id="listings_secret_rotate")
+    def post(self, request, listing_id):
+        listing = _mine(request, listing_id)
+        fields = body_fields(request, ("overlap_hours",)) if request.data else {}
+        secret = listing_secret_rotate(listing=listing, actor=request.user, overlap_hours=fields.get("overlap_hours"))
+        listing.refresh_from_db()
+        return Response({"signing_secret": secret, "previous_secret_expires_at": listing.overlap_ends_at()},
+                        headers={"Cache-Control": "no-store"})
 
 
 # --- the old contract: /api/marketplace/listings --------------------------------------------------

@@ -235,3 +235,20 @@ def test_the_schema_documents_the_listing_paths():
     paths = json.loads(schema.content)["paths"]
     assert {"/api/v1/marketplace/listings", "/api/v1/marketplace/listings/{listing_id}",
             "/api/v1/marketplace/listings/mine", "/api/marketplace/listings"} <= set(paths)
+
+
+def test_the_partner_rotates_the_signing_secret_with_an_overlap():
+    listing = listing_make()
+    old = listing.secret
+    owner = keyed(listing.partner.owner)
+    response = post(owner, f"{V1}/{listing.pk}/rotate-secret", {"overlap_hours": 2})
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    body = response.json()
+    listing.refresh_from_db()
+    assert body["signing_secret"] == listing.secret != old and body["previous_secret_expires_at"]
+    assert listing.valid_secrets() == [listing.secret, old]
+    response = post(owner, f"{V1}/{listing.pk}/rotate-secret", {"overlap_hours": 500})
+    assert response.status_code == 400 and response.json()["details"]["errors"][0]["field"] == "overlap_hours"
+    other = keyed(partner_make(name="Rival").owner)
+    assert post(other, f"{V1}/{listing.pk}/rotate-secret", {}).status_code == 403
+    assert post(APIClient(), f"{V1}/{listing.pk}/rotate-secret", {}).status_code == 401
