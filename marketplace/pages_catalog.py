@@ -51,6 +51,9 @@ def marketplace_listing(request, slug):
     if listing is None:
         raise Http404("No such listing.")
     reviews = Paginator(listing_reviews(listing), REVIEWS_PAGE_SIZE).get_page(request.GET.get("page"))
+    for review in reviews:
+        # A first name at most: the page is public, the reviewer's full name and email are not.
+        review.author = (review.user.name or "").split(" ")[0] or "A buyer"
     state = listing_viewer_state(listing=listing, user=request.user)
     context = {
         "listing": listing,
