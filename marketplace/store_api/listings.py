@@ -224,7 +224,7 @@ def _mine(request, listing_id) -> Listing:
 def _list(request) -> Response:
     filters, limit, offset = _list_filters(request)
     return Response(paged(listings_public(**filters), limit=limit, offset=offset,
-                          staff=request.user.is_authenticated and request_is_operator(request)))
+                          staff=request_is_operator(request)))
 
 
 def _create(request) -> Response:
@@ -259,7 +259,6 @@ class ListingCollectionView(StoreView):
 
 class ListingMineView(StoreView):
     required_scopes = {"GET": READ}
-    permission_classes = [PublicReads, HasScope]
 
     @extend_schema(summary="My partner's listings, every status, newest first",
                    parameters=[OpenApiParameter("status", enum=Listing.Status.values), *LIST_PARAMS[3:]],

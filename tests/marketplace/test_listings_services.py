@@ -11,6 +11,8 @@ from levqor.webhooks.models import WebhookDelivery
 from marketplace.models import Listing, ListingReviewEvent
 from marketplace.services.listings import listing_create, listing_delist, listing_relist, listing_review, listing_update
 from partners.services.policy import policy_version_create
+from partners.services.registry import partner_register
+from partners.services.status import partner_status_change
 from tests.factories import UserFactory
 from tests.jobs.support import tasks_drain
 from tests.marketplace.listings_support import listing_created, listing_fields
@@ -249,3 +251,18 @@ def test_delist_by_the_partner_or_staff_and_relist_back_to_review(staff):
     assert trail == [("", "pending_review", owner), ("pending_review", "published", staff.pk),
                      ("published", "delisted", owner), ("delisted", "pending_review", owner),
                      ("pending_review", "delisted", staff.pk)]
+
+
+def test_the_endpoint_made_at_registration_gets_listing_events(staff, fake_server, django_capture_on_commit_callbacks):
+    """A partner's webhook_url subscribes to every partner event, the listing ones included."""
+    owner = UserFactory()
+    partner = partner_register(owner=owner, name="Hooked", email="ops@hooked.test", webhook_url=fake_server.url + "/p")
+    partner_status_change(partner=partner, action="approve", actor=staff, reason="OK")
+    listing = listing_created(partner)
+    with django_capture_on_commit_callbacks(execute=True):
+        listing_review(listing=listing, actor=staff, action="reject", reason="Needs docs")
+    tasks_drain()
+    sent = [json.loads(r["body"]) for r in fake_server.requests]
+    assert [(b["type"], b["data"].get("reason")) for b in sent if b["type"].startswith("listing.")] == [
+        ("listing.rejected", "Needs docs")]
+    assert received_verifies(fake_server.requests[-1], partner.webhook_endpoint.secret)
