@@ -1,0 +1,15 @@
+"""The marketplace store's API under /api/v1/marketplace/ (views in marketplace/store_api/, one
+module per subject; each part appends its routes)."""
+
+from django.urls import path
+
+from marketplace.store_api import listings
+
+urlpatterns = [
+    path("listings", listings.ListingCollectionView.as_view(), name="marketplace-listing-list"),
+    path("listings/mine", listings.ListingMineView.as_view(), name="marketplace-listing-mine"),
+    path("listings/<uuid:listing_id>", listings.ListingDetailView.as_view(), name="marketplace-listing-detail"),
+    path("listings/<uuid:listing_id>/relist", listings.ListingRelistView.as_view(), name="marketplace-listing-relist"),
+    path("listings/<uuid:listing_id>/rotate-secret", listings.ListingSecretRotateView.as_view(),
+         name="marketplace-listing-secret-rotate"),
+]
