@@ -40,7 +40,10 @@ def test_an_application_is_pending_with_the_policys_share_a_trail_row_and_a_part
     assert (event.from_status, event.to_status, event.reason, event.actor) == ("", "pending_approval", "applied", owner)
     endpoint = WebhookEndpoint.objects.get(owner=owner)
     assert endpoint.audience == "partner" and endpoint.url == GOOD["webhook_url"] and endpoint.enabled
-    assert set(endpoint.event_types) == {"partner.verified", "partner.suspended", "review.due", "audit.completed"}
+    # Every event a partner may receive: its own, and the marketplace's about its listings, orders and payouts.
+    assert set(endpoint.event_types) == {"partner.verified", "partner.suspended", "review.due", "audit.completed",
+                                         "listing.approved", "listing.rejected", "order.completed", "order.refunded",
+                                         "payout.paid"}
     assert webhook_audience_allowed(owner, "partner") and not webhook_audience_allowed(UserFactory(), "partner")
 
 
