@@ -2,11 +2,13 @@
 
 from django.urls import path
 
-from marketplace import views
+from marketplace import pages_payouts, views
 
 urlpatterns: list = [
     path("webhooks/stripe", views.stripe_webhook, name="stripe-webhook"),
     path("billing/health", views.billing_health_view, name="billing-health"),
     path("billing/upgrade", views.billing_upgrade, name="billing-upgrade"),
     path("billing/manage", views.billing_manage, name="billing-manage"),
+    path("partners/payouts/onboard", pages_payouts.payouts_onboard, name="partner-payouts-onboard"),
+    path("partners/payouts/return", pages_payouts.payouts_return, name="partner-payouts-return"),
 ]
