@@ -10,6 +10,7 @@ import stripe
 from django.conf import settings
 from django.core.management import call_command
 
+from levqor.errors import AppError
 from levqor.webhooks.endpoints import webhook_endpoint_create
 from levqor.webhooks.models import WebhookDelivery
 from levqor.webhooks.tasks import webhook_deliver
@@ -218,8 +219,9 @@ def test_a_reversal_that_failed_is_made_by_the_next_run(ready, fake_stripe, cloc
     payouts_run()
     Order.objects.filter(pk=order.pk).update(status="refunded", amount_refunded_minor=1000)
     fake_stripe.fail_next(3, status=500)
-    with pytest.raises(Exception):
+    with pytest.raises(AppError) as failed:
         reverse_task(str(order.pk))
+    assert failed.value.code == "service_unavailable"
     assert Payout.objects.get().status == "paid"
     assert payouts_run()["reversed"] == 1
     assert Payout.objects.get().amount_reversed_minor == 700
