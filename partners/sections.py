@@ -31,6 +31,10 @@ def partner_page_section_register(fn: Callable, *, name: str | None = None,
     _sections[key] = PartnerPageSection(name=key, render=fn, form_action=form_action)
 
 
+def partner_page_section_unregister(name: str) -> None:
+    _sections.pop(name, None)
+
+
 def partner_page_sections_render(request, partner) -> list[SafeString]:
     """Each registered section rendered for this partner, in the order registered."""
     rendered = []
