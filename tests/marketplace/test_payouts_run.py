@@ -20,6 +20,7 @@ from marketplace.services.payout_reversals import payout_reverse_for_order
 from marketplace.services.payouts import payouts_run
 from marketplace.tasks import payout_reverse_for_order as reverse_task
 from partners.services.status import partner_status_change
+from tests.concurrency import run_together
 from tests.marketplace.payouts_support import account_make, order_make, partner_make
 
 pytestmark = pytest.mark.django_db
@@ -276,3 +277,16 @@ def test_the_command_prints_each_order_and_the_counts(fake_stripe, clock, capsys
     out = capsys.readouterr().out
     assert "2 due; 1 paid, 0 failed, 1 held (no Stripe account: 1), 0 skipped, 0 reversed." in out
     assert len(fake_stripe.created("transfers")) == 1
+
+
+def test_two_runs_at_once_pay_once(transactional_db, fake_stripe, clock, paid_signals):
+    partner = partner_make()
+    account_make(partner, fake=fake_stripe)
+    orders = [order_make(partner=partner) for _ in range(3)]
+    clock.advance(HOLD + 1)
+    results, errors = run_together(payouts_run, threads=3)
+    assert errors == []
+    assert sum(r["paid"] for r in results) == 3
+    assert len(fake_stripe.created("transfers")) == 3 and len(paid_signals) == 3
+    assert set(Payout.objects.values_list("status", flat=True)) == {"paid"}
+    assert {t["metadata"]["order_id"] for t in fake_stripe.created("transfers")} == {str(o.pk) for o in orders}
