@@ -306,6 +306,9 @@ PAYOUT_MAX_ATTEMPTS = int(os.environ.get("PAYOUT_MAX_ATTEMPTS", "5"))
 # Connect onboarding: the country of a new Express account, and where Stripe's Account Link
 # sends the partner back to (the /partners page, on SITE_URL).
 CONNECT_ACCOUNT_COUNTRY = os.environ.get("CONNECT_ACCOUNT_COUNTRY", "US")
+# Where the /partners page's "Set up payouts" form may send the browser (Stripe's Connect
+# onboarding, the Account Link's origin): added to that page's CSP form-action only.
+CONNECT_FORM_ACTION_ORIGINS = env_list("CONNECT_FORM_ACTION_ORIGINS") or ["https://connect.stripe.com"]
 # What one run of an installed partner module reserves against the buyer's daily budget (USD).
 MARKETPLACE_MODULE_RUN_COST = Decimal(os.environ.get("MARKETPLACE_MODULE_RUN_COST", "0.001"))
 # How long a Checkout Session for a listing stays open (Stripe's minimum is 30 minutes).

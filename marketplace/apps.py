@@ -1,3 +1,5 @@
+from datetime import time
+
 from django.apps import AppConfig
 
 # Recurring schedules: (name, task, every so many minutes).
@@ -10,6 +12,9 @@ SCHEDULES = (
     # Subscriptions of erased accounts cancelled at Stripe, again until Stripe confirms.
     ("marketplace.subscriptions_cancel_sweep", "marketplace.tasks.subscriptions_cancel_sweep", 15),
 )
+
+# Daily: each completed order's partner share transferred once its hold (PAYOUT_HOLD_DAYS) is over.
+PAYOUTS_SCHEDULE = ("marketplace.payouts_run", "marketplace.tasks.payouts_run", time(3, 0))
 
 
 class MarketplaceConfig(AppConfig):
@@ -40,6 +45,17 @@ class MarketplaceConfig(AppConfig):
         workflow_provider_register(PREFIX, MODULE_PROVIDER)
         for name, func, minutes in SCHEDULES:
             schedule_every(app_config=self, name=name, func=func, minutes=minutes)
+        self._ready_payouts()
         # /status: whether billing is on (no query, no secret); details at /billing/health.
         register_status_info("billing", lambda: {"configured": stripe_configured(livemode=True),
                                                  "details": "/billing/health"})
+
+    def _ready_payouts(self):
+        """Partners' payouts: the daily transfer run, and the Payouts section of /partners (the
+        partners app renders it through its registry, without importing the marketplace)."""
+        from levqor.schedules import schedule_daily
+        from marketplace.pages_payouts import payouts_section, payouts_section_form_action
+        from partners.sections import partner_page_section_register
+
+        schedule_daily(app_config=self, name=PAYOUTS_SCHEDULE[0], func=PAYOUTS_SCHEDULE[1], at=PAYOUTS_SCHEDULE[2])
+        partner_page_section_register(payouts_section, name="payouts", form_action=payouts_section_form_action)

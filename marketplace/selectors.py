@@ -4,11 +4,11 @@ statuses that entitle a tier, and the billing health report."""
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from accounts.models import User
-from marketplace.models import StripeEvent, TierPrice
+from marketplace.models import Order, Payout, StripeEvent, TierPrice
 from marketplace.stripe_api import stripe_configured
 
 # Stripe subscription statuses under which the subscribed tier is held (past_due: while the grace
@@ -92,3 +92,21 @@ def billing_health(*, now=None) -> dict:
             "test": {tier: (tier, False) in synced for tier in paid_tiers()},
         },
     }
+
+
+# --- partners' payouts ---------------------------------------------------------------------------
+
+def payouts_of(partner, *, livemode: bool | None = None):
+    """A partner's payouts, newest first, with their orders' listings."""
+    payouts = Payout.objects.filter(partner=partner).select_related("order__listing")
+    return payouts if livemode is None else payouts.filter(livemode=livemode)
+
+
+def orders_awaiting_payout(partner, *, livemode: bool | None = None):
+    """A partner's completed orders with a share still to be paid (due or in their hold), oldest
+    due first: no payout yet, or one not paid."""
+    orders = (Order.objects.filter(partner=partner, status=Order.Status.COMPLETED, partner_share_minor__gt=0,
+                                   refunded_at__isnull=True)
+              .filter(Q(payout__isnull=True) | ~Q(payout__status=Payout.Status.PAID))
+              .select_related("listing", "payout").order_by("payout_due_at", "pk"))
+    return orders if livemode is None else orders.filter(livemode=livemode)

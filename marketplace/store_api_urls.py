@@ -3,7 +3,7 @@ module per subject; each part appends its routes)."""
 
 from django.urls import path
 
-from marketplace.store_api import listings
+from marketplace.store_api import listings, payouts
 
 urlpatterns = [
     path("listings", listings.ListingCollectionView.as_view(), name="marketplace-listing-list"),
@@ -12,4 +12,6 @@ urlpatterns = [
     path("listings/<uuid:listing_id>/relist", listings.ListingRelistView.as_view(), name="marketplace-listing-relist"),
     path("listings/<uuid:listing_id>/rotate-secret", listings.ListingSecretRotateView.as_view(),
          name="marketplace-listing-secret-rotate"),
+    path("payouts", payouts.PartnerPayoutsView.as_view(), name="marketplace-payouts"),
+    path("connect/onboarding", payouts.ConnectOnboardingView.as_view(), name="marketplace-connect-onboarding"),
 ]

@@ -24,3 +24,15 @@ def subscriptions_cancel_for_erased(user_id: str) -> int:
 
 def subscriptions_cancel_sweep() -> int:
     return _cancel_requested()
+
+
+def payouts_run() -> dict:
+    from marketplace.services.payouts import payouts_run as _payouts_run
+
+    return _payouts_run()
+
+
+def payout_reverse_for_order(order_id: str) -> int:
+    from marketplace.services.payout_reversals import payout_reverse_for_order as _reverse
+
+    return _reverse(order_id=order_id)

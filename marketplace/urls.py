@@ -1,8 +1,9 @@
-"""Pages and hooks of billing: the Stripe webhook, /billing/health, the developer portal's forms."""
+"""Pages and hooks of billing (the Stripe webhook, /billing/health, the developer portal's forms) and of the
+marketplace (the catalogue, a listing's page and its forms, the partners' payouts pages)."""
 
 from django.urls import path
 
-from marketplace import pages_catalog, views
+from marketplace import pages_catalog, pages_payouts, views
 
 urlpatterns: list = [
     path("webhooks/stripe", views.stripe_webhook, name="stripe-webhook"),
@@ -12,4 +13,6 @@ urlpatterns: list = [
     # The marketplace's pages (pages_catalog); the buy, uninstall and review forms post below a listing's page.
     path("marketplace", pages_catalog.marketplace_catalog, name="marketplace"),
     path("marketplace/<slug:slug>", pages_catalog.marketplace_listing, name="marketplace-listing"),
+    path("partners/payouts/onboard", pages_payouts.payouts_onboard, name="partner-payouts-onboard"),
+    path("partners/payouts/return", pages_payouts.payouts_return, name="partner-payouts-return"),
 ]

@@ -3,6 +3,7 @@ credentials and the partner's webhook endpoints. Post/Redirect/Get; CSRF as ever
 
 import json
 
+from csp.decorators import csp_update
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,6 +16,7 @@ from levqor.show_once import show_once_put
 from levqor.webhooks.views import NEW_SECRET_SLOT, webhooks_block
 from partners.credential_pages import credentials_page_context
 from partners.models import Partner, PartnerReviewEvent
+from partners.sections import partner_page_form_action_origins, partner_page_sections_render
 from partners.selectors import partner_live_for
 from partners.services.registry import NAME_MAX, WEBHOOK_URL_MAX, partner_register
 
@@ -50,6 +52,19 @@ def _label(status: str) -> str:
     return Partner.Status(status).label.lower() if status in Partner.Status.values else status
 
 
+def _sections_form_action(view):
+    """Sections other apps add (partners/sections.py) may have forms that answer with a redirect
+    elsewhere (the Payouts section's to Stripe's onboarding), which browsers hold to form-action:
+    this page adds their origins, read when the page is served."""
+    def wrapped(request, *args, **kwargs):
+        origins = partner_page_form_action_origins()
+        if not origins:
+            return view(request, *args, **kwargs)
+        return csp_update({"form-action": origins})(view)(request, *args, **kwargs)
+    return wrapped
+
+
+@_sections_form_action
 @login_required
 @never_cache  # the page shows secrets once (a new credential's, a webhook endpoint's): no copy in any cache
 @require_http_methods(["GET", "POST"])
@@ -83,4 +98,5 @@ def partners_page(request):
         # Takes a just-made secret out of the session: only on this page's render (shown once).
         context.update(credentials_page_context(request, partner))
         context["webhooks"] = webhooks_block(request, audience="partner", return_to="/partners")
+        context["sections"] = partner_page_sections_render(request, partner)
     return render(request, "partners/partners.html", context, status=status)

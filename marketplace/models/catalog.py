@@ -260,6 +260,8 @@ class Payout(models.Model):
     idempotency_key = models.CharField(max_length=100, unique=True)
     stripe_transfer_id = models.CharField(max_length=255, blank=True, default="")
     stripe_reversal_id = models.CharField(max_length=255, blank=True, default="")
+    # How much of the transfer was taken back after refunds (cumulative, never above amount_minor).
+    amount_reversed_minor = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)

@@ -40,6 +40,7 @@ from levqor.tasks_queue import task_enqueue
 from marketplace import signals
 from marketplace.models import CheckoutSession, StripeCustomer, StripeEvent, Subscription
 from marketplace.selectors import ENTITLING_STATUSES, tier_for_price, tier_rank
+from marketplace.services.connect import connect_account_apply
 from marketplace.stripe_api import stripe_client, stripe_errors
 
 logger = logging.getLogger("levqor.billing")
@@ -447,6 +448,16 @@ def _on_dispute_created(event: StripeEvent) -> Outcome:
     return Outcome(PROCESSED)
 
 
+def _on_account_updated(event: StripeEvent) -> Outcome:
+    """A partner's connected account changed (Connect: the event names the account at its top
+    level, and carries it as its object): payouts_enabled and what Stripe still asks, unless an
+    event newer than this one was applied (connect_account_apply)."""
+    data = event.payload["data"]["object"]
+    account_id = data.get("id") or event.payload.get("account") or ""
+    applied, note = connect_account_apply(account_id=account_id, data=data, created=event.created)
+    return Outcome(PROCESSED if applied else IGNORED, note)
+
+
 def _unhandled(event: StripeEvent, **fetched) -> Outcome:
     return Outcome(IGNORED, "a type billing does not handle")
 
@@ -461,6 +472,7 @@ HANDLERS = {
     "invoice.payment_failed": _on_payment_failed,
     "charge.refunded": _on_charge_refunded,
     "charge.dispute.created": _on_dispute_created,
+    "account.updated": _on_account_updated,
 }
 # What a handler needs from Stripe, fetched before the processing transaction: type -> fn(event)
 # -> the handler's extra keyword arguments.

@@ -1,2 +1,3 @@
-"""The marketplace store's API under /api/v1/marketplace/ (and the old /api/marketplace/ paths):
-one module per subject (listings, ...), routed in marketplace/store_api_urls.py."""
+"""The marketplace's API under /api/v1/marketplace/ (and the old /api/marketplace/ paths): one
+module per subject (listings, orders, installs, reviews, payouts), routed in
+marketplace/store_api_urls.py and marketplace/legacy_api_urls.py."""

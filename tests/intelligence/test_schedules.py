@@ -50,6 +50,7 @@ OTHER_APP_SCHEDULES = {
         "marketplace.stripe_events_sweep": "every 5 minutes",  # Stripe events left `received` re-enqueued
         "marketplace.subscriptions_due_sweep": "every 15 minutes",  # period-end downgrades, grace expiries
         "marketplace.subscriptions_cancel_sweep": "every 15 minutes",  # erased accounts' subscriptions cancelled
+        "marketplace.payouts_run": "daily at 03:00 UTC",  # partners' shares transferred after the hold
     },
 }
 PROBE = "tests.intelligence.schedule_probe.probe_run"

@@ -1,0 +1,79 @@
+"""Taking a partner's share back after a refund of an order whose payout was made: a reversal of
+the Stripe transfer for the partner's share of what was refunded.
+
+The amount is proportional and cumulative: partner_share_minor * amount_refunded_minor //
+amount_minor of the order, never more than was transferred; each call reverses only what that
+target adds to what was reversed already. The idempotency key names the order and the target
+(payout-reversal-<order>-<target>), so a retried task gets the same reversal from Stripe and a
+later, larger refund makes a new one. Part B's refund handler enqueues
+marketplace.tasks.payout_reverse_for_order(order_id); the daily payouts run sweeps up what a
+failed task left (payout_reversals_due)."""
+
+import logging
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from marketplace.models import Order, Payout
+from marketplace.stripe_api import stripe_client, stripe_errors
+
+logger = logging.getLogger("levqor.billing")
+
+REVERSIBLE = (Payout.Status.PAID, Payout.Status.REVERSED)
+
+
+def payout_reversal_target(*, order: Order, payout: Payout) -> int:
+    """How much of the payout the order's refunds take back in all (minor units)."""
+    if order.amount_minor <= 0:
+        return 0
+    share = order.partner_share_minor * min(order.amount_refunded_minor, order.amount_minor) // order.amount_minor
+    return min(share, payout.amount_minor)
+
+
+def payout_reversal_idempotency_key(*, order: Order, target: int) -> str:
+    return f"payout-reversal-{order.pk}-{target}"
+
+
+def payout_reverse_for_order(*, order_id) -> int:
+    """Reverse what the order's refunds owe of its paid payout: the amount reversed now (0 when
+    nothing is owed: no payout made, never paid, or reversed up to the target already). Stripe's
+    errors as AppError (the task fails; the daily run tries again)."""
+    order = Order.objects.filter(pk=order_id).first()
+    payout = Payout.objects.filter(order_id=order_id).first()
+    if order is None or payout is None or payout.status not in REVERSIBLE or not payout.stripe_transfer_id:
+        return 0
+    target = payout_reversal_target(order=order, payout=payout)
+    amount = target - payout.amount_reversed_minor
+    if amount <= 0:
+        return 0
+    with stripe_errors():
+        reversal = stripe_client(livemode=payout.livemode).v1.transfers.reversals.create(
+            payout.stripe_transfer_id,
+            params={"amount": amount, "metadata": {"order_id": str(order.pk), "payout_id": str(payout.pk)}},
+            options={"idempotency_key": payout_reversal_idempotency_key(order=order, target=target)})
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Payout.objects.filter(pk=payout.pk, amount_reversed_minor__lt=target).update(
+            status=Payout.Status.REVERSED, amount_reversed_minor=target, stripe_reversal_id=reversal.id,
+            reversed_at=now)
+    logger.info("payout %s of order %s: %s reversed (%s in all)", payout.pk, order.pk, amount, target)
+    return amount if changed else 0
+
+
+def payout_reversals_due(*, limit: int = 500) -> int:
+    """Reverse what refunded orders with a paid payout still owe (a task lost or failed). How many
+    payouts were reversed now."""
+    candidates = (Payout.objects.filter(status__in=REVERSIBLE, order__amount_refunded_minor__gt=0)
+                  .exclude(stripe_transfer_id="").filter(amount_reversed_minor__lt=F("amount_minor"))
+                  .select_related("order").order_by("pk")[:limit])
+    done = 0
+    for payout in candidates:
+        if payout_reversal_target(order=payout.order, payout=payout) <= payout.amount_reversed_minor:
+            continue
+        try:
+            if payout_reverse_for_order(order_id=payout.order_id):
+                done += 1
+        except Exception:
+            logger.warning("reversal of payout %s failed; tried again next run", payout.pk, exc_info=True)
+    return done
