@@ -28,9 +28,10 @@ class ReviewSerializer(serializers.ModelSerializer):
         fields = ["id", "stars", "body", "created_at"]
 
 
-_RATING = inline_serializer("ListingRating", {"rating_avg": serializers.DecimalField(max_digits=3, decimal_places=2,
-                                                                                     allow_null=True),
-                                               "rating_count": serializers.IntegerField()})
+class ListingRatingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Listing
+        fields = ["rating_avg", "rating_count"]
 
 
 def listing_published(listing_id) -> Listing:
@@ -61,11 +62,12 @@ class ListingReviewsView(APIView):
     @extend_schema(summary="Review a listing I installed (once): 1 to 5 stars and an optional text",
                    operation_id="listing_review_create", request=ReviewInSerializer,
                    responses={201: inline_serializer("ListingReviewCreated", {
-                       "review": ReviewSerializer(), "listing": _RATING}), **api_errors(400, 401, 403, 404, 409)})
+                       "review": ReviewSerializer(), "listing": ListingRatingSerializer()}),
+                       **api_errors(400, 401, 403, 404, 409)})
     def post(self, request, listing_id):
         listing = listing_published(listing_id)
         data = request_validated(ReviewInSerializer, request)
         review = listing_review_create(user=request.user, listing=listing, stars=data["stars"], body=data["body"])
         return Response({"review": ReviewSerializer(review).data,
-                         "listing": {"rating_avg": listing.rating_avg, "rating_count": listing.rating_count}},
+                         "listing": ListingRatingSerializer(listing).data},
                         status=status.HTTP_201_CREATED)
