@@ -16,13 +16,13 @@ from marketplace.models import Listing, ListingReview
 from marketplace.services.reviews import BODY_MAX_CHARS, listing_review_create
 
 
-class ReviewInSerializer(serializers.Serializer):
+class ListingReviewInSerializer(serializers.Serializer):
     stars = serializers.IntegerField(min_value=1, max_value=5, help_text="1 to 5.")
     body = serializers.CharField(required=False, allow_blank=True, max_length=BODY_MAX_CHARS, default="",
                                  trim_whitespace=True)
 
 
-class ReviewSerializer(serializers.ModelSerializer):
+class ListingReviewSerializer(serializers.ModelSerializer):
     class Meta:
         model = ListingReview
         fields = ["id", "stars", "body", "created_at"]
@@ -52,22 +52,22 @@ class ListingReviewsView(APIView):
     @extend_schema(summary="A published listing's reviews, newest first (public)", operation_id="listing_reviews_list",
                    auth=[], responses={200: inline_serializer("ListingReviewPage", {
                        "next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True),
-                       "results": ReviewSerializer(many=True)}), **api_errors(400, 404)})
+                       "results": ListingReviewSerializer(many=True)}), **api_errors(400, 404)})
     def get(self, request, listing_id):
         listing = listing_published(listing_id)
         paginator = NewestFirstPagination()
         page = paginator.paginate_queryset(ListingReview.objects.filter(listing=listing), request, view=self)
-        return paginator.get_paginated_response(ReviewSerializer(page, many=True).data)
+        return paginator.get_paginated_response(ListingReviewSerializer(page, many=True).data)
 
     @extend_schema(summary="Review a listing I installed (once): 1 to 5 stars and an optional text",
-                   operation_id="listing_review_create", request=ReviewInSerializer,
+                   operation_id="listing_review_create", request=ListingReviewInSerializer,
                    responses={201: inline_serializer("ListingReviewCreated", {
-                       "review": ReviewSerializer(), "listing": ListingRatingSerializer()}),
+                       "review": ListingReviewSerializer(), "listing": ListingRatingSerializer()}),
                        **api_errors(400, 401, 403, 404, 409)})
     def post(self, request, listing_id):
         listing = listing_published(listing_id)
-        data = request_validated(ReviewInSerializer, request)
+        data = request_validated(ListingReviewInSerializer, request)
         review = listing_review_create(user=request.user, listing=listing, stars=data["stars"], body=data["body"])
-        return Response({"review": ReviewSerializer(review).data,
+        return Response({"review": ListingReviewSerializer(review).data,
                          "listing": ListingRatingSerializer(listing).data},
                         status=status.HTTP_201_CREATED)
