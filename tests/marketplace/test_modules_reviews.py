@@ -167,3 +167,50 @@ def test_the_review_form(browser, django_capture_on_commit_callbacks):
     assert page_messages(csrf_post(browser, path, {"stars": "2"})) == ["You have reviewed this listing already."]
     missing = csrf_post(browser, "/marketplace/no-such-listing/review", {"stars": "2"})
     assert missing["Location"] == "/marketplace"
+
+
+# --- at the same time ----------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_buyers_two_reviews_at_once_leave_one_and_a_409():
+    from marketplace.services.reviews import listing_review_create
+    from tests.concurrency import run_together
+
+    listing = listing_make()
+    buyer = UserFactory()
+    listing_install(user=buyer, listing=listing, livemode=True)
+    stars = iter([2, 5])
+
+    def review():
+        return listing_review_create(user=buyer, listing=listing, stars=next(stars))
+
+    results, errors = run_together(review)
+    assert len(results) == 1 and [getattr(e, "code", e) for e in errors] == ["already_reviewed"]
+    listing.refresh_from_db()
+    assert listing.rating_count == 1 and listing.rating_avg == results[0].stars
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_reviews_of_many_buyers_at_once_all_count_for_the_listing_and_the_partner():
+    from marketplace.services.reviews import listing_review_create
+    from tests.concurrency import run_together
+
+    listing = listing_make()
+    buyers = [UserFactory() for _ in range(4)]
+    for buyer in buyers:
+        listing_install(user=buyer, listing=listing, livemode=True)
+    queue = iter(zip(buyers, [2, 3, 4, 5], strict=True))
+
+    def review():
+        buyer, stars = next(queue)
+        return listing_review_create(user=buyer, listing=listing, stars=stars)
+
+    results, errors = run_together(review, threads=4)
+    assert not errors, errors
+    listing.refresh_from_db()
+    partner = Partner.objects.get(pk=listing.partner_id)
+    assert (listing.rating_avg, listing.rating_count) == (Decimal("3.50"), 4)
+    assert (partner.rating_avg, partner.rating_count) == (Decimal("3.50"), 4)
