@@ -10,14 +10,17 @@ marks, in the erasure's transaction, every subscription that still bills for can
 Stripe confirms, so an erased person is never charged again (services/erasure.py). The Stripe
 Customer object itself (which holds the email at Stripe) is
 deleted in the Stripe dashboard by an operator, as docs-billing.md says (its invoices are
-Stripe's accounting records)."""
+Stripe's accounting records).
+
+The "marketplace" section: the account's installs (kept at erasure: what was bought) and its listing
+reviews (erased: their text is the person's; the listings' and partners' ratings follow)."""
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.personal_data import personal_data_register
 from levqor.tasks_queue import task_enqueue
-from marketplace.models import CheckoutSession, StripeCustomer, Subscription
+from marketplace.models import CheckoutSession, Installation, ListingReview, StripeCustomer, Subscription
 from marketplace.selectors import ENTITLING_STATUSES
 
 
@@ -46,5 +49,22 @@ def billing_erase(*, user, erasure) -> None:
         transaction.on_commit(lambda: task_enqueue("marketplace.tasks.subscriptions_cancel_for_erased", user_id))
 
 
+def marketplace_export(*, user) -> dict:
+    return {
+        "installs": [{"listing": i.listing.slug, "livemode": i.livemode, "created_at": i.created_at,
+                      "uninstalled_at": i.uninstalled_at}
+                     for i in Installation.objects.filter(user=user).select_related("listing").order_by("created_at")],
+        "reviews": [{"listing": r.listing.slug, "stars": r.stars, "body": r.body, "created_at": r.created_at}
+                    for r in ListingReview.objects.filter(user=user).select_related("listing").order_by("created_at")],
+    }
+
+
+def marketplace_erase(*, user, erasure) -> None:
+    from marketplace.services.reviews import listing_reviews_erase
+
+    listing_reviews_erase(user=user)
+
+
 def marketplace_personal_data_register() -> None:
     personal_data_register(name="billing", export=billing_export, erase=billing_erase)
+    personal_data_register(name="marketplace", export=marketplace_export, erase=marketplace_erase)

@@ -61,7 +61,7 @@ def test_every_app_joins_the_registry_in_a_stable_order():
     names = [p.name for p in personal_data_providers()]
     # INSTALLED_APPS order: accounts, jobs, compliance, partners, marketplace, intelligence.
     assert names == ["profile", "api_keys", "webhooks", "jobs", "terms_acceptances", "cookie_consents", "marketing",
-                     "partners", "partner_ratings", "partner_reports", "billing", "operations", "growth"]
+                     "partners", "partner_ratings", "partner_reports", "billing", "marketplace", "operations", "growth"]
 
 
 def test_a_registered_provider_is_in_the_export_download(holdings, signed_in):
