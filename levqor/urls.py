@@ -44,6 +44,7 @@ urlpatterns = [
     path("api/v1/marketplace/", include("marketplace.store_api_urls")),
     path("api/v1/webhooks/", include("levqor.webhooks.api_urls")),
     path("api/partners", include("partners.legacy_api_urls")),  # the old service's paths
+    path("api/marketplace/", include("marketplace.legacy_api_urls")),  # the old service's paths
     path("admin/operations/", include("intelligence.admin_dashboard")),  # the operations dashboard (staff)
     path("admin/partners/risk/", include("intelligence.admin_risk")),  # the governance risk score (staff)
     path("admin/money/autoscale/", include("intelligence.admin_autoscale")),  # profit-driven autoscale (staff)

@@ -10,17 +10,14 @@ marks, in the erasure's transaction, every subscription that still bills for can
 Stripe confirms, so an erased person is never charged again (services/erasure.py). The Stripe
 Customer object itself (which holds the email at Stripe) is
 deleted in the Stripe dashboard by an operator, as docs-billing.md says (its invoices are
-Stripe's accounting records).
-
-The "marketplace" section: the account's installs (kept at erasure: what was bought) and its listing
-reviews (erased: their text is the person's; the listings' and partners' ratings follow)."""
+Stripe's accounting records)."""
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.personal_data import personal_data_register
 from levqor.tasks_queue import task_enqueue
-from marketplace.models import CheckoutSession, Installation, ListingReview, StripeCustomer, Subscription
+from marketplace.models import CheckoutSession, Installation, ListingReview, Order, StripeCustomer, Subscription
 from marketplace.selectors import ENTITLING_STATUSES
 
 
@@ -49,22 +46,31 @@ def billing_erase(*, user, erasure) -> None:
         transaction.on_commit(lambda: task_enqueue("marketplace.tasks.subscriptions_cancel_for_erased", user_id))
 
 
-def marketplace_export(*, user) -> dict:
+def store_export(*, user) -> dict:
+    """The marketplace: what the account bought, installed and reviewed."""
     return {
-        "installs": [{"listing": i.listing.slug, "livemode": i.livemode, "created_at": i.created_at,
-                      "uninstalled_at": i.uninstalled_at}
-                     for i in Installation.objects.filter(user=user).select_related("listing").order_by("created_at")],
+        "orders": [{"id": str(o.pk), "listing": o.listing.slug, "livemode": o.livemode, "status": o.status,
+                    "amount_minor": o.amount_minor, "currency": o.currency, "created_at": o.created_at,
+                    "completed_at": o.completed_at, "refunded_at": o.refunded_at}
+                   for o in Order.objects.filter(buyer=user).select_related("listing").order_by("created_at")],
+        "installations": [{"listing": i.listing.slug, "livemode": i.livemode, "created_at": i.created_at,
+                           "uninstalled_at": i.uninstalled_at}
+                          for i in Installation.objects.filter(user=user).select_related("listing").order_by("created_at")],
         "reviews": [{"listing": r.listing.slug, "stars": r.stars, "body": r.body, "created_at": r.created_at}
                     for r in ListingReview.objects.filter(user=user).select_related("listing").order_by("created_at")],
     }
 
 
-def marketplace_erase(*, user, erasure) -> None:
-    from marketplace.services.reviews import listing_reviews_erase
-
-    listing_reviews_erase(user=user)
+def store_erase(*, user, erasure) -> None:
+    """Orders stay (what was sold and paid, which accounting and the partner's payout need), without
+    the Checkout link. A review's text is the person's own words: removed; its stars stay, so the
+    listing's and the partner's ratings do not move (nothing links them to the person once the
+    profile is anonymised). Installed modules are uninstalled: the account runs nothing any more."""
+    Order.objects.filter(buyer=user).exclude(checkout_url="").update(checkout_url="")
+    ListingReview.objects.filter(user=user).exclude(body="").update(body="")
+    Installation.objects.filter(user=user, uninstalled_at__isnull=True).update(uninstalled_at=timezone.now())
 
 
 def marketplace_personal_data_register() -> None:
     personal_data_register(name="billing", export=billing_export, erase=billing_erase)
-    personal_data_register(name="marketplace", export=marketplace_export, erase=marketplace_erase)
+    personal_data_register(name="marketplace", export=store_export, erase=store_erase)

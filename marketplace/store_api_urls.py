@@ -1,10 +1,18 @@
-"""The marketplace API under /api/v1/marketplace/."""
+"""The marketplace store's API under /api/v1/marketplace/ (views in marketplace/store_api/, one
+module per subject; each part appends its routes)."""
 
 from django.urls import path
 
-from marketplace.store_api import installs, reviews
+from marketplace.store_api import installs, listings, reviews
 
-urlpatterns: list = [
+urlpatterns = [
+    path("listings", listings.ListingCollectionView.as_view(), name="marketplace-listing-list"),
+    path("listings/mine", listings.ListingMineView.as_view(), name="marketplace-listing-mine"),
+    path("listings/<uuid:listing_id>", listings.ListingDetailView.as_view(), name="marketplace-listing-detail"),
+    path("listings/<uuid:listing_id>/relist", listings.ListingRelistView.as_view(), name="marketplace-listing-relist"),
+    path("listings/<uuid:listing_id>/rotate-secret", listings.ListingSecretRotateView.as_view(),
+         name="marketplace-listing-secret-rotate"),
+    # Installed modules and reviews (store_api/installs.py, reviews.py).
     path("installs", installs.InstallListView.as_view(), name="marketplace-installs"),
     path("installs/<int:install_id>", installs.InstallDetailView.as_view(), name="marketplace-install"),
     path("listings/<uuid:listing_id>/reviews", reviews.ListingReviewsView.as_view(), name="marketplace-listing-reviews"),

@@ -3,13 +3,16 @@ marketplace listing page's uninstall and review forms."""
 
 from django.urls import path
 
-from marketplace import pages_installs, views
+from marketplace import pages_catalog, pages_installs, views
 
 urlpatterns: list = [
     path("webhooks/stripe", views.stripe_webhook, name="stripe-webhook"),
     path("billing/health", views.billing_health_view, name="billing-health"),
     path("billing/upgrade", views.billing_upgrade, name="billing-upgrade"),
     path("billing/manage", views.billing_manage, name="billing-manage"),
+    # The marketplace's pages (pages_catalog); the buy, uninstall and review forms post below a listing's page.
+    path("marketplace", pages_catalog.marketplace_catalog, name="marketplace"),
+    path("marketplace/<slug:slug>", pages_catalog.marketplace_listing, name="marketplace-listing"),
     path("marketplace/<slug:slug>/uninstall", pages_installs.listing_uninstall_page, name="marketplace-uninstall"),
     path("marketplace/<slug:slug>/review", pages_installs.listing_review_page, name="marketplace-review"),
 ]

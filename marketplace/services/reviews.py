@@ -74,16 +74,3 @@ def listing_reviews_partner_totals(partner_id) -> RatingTotals:
     totals = ListingReview.objects.filter(listing__partner_id=partner_id).aggregate(
         total=Sum("stars"), count=Count("id"), latest=Max("created_at"))
     return RatingTotals(stars_sum=totals["total"] or 0, count=totals["count"], latest_at=totals["latest"])
-
-
-def listing_reviews_erase(*, user) -> int:
-    """Erasure of an account (personal data registry): its reviews go (their text is the person's),
-    and each listing's and partner's rating follows. Returns how many were removed."""
-    removed = 0
-    with transaction.atomic():
-        listing_ids = list(ListingReview.objects.filter(user=user).values_list("listing_id", flat=True))
-        for listing in Listing.objects.select_for_update().filter(pk__in=listing_ids).order_by("pk"):
-            removed += ListingReview.objects.filter(listing_id=listing.pk, user=user).delete()[0]
-            _listing_rating_update(listing)
-            partner_rating_recompute(partner_id=listing.partner_id)
-    return removed

@@ -1,1 +1,2 @@
-"""The marketplace's API under /api/v1/marketplace/ (listings, buying, installs, reviews)."""
+"""The marketplace store's API under /api/v1/marketplace/ (and the old /api/marketplace/ paths):
+one module per subject (listings, ...), routed in marketplace/store_api_urls.py."""

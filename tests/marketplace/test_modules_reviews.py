@@ -214,25 +214,3 @@ def test_reviews_of_many_buyers_at_once_all_count_for_the_listing_and_the_partne
     partner = Partner.objects.get(pk=listing.partner_id)
     assert (listing.rating_avg, listing.rating_count) == (Decimal("3.50"), 4)
     assert (partner.rating_avg, partner.rating_count) == (Decimal("3.50"), 4)
-
-
-def test_an_accounts_reviews_are_exported_and_erased_with_the_ratings_following(client_for):
-    from accounts.personal_data import personal_data_erase, personal_data_export
-    from marketplace.services.reviews import listing_review_create
-
-    listing = listing_make(slug="erased-review")
-    leaving, staying = UserFactory(), UserFactory()
-    for user, stars in ((leaving, 1), (staying, 5)):
-        listing_install(user=user, listing=listing, livemode=True)
-        listing_review_create(user=user, listing=listing, stars=stars, body=f"{stars} stars from me")
-    section = personal_data_export(user=leaving)["marketplace"]
-    assert [(r["listing"], r["stars"], r["body"]) for r in section["reviews"]] == [
-        ("erased-review", 1, "1 stars from me")]
-    assert [i["listing"] for i in section["installs"]] == ["erased-review"]
-
-    personal_data_erase(user=leaving, actor=None, ip=None)
-    assert not ListingReview.objects.filter(user=leaving).exists()
-    listing.refresh_from_db()
-    partner = Partner.objects.get(pk=listing.partner_id)
-    assert (listing.rating_avg, listing.rating_count) == (Decimal("5.00"), 1)
-    assert (partner.rating_avg, partner.rating_count) == (Decimal("5.00"), 1)

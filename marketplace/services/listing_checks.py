@@ -1,0 +1,211 @@
+"""The policy checks of a listing's fields, every problem at once: validation_failed with
+details.errors [{field, message}] sorted by field. Used by listing_create and listing_update."""
+
+import json
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, SchemaError
+
+from levqor.errors import AppError, ErrorCode
+from levqor.money import currency_exponent, major_to_minor, minor_display
+from levqor.webhooks.endpoints import webhook_url_reachable_check, webhook_url_shape_check
+from marketplace.models import Listing
+from partners.middleware import path_forbidden
+from partners.services.policy import policy_current, policy_listing_price_check
+
+NAME_MAX = 200
+DESCRIPTION_MAX = 5000
+METADATA_MAX_BYTES = 16 * 1024  # as JSON: a partner's notes, not a document store
+SCHEMA_MAX_BYTES = 64 * 1024
+CURRENCY_DEFAULT = "usd"
+# The fields a partner sets (price may come as major units `price` or as `amount_minor`).
+LISTING_FIELDS = ("name", "category", "price", "amount_minor", "currency", "description", "metadata",
+                  "input_schema", "endpoint")
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+
+def _error(field: str, message: str) -> dict:
+    return {"field": field, "message": message}
+
+
+def listing_invalid(errors: list[dict], message: str = "The listing did not pass validation.") -> AppError:
+    return AppError(ErrorCode.VALIDATION_FAILED, message,
+                    details={"errors": sorted(errors, key=lambda e: (e["field"], e["message"]))})
+
+
+def _name(value, errors):
+    if not isinstance(value, str) or not value.strip():
+        errors.append(_error("name", "A name is required."))
+        return None
+    value = value.strip()
+    if len(value) > NAME_MAX:
+        errors.append(_error("name", f"At most {NAME_MAX} characters."))
+        return None
+    return value
+
+
+def _category(value, errors):
+    if not isinstance(value, str) or value not in Listing.Category.values:
+        errors.append(_error("category", f"One of {', '.join(Listing.Category.values)}."))
+        return None
+    return value
+
+
+def _description(value, errors):
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors.append(_error("description", "Text."))
+        return None
+    value = value.strip()
+    if len(value) > DESCRIPTION_MAX:
+        errors.append(_error("description", f"At most {DESCRIPTION_MAX} characters."))
+        return None
+    return value
+
+
+def _json_size(value) -> int | None:
+    try:
+        return len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
+    except (TypeError, ValueError):
+        return None
+
+
+def _metadata(value, errors):
+    if value is None:
+        return {}
+    size = _json_size(value) if isinstance(value, dict) else None
+    if size is None:
+        errors.append(_error("metadata", "A JSON object (no NaN or infinite numbers)."))
+        return None
+    if size > METADATA_MAX_BYTES:
+        errors.append(_error("metadata", f"At most {METADATA_MAX_BYTES // 1024} KiB as JSON."))
+        return None
+    return value
+
+
+def _input_schema(value, errors):
+    if not isinstance(value, dict):
+        errors.append(_error("input_schema", "A JSON Schema (an object) describing a run's payload."))
+        return None
+    size = _json_size(value)
+    if size is None or size > SCHEMA_MAX_BYTES:
+        errors.append(_error("input_schema", f"A JSON object of at most {SCHEMA_MAX_BYTES // 1024} KiB."))
+        return None
+    try:
+        Draft202012Validator.check_schema(value)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path)
+        errors.append(_error("input_schema", f"Not a valid JSON Schema (2020-12){f' at {where}' if where else ''}: "
+                                             f"{exc.message[:300]}"))
+        return None
+    if value.get("type") != "object":
+        errors.append(_error("input_schema", 'A run\'s payload is a JSON object: the schema needs "type": "object".'))
+        return None
+    return value
+
+
+def _currency(value, errors):
+    if value is None:
+        return CURRENCY_DEFAULT
+    if not isinstance(value, str) or not _CURRENCY.match(value.strip()):
+        errors.append(_error("currency", "A 3-letter ISO 4217 code, e.g. usd."))
+        return None
+    return value.strip().lower()
+
+
+def _price(price, amount_minor, currency, errors, *, required: bool):
+    """Minor units from `price` (major units: "9.99", 9.99, 10) or `amount_minor` (an integer), in
+    the policy's range. None (and an error) when it is not."""
+    if price is not None and amount_minor is not None:
+        errors.append(_error("price", "Give price or amount_minor, not both."))
+        return None
+    if price is None and amount_minor is None:
+        if required:
+            errors.append(_error("price", "A price is required (0 for a free listing)."))
+        return None
+    field = "price" if price is not None else "amount_minor"
+    exponent = currency_exponent(currency or CURRENCY_DEFAULT)
+    if field == "amount_minor":
+        if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+            errors.append(_error(field, "An integer number of minor units (e.g. 999 for 9.99)."))
+            return None
+        minor = amount_minor
+    else:
+        message = f"A number of {(currency or CURRENCY_DEFAULT).upper()} with at most {exponent} decimal places."
+        if isinstance(price, bool) or not isinstance(price, int | float | str | Decimal) or (
+                isinstance(price, float) and not math.isfinite(price)):
+            errors.append(_error(field, message))
+            return None
+        try:
+            minor = major_to_minor(Decimal(str(price).strip()), currency or CURRENCY_DEFAULT)
+        except (ValueError, InvalidOperation):
+            errors.append(_error(field, message))
+            return None
+    if minor < 0:
+        errors.append(_error(field, "A price cannot be negative."))
+        return None
+    try:
+        policy_listing_price_check(amount_minor=minor)
+    except AppError as exc:
+        low, high = exc.details["min_minor"], exc.details["max_minor"]
+        unit = currency or CURRENCY_DEFAULT
+        errors.append(_error(field, f"From {minor_display(low, unit)} to {minor_display(high, unit)} "
+                                    f"(governance policy v{exc.details['policy_version']})."))
+        return None
+    return minor
+
+
+def _endpoint(value, errors):
+    if not isinstance(value, str) or not value.strip():
+        errors.append(_error("endpoint", "An https URL Levqor calls to run the module is required."))
+        return None
+    try:
+        url = webhook_url_shape_check(value, field="endpoint")
+    except AppError as exc:
+        errors.append(_error("endpoint", exc.message.replace("webhook URL", "endpoint")))
+        return None
+    # https: webhook_url_shape_check applies the policy's https_required (in production, WEBHOOK_HTTPS_ONLY).
+    policy = policy_current()
+    entry = path_forbidden(urlsplit(url).path or "/", policy.forbidden_paths)
+    if entry:
+        errors.append(_error("endpoint", f"The governance policy (v{policy.version}) forbids endpoint paths under "
+                                         f"{entry}."))
+        return None
+    return url
+
+
+def listing_fields_clean(fields: dict, *, current: Listing | None = None) -> dict:
+    """Every given field checked against the policy (all problems at once); a create (current
+    None) needs name, category, price, input_schema and endpoint. The price comes back as
+    amount_minor; the endpoint's host must be public (checked last, once all else passed)."""
+    errors, clean = [], {}
+    creating = current is None
+    required = ("name", "category", "input_schema", "endpoint")
+    for name in required:
+        if creating or name in fields:
+            clean[name] = {"name": _name, "category": _category, "input_schema": _input_schema,
+                           "endpoint": _endpoint}[name](fields.get(name), errors)
+    for name, cleaner in (("description", _description), ("metadata", _metadata)):
+        if creating or name in fields:
+            clean[name] = cleaner(fields.get(name), errors)
+    if creating or "currency" in fields:
+        clean["currency"] = _currency(fields.get("currency"), errors)
+    currency = clean.get("currency") or (current.currency if current is not None else CURRENCY_DEFAULT)
+    if creating or "price" in fields or "amount_minor" in fields or "currency" in fields:
+        price, minor = fields.get("price"), fields.get("amount_minor")
+        if not creating and price is None and minor is None:
+            minor = current.amount_minor  # a currency change alone: the amount checked in the new currency
+        clean["amount_minor"] = _price(price, minor, currency, errors, required=creating)
+    clean.pop("price", None)
+    if errors:
+        raise listing_invalid(errors)
+    if clean.get("endpoint"):
+        try:
+            webhook_url_reachable_check(clean["endpoint"], field="endpoint")
+        except AppError as exc:
+            raise listing_invalid([_error("endpoint", exc.message.replace("webhook URL", "endpoint"))]) from exc
+    return clean
