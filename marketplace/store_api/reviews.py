@@ -28,7 +28,7 @@ class ListingReviewSerializer(serializers.ModelSerializer):
         fields = ["id", "stars", "body", "created_at"]
 
 
-class ListingRatingSerializer(serializers.ModelSerializer):
+class ListingRatingAfterReviewSerializer(serializers.ModelSerializer):
     class Meta:
         model = Listing
         fields = ["rating_avg", "rating_count"]
@@ -62,12 +62,12 @@ class ListingReviewsView(APIView):
     @extend_schema(summary="Review a listing I installed (once): 1 to 5 stars and an optional text",
                    operation_id="listing_review_create", request=ListingReviewInSerializer,
                    responses={201: inline_serializer("ListingReviewCreated", {
-                       "review": ListingReviewSerializer(), "listing": ListingRatingSerializer()}),
+                       "review": ListingReviewSerializer(), "listing": ListingRatingAfterReviewSerializer()}),
                        **api_errors(400, 401, 403, 404, 409)})
     def post(self, request, listing_id):
         listing = listing_published(listing_id)
         data = request_validated(ListingReviewInSerializer, request)
         review = listing_review_create(user=request.user, listing=listing, stars=data["stars"], body=data["body"])
         return Response({"review": ListingReviewSerializer(review).data,
-                         "listing": ListingRatingSerializer(listing).data},
+                         "listing": ListingRatingAfterReviewSerializer(listing).data},
                         status=status.HTTP_201_CREATED)

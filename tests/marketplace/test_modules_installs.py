@@ -143,3 +143,12 @@ def test_the_uninstall_form(browser):
     response = csrf_post(browser, path)
     assert response["Location"] == "/marketplace/form-module"
     assert page_messages(response) == ["This module is not installed on your account."]
+
+
+def test_the_listing_page_shows_the_message_after_uninstalling(browser):
+    listing = listing_make(slug="page-uninstall", name="Page module")
+    listing_install(user=browser.user, listing=listing, livemode=True)
+    assert 'id="uninstall-form"' in browser.get("/marketplace/page-uninstall").content.decode()
+    response = csrf_post(browser, "/marketplace/page-uninstall/uninstall")
+    page = browser.get(response["Location"]).content.decode()
+    assert "Page module is uninstalled" in page and 'id="uninstall-form"' not in page

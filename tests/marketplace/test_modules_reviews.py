@@ -214,3 +214,13 @@ def test_reviews_of_many_buyers_at_once_all_count_for_the_listing_and_the_partne
     partner = Partner.objects.get(pk=listing.partner_id)
     assert (listing.rating_avg, listing.rating_count) == (Decimal("3.50"), 4)
     assert (partner.rating_avg, partner.rating_count) == (Decimal("3.50"), 4)
+
+
+def test_the_listing_page_shows_the_review_and_the_message_after_the_form(browser, django_capture_on_commit_callbacks):
+    listing = listing_make(slug="page-review")
+    listing_install(user=browser.user, listing=listing, livemode=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = csrf_post(browser, "/marketplace/page-review/review", {"stars": "5", "body": "Works well."})
+    page = browser.get(response["Location"]).content.decode()
+    assert "Thank you: your review is published." in page and "Works well." in page
+    assert 'id="review-form"' not in page
