@@ -311,6 +311,9 @@ CONNECT_ACCOUNT_COUNTRY = os.environ.get("CONNECT_ACCOUNT_COUNTRY", "US")
 CONNECT_FORM_ACTION_ORIGINS = env_list("CONNECT_FORM_ACTION_ORIGINS") or ["https://connect.stripe.com"]
 # What one run of an installed partner module reserves against the buyer's daily budget (USD).
 MARKETPLACE_MODULE_RUN_COST = Decimal(os.environ.get("MARKETPLACE_MODULE_RUN_COST", "0.001"))
+# The largest answer a partner module's endpoint may give a run (its JSON result, stored on the
+# job); a longer one fails the run as module_bad_response.
+MARKETPLACE_MODULE_MAX_RESPONSE_BYTES = int(os.environ.get("MARKETPLACE_MODULE_MAX_RESPONSE_BYTES", str(64 * 1024)))
 # How long a Checkout Session for a listing stays open (Stripe's minimum is 30 minutes).
 MARKETPLACE_CHECKOUT_EXPIRES_MINUTES = int(os.environ.get("MARKETPLACE_CHECKOUT_EXPIRES_MINUTES", "60"))
 

@@ -43,6 +43,11 @@ class MarketplaceConfig(AppConfig):
         for event_name, (description, audiences) in MARKETPLACE_EVENT_TYPES.items():
             webhook_event_type_register(name=event_name, description=description, audiences=audiences)
         workflow_provider_register(PREFIX, MODULE_PROVIDER)
+        # Listing reviews feed the partner's rating in governance (partners does not import us).
+        from marketplace.services.reviews import listing_reviews_partner_totals
+        from partners.services.rating_sources import partner_rating_source_register
+
+        partner_rating_source_register(listing_reviews_partner_totals)
         for name, func, minutes in SCHEDULES:
             schedule_every(app_config=self, name=name, func=func, minutes=minutes)
         self._ready_payouts()

@@ -3,7 +3,7 @@ module per subject; each part appends its routes)."""
 
 from django.urls import path
 
-from marketplace.store_api import listings, payouts
+from marketplace.store_api import installs, listings, payouts, reviews
 
 urlpatterns = [
     path("listings", listings.ListingCollectionView.as_view(), name="marketplace-listing-list"),
@@ -14,4 +14,8 @@ urlpatterns = [
          name="marketplace-listing-secret-rotate"),
     path("payouts", payouts.PartnerPayoutsView.as_view(), name="marketplace-payouts"),
     path("connect/onboarding", payouts.ConnectOnboardingView.as_view(), name="marketplace-connect-onboarding"),
+    # Installed modules and reviews (store_api/installs.py, reviews.py).
+    path("installs", installs.InstallListView.as_view(), name="marketplace-installs"),
+    path("installs/<int:install_id>", installs.InstallDetailView.as_view(), name="marketplace-install"),
+    path("listings/<uuid:listing_id>/reviews", reviews.ListingReviewsView.as_view(), name="marketplace-listing-reviews"),
 ]

@@ -3,7 +3,8 @@ marketplace (the catalogue, a listing's page and its forms, the partners' payout
 
 from django.urls import path
 
-from marketplace import pages_catalog, pages_payouts, views
+from marketplace import pages_catalog, pages_installs, pages_payouts, views
+
 
 urlpatterns: list = [
     path("webhooks/stripe", views.stripe_webhook, name="stripe-webhook"),
@@ -15,4 +16,6 @@ urlpatterns: list = [
     path("marketplace/<slug:slug>", pages_catalog.marketplace_listing, name="marketplace-listing"),
     path("partners/payouts/onboard", pages_payouts.payouts_onboard, name="partner-payouts-onboard"),
     path("partners/payouts/return", pages_payouts.payouts_return, name="partner-payouts-return"),
+    path("marketplace/<slug:slug>/uninstall", pages_installs.listing_uninstall_page, name="marketplace-uninstall"),
+    path("marketplace/<slug:slug>/review", pages_installs.listing_review_page, name="marketplace-review"),
 ]

@@ -36,6 +36,8 @@ class WebhookPostResult:
     duration_ms: int
     refused: bool = False  # the target may not be called at all (retrying cannot help)
     timed_out: bool = False
+    content: bytes = b""  # the bytes of the answer read (at most read_limit when the caller gave one)
+    truncated: bool = False  # the answer was longer than read_limit (only when the caller gave one)
 
     @property
     def succeeded(self) -> bool:
@@ -182,12 +184,18 @@ def webhook_target_check(url: str) -> None:
         raise OutboundTargetRefused("Only http and https URLs with a host are allowed.")
 
 
-def webhook_post(url: str, *, body: bytes, headers: dict[str, str], timeout: float) -> WebhookPostResult:
+def webhook_post(url: str, *, body: bytes, headers: dict[str, str], timeout: float,
+                 read_limit: int | None = None) -> WebhookPostResult:
     """POST `body` to `url` and read at most the first SNIPPET_CHARS of the answer, all within `timeout`
     seconds: an answer (or its snippet) not complete by then is a failed attempt (a timeout). A 2xx in
-    time is a success; anything else says why in `error`. Never raises for the receiver's doing."""
+    time is a success; anything else says why in `error`. Never raises for the receiver's doing.
+
+    `read_limit`: read up to that many bytes of the answer instead (a caller that uses the answer, as a
+    marketplace module run does); `content` holds them and `truncated` says the answer was longer."""
     started = time.monotonic()
     status_code, read, error, refused, timed_out = None, b"", "", False, False
+    # One byte past the caller's limit tells an answer of exactly the limit from a longer one.
+    stop_at = SNIPPET_CHARS * 4 if read_limit is None else read_limit + 1
     try:
         webhook_target_check(url)
         _local.deadline = started + timeout
@@ -196,7 +204,7 @@ def webhook_post(url: str, *, body: bytes, headers: dict[str, str], timeout: flo
                 status_code = response.status_code
                 for chunk in response.iter_bytes():
                     read += chunk
-                    if len(read) >= SNIPPET_CHARS * 4:  # UTF-8: at most 4 bytes a character
+                    if len(read) >= stop_at:  # by default SNIPPET_CHARS: UTF-8 has at most 4 bytes a character
                         break
         finally:
             _local.deadline = None
@@ -215,4 +223,5 @@ def webhook_post(url: str, *, body: bytes, headers: dict[str, str], timeout: flo
         error = f"{type(exc).__name__}: {exc}"
     return WebhookPostResult(status_code=status_code, snippet=read.decode("utf-8", "replace")[:SNIPPET_CHARS],
                              error=error[:500], duration_ms=int((time.monotonic() - started) * 1000),
-                             refused=refused, timed_out=timed_out)
+                             refused=refused, timed_out=timed_out, content=read[:read_limit] if read_limit is not None else read,
+                             truncated=read_limit is not None and len(read) > read_limit)

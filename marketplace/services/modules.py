@@ -23,7 +23,9 @@ _COMPILED: dict[tuple, Workflow] = {}
 _COMPILED_MAX = 2000
 
 
-def _live_installs(*, owner_id, livemode: bool):
+def installs_live(*, owner_id, livemode: bool):
+    """The account's installs that are workflows now (in this mode): not uninstalled, the listing
+    published, its partner approved. A queryset, the listing joined."""
     return (Installation.objects.filter(user_id=owner_id, livemode=livemode, uninstalled_at__isnull=True,
                                         listing__status=Listing.Status.PUBLISHED,
                                         listing__partner__status="approved",
@@ -72,7 +74,7 @@ class PartnerModuleProvider:
     def get(self, name: str, *, owner_id, livemode: bool) -> Workflow | None:
         if owner_id is None or not name.startswith(PREFIX):
             return None
-        install = (_live_installs(owner_id=owner_id, livemode=livemode)
+        install = (installs_live(owner_id=owner_id, livemode=livemode)
                    .select_related("listing__partner").filter(listing__slug=name[len(PREFIX):]).first())
         return listing_workflow(install.listing) if install else None
 
@@ -80,7 +82,7 @@ class PartnerModuleProvider:
         if owner_id is None:
             return []
         return [listing_workflow(install.listing)
-                for install in _live_installs(owner_id=owner_id, livemode=livemode).select_related("listing__partner")]
+                for install in installs_live(owner_id=owner_id, livemode=livemode).select_related("listing__partner")]
 
 
 MODULE_PROVIDER = PartnerModuleProvider()

@@ -27,6 +27,7 @@ from levqor.webhooks.models import WebhookEndpoint
 from partners.models import Partner, PartnerRating, PartnerReviewEvent, PolicyVersion
 from partners.selectors import partner_reports_counted
 from partners.services.policy import policy_current
+from partners.services.rating_sources import rating_sources_totals
 from partners.services.status import partner_status_change
 
 logger = logging.getLogger("levqor.partners")
@@ -50,6 +51,9 @@ def _rating_rule(partner: Partner, policy: PolicyVersion) -> str | None:
         return None
     if partner.verified_at is not None and policy.created_at < partner.verified_at:
         latest = PartnerRating.objects.filter(partner_id=partner.pk).aggregate(at=Max("updated_at"))["at"]
+        other = rating_sources_totals(partner.pk).latest_at  # a listing review counts as new evidence too
+        if other is not None and (latest is None or other > latest):
+            latest = other
         if latest is None or latest < partner.verified_at:
             return None  # nothing new since staff last approved it
     return (f"Auto-suspended (policy v{policy.version}, suspend_rating_below): average rating {avg} from {count} "

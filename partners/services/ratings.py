@@ -1,15 +1,23 @@
 """Users rate approved partners, 1 to 5 stars: one rating per user per partner, changeable. The
 partner's rating_avg / rating_count are kept current in the same transaction, and the auto-suspend
-rule is checked after the commit."""
+rule is checked after the commit.
+
+Ratings held by higher apps count too (rating_sources.py: the marketplace's listing reviews, whose
+writes call partner_rating_recompute)."""
 
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
-from django.db.models import Avg, Count
+from django.db.models import Count, Sum
 
 from levqor.errors import AppError, ErrorCode
 from partners.models import Partner, PartnerRating
 from partners.services.governance import partner_auto_suspend_after_commit
+from partners.services.rating_sources import (  # noqa: F401  (re-exported: the registry's public name)
+    partner_rating_source_register,
+    partner_rating_source_unregister,
+    rating_sources_totals,
+)
 
 
 def _stars_valid(stars) -> int:
@@ -39,13 +47,28 @@ def partner_locked(partner: Partner) -> Partner:
 
 
 def _rating_totals_update(partner: Partner) -> None:
-    """rating_avg / rating_count from the ratings table (one aggregate query), on the row and on `partner`."""
-    totals = PartnerRating.objects.filter(partner_id=partner.pk).aggregate(avg=Avg("stars"), count=Count("id"))
+    """rating_avg / rating_count from the ratings table and the registered sources (one aggregate query
+    each), on the row and on `partner`."""
+    own = PartnerRating.objects.filter(partner_id=partner.pk).aggregate(total=Sum("stars"), count=Count("id"))
+    other = rating_sources_totals(partner.pk)
+    count = own["count"] + other.count
     avg = None
-    if totals["count"]:
-        avg = Decimal(str(totals["avg"])).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    Partner.objects.filter(pk=partner.pk).update(rating_avg=avg, rating_count=totals["count"])
-    partner.rating_avg, partner.rating_count = avg, totals["count"]
+    if count:
+        avg = (Decimal((own["total"] or 0) + other.stars_sum) / count).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    Partner.objects.filter(pk=partner.pk).update(rating_avg=avg, rating_count=count)
+    partner.rating_avg, partner.rating_count = avg, count
+
+
+def partner_rating_recompute(*, partner_id) -> Partner:
+    """Bring the partner's rating_avg / rating_count up to date after a registered source changed (a
+    listing reviewed), under the partner's row lock, and check the auto-suspend rule after the commit
+    (an average under the policy's threshold from enough ratings suspends it). Call it inside the
+    transaction that wrote the source's row."""
+    with transaction.atomic():
+        partner = partner_locked(Partner(pk=partner_id))
+        _rating_totals_update(partner)
+        partner_auto_suspend_after_commit(partner=partner)
+    return partner
 
 
 def partner_rate(*, partner: Partner, user, stars: int) -> PartnerRating:
