@@ -41,6 +41,7 @@ urlpatterns = [
     path("api/v1/", include("intelligence.api_urls")),
     path("api/v1/", include("partners.api_urls")),
     path("api/v1/billing/", include("marketplace.api_urls")),
+    path("api/v1/marketplace/", include("marketplace.store_api_urls")),
     path("api/v1/webhooks/", include("levqor.webhooks.api_urls")),
     path("api/partners", include("partners.legacy_api_urls")),  # the old service's paths
     path("admin/operations/", include("intelligence.admin_dashboard")),  # the operations dashboard (staff)
