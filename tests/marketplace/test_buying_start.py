@@ -194,7 +194,7 @@ def test_orders_are_the_buyers_own(api, fake_stripe, client_for):
     ids = {o["id"] for o in page.json()["results"]} | {o["id"] for o in rest}
     assert ids == {str(o.pk) for o in Order.objects.filter(buyer=api.user)} and theirs["id"] not in ids
     one = api.get(f"/api/v1/marketplace/orders/{page.json()['results'][0]['id']}")
-    assert one.status_code == 200 and one.json()["listing_slug"] in {l.slug for l in mine}
+    assert one.status_code == 200 and one.json()["listing_slug"] in {listing.slug for listing in mine}
     assert_api_error(api.get(f"/api/v1/marketplace/orders/{theirs['id']}"), 404, "not_found")
     assert_api_error(api.get("/api/v1/marketplace/orders/nope"), 404, "not_found")
 
