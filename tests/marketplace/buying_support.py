@@ -4,6 +4,7 @@ processed in-process. The drain runs what the workers would; a task of a part no
 (marketplace.tasks.payout_reverse_for_order) is recorded as queued, not run."""
 
 import pydoc
+import time
 
 from django_q.brokers import get_broker
 from django_q.signing import SignedPackage
@@ -83,5 +84,5 @@ def charge_refunded(order: Order, *, customer: str, amount_refunded: int | None 
         "id": "ch_other" if by_intent else order.charge_id, "object": "charge", "customer": customer,
         "payment_intent": order.payment_intent_id, "amount": order.amount_minor, "amount_refunded": refunded,
         "currency": order.currency, "refunded": refunded >= order.amount_minor,
-        "refunds": {"object": "list", "data": [{"id": "re_1", "amount": refunded, "created": 1_790_000_000}]}},
+        "refunds": {"object": "list", "data": [{"id": "re_1", "amount": refunded, "created": int(time.time())}]}},
         livemode=livemode)
