@@ -160,7 +160,7 @@ def order_charge_refunded(event: StripeEvent, *, refunded_at) -> str:
             amount_refunded_minor=refunded, updated_at=now)
     if refunded < order.amount_minor:
         return f"order {order.pk}: partial refund ({refunded} of {order.amount_minor}), the order stands"
-    order = Order.objects.select_for_update().select_related("buyer").get(pk=order.pk)
+    order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status not in PAID_STATUSES:
         return f"order {order.pk} is {order.status}: unchanged"
     paid = Payout.objects.filter(order=order, status=Payout.Status.PAID).first()
