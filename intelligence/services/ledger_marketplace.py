@@ -14,11 +14,19 @@ On order_refunded:
     (the refund itself comes from billing's charge_refunded: ledger_stripe.ledger_on_charge_refunded)
 On payout_paid: the order's payout settled (ledger_payout_settle).
 
+Revenue and fee are asked of Stripe after the commit; when Stripe cannot be reached then, the daily
+ledger reconcile (ledger_orders_reconcile, beside ledger_stripe_reconcile) asks again for live paid
+orders completed in the last LEDGER_RECONCILE_DAYS whose charge has no revenue entry.
+
 Test-mode orders and free ones write nothing. Payout and platform-fee entries are written in the
 transaction that moved the order (they commit with it); sources are unique, so an event processed
 again adds nothing."""
 
 import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
 
 from intelligence.models import LedgerEntry
 from intelligence.services.ledger import (
@@ -77,6 +85,34 @@ def ledger_on_payout_paid(sender, *, payout, order, **kwargs) -> None:
         day = (payout.paid_at or order.completed_at).date()
         ledger_payout_record(order_ref=str(order.pk), amount_minor=payout.amount_minor, currency=payout.currency,
                              day=day, pending=False)
+
+
+def ledger_orders_reconcile(*, days: int | None = None, now: datetime | None = None) -> dict:
+    """Record the revenue and fee the ledger misses of live paid orders completed in the last
+    `days` days (LEDGER_RECONCILE_DAYS): Stripe is asked only about charges with no revenue entry;
+    re-running adds nothing. Stops at the first sign of Stripe being unreachable. Returns counts:
+    orders, asked, recorded, failed, stopped."""
+    from marketplace.models import Order
+
+    since = (now or timezone.now()) - timedelta(days=days or settings.LEDGER_RECONCILE_DAYS)
+    orders = (Order.objects.filter(livemode=True, amount_minor__gt=0, completed_at__gte=since)
+              .exclude(charge_id="").select_related("buyer").order_by("completed_at"))
+    summary = {"orders": 0, "asked": 0, "recorded": 0, "failed": 0, "stopped": False}
+    for order in orders.iterator(chunk_size=200):
+        summary["orders"] += 1
+        if LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REVENUE, source__startswith=f"stripe:{order.charge_id}:").exists():
+            continue
+        summary["asked"] += 1
+        try:
+            summary["recorded"] += len(ledger_stripe_charge_record(charge_id=order.charge_id, user=order.buyer))
+        except AppError as exc:
+            summary["failed"] += 1
+            logger.warning("ledger reconcile: Stripe could not be asked about an order's charge",
+                           extra={"order_id": str(order.pk), "error": str(exc.code)})
+            if exc.code in (ErrorCode.SERVICE_UNAVAILABLE, ErrorCode.BILLING_NOT_CONFIGURED):
+                summary["stopped"] = True
+                break
+    return summary
 
 
 def ledger_marketplace_connect() -> None:

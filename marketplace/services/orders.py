@@ -46,10 +46,11 @@ def order_split(*, amount_minor: int, revenue_share: Decimal) -> tuple[int, int]
 
 
 def order_event_data(order: Order) -> dict:
-    """An order as webhook events and the API show it (no person's data beyond the buyer's id)."""
+    """An order as webhook events and the API show it: no data of the buyer (the partner's event
+    says what was sold, not to whom)."""
     return {
         "id": str(order.pk), "listing_id": str(order.listing_id), "partner_id": str(order.partner_id),
-        "buyer_id": str(order.buyer_id) if order.buyer_id else None, "livemode": order.livemode,
+        "livemode": order.livemode,
         "status": order.status, "amount_minor": order.amount_minor, "currency": order.currency,
         "revenue_share": str(order.revenue_share), "partner_share_minor": order.partner_share_minor,
         "platform_fee_minor": order.platform_fee_minor,

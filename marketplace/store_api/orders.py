@@ -28,7 +28,6 @@ def request_livemode(request) -> bool:
 
 def order_body(order: Order) -> dict:
     body = order_event_data(order)
-    body.pop("buyer_id", None)  # the caller is the buyer
     body["listing_slug"] = order.listing.slug
     if order.status == Order.Status.PENDING and order.checkout_url:
         body["checkout_url"] = order.checkout_url

@@ -122,3 +122,26 @@ def test_the_ledger_page_shows_platform_fees_and_net_payouts(fake_stripe, captur
     assert "total,,USD,platform_fees,300,3.00" in csv
     api = operator.get("/api/v1/intelligence/ledger?days=7")
     assert api.json()["currencies"]["USD"]["platform_fees"] == 300
+
+
+@pytest.mark.django_db
+def test_revenue_missed_while_stripe_was_down_is_recorded_by_the_reconcile(fake_stripe, capture):
+    from intelligence.tasks import ledger_reconcile
+
+    _, _, order, intent = _bought(fake_stripe)
+    real_get = fake_stripe.on_request
+
+    def charges_down(method, path):  # Stripe unreachable for the charge, after the order completed
+        if path.startswith("/v1/charges/"):
+            fake_stripe.fail_next(1, status=500)
+        return real_get and real_get(method, path)
+
+    fake_stripe.on_request = charges_down
+    deliver(session_completed(order, intent_id=intent["id"]), capture)
+    assert Order.objects.get(pk=order.pk).status == "completed"
+    assert set(LedgerEntry.objects.values_list("kind", flat=True)) == {"payout", "platform_fee"}
+    fake_stripe.on_request = None
+    summary = ledger_reconcile()
+    assert summary["orders"] == {"orders": 1, "asked": 1, "recorded": 2, "failed": 0, "stopped": False}
+    assert {"revenue", "stripe_fee"} <= set(LedgerEntry.objects.values_list("kind", flat=True))
+    assert ledger_reconcile()["orders"]["asked"] == 0  # recorded: not asked again
