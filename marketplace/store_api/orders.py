@@ -37,13 +37,17 @@ def order_body(order: Order) -> dict:
 _ORDER = inline_serializer("MarketplaceOrder", {
     "id": serializers.UUIDField(), "listing_id": serializers.UUIDField(), "listing_slug": serializers.CharField(),
     "partner_id": serializers.UUIDField(), "livemode": serializers.BooleanField(),
-    "status": serializers.ChoiceField(choices=Order.Status.choices),
+    "status": serializers.CharField(help_text="pending, completed, paid_out, refunded or expired."),
     "amount_minor": serializers.IntegerField(), "currency": serializers.CharField(),
     "revenue_share": serializers.CharField(), "partner_share_minor": serializers.IntegerField(),
     "platform_fee_minor": serializers.IntegerField(), "created_at": serializers.DateTimeField(),
     "completed_at": serializers.DateTimeField(allow_null=True), "refunded_at": serializers.DateTimeField(allow_null=True),
     "amount_refunded_minor": serializers.IntegerField(),
     "checkout_url": serializers.URLField(required=False, help_text="Pending paid orders: send the buyer here to pay."),
+})
+_ORDER_PAGE = inline_serializer("MarketplaceOrderPage", {
+    "next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True),
+    "results": serializers.ListField(child=_ORDER),
 })
 
 
@@ -73,7 +77,7 @@ class OrderListView(APIView):
 
     @extend_schema(summary="Your marketplace orders, newest first (cursor pagination, limit <= 100)",
                    operation_id="marketplace_orders_list",
-                   responses={200: _ORDER, **api_errors(400, 401, 403)})
+                   responses={200: _ORDER_PAGE, **api_errors(400, 401, 403)})
     def get(self, request):
         orders = (Order.objects.filter(buyer=request.user, livemode=request_livemode(request))
                   .select_related("listing"))
