@@ -7,15 +7,16 @@ from django.utils import timezone
 
 # What an API key may do. A key holds a subset; a request outside it gets 403 insufficient_scope.
 SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write", "webhooks:read", "webhooks:write",
-          "partners:read", "partners:write", "billing:write", "admin:read")
+          "partners:read", "partners:write", "billing:write", "marketplace:read", "marketplace:write", "admin:read")
 # New keys, and the keys that existed before scopes: everything a customer's own key needs.
 DEFAULT_SCOPES = ("jobs:read", "jobs:write", "users:read", "users:write", "webhooks:read", "webhooks:write",
-                  "partners:read", "partners:write", "billing:write")
+                  "partners:read", "partners:write", "billing:write", "marketplace:read", "marketplace:write")
 # The operators' scope: only a staff member may hold a key with it (accounts.services.keys), and such
 # a key acts as an operator only while its owner is staff (accounts.permissions.request_is_operator).
 OPERATOR_SCOPE = "admin:read"
 # (Keys holding every customer scope from before webhooks and partners had theirs were widened by
-# migration 0006; those holding every one of them got billing:write by migration 0009.)
+# migration 0006; those holding every one of them got billing:write by migration 0009, and the
+# marketplace's scopes (buying listings, reading one's orders) by migration 0010.)
 
 
 def default_scopes() -> list[str]:

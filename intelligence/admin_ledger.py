@@ -25,8 +25,9 @@ COST_SERIES = ((LedgerEntry.Kind.AI_COST, "AI cost", "s-ai"), (LedgerEntry.Kind.
                (LedgerEntry.Kind.STRIPE_FEE, "Stripe fees", "s-fees"), (LedgerEntry.Kind.REFUND, "refunds", "s-refunds"),
                (LedgerEntry.Kind.PAYOUT, "payouts", "s-payouts"))
 TOTAL_ROWS = (("revenue", "Revenue"), ("refunds", "Refunds"), ("stripe_fees", "Stripe fees (net of fees returned)"),
-              ("ai_cost", "AI cost"), ("infra_cost", "Infrastructure"), ("payouts", "Partner payouts"),
-              ("total_costs", "Total costs"), ("net", "Net"))
+              ("ai_cost", "AI cost"), ("infra_cost", "Infrastructure"), ("payouts", "Partner payouts (net of reversals)"),
+              ("total_costs", "Total costs"), ("net", "Net"),
+              ("platform_fees", "Platform fees (the marketplace's part of revenue, in neither total)"))
 
 
 def _days(request) -> int:
@@ -53,6 +54,10 @@ def ledger_charts(report: dict, daily: list[dict]) -> list:
                                                            values.get(LedgerEntry.Kind.FEE_REFUND, [0.0] * len(days)),
                                                            strict=True)]
         values[LedgerEntry.Kind.STRIPE_FEE] = fees
+        zeros = [0.0] * len(days)
+        values[LedgerEntry.Kind.PAYOUT] = [  # net of payouts taken back (refunded orders)
+            max(paid - back, 0.0) for paid, back in zip(values.get(LedgerEntry.Kind.PAYOUT, zeros),
+                                                        values.get(LedgerEntry.Kind.PAYOUT_REVERSAL, zeros), strict=True)]
         series = [Series(label, css, values.get(kind, [0.0] * len(days))) for kind, label, css in COST_SERIES]
         charts.append(stacked_bar_chart(
             key=f"ledger-{currency.lower()}", title=f"Revenue and costs per day, {currency}", unit=currency,

@@ -45,6 +45,9 @@ class IntelligenceConfig(AppConfig):
                        func="intelligence.tasks.ledger_reconcile", at=time(1, 0))
         from intelligence.services.ledger_stripe import ledger_stripe_connect
         ledger_stripe_connect()
+        # The marketplace's orders: partners' payouts, platform fees, reversals on refunds.
+        from intelligence.services.ledger_marketplace import ledger_marketplace_connect
+        ledger_marketplace_connect()
         schedule_daily(app_config=self, name="intelligence.autoscale_purge", func="intelligence.tasks.autoscale_purge",
                        at=time(3, 40))
         # Money (issue 11): the day's discount, and the month's price suggestion (its first daily run computes).

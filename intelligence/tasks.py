@@ -11,6 +11,7 @@ from intelligence.services.growth_aggregates import growth_aggregate as _growth_
 from intelligence.services.growth_aggregates import retention_aggregate as _retention_aggregate
 from intelligence.services.incidents import slo_watchdog_run as _slo_watchdog_run
 from intelligence.services.ledger_costs import ledger_ai_cost_daily as _ledger_ai_cost_daily
+from intelligence.services.ledger_marketplace import ledger_orders_reconcile as _ledger_orders_reconcile
 from intelligence.services.ledger_stripe import ledger_stripe_reconcile as _ledger_stripe_reconcile
 from intelligence.services.metrics import metrics_purge as _metrics_purge
 from intelligence.services.metrics import metrics_rollup as _metrics_rollup
@@ -61,7 +62,7 @@ def ledger_ai_cost():
 
 @task_errors_reported
 def ledger_reconcile():
-    return _ledger_stripe_reconcile()
+    return {**_ledger_stripe_reconcile(), "orders": _ledger_orders_reconcile()}
 
 
 @task_errors_reported

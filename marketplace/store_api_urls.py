@@ -3,7 +3,7 @@ module per subject; each part appends its routes)."""
 
 from django.urls import path
 
-from marketplace.store_api import installs, listings, payouts, reviews
+from marketplace.store_api import installs, listings, orders, payouts, reviews
 
 urlpatterns = [
     path("listings", listings.ListingCollectionView.as_view(), name="marketplace-listing-list"),
@@ -18,4 +18,7 @@ urlpatterns = [
     path("installs", installs.InstallListView.as_view(), name="marketplace-installs"),
     path("installs/<int:install_id>", installs.InstallDetailView.as_view(), name="marketplace-install"),
     path("listings/<uuid:listing_id>/reviews", reviews.ListingReviewsView.as_view(), name="marketplace-listing-reviews"),
+    path("listings/<str:listing_id>/purchase", orders.PurchaseView.as_view(), name="marketplace-listing-purchase"),
+    path("orders", orders.OrderListView.as_view(), name="marketplace-orders"),
+    path("orders/<str:order_id>", orders.OrderDetailView.as_view(), name="marketplace-order"),
 ]

@@ -3,8 +3,7 @@ marketplace (the catalogue, a listing's page and its forms, the partners' payout
 
 from django.urls import path
 
-from marketplace import pages_catalog, pages_installs, pages_payouts, views
-
+from marketplace import pages_catalog, pages_installs, pages_orders, pages_payouts, views
 
 urlpatterns: list = [
     path("webhooks/stripe", views.stripe_webhook, name="stripe-webhook"),
@@ -18,4 +17,5 @@ urlpatterns: list = [
     path("partners/payouts/return", pages_payouts.payouts_return, name="partner-payouts-return"),
     path("marketplace/<slug:slug>/uninstall", pages_installs.listing_uninstall_page, name="marketplace-uninstall"),
     path("marketplace/<slug:slug>/review", pages_installs.listing_review_page, name="marketplace-review"),
+    path("marketplace/<slug:slug>/buy", pages_orders.listing_buy, name="marketplace-listing-buy"),
 ]

@@ -22,6 +22,11 @@ class LedgerEntry(models.Model):
         AI_COST = "ai_cost"
         INFRA_COST = "infra_cost"
         PAYOUT = "payout"
+        # A partner's payout taken back (a refunded order): lowers payouts.
+        PAYOUT_REVERSAL = "payout_reversal"
+        # The marketplace's part of an order's revenue (amount - partner share): already inside
+        # revenue, reported beside it (platform_fees), never added to revenue nor to costs.
+        PLATFORM_FEE = "platform_fee"
 
     id = models.BigAutoField(primary_key=True)
     day = models.DateField()

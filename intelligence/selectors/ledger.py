@@ -12,7 +12,7 @@ from intelligence.services.ledger_costs import AI_COST_CURRENCY, ai_cost_of_jobs
 from levqor.money import minor_display
 
 AMOUNT_KEYS = ("revenue", "refunds", "stripe_fees", "ai_cost", "infra_cost", "payouts", "payouts_pending",
-               "total_costs", "net")
+               "platform_fees", "total_costs", "net")
 
 
 def ledger_ai_cost_today(*, now: datetime | None = None) -> dict:

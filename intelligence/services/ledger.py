@@ -7,7 +7,8 @@ counted as a cost (the old service added it into its cost forecast). Stripe fees
 refund (kind fee_refund) lower stripe_fees.
 
 Partner payouts (the marketplace records them when an order completes and settles them when it
-pays): ledger_payout_record() / ledger_payout_settle(), by the order's reference."""
+pays): ledger_payout_record() / ledger_payout_settle(), by the order's reference; a refunded
+order's payout is taken back with ledger_payout_reverse()."""
 
 from datetime import date, timedelta
 
@@ -20,8 +21,9 @@ from levqor.errors import AppError, ErrorCode
 
 COST_KINDS = (LedgerEntry.Kind.REFUND, LedgerEntry.Kind.STRIPE_FEE, LedgerEntry.Kind.AI_COST,
               LedgerEntry.Kind.INFRA_COST, LedgerEntry.Kind.PAYOUT)
-# Money coming back that lowers a cost (never revenue): fees Stripe returned on a refund.
-COST_RETURN_KINDS = (LedgerEntry.Kind.FEE_REFUND,)
+# Money coming back that lowers a cost (never revenue): fees Stripe returned on a refund, partners'
+# payouts taken back on a refunded order.
+COST_RETURN_KINDS = (LedgerEntry.Kind.FEE_REFUND, LedgerEntry.Kind.PAYOUT_REVERSAL)
 
 
 def ledger_entry_record(*, day: date, kind: str, amount_minor: int, currency: str, source: str, user=None,
@@ -45,10 +47,12 @@ def ledger_entry_record(*, day: date, kind: str, amount_minor: int, currency: st
 def ledger_report(*, days: int = 30, now=None) -> dict:
     """The last `days` days (today included, UTC) per currency: {"from", "to", "days",
     "currencies": {CUR: {revenue, refunds, stripe_fees, ai_cost, infra_cost, payouts,
-    payouts_pending, total_costs, net, margin_pct}}}. Amounts in minor units; margin_pct is None
-    without revenue. payouts_pending is every payout still owed, whatever its day. stripe_fees is
-    net of fees Stripe gave back; total_costs = refunds + stripe_fees + ai_cost + infra_cost +
-    payouts (revenue is never in it)."""
+    payouts_pending, platform_fees, total_costs, net, margin_pct}}}. Amounts in minor units;
+    margin_pct is None without revenue. payouts_pending is every payout still owed, whatever its
+    day. stripe_fees is net of fees Stripe gave back, payouts net of payouts taken back (refunded
+    orders); total_costs = refunds + stripe_fees + ai_cost + infra_cost + payouts (revenue is never
+    in it). platform_fees is the marketplace's part of its orders' revenue (already in revenue):
+    shown beside it, in neither revenue nor costs."""
     today = (now or timezone.now()).date()
     since = today - timedelta(days=days - 1)
     sums = (LedgerEntry.objects.filter(day__gte=since, day__lte=today)
@@ -72,8 +76,9 @@ def ledger_report(*, days: int = 30, now=None) -> dict:
             "stripe_fees": kinds.get(LedgerEntry.Kind.STRIPE_FEE, 0) - kinds.get(LedgerEntry.Kind.FEE_REFUND, 0),
             "ai_cost": kinds.get(LedgerEntry.Kind.AI_COST, 0),
             "infra_cost": kinds.get(LedgerEntry.Kind.INFRA_COST, 0),
-            "payouts": kinds.get(LedgerEntry.Kind.PAYOUT, 0),
+            "payouts": kinds.get(LedgerEntry.Kind.PAYOUT, 0) - kinds.get(LedgerEntry.Kind.PAYOUT_REVERSAL, 0),
             "payouts_pending": owed.get(currency, 0),
+            "platform_fees": kinds.get(LedgerEntry.Kind.PLATFORM_FEE, 0),
             "total_costs": total_costs,
             "net": net,
             "margin_pct": round(net / revenue * 100, 2) if revenue else None,
@@ -115,4 +120,25 @@ def ledger_payout_settle(*, order_ref: str) -> LedgerEntry:
         if entry.pending:
             entry.pending = False
             entry.save(update_fields=["pending"])
+    return entry
+
+
+def ledger_payout_reverse(*, order_ref: str, amount_minor: int, currency: str, day: date) -> LedgerEntry | None:
+    """A partner's payout for an order taken back (the order was refunded): a payout_reversal of
+    `amount_minor` (the share reversed from a transfer made), or, when the payout is still pending
+    (never paid), the pending payout cleared and a payout_reversal of its whole amount, so the
+    order's payouts net to zero and nothing stays owed. Idempotent by order_ref; None when there is
+    nothing to take back."""
+    source = f"order:{order_ref}:payout_reversal"
+    with transaction.atomic():
+        payout = (LedgerEntry.objects.select_for_update()
+                  .filter(source=_payout_source(order_ref), kind=LedgerEntry.Kind.PAYOUT).first())
+        if payout is not None and payout.pending:
+            payout.pending = False
+            payout.save(update_fields=["pending"])
+            amount_minor, currency = payout.amount_minor, payout.currency
+        if amount_minor <= 0:
+            return None
+        entry, _ = ledger_entry_record(day=day, kind=LedgerEntry.Kind.PAYOUT_REVERSAL, amount_minor=amount_minor,
+                                       currency=currency, source=source, memo=f"order {order_ref} refunded")
     return entry

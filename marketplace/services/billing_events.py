@@ -313,10 +313,25 @@ def _fetch_checkout_subscription(event: StripeEvent) -> dict:
     return {"subscription": fetched.to_dict()}
 
 
-def _on_checkout_completed(event: StripeEvent, subscription: dict | None = None) -> Outcome:
+def _fetch_checkout(event: StripeEvent) -> dict:
+    """A marketplace order's session: its payment intent (order_events); else the subscription."""
+    from marketplace.services.order_events import order_payment_fetch, order_session_is_ours
+
+    if order_session_is_ours(event.payload["data"]["object"]):
+        return order_payment_fetch(event)
+    return _fetch_checkout_subscription(event)
+
+
+def _on_checkout_completed(event: StripeEvent, subscription: dict | None = None,
+                           payment_intent: dict | None = None) -> Outcome:
     """The Checkout Session complete, its subscription (fetched from Stripe before the transaction)
-    applied: the tier goes up at once, without waiting for customer.subscription.created."""
+    applied: the tier goes up at once, without waiting for customer.subscription.created. A
+    marketplace order's session (payment mode) completes the order (order_events)."""
     data = event.payload["data"]["object"]
+    from marketplace.services.order_events import order_checkout_completed, order_session_is_ours
+
+    if order_session_is_ours(data):
+        return order_checkout_completed(event, payment_intent=payment_intent)
     if data.get("mode") != "subscription":
         return Outcome(IGNORED, f"a {data.get('mode')} checkout: not a subscription")
     CheckoutSession.objects.filter(stripe_id=data["id"]).exclude(status=CheckoutSession.Status.COMPLETE).update(
@@ -332,8 +347,13 @@ def _on_checkout_completed(event: StripeEvent, subscription: dict | None = None)
 
 
 def _on_checkout_expired(event: StripeEvent) -> Outcome:
-    """A Checkout Session nobody paid: recorded as expired (it no longer counts as open)."""
+    """A Checkout Session nobody paid: recorded as expired (it no longer counts as open); a
+    marketplace order's, the pending order expired (order_events)."""
     data = event.payload["data"]["object"]
+    from marketplace.services.order_events import order_checkout_expired, order_session_is_ours
+
+    if order_session_is_ours(data):
+        return order_checkout_expired(event)
     changed = CheckoutSession.objects.filter(stripe_id=data["id"], status=CheckoutSession.Status.OPEN).update(
         status=CheckoutSession.Status.EXPIRED)
     return Outcome(PROCESSED if changed else IGNORED, "" if changed else "no open checkout session of ours")
@@ -429,12 +449,16 @@ def _on_charge_refunded(event: StripeEvent) -> Outcome:
     data = event.payload["data"]["object"]
     customer, why = _customer_of(event, data.get("customer"))
     refund_times = [r.get("created") for r in ((data.get("refunds") or {}).get("data") or []) if r.get("created")]
+    refunded_at = _ts(max(refund_times)) if refund_times else _ts(event.created)
     signals.charge_refunded.send(
         sender=StripeEvent, user=customer.user if customer else None,
         livemode=customer.livemode if customer else event.livemode, charge_id=data["id"],
         amount_refunded_minor=int(data.get("amount_refunded") or 0), currency=(data.get("currency") or "").lower(),
-        refunded_at=_ts(max(refund_times)) if refund_times else _ts(event.created), event=event)
-    return Outcome(PROCESSED, why)
+        refunded_at=refunded_at, event=event)
+    from marketplace.services.order_events import order_charge_refunded
+
+    # A marketplace order's charge: the order refunded, the partner's share taken back.
+    return Outcome(PROCESSED, order_charge_refunded(event, refunded_at=refunded_at) or why)
 
 
 def _on_dispute_created(event: StripeEvent) -> Outcome:
@@ -465,6 +489,8 @@ def _unhandled(event: StripeEvent, **fetched) -> Outcome:
 HANDLERS = {
     "checkout.session.completed": _on_checkout_completed,
     "checkout.session.expired": _on_checkout_expired,
+    # A delayed payment method (a bank debit) of a marketplace order succeeded after the session completed.
+    "checkout.session.async_payment_succeeded": _on_checkout_completed,
     "customer.subscription.created": _on_subscription,
     "customer.subscription.updated": _on_subscription,
     "customer.subscription.deleted": _on_subscription,
@@ -477,7 +503,8 @@ HANDLERS = {
 # What a handler needs from Stripe, fetched before the processing transaction: type -> fn(event)
 # -> the handler's extra keyword arguments.
 FETCHERS = {
-    "checkout.session.completed": _fetch_checkout_subscription,
+    "checkout.session.completed": _fetch_checkout,
+    "checkout.session.async_payment_succeeded": _fetch_checkout,
 }
 
 

@@ -50,7 +50,8 @@ def test_the_report_by_hand_revenue_is_never_a_cost():
     # total_costs = refunds 5.00 + fees (3.20 - 0.20) + AI 10.00 + infra 20.00 + payouts 12.00 = 50.00:
     # not 150.00, which adding the 100.00 of revenue in (as the old forecast did) would make.
     assert usd == {"revenue": 10000, "refunds": 500, "stripe_fees": 300, "ai_cost": 1000, "infra_cost": 2000,
-                   "payouts": 1200, "payouts_pending": 1500, "total_costs": 5000, "net": 5000, "margin_pct": 50.0}
+                   "payouts": 1200, "payouts_pending": 1500, "platform_fees": 0, "total_costs": 5000, "net": 5000,
+                   "margin_pct": 50.0}
     assert report["currencies"]["EUR"]["margin_pct"] == 100.0  # per currency, never converted
     # Only the reference's costs: ops 10 + infra 20 on 100 of revenue is a 70 % margin.
     LedgerEntry.objects.exclude(kind__in=["revenue", "ai_cost", "infra_cost"]).delete()

@@ -1,0 +1,123 @@
+"""The marketplace's orders in the profit ledger (connected to marketplace's signals in
+IntelligenceConfig.ready; marketplace never imports intelligence).
+
+On order_completed of a live paid order:
+    revenue, stripe_fee   from the charge's balance transaction, after the commit
+                          (ledger_stripe_charge_record, as for a paid invoice)
+    payout (pending)      the partner's share, owed    payout:<order id>
+    platform_fee          amount - partner share        order:<order id>:platform_fee
+On order_refunded:
+    payout_reversal       the partner's share taken back (reversed_minor, when it was paid out);
+                          when the payout was still owed, it is cleared (no longer pending) and
+                          reversed whole, so the order's payouts net to zero
+                                                        order:<order id>:payout_reversal
+    (the refund itself comes from billing's charge_refunded: ledger_stripe.ledger_on_charge_refunded)
+On payout_paid: the order's payout settled (ledger_payout_settle).
+
+Revenue and fee are asked of Stripe after the commit; when Stripe cannot be reached then, the daily
+ledger reconcile (ledger_orders_reconcile, beside ledger_stripe_reconcile) asks again for live paid
+orders completed in the last LEDGER_RECONCILE_DAYS whose charge has no revenue entry.
+
+Test-mode orders and free ones write nothing. Payout and platform-fee entries are written in the
+transaction that moved the order (they commit with it); sources are unique, so an event processed
+again adds nothing."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from intelligence.models import LedgerEntry
+from intelligence.services.ledger import (
+    ledger_entry_record,
+    ledger_payout_record,
+    ledger_payout_reverse,
+    ledger_payout_settle,
+)
+from intelligence.services.ledger_stripe import _record_after_commit, ledger_stripe_charge_record
+from levqor.errors import AppError, ErrorCode
+
+logger = logging.getLogger(__name__)
+
+
+def _counts(order) -> bool:
+    return bool(order.livemode and order.amount_minor > 0)
+
+
+def ledger_on_order_completed(sender, *, order, **kwargs) -> None:
+    """A live paid order completed: its revenue and Stripe fee (after the commit), the partner's
+    share owed, the platform's fee."""
+    if not _counts(order):
+        return
+    day, ref = order.completed_at.date(), str(order.pk)
+    if order.charge_id:
+        _record_after_commit(ledger_stripe_charge_record, charge_id=order.charge_id, user=order.buyer)
+    else:
+        logger.warning("ledger: a completed order without a charge; its revenue is not recorded",
+                       extra={"order_id": ref})
+    if order.partner_share_minor > 0:
+        ledger_payout_record(order_ref=ref, amount_minor=order.partner_share_minor, currency=order.currency, day=day,
+                             pending=True)
+    if order.platform_fee_minor > 0:
+        ledger_entry_record(day=day, kind=LedgerEntry.Kind.PLATFORM_FEE, amount_minor=order.platform_fee_minor,
+                            currency=order.currency, source=f"order:{ref}:platform_fee", user=order.buyer,
+                            memo=f"order {ref} of listing {order.listing_id}")
+
+
+def ledger_on_order_refunded(sender, *, order, reversed_minor, refunded_at, **kwargs) -> None:
+    """A live paid order refunded: the partner's payout taken back (ledger_payout_reverse)."""
+    if not _counts(order):
+        return
+    ledger_payout_reverse(order_ref=str(order.pk), amount_minor=int(reversed_minor or 0), currency=order.currency,
+                          day=(refunded_at or order.refunded_at).date())
+
+
+def ledger_on_payout_paid(sender, *, payout, order, **kwargs) -> None:
+    """A partner's share transferred: its payout no longer owed (recorded paid if it was missing)."""
+    if not order.livemode:
+        return
+    try:
+        ledger_payout_settle(order_ref=str(order.pk))
+    except AppError as exc:
+        if exc.code != ErrorCode.NOT_FOUND:
+            raise
+        day = (payout.paid_at or order.completed_at).date()
+        ledger_payout_record(order_ref=str(order.pk), amount_minor=payout.amount_minor, currency=payout.currency,
+                             day=day, pending=False)
+
+
+def ledger_orders_reconcile(*, days: int | None = None, now: datetime | None = None) -> dict:
+    """Record the revenue and fee the ledger misses of live paid orders completed in the last
+    `days` days (LEDGER_RECONCILE_DAYS): Stripe is asked only about charges with no revenue entry;
+    re-running adds nothing. Stops at the first sign of Stripe being unreachable. Returns counts:
+    orders, asked, recorded, failed, stopped."""
+    from marketplace.models import Order
+
+    since = (now or timezone.now()) - timedelta(days=days or settings.LEDGER_RECONCILE_DAYS)
+    orders = (Order.objects.filter(livemode=True, amount_minor__gt=0, completed_at__gte=since)
+              .exclude(charge_id="").select_related("buyer").order_by("completed_at"))
+    summary = {"orders": 0, "asked": 0, "recorded": 0, "failed": 0, "stopped": False}
+    for order in orders.iterator(chunk_size=200):
+        summary["orders"] += 1
+        if LedgerEntry.objects.filter(kind=LedgerEntry.Kind.REVENUE, source__startswith=f"stripe:{order.charge_id}:").exists():
+            continue
+        summary["asked"] += 1
+        try:
+            summary["recorded"] += len(ledger_stripe_charge_record(charge_id=order.charge_id, user=order.buyer))
+        except AppError as exc:
+            summary["failed"] += 1
+            logger.warning("ledger reconcile: Stripe could not be asked about an order's charge",
+                           extra={"order_id": str(order.pk), "error": str(exc.code)})
+            if exc.code in (ErrorCode.SERVICE_UNAVAILABLE, ErrorCode.BILLING_NOT_CONFIGURED):
+                summary["stopped"] = True
+                break
+    return summary
+
+
+def ledger_marketplace_connect() -> None:
+    from marketplace.signals import order_completed, order_refunded, payout_paid
+
+    order_completed.connect(ledger_on_order_completed, dispatch_uid="ledger-order-completed")
+    order_refunded.connect(ledger_on_order_refunded, dispatch_uid="ledger-order-refunded")
+    payout_paid.connect(ledger_on_payout_paid, dispatch_uid="ledger-payout-paid")
