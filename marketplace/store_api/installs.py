@@ -43,7 +43,7 @@ def install_data(install: Installation) -> dict:
 
 
 class InstallListView(APIView):
-    required_scopes = {"GET": "jobs:read"}
+    required_scopes = {"GET": "marketplace:read"}
 
     @extend_schema(summary="My installed marketplace modules (the key's mode), each with its workflow",
                    operation_id="marketplace_installs_list",
@@ -59,7 +59,7 @@ class InstallListView(APIView):
 
 
 class InstallDetailView(APIView):
-    required_scopes = {"DELETE": "jobs:write"}
+    required_scopes = {"DELETE": "marketplace:write"}
 
     @extend_schema(summary="Uninstall a module: its workflow is gone for new jobs at once",
                    operation_id="marketplace_install_delete", responses={204: None, **api_errors(401, 403, 404)})

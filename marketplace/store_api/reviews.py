@@ -42,7 +42,7 @@ def listing_published(listing_id) -> Listing:
 
 
 class ListingReviewsView(APIView):
-    required_scopes = {"GET": "", "POST": "partners:write"}
+    required_scopes = {"GET": "", "POST": "marketplace:write"}
 
     def get_permissions(self):
         if self.request.method in ("GET", "HEAD", "OPTIONS"):

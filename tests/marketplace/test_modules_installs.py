@@ -81,10 +81,13 @@ def test_uninstall_is_for_the_owner_only(api, client_for):
     assert_api_error(api.delete(f"{INSTALLS}/{install.pk}"), 404, "not_found")
 
 
-def test_the_installs_api_needs_the_jobs_scopes(client_for):
-    _, raw = api_key_for(scopes=["users:read"])
+def test_the_installs_api_needs_the_marketplace_scopes(client_for):
+    _, raw = api_key_for(scopes=["jobs:read", "jobs:write"])
     assert_api_error(client_for(raw).get(INSTALLS), 403, "insufficient_scope")
     assert_api_error(client_for(raw).delete(f"{INSTALLS}/1"), 403, "insufficient_scope")
+    _, reader = api_key_for(scopes=["marketplace:read"])
+    assert client_for(reader).get(INSTALLS).status_code == 200
+    assert_api_error(client_for(reader).delete(f"{INSTALLS}/1"), 403, "insufficient_scope")
     assert_api_error(Client().get(INSTALLS), 401, "not_authenticated")
 
 
