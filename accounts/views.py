@@ -1,8 +1,6 @@
 """Server-rendered pages of accounts: sign-in by email link, the profile, the developer portal."""
 
-from csp.decorators import csp_update
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
@@ -34,6 +32,7 @@ from levqor.counters import COUNTERS_DOWN
 from levqor.errors import AppError
 from levqor.http_errors import store_down_error
 from levqor.redirects import safe_return_to
+from levqor.security import billing_form_action
 from levqor.show_once import show_once_put, show_once_take
 
 # --- sign-in ---------------------------------------------------------------------------------
@@ -171,19 +170,10 @@ def _developer_render(request, *, form=None, status=200):
     }, status=status)
 
 
-def _billing_form_action(view):
-    """The page's billing forms (Upgrade, Manage billing) answer with a redirect to Stripe, which
-    browsers hold to form-action: this page alone adds BILLING_FORM_ACTION_ORIGINS to it, read
-    when the page is served (django-csp's csp_update)."""
-    def wrapped(request, *args, **kwargs):
-        return csp_update({"form-action": list(settings.BILLING_FORM_ACTION_ORIGINS)})(view)(request, *args, **kwargs)
-    return wrapped
-
-
 @login_required
 @never_cache  # the page may hold a raw key: no copy of it in any cache
 @require_http_methods(["GET", "POST"])
-@_billing_form_action
+@billing_form_action
 def developer_page(request):
     if request.method == "GET":
         return _developer_render(request)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from jobs import selectors, services
 from jobs.intake import intake_parse
 from jobs.models import Job
-from jobs.workflows import workflow_all, workflows_for
+from jobs.workflows import workflow_all, workflow_get, workflows_for
 from levqor.errors import AppError, ErrorCode
 from levqor.health import read_only_json
 
@@ -85,8 +85,11 @@ def dashboard_status(request):
 
 
 def _workflows(user):
+    # An account's own workflows (a module installed from the marketplace page) are its live-mode
+    # ones: the page offers them in live mode only, where intake finds them.
     return [{"name": w.name, "description": w.description, "max_attempts": w.max_attempts,
-             "timeout_seconds": w.timeout_seconds, "schema_json": json.dumps(w.payload_schema, indent=2)}
+             "timeout_seconds": w.timeout_seconds, "schema_json": json.dumps(w.payload_schema, indent=2),
+             "live_only": workflow_get(w.name) is None}
             for w in workflows_for(owner_id=user.pk, livemode=True)]
 
 

@@ -111,3 +111,13 @@ def docs_page_policy(view):
     """The API reference page (Redoc): the page policy, plus a blob: worker for its search and
     the two style elements it writes before it has the nonce, by their hashes."""
     return _docs_csp(view)
+
+
+def billing_form_action(view):
+    """For a page whose forms answer with a redirect to Stripe (Checkout, the customer portal):
+    browsers hold that redirect to the page's CSP form-action, so the page alone adds
+    BILLING_FORM_ACTION_ORIGINS to it, read when the page is served (django-csp's csp_update). The
+    developer page and a marketplace listing's page use it."""
+    def wrapped(request, *args, **kwargs):
+        return csp_update({"form-action": list(settings.BILLING_FORM_ACTION_ORIGINS)})(view)(request, *args, **kwargs)
+    return wrapped

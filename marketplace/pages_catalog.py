@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from levqor.security import billing_form_action
 from marketplace.models import Listing
 from marketplace.selectors_listings import listing_public_get, listing_reviews, listing_viewer_state, listings_public
 
@@ -46,6 +47,7 @@ def marketplace_catalog(request):
 
 
 @require_GET
+@billing_form_action  # the Buy form of a paid listing redirects to Stripe Checkout
 def marketplace_listing(request, slug):
     listing = listing_public_get(slug=slug)
     if listing is None:

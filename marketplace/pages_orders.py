@@ -2,8 +2,6 @@
 installed and the buyer sent back to the listing with a message; a paid one answers 303 to its
 Stripe Checkout page. Errors come back as a message on the listing page, never a 500."""
 
-from csp.decorators import csp_update
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
@@ -12,15 +10,6 @@ from django.views.decorators.http import require_POST
 from levqor.errors import AppError
 from marketplace.models import Listing
 from marketplace.services.orders import order_start
-
-
-def checkout_form_action(view):
-    """For the listing page (GET /marketplace/<slug>): its Buy form answers with a redirect to
-    Stripe Checkout, which browsers hold to the page's CSP form-action, so the page adds
-    BILLING_FORM_ACTION_ORIGINS to it (as the developer page does), read when it is served."""
-    def wrapped(request, *args, **kwargs):
-        return csp_update({"form-action": list(settings.BILLING_FORM_ACTION_ORIGINS)})(view)(request, *args, **kwargs)
-    return wrapped
 
 
 @login_required

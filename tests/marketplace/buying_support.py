@@ -1,7 +1,7 @@
 """Helpers of the buying tests: a paid order started through the service against the fake Stripe,
 Stripe's events about it (as Stripe shapes them), delivered to the real webhook endpoint and
-processed in-process. The drain runs what the workers would; a task of a part not merged yet
-(marketplace.tasks.payout_reverse_for_order) is recorded as queued, not run."""
+processed in-process. The drain runs what the workers would (a queued task that does not exist
+fails the test: the workers would fail it too)."""
 
 import pydoc
 import time
@@ -14,7 +14,6 @@ from marketplace.services.orders import order_start
 from tests.fake_stripe import stripe_event
 from tests.marketplace.support import webhook_post
 
-MISSING = "<task not present yet>"
 
 
 def drain(*, limit: int = 200) -> list[tuple[str, tuple, object]]:
@@ -24,7 +23,8 @@ def drain(*, limit: int = 200) -> list[tuple[str, tuple, object]]:
         for ack_id, pack in broker.dequeue() or []:
             task = SignedPackage.loads(pack)
             func = task["func"] if callable(task["func"]) else pydoc.locate(task["func"])
-            result = func(*task["args"], **task["kwargs"]) if func is not None else MISSING
+            assert func is not None, f"a queued task does not exist: {task['func']}"
+            result = func(*task["args"], **task["kwargs"])
             broker.acknowledge(ack_id)
             ran.append((task["func"], tuple(task["args"]), result))
     return ran

@@ -172,15 +172,24 @@ def test_a_refund_before_payout_refunds_uninstalls_and_asks_for_a_reversal(bough
 
 def test_a_refund_after_payout_carries_the_share_to_reverse(bought, fake_stripe, capture, received):
     order = _complete(bought, capture, fake_stripe)
-    # As the payouts part leaves a paid order (its code is not called here).
-    Payout.objects.create(order=order, partner=order.partner, amount_minor=699, currency=order.currency,
-                          status=Payout.Status.PAID, idempotency_key=f"payout-{order.pk}", stripe_transfer_id="tr_1")
+    # A paid order as the daily payout run leaves it: the transfer at Stripe, the Payout paid.
+    transfer = fake_stripe.put("transfers", {"id": "tr_1", "amount": 699, "currency": order.currency,
+                                             "amount_reversed": 0, "reversals": {"object": "list", "data": []}})
+    payout = Payout.objects.create(order=order, partner=order.partner, amount_minor=699, currency=order.currency,
+                                   status=Payout.Status.PAID, idempotency_key=f"payout-{order.pk}",
+                                   stripe_transfer_id=transfer["id"])
     Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID_OUT)
     ran = deliver(charge_refunded(order, customer=bought["customer"].stripe_id, by_intent=True), capture)
     order.refresh_from_db()
     assert order.status == "refunded"
     assert [kw["reversed_minor"] for kw in received["order_refunded"]] == [699]
-    assert (PAYOUT_REVERSE_TASK, (str(order.pk),)) in [(func, args) for func, args, _ in ran]
+    # The reversal task ran on the workers: the partner's whole share taken back from its transfer.
+    assert [(func, args, result) for func, args, result in ran if func == PAYOUT_REVERSE_TASK] == [
+        (PAYOUT_REVERSE_TASK, (str(order.pk),), 699)]
+    sent = fake_stripe.last("POST", "/v1/transfers/tr_1/reversals")
+    assert int(sent["form"]["amount"]) == 699 and sent["idempotency_key"]
+    payout.refresh_from_db()
+    assert payout.status == Payout.Status.REVERSED and payout.stripe_reversal_id
 
 
 def test_a_partial_refund_keeps_the_order(bought, fake_stripe, capture, received):
