@@ -15,7 +15,6 @@ from tests.fake_stripe import stripe_event
 from tests.marketplace.support import webhook_post
 
 
-
 def drain(*, limit: int = 200) -> list[tuple[str, tuple, object]]:
     broker = get_broker()
     ran = []
