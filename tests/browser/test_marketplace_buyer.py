@@ -43,7 +43,7 @@ def test_a_buyer_installs_runs_reviews_and_buys(page, screenshot, live_server, f
     expect(page.locator("#listing-text-summariser")).to_be_visible()
     expect(page.locator("#listing-invoice-reader")).to_be_visible()
     screenshot("catalog")
-    page.fill("#id_q", "summar")
+    page.fill("#id_q", "summariser")
     page.locator("#catalog-search button").click()
     expect(page.locator("#listing-invoice-reader")).to_have_count(0)
     page.locator("#listing-text-summariser a").first.click()
