@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from levqor.admin import ReadOnlyInline
 from levqor.errors import AppError
 from marketplace.models import Listing, ListingReviewEvent
 from marketplace.services.listings import listing_delist, listing_review
@@ -24,23 +25,12 @@ ACTIONS = {
 }
 
 
-class ListingReviewEventInline(admin.TabularInline):
+class ListingReviewEventInline(ReadOnlyInline):
     model = ListingReviewEvent
-    extra = 0
-    can_delete = False
     fields = ["at", "from_status", "to_status", "actor", "reason"]
     readonly_fields = fields
     ordering = ["-at", "-id"]
     verbose_name_plural = "review trail"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ListingReasonForm(forms.Form):

@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from levqor.admin import ReadOnlyInline
 from levqor.errors import AppError
 from partners.admin.audits import partner_audit_action, partner_review_complete_action
 from partners.admin.credentials import PartnerCredentialInline
@@ -73,23 +74,12 @@ class DeletedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReviewEventInline(admin.TabularInline):
+class ReviewEventInline(ReadOnlyInline):
     model = PartnerReviewEvent
-    extra = 0
-    can_delete = False
     fields = ["at", "from_status", "to_status", "actor", "reason"]
     readonly_fields = fields
     ordering = ["-at", "-id"]
     verbose_name_plural = "review trail"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ReviewReasonForm(forms.Form):
