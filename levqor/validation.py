@@ -31,3 +31,25 @@ def field_errors(found, field: str = "") -> list[dict]:
     if isinstance(found, list):
         return [item for value in found for item in field_errors(value, field)]
     return [{"field": field or "body", "message": str(found)}]
+
+
+def field_error(field: str, message: str) -> dict:
+    """One entry of details.errors: {"field", "message"}."""
+    return {"field": field, "message": message}
+
+
+def text_field_clean(value, errors: list, *, field: str, max_length: int, required: bool = True,
+                     required_message: str = "") -> str | None:
+    """A text field of a service's input, stripped: the text, "" for an absent optional one, or None
+    with the reason appended to `errors` (required and empty, not text, or longer than max_length)."""
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        errors.append(field_error(field, (required_message or f"{field} is required.") if required or value is None
+                                  else "Text."))
+        return None
+    value = value.strip()
+    if len(value) > max_length:
+        errors.append(field_error(field, f"At most {max_length} characters."))
+        return None
+    return value

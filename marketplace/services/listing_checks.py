@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator, SchemaError
 
 from levqor.errors import AppError, ErrorCode
 from levqor.money import currency_exponent, major_to_minor, minor_display
+from levqor.validation import text_field_clean
 from levqor.webhooks.endpoints import webhook_url_reachable_check, webhook_url_shape_check
 from marketplace.models import Listing
 from partners.middleware import path_forbidden
@@ -37,14 +38,7 @@ def listing_invalid(errors: list[dict], message: str = "The listing did not pass
 
 
 def _name(value, errors):
-    if not isinstance(value, str) or not value.strip():
-        errors.append(_error("name", "A name is required."))
-        return None
-    value = value.strip()
-    if len(value) > NAME_MAX:
-        errors.append(_error("name", f"At most {NAME_MAX} characters."))
-        return None
-    return value
+    return text_field_clean(value, errors, field="name", max_length=NAME_MAX, required_message="A name is required.")
 
 
 def _category(value, errors):
@@ -55,16 +49,7 @@ def _category(value, errors):
 
 
 def _description(value, errors):
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        errors.append(_error("description", "Text."))
-        return None
-    value = value.strip()
-    if len(value) > DESCRIPTION_MAX:
-        errors.append(_error("description", f"At most {DESCRIPTION_MAX} characters."))
-        return None
-    return value
+    return text_field_clean(value, errors, field="description", max_length=DESCRIPTION_MAX, required=False)
 
 
 def _json_size(value) -> int | None:

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from levqor.errors import AppError, ErrorCode
+from levqor.validation import text_field_clean
 from levqor.webhooks.endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_disable,
@@ -42,14 +43,7 @@ def _error(field: str, message: str) -> dict:
 
 
 def _name_clean(value, errors: list) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        errors.append(_error("name", "A name is required."))
-        return None
-    value = value.strip()
-    if len(value) > NAME_MAX:
-        errors.append(_error("name", f"At most {NAME_MAX} characters."))
-        return None
-    return value
+    return text_field_clean(value, errors, field="name", max_length=NAME_MAX, required_message="A name is required.")
 
 
 def _email_clean(value, errors: list) -> str | None:
