@@ -1,32 +1,14 @@
 """Helpers of the buying tests: a paid order started through the service against the fake Stripe,
 Stripe's events about it (as Stripe shapes them), delivered to the real webhook endpoint and
-processed in-process. The drain runs what the workers would (a queued task that does not exist
-fails the test: the workers would fail it too)."""
+processed in-process; what the workers would run after it runs too (tests.jobs.support.tasks_drain)."""
 
-import pydoc
 import time
-
-from django_q.brokers import get_broker
-from django_q.signing import SignedPackage
 
 from marketplace.models import Order
 from marketplace.services.orders import order_start
 from tests.fake_stripe import stripe_event
+from tests.jobs.support import tasks_drain
 from tests.marketplace.support import webhook_post
-
-
-def drain(*, limit: int = 200) -> list[tuple[str, tuple, object]]:
-    broker = get_broker()
-    ran = []
-    while len(ran) < limit and broker.queue_size():
-        for ack_id, pack in broker.dequeue() or []:
-            task = SignedPackage.loads(pack)
-            func = task["func"] if callable(task["func"]) else pydoc.locate(task["func"])
-            assert func is not None, f"a queued task does not exist: {task['func']}"
-            result = func(*task["args"], **task["kwargs"])
-            broker.acknowledge(ack_id)
-            ran.append((task["func"], tuple(task["args"]), result))
-    return ran
 
 
 def deliver(event: dict, capture) -> list:
@@ -37,7 +19,7 @@ def deliver(event: dict, capture) -> list:
     ran = []
     while True:  # what the workers queue after their commits (webhook deliveries, reversals) runs too
         with capture(execute=True):
-            batch = drain()
+            batch = tasks_drain(limit=200)
         ran += batch
         if not batch:
             return ran

@@ -2,6 +2,7 @@
 sends, the tiers' prices synced the way an operator does it, and the workers run in-process."""
 
 import time
+from contextlib import contextmanager
 
 from django.core.management import call_command
 from django.test import Client
@@ -56,3 +57,23 @@ def subscription_object(*, sub_id: str = "sub_1", customer: str, tier: str = "pr
 
 def subscription_event(kind: str, obj: dict, *, created: int | None = None, livemode: bool = True, **kwargs) -> dict:
     return stripe_event(f"customer.subscription.{kind}", obj, created=created, livemode=livemode, **kwargs)
+
+
+@contextmanager
+def signals_recorded(*names: str):
+    """What marketplace's signals `names` sent while inside, by name (a list of each send's
+    kwargs): what the receivers of other apps (the ledger, growth) are given."""
+    from marketplace import signals
+
+    seen = {name: [] for name in names}
+    def recorder(found: list):
+        return lambda sender, **kw: found.append(kw)
+
+    receivers = {name: recorder(seen[name]) for name in names}
+    for name, receiver in receivers.items():
+        getattr(signals, name).connect(receiver, weak=False)
+    try:
+        yield seen
+    finally:
+        for name, receiver in receivers.items():
+            getattr(signals, name).disconnect(receiver)

@@ -9,12 +9,11 @@ from django.core import mail
 
 from accounts.models import TierChange
 from intelligence.models import Alert
-from marketplace import signals
 from marketplace.models import CheckoutSession, StripeEvent, Subscription
 from marketplace.services.billing_events import subscriptions_due_sweep
 from tests.factories import UserFactory
 from tests.fake_stripe import stripe_event
-from tests.marketplace.support import DAY, customer_for, deliver, subscription_event, subscription_object
+from tests.marketplace.support import DAY, customer_for, deliver, signals_recorded, subscription_event, subscription_object
 
 
 @pytest.fixture
@@ -32,16 +31,8 @@ def live(db, fake_stripe):
 @pytest.fixture
 def received():
     """What marketplace's signals sent, by name: the receivers of other parts (ledger) see this."""
-    seen = {"subscription_changed": [], "invoice_paid": [], "charge_refunded": [], "stripe_event_processed": []}
-    def recorder(name):
-        return lambda sender, **kw: seen[name].append(kw)
-
-    receivers = {name: recorder(name) for name in seen}
-    for name, receiver in receivers.items():
-        getattr(signals, name).connect(receiver, weak=False)
-    yield seen
-    for name, receiver in receivers.items():
-        getattr(signals, name).disconnect(receiver)
+    with signals_recorded("subscription_changed", "invoice_paid", "charge_refunded", "stripe_event_processed") as seen:
+        yield seen
 
 
 def _tier(user) -> str:

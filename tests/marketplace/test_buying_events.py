@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 
 from levqor.webhooks.models import WebhookDelivery, WebhookEndpoint
-from marketplace import signals
 from marketplace.models import Installation, Order, Payout, StripeEvent
 from marketplace.services.order_events import PAYOUT_REVERSE_TASK
 from marketplace.services.orders import order_split
@@ -23,7 +22,7 @@ from tests.marketplace.buying_support import (
     session_expired,
 )
 from tests.marketplace.store_support import listing_make
-from tests.marketplace.support import customer_for
+from tests.marketplace.support import customer_for, signals_recorded
 
 
 @pytest.fixture
@@ -33,17 +32,8 @@ def capture(django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def received():
-    seen = {"order_completed": [], "order_refunded": [], "charge_refunded": []}
-
-    def recorder(name):
-        return lambda sender, **kw: seen[name].append(kw)
-
-    receivers = {name: recorder(name) for name in seen}
-    for name, receiver in receivers.items():
-        getattr(signals, name).connect(receiver, weak=False)
-    yield seen
-    for name, receiver in receivers.items():
-        getattr(signals, name).disconnect(receiver)
+    with signals_recorded("order_completed", "order_refunded", "charge_refunded") as seen:
+        yield seen
 
 
 @pytest.fixture

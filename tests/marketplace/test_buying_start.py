@@ -15,7 +15,7 @@ from marketplace.models import Installation, Listing, Order, StripeCustomer
 from partners.services.status import partner_status_change
 from tests.api_asserts import assert_api_error
 from tests.factories import UserFactory, api_key_for
-from tests.marketplace.buying_support import drain
+from tests.jobs.support import tasks_drain
 from tests.marketplace.store_support import listing_make
 from tests.marketplace.support import customer_for
 
@@ -64,7 +64,7 @@ def test_a_free_listing_is_bought_installed_and_announced_at_once(api, fake_stri
     assert fake_stripe.requests == []  # a free listing never reaches Stripe
     deliveries = WebhookDelivery.objects.filter(event_type="order.completed")
     assert sorted(d.url.rsplit("/", 1)[1] for d in deliveries) == ["buyer", "partner"]
-    drain()
+    tasks_drain()
     assert sorted(r["path"] for r in fake_server.requests) == ["/buyer", "/partner"]
     assert str(order.pk).encode() in fake_server.requests[0]["body"]
     # Bought again: it is installed already.
