@@ -4,6 +4,7 @@ create service does."""
 
 import itertools
 
+from django.contrib.messages import get_messages
 from django.utils import timezone
 
 from levqor.webhooks.signing import webhook_secret_generate
@@ -29,3 +30,13 @@ def listing_make(*, partner: Partner | None = None, status: str = Listing.Status
         amount_minor=amount_minor, currency=currency, description="Summarises text.", input_schema=input_schema or SCHEMA,
         endpoint=endpoint, status=status, secret=webhook_secret_generate(),
         published_at=now if status == Listing.Status.PUBLISHED else None, **fields)
+
+
+def csrf_post(client, path, data=None):
+    """A form post as a browser makes it: the CSRF cookie from a signed-in page, its token in the form."""
+    client.get("/webhooks")  # any signed-in page sets the CSRF cookie
+    return client.post(path, {"csrfmiddlewaretoken": client.cookies["csrftoken"].value, **(data or {})})
+
+
+def page_messages(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]

@@ -5,14 +5,13 @@ form."""
 from decimal import Decimal
 
 import pytest
-from django.contrib.messages import get_messages
 from django.test import Client
 
 from marketplace.models import Installation, Listing, Order
 from marketplace.services.installs import listing_install
 from tests.api_asserts import assert_api_error
-from tests.factories import UserFactory, api_key_for, terms_accepted_by
-from tests.marketplace.store_support import SCHEMA, listing_make
+from tests.factories import UserFactory, api_key_for
+from tests.marketplace.store_support import SCHEMA, csrf_post, listing_make, page_messages
 
 pytestmark = pytest.mark.django_db
 INSTALLS = "/api/v1/marketplace/installs"
@@ -109,24 +108,6 @@ def test_buying_installs_the_module_and_counts_one_download(api):
     listing_install(user=api.user, listing=listing, livemode=True)
     listing.refresh_from_db()
     assert listing.downloads == 3
-
-
-@pytest.fixture
-def browser(user):
-    terms_accepted_by(user)
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    client.user = user
-    return client
-
-
-def csrf_post(client, path, data=None):
-    client.get("/webhooks")  # any signed-in page sets the CSRF cookie
-    return client.post(path, {"csrfmiddlewaretoken": client.cookies["csrftoken"].value, **(data or {})})
-
-
-def page_messages(response) -> list[str]:
-    return [str(message) for message in get_messages(response.wsgi_request)]
 
 
 def test_the_uninstall_form(browser):

@@ -5,7 +5,6 @@ enough bad reviews auto-suspend the partner, whose modules then stop being workf
 from decimal import Decimal
 
 import pytest
-from django.contrib.messages import get_messages
 from django.test import Client
 
 from marketplace.models import ListingReview
@@ -14,8 +13,8 @@ from partners.models import Partner
 from partners.services.ratings import partner_rate
 from tests.api_asserts import assert_api_error, error_fields
 from tests.conftest import post_json
-from tests.factories import UserFactory, api_key_for, terms_accepted_by
-from tests.marketplace.store_support import listing_make
+from tests.factories import UserFactory, api_key_for
+from tests.marketplace.store_support import csrf_post, listing_make, page_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -127,24 +126,6 @@ def test_three_one_star_reviews_suspend_the_partner_and_its_modules_go(client_fo
     for buyer in buyers:
         assert "partner.bad-module" not in [w["name"] for w in buyer.get("/api/v1/workflows").json()["data"]]
         assert buyer.get("/api/v1/marketplace/installs").json()["results"] == []
-
-
-@pytest.fixture
-def browser(user):
-    terms_accepted_by(user)
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    client.user = user
-    return client
-
-
-def csrf_post(client, path, data=None):
-    client.get("/webhooks")  # any signed-in page sets the CSRF cookie
-    return client.post(path, {"csrfmiddlewaretoken": client.cookies["csrftoken"].value, **(data or {})})
-
-
-def page_messages(response) -> list[str]:
-    return [str(message) for message in get_messages(response.wsgi_request)]
 
 
 def test_the_review_form(browser, django_capture_on_commit_callbacks):
