@@ -14,7 +14,7 @@ from marketplace.models import Installation
 from marketplace.services.installs import listing_uninstall
 from marketplace.services.modules import installs_live, listing_workflow
 
-_INSTALL = inline_serializer("MarketplaceInstall", {
+_INSTALL_FIELDS = {
     "id": serializers.IntegerField(),
     "livemode": serializers.BooleanField(),
     "created_at": serializers.DateTimeField(),
@@ -24,7 +24,7 @@ _INSTALL = inline_serializer("MarketplaceInstall", {
     "workflow": inline_serializer("MarketplaceInstallWorkflow", {
         "name": serializers.CharField(help_text="Submit jobs with this workflow name (partner.<slug>)."),
         "description": serializers.CharField(), "payload_schema": serializers.JSONField()}),
-})
+}
 
 
 def request_livemode(request) -> bool:
@@ -49,7 +49,8 @@ class InstallListView(APIView):
                    operation_id="marketplace_installs_list",
                    responses={200: inline_serializer("MarketplaceInstallPage", {
                        "next": serializers.URLField(allow_null=True), "previous": serializers.URLField(allow_null=True),
-                       "results": _INSTALL}), **api_errors(400, 401, 403)})
+                       "results": inline_serializer("MarketplaceInstall", _INSTALL_FIELDS, many=True)}),
+                       **api_errors(400, 401, 403)})
     def get(self, request):
         installs = installs_live(owner_id=request.user.pk, livemode=request_livemode(request)).select_related(
             "listing__partner")
