@@ -111,10 +111,11 @@ def test_public_metrics_are_computed_from_data(web, clock):
     for minutes_ago in (4, 3, 1, 0):
         UptimeMinute.objects.create(minute=now - timedelta(minutes=minutes_ago))
     owner = UserFactory()
-    complete = JobFactory(owner=owner, status="succeeded", finished_at=timezone.now())
+    # Made at the moved clock's time (a model default reads the real clock): near midnight the two differ by a day.
+    complete = JobFactory(owner=owner, status="succeeded", created_at=timezone.now(), finished_at=timezone.now())
     JobEvent.objects.create(job=complete, kind="created", to_status="queued")
     JobEvent.objects.create(job=complete, kind="succeeded", to_status="succeeded")
-    JobFactory(owner=owner, status="failed", finished_at=timezone.now())  # no event log: not covered
+    JobFactory(owner=owner, status="failed", created_at=timezone.now(), finished_at=timezone.now())  # no event log: not covered
     JobFactory(owner=owner, status="queued", created_at=timezone.now() - timedelta(days=2))  # not today
 
     body = web.get("/public/metrics").json()
