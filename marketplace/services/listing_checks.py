@@ -4,13 +4,13 @@ details.errors [{field, message}] sorted by field. Used by listing_create and li
 import json
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator, SchemaError
 
 from levqor.errors import AppError, ErrorCode
-from levqor.money import currency_exponent, major_to_minor, minor_display
+from levqor.money import STRIPE_CURRENCIES, currency_exponent, major_to_minor, minor_display
 from levqor.validation import text_field_clean
 from levqor.webhooks.endpoints import webhook_url_reachable_check, webhook_url_shape_check
 from marketplace.models import Listing
@@ -155,7 +155,11 @@ def _currency(value, errors):
     if not isinstance(value, str) or not _CURRENCY.match(value.strip()):
         errors.append(_error("currency", "A 3-letter ISO 4217 code, e.g. usd."))
         return None
-    return value.strip().lower()
+    code = value.strip().lower()
+    if code not in STRIPE_CURRENCIES:
+        errors.append(_error("currency", f"{code.upper()} is not a currency Stripe charges cards in (e.g. usd, eur)."))
+        return None
+    return code
 
 
 def _price(price, amount_minor, currency, errors, *, required: bool):
@@ -183,7 +187,7 @@ def _price(price, amount_minor, currency, errors, *, required: bool):
             return None
         try:
             minor = major_to_minor(Decimal(str(price).strip()), currency or CURRENCY_DEFAULT)
-        except (ValueError, InvalidOperation):
+        except (ValueError, DecimalException):  # not a number, too many decimals, too large
             errors.append(_error(field, message))
             return None
     if minor < 0:
