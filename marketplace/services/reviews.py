@@ -55,7 +55,7 @@ def listing_review_create(*, user, listing: Listing, stars: int, body: str = "")
             raise AppError(ErrorCode.PERMISSION_DENIED, "You cannot review your own listing.",
                            details={"listing_id": str(current.pk)})
         if not Installation.objects.filter(user=user, listing=current, livemode=True).exists():
-            raise AppError(ErrorCode.NOT_A_BUYER, "Only an account that installed this listing (live) may review it.",
+            raise AppError(ErrorCode.NOT_A_BUYER, "Only an account that installed this listing may review it.",
                            details={"listing_id": str(current.pk)})
         try:
             with transaction.atomic():
