@@ -117,3 +117,21 @@ def test_a_schema_nested_within_the_limit_passes():
         cur["properties"] = {"a": {"type": "object"}}
         cur = cur["properties"]["a"]
     assert create(ok).status_code == 201
+
+
+@pytest.mark.parametrize("keyword", ["not", "items", "properties"])
+def test_a_schema_at_the_depth_limit_is_checked_without_recursing_too_far(keyword):
+    from marketplace.services.listing_checks import SCHEMA_MAX_DEPTH
+
+    schema = {"type": "object"}
+    cur, depth = schema, 1
+    while depth < SCHEMA_MAX_DEPTH - 1:
+        child = {"type": "object"}
+        if keyword == "properties":
+            cur["properties"] = {"a": child}
+            depth += 2
+        else:
+            cur[keyword] = child
+            depth += 1
+        cur = child
+    assert create(schema).status_code == 201
