@@ -8,10 +8,10 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from jsonschema import Draft202012Validator, FormatChecker
+from referencing.exceptions import Unresolvable
 
 from jobs.models import Job
-from jobs.workflows import Workflow, workflow_for, workflows_for
+from jobs.workflows import SchemaUnresolvable, Workflow, schema_validator, workflow_for, workflows_for
 from levqor.errors import AppError, ErrorCode
 from levqor.webhooks.endpoints import webhook_url_shape_check
 from levqor.webhooks.policy import webhook_https_required
@@ -27,7 +27,7 @@ INTAKE_SCHEMA = {
         "priority": {"enum": ["low", "normal", "high"]},
     },
 }
-_INTAKE_VALIDATOR = Draft202012Validator(INTAKE_SCHEMA, format_checker=FormatChecker())
+_INTAKE_VALIDATOR = schema_validator(INTAKE_SCHEMA)
 PRIORITIES = {label: value for value, label in Job.Priority.choices}
 
 
@@ -75,7 +75,12 @@ def _field_errors(error, *, prefix: str = "") -> list[dict]:
 
 
 def _schema_errors(validator, instance, *, prefix: str = "") -> list[dict]:
-    found = [item for error in validator.iter_errors(instance) for item in _field_errors(error, prefix=prefix)]
+    try:
+        errors = list(validator.iter_errors(instance))
+    except Unresolvable as exc:
+        raise SchemaUnresolvable("The workflow's schema has a reference that cannot be resolved "
+                                 "(only references inside the schema are followed).") from exc
+    found = [item for error in errors for item in _field_errors(error, prefix=prefix)]
     return sorted(found, key=lambda item: item["field"])
 
 
@@ -164,7 +169,10 @@ def intake_parse(*, body: bytes, content_type: str, legacy: bool = False, owner_
                        f"{settings.JOB_PAYLOAD_MAX_BYTES} bytes.",
                        details={"field": "payload", "size_bytes": size, "limit_bytes": settings.JOB_PAYLOAD_MAX_BYTES})
     # Named the same way as the body's own fields (the workflow's schema is compiled once, there).
-    payload_errors = _schema_errors(workflow.validator, payload, prefix="payload")
+    try:
+        payload_errors = _schema_errors(workflow.validator, payload, prefix="payload")
+    except SchemaUnresolvable as exc:  # nothing fetched; the schema is refused, not the caller's fault alone
+        raise AppError(ErrorCode.INVALID_PAYLOAD, str(exc), details={"workflow": workflow.name, "errors": []}) from exc
     if payload_errors:
         raise AppError(ErrorCode.INVALID_PAYLOAD, f"The payload does not fit the {workflow.name} workflow's schema.",
                        details={"workflow": workflow.name, "errors": payload_errors})

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from levqor.errors import AppError
 from marketplace.models import Installation, Listing
+from marketplace.selectors_listings import listing_public_get
 from marketplace.services.installs import listing_uninstall
 from marketplace.services.reviews import listing_review_create
 
@@ -18,7 +19,8 @@ def _listing_page(slug: str):
 
 
 def _published(slug: str) -> Listing | None:
-    return Listing.objects.filter(slug=slug, status=Listing.Status.PUBLISHED).first()
+    """The public listing (published, by an approved partner that is not deleted)."""
+    return listing_public_get(slug=slug)
 
 
 @login_required

@@ -8,7 +8,15 @@ workflow_for / workflows_for, which know the owner and the mode."""
 
 from typing import Protocol
 
-from jobs.workflows.base import JobCancelled, JobContext, JobError, TransientJobError, Workflow
+from jobs.workflows.base import (
+    JobCancelled,
+    JobContext,
+    JobError,
+    SchemaUnresolvable,
+    TransientJobError,
+    Workflow,
+    schema_validator,
+)
 
 _REGISTRY: dict[str, Workflow] = {}
 
@@ -87,6 +95,7 @@ def _register_builtins():
 
 _register_builtins()
 
-__all__ = ["JobCancelled", "JobContext", "JobError", "TransientJobError", "Workflow", "WorkflowProvider",
+__all__ = ["JobCancelled", "JobContext", "JobError", "SchemaUnresolvable", "TransientJobError", "Workflow",
+           "WorkflowProvider", "schema_validator",
            "workflow_all", "workflow_for", "workflow_get", "workflow_provider_register", "workflow_provider_unregister",
            "workflow_register", "workflow_unregister", "workflows_for"]

@@ -9,6 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry
+from referencing.exceptions import Unresolvable
 
 
 class JobErrorCode(StrEnum):
@@ -31,6 +33,18 @@ class JobErrorCode(StrEnum):
     PROVIDER_ERROR = "provider_error"
     PROVIDER_REJECTED = "provider_rejected"
     PROVIDER_BAD_RESPONSE = "provider_bad_response"
+
+
+def schema_validator(schema: dict) -> Draft202012Validator:
+    """A 2020-12 validator of `schema` that never fetches anything: an empty referencing Registry
+    (no retrieve), so a `$ref` to a URL (or file://) is not looked up over the network at validation
+    time (jsonschema's default would urlopen it: SSRF, no timeout). A `$ref` that is not inside the
+    schema then raises referencing.exceptions.Unresolvable when it is reached (payload_errors says so)."""
+    return Draft202012Validator(schema, registry=Registry(), format_checker=FormatChecker())
+
+
+class SchemaUnresolvable(ValueError):
+    """The workflow's schema has a reference that cannot be resolved (nothing is fetched)."""
 
 
 class JobError(Exception):
@@ -120,11 +134,20 @@ class Workflow:
     def __post_init__(self):
         Draft202012Validator.check_schema(self.payload_schema)
         # Compiled once per workflow, not per request.
-        object.__setattr__(self, "validator", Draft202012Validator(self.payload_schema, format_checker=FormatChecker()))
+        object.__setattr__(self, "validator", schema_validator(self.payload_schema))
+
+    def schema_errors(self, payload: dict) -> list:
+        """The validator's errors for `payload`; SchemaUnresolvable when the schema refers to
+        something outside itself (never fetched)."""
+        try:
+            return list(self.validator.iter_errors(payload))
+        except Unresolvable as exc:
+            raise SchemaUnresolvable(f"The {self.name} workflow's schema has a reference that cannot be resolved "
+                                     f"(only references inside the schema are followed).") from exc
 
     def payload_errors(self, payload: dict) -> list[dict]:
         """Every way the payload breaks the schema: which field, and why."""
-        errors = sorted(self.validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+        errors = sorted(self.schema_errors(payload), key=lambda e: list(e.absolute_path))
         return [
             {"field": "payload" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path),
              "message": e.message, "validator": e.validator}

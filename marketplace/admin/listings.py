@@ -3,6 +3,9 @@ actions approve / reject / delist, each through a page that asks for the reason 
 and delist) and calls the listing services. The review trail is a read-only inline; the signing
 secret is never shown (its fields are not editable, so never on the form)."""
 
+import json
+from datetime import datetime
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,7 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from levqor.admin import ReadOnlyInline
-from levqor.errors import AppError
+from levqor.errors import AppError, ErrorCode
 from marketplace.models import Listing, ListingReviewEvent
 from marketplace.services.listings import listing_delist, listing_review
 
@@ -117,6 +120,8 @@ class ListingAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             self._apply(request, listings, action, form.cleaned_data["reason"])
             return HttpResponseRedirect(changelist)
+        for listing in listings:  # what staff approve: the schema a run's payload must fit, escaped in the page
+            listing.input_schema_pretty = json.dumps(listing.input_schema, indent=2, sort_keys=True, ensure_ascii=False)
         context = {
             **self.admin_site.each_context(request),
             "title": f"{label} {len(listings)} listing{'s' if len(listings) != 1 else ''}",
@@ -126,16 +131,29 @@ class ListingAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/marketplace/listing/review.html", context,
                                 status=400 if request.method == "POST" else 200)
 
+    @staticmethod
+    def _seen(request, listing) -> datetime | None:
+        """The listing's updated_at when the page was shown (its hidden field), if the form sent one."""
+        try:
+            return datetime.fromisoformat(request.POST.get(f"seen_{listing.pk}", ""))
+        except ValueError:
+            return None
+
     def _apply(self, request, listings, action, reason):
         done = 0
         for listing in listings:
+            seen = self._seen(request, listing)
             try:
                 if action == "delist":
-                    listing_delist(listing=listing, actor=request.user, reason=reason)
+                    listing_delist(listing=listing, actor=request.user, reason=reason, expected_updated_at=seen)
                 else:
-                    listing_review(listing=listing, actor=request.user, action=action, reason=reason or None)
+                    listing_review(listing=listing, actor=request.user, action=action, reason=reason or None,
+                                   expected_updated_at=seen)
             except AppError as exc:
-                messages.error(request, f"{listing.name}: {exc.message}")
+                if exc.code == ErrorCode.LISTING_TRANSITION_NOT_ALLOWED and exc.details.get("changed_since"):
+                    messages.error(request, f"{listing.name}: changed since you opened it; look again.")
+                else:
+                    messages.error(request, f"{listing.name}: {exc.message}")
             else:
                 done += 1
         if done:

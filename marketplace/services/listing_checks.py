@@ -4,13 +4,13 @@ details.errors [{field, message}] sorted by field. Used by listing_create and li
 import json
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator, SchemaError
 
 from levqor.errors import AppError, ErrorCode
-from levqor.money import currency_exponent, major_to_minor, minor_display
+from levqor.money import STRIPE_CURRENCIES, currency_exponent, major_to_minor, minor_display
 from levqor.validation import text_field_clean
 from levqor.webhooks.endpoints import webhook_url_reachable_check, webhook_url_shape_check
 from marketplace.models import Listing
@@ -21,6 +21,14 @@ NAME_MAX = 200
 DESCRIPTION_MAX = 5000
 METADATA_MAX_BYTES = 16 * 1024  # as JSON: a partner's notes, not a document store
 SCHEMA_MAX_BYTES = 64 * 1024
+# How deep an input schema may nest, counting every JSON object and array (32 levels of schema:
+# an object's "properties" and the property's schema are two). Deeper ones made check_schema
+# recurse past Python's limit (a 500); no real payload needs more.
+SCHEMA_MAX_DEPTH = 64
+META_SCHEMA_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+_REFERENCE_KEYWORDS = ("$ref", "$dynamicRef")
+# Keywords whose values are data, not schemas: a "$ref" in an enum value is just a string.
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 CURRENCY_DEFAULT = "usd"
 # The fields a partner sets (price may come as major units `price` or as `amount_minor`).
 LISTING_FIELDS = ("name", "category", "price", "amount_minor", "currency", "description", "metadata",
@@ -72,6 +80,47 @@ def _metadata(value, errors):
     return value
 
 
+def _json_depth(value, limit: int) -> int:
+    """How deep `value` nests (objects and arrays), counted without recursion; stops past `limit`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _schema_outside_references(schema) -> list[str]:
+    """Where `schema` points outside itself: a $ref / $dynamicRef that is not a local "#..." pointer,
+    an $id (a new base URI), a $schema other than 2020-12's. Nothing is ever fetched (the workflow's
+    validator has an empty registry), so such a schema could only fail at intake: refused here."""
+    found, stack = [], [(schema, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, list):
+            stack.extend((child, f"{where}/{index}") for index, child in enumerate(item))
+            continue
+        if not isinstance(item, dict):
+            continue
+        for keyword in _REFERENCE_KEYWORDS:
+            ref = item.get(keyword)
+            if isinstance(ref, str) and not ref.startswith("#"):
+                found.append(f"{where or '/'}: {keyword} must be a local reference (\"#/$defs/...\"), not {ref[:100]!r}")
+        if isinstance(item.get("$id"), str):
+            found.append(f"{where or '/'}: $id is not accepted (the schema cannot name or load other documents)")
+        meta = item.get("$schema")
+        if isinstance(meta, str) and meta.rstrip("#") != META_SCHEMA_2020_12:
+            found.append(f"{where or '/'}: $schema must be {META_SCHEMA_2020_12}, not {meta[:100]!r}")
+        for key, child in item.items():
+            if key not in _DATA_KEYWORDS:
+                stack.append((child, f"{where}/{key}"))
+    return sorted(found)
+
+
 def _input_schema(value, errors):
     if not isinstance(value, dict):
         errors.append(_error("input_schema", "A JSON Schema (an object) describing a run's payload."))
@@ -79,6 +128,13 @@ def _input_schema(value, errors):
     size = _json_size(value)
     if size is None or size > SCHEMA_MAX_BYTES:
         errors.append(_error("input_schema", f"A JSON object of at most {SCHEMA_MAX_BYTES // 1024} KiB."))
+        return None
+    if _json_depth(value, SCHEMA_MAX_DEPTH) > SCHEMA_MAX_DEPTH:
+        errors.append(_error("input_schema", f"Nested at most {SCHEMA_MAX_DEPTH} levels deep (objects and arrays)."))
+        return None
+    outside = _schema_outside_references(value)
+    if outside:
+        errors.append(_error("input_schema", "The schema may only refer inside itself: " + "; ".join(outside[:5])))
         return None
     try:
         Draft202012Validator.check_schema(value)
@@ -99,7 +155,11 @@ def _currency(value, errors):
     if not isinstance(value, str) or not _CURRENCY.match(value.strip()):
         errors.append(_error("currency", "A 3-letter ISO 4217 code, e.g. usd."))
         return None
-    return value.strip().lower()
+    code = value.strip().lower()
+    if code not in STRIPE_CURRENCIES:
+        errors.append(_error("currency", f"{code.upper()} is not a currency Stripe charges cards in (e.g. usd, eur)."))
+        return None
+    return code
 
 
 def _price(price, amount_minor, currency, errors, *, required: bool):
@@ -127,7 +187,7 @@ def _price(price, amount_minor, currency, errors, *, required: bool):
             return None
         try:
             minor = major_to_minor(Decimal(str(price).strip()), currency or CURRENCY_DEFAULT)
-        except (ValueError, InvalidOperation):
+        except (ValueError, DecimalException):  # not a number, too many decimals, too large
             errors.append(_error(field, message))
             return None
     if minor < 0:

@@ -131,10 +131,17 @@ def listing_update(*, listing: Listing, actor, **fields) -> Listing:
     return current
 
 
-def _transition(listing: Listing, *, actor, allowed_from, to_status: str, reason: str, action: str):
-    """Compare-and-set under the row lock: (listing as it is now, the trail row)."""
+def _transition(listing: Listing, *, actor, allowed_from, to_status: str, reason: str, action: str,
+                expected_updated_at=None):
+    """Compare-and-set under the row lock: (listing as it is now, the trail row). With
+    `expected_updated_at` (what the reviewer saw), a listing changed since is not decided: 409."""
     now = timezone.now()
     current = Listing.objects.select_for_update().select_related("partner").get(pk=listing.pk)
+    if expected_updated_at is not None and current.updated_at != expected_updated_at:
+        raise AppError(ErrorCode.LISTING_TRANSITION_NOT_ALLOWED,
+                       "The listing changed since you opened it; look again before deciding.",
+                       details={"status": current.status, "action": action, "changed_since": True,
+                                "updated_at": current.updated_at.isoformat()})
     if current.status not in allowed_from:
         raise AppError(ErrorCode.LISTING_TRANSITION_NOT_ALLOWED,
                        f"A listing that is {current.get_status_display().lower()} cannot be {action}.",
@@ -151,10 +158,13 @@ def _transition(listing: Listing, *, actor, allowed_from, to_status: str, reason
     return current, event
 
 
-def listing_review(*, listing: Listing, actor, action: str, reason: str | None = None) -> ListingReviewEvent:
+def listing_review(*, listing: Listing, actor, action: str, reason: str | None = None,
+                   expected_updated_at=None) -> ListingReviewEvent:
     """Staff decide a listing pending review: approve (published; reason optional) or reject (a
     reason required). The partner's endpoints get listing.approved / listing.rejected (the delivery
-    rows commit with the decision and are sent after it)."""
+    rows commit with the decision and are sent after it). `expected_updated_at`: the listing's
+    updated_at when staff looked at it; if the partner changed it since (endpoint, schema...), 409
+    listing_transition_not_allowed with details.changed_since, and nothing is decided."""
     if actor is None or not (actor.is_active and actor.is_staff):
         raise AppError(ErrorCode.PERMISSION_DENIED, "Only Levqor staff review listings.")
     if not isinstance(action, str) or action not in REVIEW_ACTIONS:
@@ -163,7 +173,7 @@ def listing_review(*, listing: Listing, actor, action: str, reason: str | None =
     allowed_from, to_status = REVIEW_ACTIONS[action]
     with transaction.atomic():
         current, event = _transition(listing, actor=actor, allowed_from={allowed_from}, to_status=to_status,
-                                     reason=reason, action=f"{action}d")
+                                     reason=reason, action=f"{action}d", expected_updated_at=expected_updated_at)
         event_type = events.LISTING_APPROVED if action == "approve" else events.LISTING_REJECTED
         webhook_event_emit(owner=current.partner.owner, audience="partner", event_type=event_type,
                            key=f"{event_type}:{current.pk}:{event.pk}", source=f"marketplace.listing:{current.pk}",
@@ -178,7 +188,8 @@ def listing_event_data(listing: Listing, event: ListingReviewEvent) -> dict:
             "previous_status": event.from_status, "reason": event.reason, "at": event.at.isoformat()}
 
 
-def listing_delist(*, listing: Listing, actor, reason: str | None = None) -> ListingReviewEvent:
+def listing_delist(*, listing: Listing, actor, reason: str | None = None,
+                   expected_updated_at=None) -> ListingReviewEvent:
     """Take a listing off the marketplace (from published or pending review): by its partner's owner
     or by staff. Buyers' installs stop running it (modules.py). Staff must give a reason."""
     staff = actor is not None and actor.is_active and actor.is_staff
@@ -188,7 +199,8 @@ def listing_delist(*, listing: Listing, actor, reason: str | None = None) -> Lis
                      default="Delisted by the partner")
     with transaction.atomic():
         _, event = _transition(listing, actor=actor, allowed_from={S.PUBLISHED, S.PENDING_REVIEW},
-                               to_status=S.DELISTED, reason=reason, action="delisted")
+                               to_status=S.DELISTED, reason=reason, action="delisted",
+                               expected_updated_at=expected_updated_at)
     return event
 
 

@@ -7,8 +7,9 @@ there while the install stands (not uninstalled), in the install's mode, the lis
 and its partner approved: a listing delisted or a partner suspended stops new runs, and a queued
 job of it then fails as unknown_workflow (nothing runs against a module nobody may sell any more).
 
-Workflow objects (their schema compiled once) are kept per process by (listing id, updated_at):
-an edited listing gets a fresh one, an unchanged one costs no compile per request."""
+Workflow objects (their schema compiled once) are kept per process by (listing id, updated_at,
+policy version): an edited listing or a new policy gets a fresh one, an unchanged one costs no
+compile per request."""
 
 from decimal import Decimal
 
@@ -37,19 +38,22 @@ def _estimate(payload: dict) -> Decimal:
     return settings.MARKETPLACE_MODULE_RUN_COST
 
 
-def module_timeout_seconds() -> float:
+def module_timeout_seconds(policy=None) -> float:
     """A run's deadline: the governance policy's webhook timeout (the same rule as every call to a
     partner), so a slow partner endpoint cannot hold a worker longer than the policy allows."""
     from partners.services.policy import policy_current
 
-    return float(policy_current().webhook_timeout_seconds)
+    return float((policy or policy_current()).webhook_timeout_seconds)
 
 
 def listing_workflow(listing: Listing) -> Workflow:
-    """The workflow of `listing` (cached per process by its id and updated_at)."""
+    """The workflow of `listing` (cached per process by its id, updated_at and the governance policy's
+    version: a new policy's webhook timeout applies to the next job, not after a restart)."""
     from marketplace.services.module_runs import module_run
+    from partners.services.policy import policy_current
 
-    key = (listing.pk, listing.updated_at)
+    policy = policy_current()
+    key = (listing.pk, listing.updated_at, policy.version)
     workflow = _COMPILED.get(key)
     if workflow is None:
         if len(_COMPILED) >= _COMPILED_MAX:
@@ -61,7 +65,7 @@ def listing_workflow(listing: Listing) -> Workflow:
             payload_schema=listing.input_schema or {"type": "object"},
             handler=lambda ctx, payload: module_run(ctx, payload, listing_id=listing_id),
             estimate_cost=_estimate,
-            timeout_seconds=module_timeout_seconds(),
+            timeout_seconds=module_timeout_seconds(policy),
             max_attempts=MODULE_MAX_ATTEMPTS,
         )
         _COMPILED[key] = workflow

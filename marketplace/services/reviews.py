@@ -42,9 +42,10 @@ def _listing_rating_update(listing: Listing) -> None:
 
 
 def listing_review_create(*, user, listing: Listing, stars: int, body: str = "") -> ListingReview:
-    """Review `listing` as `user`: only an account that installed it (in either mode, uninstalled
-    since or not) and does not own its partner; once (409 already_reviewed, also when two requests
-    race: the unique constraint decides). The listing's and the partner's ratings follow at once."""
+    """Review `listing` as `user`: only an account that installed it in live mode (uninstalled since
+    or not; a test-mode install must not move live ratings) and does not own its partner; once (409
+    already_reviewed, also when two requests race: the unique constraint decides). The listing's and
+    the partner's ratings follow at once."""
     stars, body = _review_valid(stars, body)
     with transaction.atomic():
         current = Listing.objects.select_for_update().select_related("partner").filter(pk=listing.pk).first()
@@ -53,7 +54,7 @@ def listing_review_create(*, user, listing: Listing, stars: int, body: str = "")
         if current.partner.owner_id == user.pk:
             raise AppError(ErrorCode.PERMISSION_DENIED, "You cannot review your own listing.",
                            details={"listing_id": str(current.pk)})
-        if not Installation.objects.filter(user=user, listing=current).exists():
+        if not Installation.objects.filter(user=user, listing=current, livemode=True).exists():
             raise AppError(ErrorCode.NOT_A_BUYER, "Only an account that installed this listing may review it.",
                            details={"listing_id": str(current.pk)})
         try:
@@ -70,7 +71,10 @@ def listing_review_create(*, user, listing: Listing, stars: int, body: str = "")
 
 
 def listing_reviews_partner_totals(partner_id) -> RatingTotals:
-    """The partners app's rating source: the stars of every review of the partner's listings."""
-    totals = ListingReview.objects.filter(listing__partner_id=partner_id).aggregate(
-        total=Sum("stars"), count=Count("id"), latest=Max("created_at"))
-    return RatingTotals(stars_sum=totals["total"] or 0, count=totals["count"], latest_at=totals["latest"])
+    """The partners app's rating source: the stars of every review of the partner's listings, and who
+    gave them (the auto-suspend minimum counts each user once)."""
+    reviews = ListingReview.objects.filter(listing__partner_id=partner_id)
+    totals = reviews.aggregate(total=Sum("stars"), count=Count("id"), latest=Max("created_at"))
+    user_ids = frozenset(reviews.values_list("user_id", flat=True).distinct())
+    return RatingTotals(stars_sum=totals["total"] or 0, count=totals["count"], latest_at=totals["latest"],
+                        user_ids=user_ids)

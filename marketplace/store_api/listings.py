@@ -37,6 +37,7 @@ from partners.selectors import partner_live_for
 
 READ, WRITE = "partners:read", "partners:write"
 LIMIT_DEFAULT, LIMIT_MAX = 20, 100
+OFFSET_MAX = 10_000_000
 CREATE_FIELDS = ("partner_id", *LISTING_FIELDS)
 
 
@@ -133,7 +134,7 @@ LIST_PARAMS = [OpenApiParameter("category", enum=Listing.Category.values),
                OpenApiParameter("partner", uuid.UUID, description="A partner's id."),
                OpenApiParameter("verified_only", bool, description="true: verified partners only."),
                OpenApiParameter("limit", int, description=f"1 to {LIMIT_MAX}; default {LIMIT_DEFAULT}."),
-               OpenApiParameter("offset", int, description="0 or more.")]
+               OpenApiParameter("offset", int, description=f"0 to {OFFSET_MAX}.")]
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -143,20 +144,21 @@ def _bad(field: str, message: str) -> dict:
 
 
 def page_params(request, errors: list) -> tuple[int, int]:
-    """limit (1..100, default 20) and offset (>= 0, default 0) from the query."""
+    """limit (1..100, default 20) and offset (0..OFFSET_MAX, default 0) from the query; out of range
+    is a 400 naming the field (a huge offset reached the database: a 500)."""
     def integer(name, default, low, high):
         raw = request.query_params.get(name)
         if raw is None or raw == "":
             return default
         try:
-            value = int(raw)
+            value = int(raw) if len(raw) <= 20 else None  # no 4300-digit int() on a query string
         except ValueError:
             value = None
         if value is None or value < low or (high is not None and value > high):
             errors.append(_bad(name, f"An integer from {low}{f' to {high}' if high else ' up'}."))
             return default
         return value
-    return integer("limit", LIMIT_DEFAULT, 1, LIMIT_MAX), integer("offset", 0, 0, None)
+    return integer("limit", LIMIT_DEFAULT, 1, LIMIT_MAX), integer("offset", 0, 0, OFFSET_MAX)
 
 
 def _list_filters(request) -> tuple[dict, int, int]:

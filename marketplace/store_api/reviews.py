@@ -13,6 +13,7 @@ from levqor.errors import AppError, ErrorCode
 from levqor.pagination import NewestFirstPagination
 from levqor.validation import request_validated
 from marketplace.models import Listing, ListingReview
+from marketplace.selectors_listings import listing_public_get
 from marketplace.services.reviews import BODY_MAX_CHARS, listing_review_create
 
 
@@ -35,7 +36,9 @@ class ListingRatingAfterReviewSerializer(serializers.ModelSerializer):
 
 
 def listing_published(listing_id) -> Listing:
-    listing = Listing.objects.filter(pk=listing_id, status=Listing.Status.PUBLISHED).first()
+    """The public listing (published, its partner approved and not deleted): a suspended or deleted
+    partner's listing is not reviewed nor are its reviews shown, as it is not in the marketplace."""
+    listing = listing_public_get(listing_id=listing_id)
     if listing is None:
         raise AppError(ErrorCode.NOT_FOUND, "No such listing.", details={"listing_id": str(listing_id)})
     return listing

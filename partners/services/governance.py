@@ -45,10 +45,20 @@ def _reports_rule(partner: Partner, policy: PolicyVersion) -> str | None:
             f"partner (open or upheld reports); the policy suspends at {policy.suspend_user_reports}.")
 
 
+def partner_raters_count(partner_id) -> int:
+    """How many people rated the partner: its own ratings' users and the registered sources' (a
+    listing review) together, each user once."""
+    own = set(PartnerRating.objects.filter(partner_id=partner_id).values_list("user_id", flat=True))
+    return len(own | rating_sources_totals(partner_id).user_ids)
+
+
 def _rating_rule(partner: Partner, policy: PolicyVersion) -> str | None:
     avg, count = partner.rating_avg, partner.rating_count
     if avg is None or count < RATING_MIN_COUNT or avg >= policy.suspend_rating_below:
         return None
+    raters = partner_raters_count(partner.pk)
+    if raters < RATING_MIN_COUNT:
+        return None  # one account's several reviews are one voice
     if partner.verified_at is not None and policy.created_at < partner.verified_at:
         latest = PartnerRating.objects.filter(partner_id=partner.pk).aggregate(at=Max("updated_at"))["at"]
         other = rating_sources_totals(partner.pk).latest_at  # a listing review counts as new evidence too
@@ -57,7 +67,7 @@ def _rating_rule(partner: Partner, policy: PolicyVersion) -> str | None:
         if latest is None or latest < partner.verified_at:
             return None  # nothing new since staff last approved it
     return (f"Auto-suspended (policy v{policy.version}, suspend_rating_below): average rating {avg} from {count} "
-            f"ratings is below {policy.suspend_rating_below}.")
+            f"ratings by {raters} users is below {policy.suspend_rating_below}.")
 
 
 def _webhook_rule(partner: Partner, policy: PolicyVersion, disabled_endpoint: WebhookEndpoint | None,

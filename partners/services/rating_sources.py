@@ -13,6 +13,9 @@ class RatingTotals:
     stars_sum: int
     count: int
     latest_at: datetime | None = None  # when the newest of them was given (the auto-suspend rule asks)
+    # Who gave them (user ids): the auto-suspend rule's minimum counts people, not entries, so one
+    # account reviewing three listings of a partner is one rater (governance.partner_raters_count).
+    user_ids: frozenset = frozenset()
 
 
 RatingSource = Callable[[object], RatingTotals]
@@ -34,10 +37,12 @@ def rating_sources_totals(partner_id) -> RatingTotals:
     """What the registered sources hold for `partner_id`, added up (one query per source)."""
     stars_sum = count = 0
     latest = None
+    user_ids: set = set()
     for source in _SOURCES:
         totals = source(partner_id)
         stars_sum += totals.stars_sum
         count += totals.count
+        user_ids |= totals.user_ids
         if totals.latest_at is not None and (latest is None or totals.latest_at > latest):
             latest = totals.latest_at
-    return RatingTotals(stars_sum=stars_sum, count=count, latest_at=latest)
+    return RatingTotals(stars_sum=stars_sum, count=count, latest_at=latest, user_ids=frozenset(user_ids))
