@@ -359,6 +359,16 @@ def _on_checkout_expired(event: StripeEvent) -> Outcome:
     return Outcome(PROCESSED if changed else IGNORED, "" if changed else "no open checkout session of ours")
 
 
+def _on_checkout_async_failed(event: StripeEvent) -> Outcome:
+    """A delayed payment (a bank debit) of a Checkout Session failed: a marketplace order's pending
+    order ends as expired (the buyer can start again); a subscription's is left to its invoice."""
+    from marketplace.services.order_events import order_checkout_expired, order_session_is_ours
+
+    if order_session_is_ours(event.payload["data"]["object"]):
+        return order_checkout_expired(event)
+    return Outcome(IGNORED, "not a marketplace order's session: the subscription's invoice events say what failed")
+
+
 def _invoice_subscription_id(data: dict) -> str:
     found = data.get("subscription") or (((data.get("parent") or {}).get("subscription_details") or {})
                                          .get("subscription")) or ""
@@ -491,6 +501,7 @@ HANDLERS = {
     "checkout.session.expired": _on_checkout_expired,
     # A delayed payment method (a bank debit) of a marketplace order succeeded after the session completed.
     "checkout.session.async_payment_succeeded": _on_checkout_completed,
+    "checkout.session.async_payment_failed": _on_checkout_async_failed,
     "customer.subscription.created": _on_subscription,
     "customer.subscription.updated": _on_subscription,
     "customer.subscription.deleted": _on_subscription,
