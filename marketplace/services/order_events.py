@@ -175,13 +175,14 @@ def _order_of_charge(data: dict) -> Order | None:
     found = Order.objects.filter(charge_id=charge_id).first() if charge_id else None
     if found is None and intent_id:
         found = Order.objects.filter(payment_intent_id=intent_id).first()
-    if found is None:
-        group = data.get("transfer_group") or ""
-        found = _order_ref(group.removeprefix("order_")) if group.startswith("order_") else None
+    if found is not None:
+        return found
+    group = data.get("transfer_group") or ""
+    found = _order_ref(group.removeprefix("order_")) if group.startswith("order_") else None
     if found is None:
         found = _order_ref((data.get("metadata") or {}).get("order_id") or "")
-    if found is not None and found.charge_id and charge_id and found.charge_id != charge_id:
-        return None  # another charge of the same intent or group: not this order's
+    if found is not None and (found.charge_id or found.payment_intent_id):
+        return None  # the order knows its charge and intent, and this is neither: not its charge
     return found
 
 
@@ -208,10 +209,10 @@ def order_charge_refunded(event: StripeEvent, *, refunded_at) -> str:
         signals.order_refund_recorded.send(sender=Order, order=order, amount_refunded_minor=refunded,
                                            refunded_at=refunded_at or now)
     paid = Payout.objects.filter(order=order, status__in=REVERSIBLE).first()
-    if increased and paid is not None:  # the partner's share of this refund taken back now, not at the nightly sweep
-        order_pk = str(order.pk)
-        transaction.on_commit(lambda: task_enqueue(PAYOUT_REVERSE_TASK, order_pk))
+    order_pk = str(order.pk)
     if refunded < order.amount_minor:
+        if increased and paid is not None:  # the partner's share of it taken back now, not at the nightly sweep
+            transaction.on_commit(lambda: task_enqueue(PAYOUT_REVERSE_TASK, order_pk))
         return f"order {order.pk}: partial refund ({refunded} of {order.amount_minor}), the order stands"
     if order.status not in PAID_STATUSES:
         return f"order {order.pk} is {order.status}: unchanged"
@@ -223,7 +224,5 @@ def order_charge_refunded(event: StripeEvent, *, refunded_at) -> str:
     signals.order_refunded.send(sender=Order, order=order, reversed_minor=reversed_minor,
                                 refunded_at=order.refunded_at)
     order_events_emit(order, events.ORDER_REFUNDED)
-    if not increased:  # refunded in full by an earlier event; its task may be lost: queued again
-        order_pk = str(order.pk)
-        transaction.on_commit(lambda: task_enqueue(PAYOUT_REVERSE_TASK, order_pk))
+    transaction.on_commit(lambda: task_enqueue(PAYOUT_REVERSE_TASK, order_pk))
     return f"order {order.pk} refunded" + (f", partner's {reversed_minor} to reverse" if reversed_minor else "")
