@@ -8,9 +8,10 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
 
+from levqor.errors import AppError, ErrorCode
 from marketplace.models import Order, Payout
 from marketplace.selectors import orders_awaiting_payout
-from marketplace.services.payout_reversals import payout_reverse_for_order, payout_reversals_due
+from marketplace.services.payout_reversals import payout_reversals_due, payout_reverse_for_order
 from marketplace.services.payouts import payouts_run
 from tests.factories import UserFactory
 from tests.marketplace.payouts_support import account_make, order_make, partner_make
@@ -46,11 +47,14 @@ def test_a_refused_reversal_is_retried_with_a_new_key_and_an_unknown_one_keeps_i
     Order.objects.filter(pk=order.pk).update(amount_refunded_minor=400)
     base = f"payout-reversal-{order.pk}-280"
     fake_stripe.fail_next(3, status=503)  # the SDK's retries too: unknown, the key is kept
-    with pytest.raises(Exception):
+    with pytest.raises(AppError) as unknown:
         payout_reverse_for_order(order_id=order.pk)
+    assert unknown.value.code == ErrorCode.SERVICE_UNAVAILABLE
+    assert Payout.objects.get().reversal_idempotency_key == ""
     fake_stripe.fail_next(1, status=400, code="insufficient_funds")
-    with pytest.raises(Exception):
+    with pytest.raises(AppError) as refused:
         payout_reverse_for_order(order_id=order.pk)
+    assert refused.value.code == ErrorCode.BILLING_PROVIDER_ERROR
     assert Payout.objects.get().reversal_idempotency_key == f"{base}-2"
     assert payout_reversals_due() == 1
     keys = [r["idempotency_key"] for r in fake_stripe.calls("POST") if r["path"].endswith("/reversals")]

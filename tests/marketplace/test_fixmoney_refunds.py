@@ -136,7 +136,8 @@ def test_each_refund_after_payout_queues_its_reversal_and_the_full_one_reports_t
     assert payout.amount_reversed_minor == 699 and payout.stripe_reversal_id != first
     assert [(kw["reversal_id"], kw["amount_minor"]) for kw in received["payout_reversed"]] == [
         (first, 349), (payout.stripe_reversal_id, 350)]
-    assert [int(r["form"]["amount"]) for r in fake_stripe.calls("POST", f"/v1/transfers/{payout.stripe_transfer_id}/reversals")] == [349, 350]
+    reversals = fake_stripe.calls("POST", f"/v1/transfers/{payout.stripe_transfer_id}/reversals")
+    assert [int(r["form"]["amount"]) for r in reversals] == [349, 350]
 
 
 def _async_failed(order: Order) -> dict:
