@@ -24,6 +24,7 @@ Session is an order's; a subscription-mode one stays billing's):
 Every handler runs in billing's processing transaction; a repeated event finds the order moved
 already and writes nothing."""
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -39,6 +40,8 @@ from marketplace.services.installs import listing_install, listing_uninstall
 from marketplace.services.orders import order_events_emit, order_split
 from marketplace.services.payout_reversals import REVERSIBLE, payout_reversal_target
 from marketplace.stripe_api import stripe_client, stripe_errors
+
+logger = logging.getLogger("levqor.billing")
 
 PAYOUT_REVERSE_TASK = "marketplace.tasks.payout_reverse_for_order"
 PAID_STATUSES = (Order.Status.COMPLETED, Order.Status.PAID_OUT)
@@ -130,8 +133,13 @@ def order_checkout_completed(event: StripeEvent, payment_intent: dict | None = N
         return _processed(f"order {order.pk} completed already: nothing changed")
     order = Order.objects.select_related("listing", "buyer").get(pk=order.pk)
     full = order.amount_minor > 0 and refunded >= order.amount_minor
+    twice = ""
     if order.buyer is not None and not full:
-        listing_install(user=order.buyer, listing=order.listing, livemode=order.livemode, order=order)
+        install, _ = listing_install(user=order.buyer, listing=order.listing, livemode=order.livemode, order=order)
+        if install.order_id and install.order_id != order.pk:  # two sessions paid: not refunded automatically
+            twice = f"; the listing was installed already by order {install.order_id}: paid twice, refund one by hand"
+            logger.warning("order %s completed but its listing is installed by order %s of the same buyer: paid twice",
+                           order.pk, install.order_id)
     signals.order_completed.send(sender=Order, order=order)
     order_events_emit(order, events.ORDER_COMPLETED)
     if refunded:
@@ -142,7 +150,8 @@ def order_checkout_completed(event: StripeEvent, payment_intent: dict | None = N
         signals.order_refunded.send(sender=Order, order=order, reversed_minor=0, refunded_at=now)
         order_events_emit(order, events.ORDER_REFUNDED)
         return _processed(f"order {order.pk} completed refunded in full (refunded before it completed)")
-    return _processed(f"order {order.pk} completed" + (f", {refunded} of it refunded already" if refunded else ""))
+    return _processed(f"order {order.pk} completed" + (f", {refunded} of it refunded already" if refunded else "")
+                      + twice)
 
 
 def order_checkout_expired(event: StripeEvent) -> Outcome:
