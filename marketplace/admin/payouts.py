@@ -77,7 +77,8 @@ class PayoutAdmin(ReadOnlyAdmin):
         accounts = connect_accounts_for(orders)
         rows = []
         for order in orders:
-            reason = payout_hold_reason(partner=order.partner, account=accounts.get((order.partner_id, order.livemode)))
+            reason = payout_hold_reason(partner=order.partner, account=accounts.get((order.partner_id, order.livemode)),
+                                        order=order)
             payout = getattr(order, "payout", None)
             state = (f"held: {reason}" if reason else
                      f"failed ({payout.attempts}/{settings.PAYOUT_MAX_ATTEMPTS}): {payout.error}"

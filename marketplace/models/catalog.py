@@ -139,6 +139,9 @@ class Order(models.Model):
     paid_out_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
     amount_refunded_minor = models.PositiveIntegerField(default=0)
+    # An open dispute of the order's charge (charge.dispute.created): its payout is held until the
+    # dispute is won (charge.dispute.closed, status won).
+    disputed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

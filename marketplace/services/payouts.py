@@ -43,6 +43,7 @@ HOLD_NO_ACCOUNT = "no Stripe account"
 HOLD_NOT_ENABLED = "payouts not enabled"
 HOLD_SUSPENDED = "partner suspended"
 HOLD_NOT_APPROVED = "partner not approved"
+HOLD_DISPUTED = "disputed"
 
 
 def payout_idempotency_key(order: Order, *, attempt: int = 1) -> str:
@@ -51,10 +52,12 @@ def payout_idempotency_key(order: Order, *, attempt: int = 1) -> str:
     return f"payout-{order.pk}" if attempt <= 1 else f"payout-{order.pk}-{attempt}"
 
 
-def payout_hold_reason(*, partner: Partner, account: ConnectAccount | None) -> str:
-    """Why an order of `partner` that is due cannot be paid now ("" when it can): the partner is
-    suspended or not approved, has no connected account in the order's mode, or Stripe does not
-    let the account receive payouts yet."""
+def payout_hold_reason(*, partner: Partner, account: ConnectAccount | None, order: Order | None = None) -> str:
+    """Why an order of `partner` that is due cannot be paid now ("" when it can): the order's charge
+    is disputed (when the order is given), the partner is suspended or not approved, has no
+    connected account in the order's mode, or Stripe does not let the account receive payouts yet."""
+    if order is not None and order.disputed_at is not None:
+        return HOLD_DISPUTED
     if partner.status == Partner.Status.SUSPENDED:
         return HOLD_SUSPENDED
     if not partner.is_approved:
@@ -111,7 +114,7 @@ def payouts_run(*, now: datetime | None = None, limit: int = 500, dry_run: bool 
             summary[outcome] += 1
             told(order, outcome)
             continue
-        reason = payout_hold_reason(partner=order.partner, account=account)
+        reason = payout_hold_reason(partner=order.partner, account=account, order=order)
         if reason:
             summary["held"] += 1
             summary["held_reasons"][reason] = summary["held_reasons"].get(reason, 0) + 1
@@ -280,7 +283,7 @@ def payouts_retry(*, payouts) -> int:
         if order.status != Order.Status.COMPLETED:
             continue
         account = ConnectAccount.objects.filter(partner_id=order.partner_id, livemode=order.livemode).first()
-        if payout_hold_reason(partner=order.partner, account=account):
+        if payout_hold_reason(partner=order.partner, account=account, order=order):
             continue
         if payout_make(order=order, account=account, force=True) == "paid":
             paid += 1

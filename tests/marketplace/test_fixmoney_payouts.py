@@ -1,8 +1,8 @@
-"""Payouts on the money paths (review findings 2, 3, 4, 10): Stripe keeps a refusal for its
+"""Payouts on the money paths (review findings 2, 3, 4, 8, 10): Stripe keeps a refusal for its
 idempotency key, so a refused transfer or reversal is retried with a new key (an unknown outcome
 keeps it); a payout left pending is looked up at Stripe before it is sent again, also when its
 order was refunded meanwhile; a partially refunded order is paid the share of what is left; only
-staff with marketplace.retry_payout may retry failed payouts."""
+staff with marketplace.retry_payout may retry failed payouts; an open dispute holds the payout."""
 
 import pytest
 from django.conf import settings
@@ -14,10 +14,17 @@ from marketplace.selectors import orders_awaiting_payout
 from marketplace.services.payout_reversals import payout_reversals_due, payout_reverse_for_order
 from marketplace.services.payouts import payouts_run
 from tests.factories import UserFactory
+from tests.fake_stripe import stripe_event
+from tests.marketplace.buying_support import deliver
 from tests.marketplace.payouts_support import account_make, order_make, partner_make
 
 pytestmark = pytest.mark.django_db
 HOLD = settings.PAYOUT_HOLD_DAYS * 86400
+
+
+@pytest.fixture
+def capture(django_capture_on_commit_callbacks):
+    return django_capture_on_commit_callbacks
 
 
 @pytest.fixture
@@ -139,3 +146,20 @@ def test_retrying_failed_payouts_needs_the_retry_permission(ready, fake_stripe, 
     client.post("/admin/marketplace/payout/", {"action": "retry_failed", "_selected_action": [payout.pk]})
     payout.refresh_from_db()
     assert payout.status == "paid"
+
+
+def _dispute(event_type: str, order: Order, *, status: str) -> dict:
+    return stripe_event(event_type, {"id": "dp_1", "object": "dispute", "charge": order.charge_id, "amount": 1000,
+                                     "currency": "usd", "reason": "fraudulent", "status": status})
+
+
+def test_an_open_dispute_holds_the_orders_payout_until_it_is_won(ready, fake_stripe, clock, capture):
+    _, _, order = ready
+    deliver(_dispute("charge.dispute.created", order, status="needs_response"), capture)
+    assert Order.objects.get(pk=order.pk).disputed_at is not None
+    clock.advance(HOLD + 1)
+    summary = payouts_run()
+    assert (summary["held"], summary["held_reasons"], summary["paid"]) == (1, {"disputed": 1}, 0)
+    assert fake_stripe.calls("POST", "/v1/transfers") == []
+    deliver(_dispute("charge.dispute.closed", order, status="won"), capture)
+    assert payouts_run()["paid"] == 1
