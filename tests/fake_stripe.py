@@ -3,7 +3,7 @@
 It keeps objects per collection (customers, prices, checkout/sessions, ...), answers create /
 retrieve / update / delete / list / search in Stripe's JSON shapes, replays a repeated
 Idempotency-Key like Stripe does (a refusal, 4xx, included: the same key answers the same
-error for 24 h; a 5xx is not saved), and records every request so a test asserts what Stripe was
+error for 24 h; a 5xx or a 409 is not saved), and records every request so a test asserts what Stripe was
 asked (`fake.requests`, `fake.created("prices")`, `fake.last("POST", "/v1/prices")`).
 
     def test_x(fake_stripe):                       # tests/conftest.py: the fixture, settings pointed here
@@ -172,7 +172,7 @@ class FakeStripe:
                 answer = self._scripted.pop(0)
             else:
                 answer = self._route(method, path, {**query, **form} if method == "GET" else form)
-            if method == "POST" and idem and answer[0] < 500:
+            if method == "POST" and idem and answer[0] < 500 and answer[0] != 409:  # a 409 (key in flight) is not saved
                 self._idempotent[(idem, path)] = answer
             return answer
 

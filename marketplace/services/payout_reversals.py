@@ -85,7 +85,8 @@ def payout_reverse_for_order(*, order_id) -> int:
                 params={"amount": amount, "metadata": {"order_id": str(order.pk), "payout_id": str(payout.pk)}},
                 options={"idempotency_key": key})
     except AppError as exc:
-        if exc.code == ErrorCode.BILLING_PROVIDER_ERROR:  # refused: nothing made; Stripe keeps that answer for the key
+        refused = exc.code == ErrorCode.BILLING_PROVIDER_ERROR and (exc.details or {}).get("stripe_status") != 409
+        if refused:  # nothing made; Stripe keeps that answer for the key (a 409: the key in flight, kept)
             Payout.objects.filter(pk=payout.pk, reversal_idempotency_key=payout.reversal_idempotency_key).update(
                 reversal_idempotency_key=_reversal_key_next(key, order=order, target=target))
         raise

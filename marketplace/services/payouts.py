@@ -216,6 +216,11 @@ def payout_make(*, order: Order, account: ConnectAccount, force: bool = False) -
             Payout.objects.filter(pk=payout.pk, status=Payout.Status.PENDING).update(error=exc.message[:500])
             logger.warning("payout of order %s: Stripe unreachable; the run stops", order.pk)
             return "unreachable"
+        if (exc.details or {}).get("stripe_status") == 409:
+            # The same key is being used by a request still in flight: its outcome is unknown; the
+            # payout stays pending (looked up at Stripe next time), never gets a new key.
+            Payout.objects.filter(pk=payout.pk, status=Payout.Status.PENDING).update(error=exc.message[:500])
+            return "skipped"
         stripe_code = (exc.details or {}).get("stripe_code") or ""
         error = f"Stripe refused the transfer{f' ({stripe_code})' if stripe_code else ''}: {exc.message}"
         with transaction.atomic():  # nothing was made: the next attempt gets a key Stripe has no answer saved for

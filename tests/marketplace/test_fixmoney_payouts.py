@@ -70,6 +70,17 @@ def test_a_refused_reversal_is_retried_with_a_new_key_and_an_unknown_one_keeps_i
     assert (payout.amount_reversed_minor, payout.reversal_idempotency_key) == (280, f"{base}-2")
 
 
+def test_a_conflict_on_the_key_keeps_the_payout_pending_with_the_same_key(ready, fake_stripe, clock):
+    _, _, order = ready
+    clock.advance(HOLD + 1)
+    fake_stripe.fail_next(3, status=409, code="idempotency_key_in_use")  # the key in flight (the SDK retries twice)
+    assert payouts_run()["skipped"] == 1
+    payout = Payout.objects.get()
+    assert (payout.status, payout.attempts, payout.idempotency_key) == ("pending", 0, f"payout-{order.pk}")
+    assert payouts_run()["paid"] == 1  # looked up (none made), then sent again with the same key
+    assert [r["idempotency_key"] for r in fake_stripe.calls("POST", "/v1/transfers")] == [f"payout-{order.pk}"] * 4
+
+
 def test_a_pending_payout_is_looked_up_at_stripe_before_it_is_sent_again(ready, fake_stripe, clock):
     partner, account, order = ready
     clock.advance(HOLD + 1)
