@@ -15,7 +15,8 @@ from levqor.money import minor_display
 from marketplace.models import ConnectAccount
 from marketplace.selectors import orders_awaiting_payout, payouts_of
 from marketplace.services.connect import connect_account_refresh, connect_onboarding_link, connect_status
-from marketplace.services.payouts import payout_hold_reason
+from marketplace.services.payout_reversals import order_payout_amount
+from marketplace.services.payouts import HOLD_DISPUTED, payout_hold_reason
 from partners.selectors import partner_live_for
 
 PARTNERS_PAGE = "/partners"
@@ -28,8 +29,9 @@ def payouts_section(request, partner):
     account = ConnectAccount.objects.filter(partner=partner, livemode=True).first()
     reason = payout_hold_reason(partner=partner, account=account)
     now = timezone.now()
-    awaiting = [{"order": order, "share": minor_display(order.partner_share_minor, order.currency),
-                 "state": _awaiting_state(order, reason=reason, now=now)}
+    awaiting = [{"order": order, "share": minor_display(order_payout_amount(order), order.currency),
+                 "state": _awaiting_state(order, reason=reason or (HOLD_DISPUTED if order.disputed_at else ""),
+                                          now=now)}
                 for order in orders_awaiting_payout(partner, livemode=True)[:HISTORY_ROWS]]
     return "marketplace/partners_payouts.html", {
         "partner": partner, "account": account, "connect_status": connect_status(account),

@@ -37,9 +37,20 @@ charge_disputed = Signal()
 # charge_id, livemode, buyer, completed_at).
 order_completed = Signal()
 
-# An order was refunded (charge.refunded). kwargs: order, reversed_minor (the partner's share taken
-# back from a transfer already made, 0 when it was not paid out yet), refunded_at.
+# An order was refunded in full (charge.refunded). kwargs: order, reversed_minor (the partner's
+# share taken back in all from a transfer already made, 0 when it was not paid out yet),
+# refunded_at. The reversals themselves are payout_reversed.
 order_refunded = Signal()
+
+# More of a completed order was refunded (each increase of amount_refunded_minor, partial or full,
+# also one found when a refunded charge's order completes). kwargs: order, amount_refunded_minor
+# (the total so far), refunded_at.
+order_refund_recorded = Signal()
+
+# Part of a partner's transfer was taken back at Stripe (one transfer reversal). kwargs: payout,
+# order, reversal_id (Stripe's trr_ id), amount_minor (this reversal), reversed_at. Sent once per
+# reversal, in the transaction that records it on the payout.
+payout_reversed = Signal()
 
 # A partner's share of an order was transferred. kwargs: payout (marketplace.models.Payout), order.
 payout_paid = Signal()

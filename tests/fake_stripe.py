@@ -2,7 +2,8 @@
 
 It keeps objects per collection (customers, prices, checkout/sessions, ...), answers create /
 retrieve / update / delete / list / search in Stripe's JSON shapes, replays a repeated
-Idempotency-Key like Stripe does, and records every request so a test asserts what Stripe was
+Idempotency-Key like Stripe does (a refusal, 4xx, included: the same key answers the same
+error for 24 h; a 5xx or a 409 is not saved), and records every request so a test asserts what Stripe was
 asked (`fake.requests`, `fake.created("prices")`, `fake.last("POST", "/v1/prices")`).
 
     def test_x(fake_stripe):                       # tests/conftest.py: the fixture, settings pointed here
@@ -162,13 +163,16 @@ class FakeStripe:
             self.requests.append({"method": method, "path": path, "query": query, "form": form, "headers": headers,
                                   "api_key": headers.get("Authorization", "").removeprefix("Bearer "),
                                   "idempotency_key": headers.get("Idempotency-Key", "")})
-            if self._scripted:
-                return self._scripted.pop(0)
             idem = headers.get("Idempotency-Key", "")
             if method == "POST" and idem and (idem, path) in self._idempotent:
                 return self._idempotent[(idem, path)]
-            answer = self._route(method, path, {**query, **form} if method == "GET" else form)
-            if method == "POST" and idem and answer[0] < 500:
+            if self._scripted:
+                # A scripted refusal (4xx) is saved for its key as Stripe saves it: the same key
+                # answers the same error again; a 5xx is not (the request may be retried as is).
+                answer = self._scripted.pop(0)
+            else:
+                answer = self._route(method, path, {**query, **form} if method == "GET" else form)
+            if method == "POST" and idem and answer[0] < 500 and answer[0] != 409:  # a 409 (key in flight) is not saved
                 self._idempotent[(idem, path)] = answer
             return answer
 

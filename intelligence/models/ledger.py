@@ -27,10 +27,13 @@ class LedgerEntry(models.Model):
         # The marketplace's part of an order's revenue (amount - partner share): already inside
         # revenue, reported beside it (platform_fees), never added to revenue nor to costs.
         PLATFORM_FEE = "platform_fee"
+        # The platform's fee given back with a refund (its share of the amount refunded): lowers
+        # platform_fees.
+        PLATFORM_FEE_REVERSAL = "platform_fee_reversal"
 
     id = models.BigAutoField(primary_key=True)
     day = models.DateField()
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
     amount_minor = models.BigIntegerField(help_text="Positive, in minor units of the currency.")
     currency = models.CharField(max_length=3, help_text="Upper-case ISO 4217 code.")
     source = models.CharField(max_length=255, unique=True,

@@ -51,8 +51,8 @@ def ledger_report(*, days: int = 30, now=None) -> dict:
     margin_pct is None without revenue. payouts_pending is every payout still owed, whatever its
     day. stripe_fees is net of fees Stripe gave back, payouts net of payouts taken back (refunded
     orders); total_costs = refunds + stripe_fees + ai_cost + infra_cost + payouts (revenue is never
-    in it). platform_fees is the marketplace's part of its orders' revenue (already in revenue):
-    shown beside it, in neither revenue nor costs."""
+    in it). platform_fees is the marketplace's part of its orders' revenue (already in revenue),
+    net of the part given back with refunds: shown beside it, in neither revenue nor costs."""
     today = (now or timezone.now()).date()
     since = today - timedelta(days=days - 1)
     sums = (LedgerEntry.objects.filter(day__gte=since, day__lte=today)
@@ -78,7 +78,8 @@ def ledger_report(*, days: int = 30, now=None) -> dict:
             "infra_cost": kinds.get(LedgerEntry.Kind.INFRA_COST, 0),
             "payouts": kinds.get(LedgerEntry.Kind.PAYOUT, 0) - kinds.get(LedgerEntry.Kind.PAYOUT_REVERSAL, 0),
             "payouts_pending": owed.get(currency, 0),
-            "platform_fees": kinds.get(LedgerEntry.Kind.PLATFORM_FEE, 0),
+            "platform_fees": (kinds.get(LedgerEntry.Kind.PLATFORM_FEE, 0)
+                              - kinds.get(LedgerEntry.Kind.PLATFORM_FEE_REVERSAL, 0)),
             "total_costs": total_costs,
             "net": net,
             "margin_pct": round(net / revenue * 100, 2) if revenue else None,
@@ -123,13 +124,19 @@ def ledger_payout_settle(*, order_ref: str) -> LedgerEntry:
     return entry
 
 
+def ledger_payout_reversal_source(order_ref: str) -> str:
+    """The source of the reversal of an order's payout that was never paid (ledger_payout_reverse)."""
+    return f"order:{order_ref}:payout_reversal"
+
+
 def ledger_payout_reverse(*, order_ref: str, amount_minor: int, currency: str, day: date) -> LedgerEntry | None:
     """A partner's payout for an order taken back (the order was refunded): a payout_reversal of
     `amount_minor` (the share reversed from a transfer made), or, when the payout is still pending
     (never paid), the pending payout cleared and a payout_reversal of its whole amount, so the
     order's payouts net to zero and nothing stays owed. Idempotent by order_ref; None when there is
-    nothing to take back."""
-    source = f"order:{order_ref}:payout_reversal"
+    nothing to take back. (The marketplace passes 0 for a payout made: each Stripe reversal of it
+    is recorded on its own, by its id.)"""
+    source = ledger_payout_reversal_source(order_ref)
     with transaction.atomic():
         payout = (LedgerEntry.objects.select_for_update()
                   .filter(source=_payout_source(order_ref), kind=LedgerEntry.Kind.PAYOUT).first())

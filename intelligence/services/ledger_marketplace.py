@@ -6,13 +6,23 @@ On order_completed of a live paid order:
                           (ledger_stripe_charge_record, as for a paid invoice)
     payout (pending)      the partner's share, owed    payout:<order id>
     platform_fee          amount - partner share        order:<order id>:platform_fee
-On order_refunded:
-    payout_reversal       the partner's share taken back (reversed_minor, when it was paid out);
-                          when the payout was still owed, it is cleared (no longer pending) and
-                          reversed whole, so the order's payouts net to zero
+On order_refunded (refunded in full):
+    payout_reversal       when the payout was still owed (never paid), it is cleared (no longer
+                          pending) and reversed whole, so the order's payouts net to zero
                                                         order:<order id>:payout_reversal
+                          (a payout made is taken back by Stripe reversals: payout_reversed)
     (the refund itself comes from billing's charge_refunded: ledger_stripe.ledger_on_charge_refunded)
-On payout_paid: the order's payout settled (ledger_payout_settle).
+On order_refund_recorded (each increase of an order's refund, partial or full):
+    platform_fee_reversal the platform fee's share of the total refunded, less what was recorded
+                          order:<order id>:platform_fee_reversal:<total refunded>
+On payout_paid: the order's payout settled (ledger_payout_settle); a payout made for less than the
+    share (a partial refund came first) records the difference as taken back
+                                                        order:<order id>:payout_withheld
+On payout_reversed (one Stripe transfer reversal):
+    payout_reversal       what that reversal took back  payout_reversal:<reversal id>
+    Never with order:<order id>:payout_reversal: when that exists (the order was refunded in full
+    while its payout was still owed, and Stripe made the transfer after all), the order's payouts
+    net to zero already and neither the withheld part nor a reversal is recorded again.
 
 Revenue and fee are asked of Stripe after the commit; when Stripe cannot be reached then, the daily
 ledger reconcile (ledger_orders_reconcile, beside ledger_stripe_reconcile) asks again for live paid
@@ -26,12 +36,14 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Sum
 from django.utils import timezone
 
 from intelligence.models import LedgerEntry
 from intelligence.services.ledger import (
     ledger_entry_record,
     ledger_payout_record,
+    ledger_payout_reversal_source,
     ledger_payout_reverse,
     ledger_payout_settle,
 )
@@ -66,25 +78,66 @@ def ledger_on_order_completed(sender, *, order, **kwargs) -> None:
 
 
 def ledger_on_order_refunded(sender, *, order, reversed_minor, refunded_at, **kwargs) -> None:
-    """A live paid order refunded: the partner's payout taken back (ledger_payout_reverse)."""
+    """A live paid order refunded in full: a payout still owed cleared and reversed whole
+    (ledger_payout_reverse). What was taken back of a payout made is recorded per Stripe reversal
+    (ledger_on_payout_reversed), never here: reversed_minor is not recorded again."""
     if not _counts(order):
         return
-    ledger_payout_reverse(order_ref=str(order.pk), amount_minor=int(reversed_minor or 0), currency=order.currency,
+    ledger_payout_reverse(order_ref=str(order.pk), amount_minor=0, currency=order.currency,
                           day=(refunded_at or order.refunded_at).date())
 
 
+def _netted_already(order) -> bool:
+    return LedgerEntry.objects.filter(source=ledger_payout_reversal_source(str(order.pk))).exists()
+
+
+def ledger_on_order_refund_recorded(sender, *, order, amount_refunded_minor, refunded_at, **kwargs) -> None:
+    """More of a live paid order refunded: the platform fee's share of it given back (cumulative,
+    one entry per refunded total, so an event processed again adds nothing)."""
+    if not _counts(order) or order.platform_fee_minor <= 0:
+        return
+    ref = str(order.pk)
+    refunded = min(int(amount_refunded_minor or 0), order.amount_minor)
+    target = order.platform_fee_minor * refunded // order.amount_minor
+    prefix = f"order:{ref}:platform_fee_reversal:"
+    recorded = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PLATFORM_FEE_REVERSAL, source__startswith=prefix
+                                          ).aggregate(total=Sum("amount_minor"))["total"] or 0
+    if target > recorded:
+        ledger_entry_record(day=(refunded_at or timezone.now()).date(), kind=LedgerEntry.Kind.PLATFORM_FEE_REVERSAL,
+                            amount_minor=target - recorded, currency=order.currency, source=f"{prefix}{refunded}",
+                            user=order.buyer, memo=f"order {ref}: {refunded} refunded")
+
+
 def ledger_on_payout_paid(sender, *, payout, order, **kwargs) -> None:
-    """A partner's share transferred: its payout no longer owed (recorded paid if it was missing)."""
+    """A partner's share transferred: its payout no longer owed (recorded paid if it was missing).
+    Paid less than the share recorded (a partial refund came first): the difference as a
+    payout_reversal, so payouts net to what was transferred."""
     if not order.livemode:
         return
     try:
-        ledger_payout_settle(order_ref=str(order.pk))
+        entry = ledger_payout_settle(order_ref=str(order.pk))
     except AppError as exc:
         if exc.code != ErrorCode.NOT_FOUND:
             raise
         day = (payout.paid_at or order.completed_at).date()
         ledger_payout_record(order_ref=str(order.pk), amount_minor=payout.amount_minor, currency=payout.currency,
                              day=day, pending=False)
+        return
+    withheld = entry.amount_minor - payout.amount_minor
+    if withheld > 0 and not _netted_already(order):
+        ledger_entry_record(day=(payout.paid_at or timezone.now()).date(), kind=LedgerEntry.Kind.PAYOUT_REVERSAL,
+                            amount_minor=withheld, currency=payout.currency, source=f"order:{order.pk}:payout_withheld",
+                            memo=f"order {order.pk}: refunded in part before its payout")
+
+
+def ledger_on_payout_reversed(sender, *, payout, order, reversal_id, amount_minor, reversed_at, **kwargs) -> None:
+    """A Stripe reversal of a live payout: what it took back, once per reversal id (never when the
+    order's payouts were netted to zero already at its refund)."""
+    if not order.livemode or amount_minor <= 0 or _netted_already(order):
+        return
+    ledger_entry_record(day=reversed_at.date(), kind=LedgerEntry.Kind.PAYOUT_REVERSAL, amount_minor=int(amount_minor),
+                        currency=payout.currency, source=f"payout_reversal:{reversal_id}",
+                        memo=f"order {order.pk}: reversal {reversal_id}")
 
 
 def ledger_orders_reconcile(*, days: int | None = None, now: datetime | None = None) -> dict:
@@ -116,8 +169,16 @@ def ledger_orders_reconcile(*, days: int | None = None, now: datetime | None = N
 
 
 def ledger_marketplace_connect() -> None:
-    from marketplace.signals import order_completed, order_refunded, payout_paid
+    from marketplace.signals import (
+        order_completed,
+        order_refund_recorded,
+        order_refunded,
+        payout_paid,
+        payout_reversed,
+    )
 
     order_completed.connect(ledger_on_order_completed, dispatch_uid="ledger-order-completed")
     order_refunded.connect(ledger_on_order_refunded, dispatch_uid="ledger-order-refunded")
+    order_refund_recorded.connect(ledger_on_order_refund_recorded, dispatch_uid="ledger-order-refund-recorded")
     payout_paid.connect(ledger_on_payout_paid, dispatch_uid="ledger-payout-paid")
+    payout_reversed.connect(ledger_on_payout_reversed, dispatch_uid="ledger-payout-reversed")

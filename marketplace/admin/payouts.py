@@ -1,5 +1,6 @@
 """Partners' payouts in Django admin: Connect accounts and payouts (read-only: Stripe and the
-daily run write them), an action "retry failed payouts now", and the orders due that are held
+daily run write them), an action "retry failed payouts now" (only for staff with the permission
+marketplace.retry_payout, and superusers), and the orders due that are held
 and why (computed, never stored: payouts not enabled, no Stripe account, partner suspended)."""
 
 from django.conf import settings
@@ -53,7 +54,11 @@ class PayoutAdmin(ReadOnlyAdmin):
     def amount(self, payout):
         return f"{payout.amount_display} {payout.currency.upper()}"
 
-    @admin.action(description="Retry failed payouts now (same idempotency key)")
+    def has_retry_payout_permission(self, request) -> bool:
+        """Moving money needs more than the view permission: marketplace.retry_payout (superusers have it)."""
+        return request.user.has_perm(f"{self.opts.app_label}.retry_payout")
+
+    @admin.action(description="Retry failed payouts now", permissions=["retry_payout"])
     def retry_failed(self, request, queryset):
         failed = list(queryset.filter(status=Payout.Status.FAILED))
         paid = payouts_retry(payouts=failed)
@@ -72,7 +77,8 @@ class PayoutAdmin(ReadOnlyAdmin):
         accounts = connect_accounts_for(orders)
         rows = []
         for order in orders:
-            reason = payout_hold_reason(partner=order.partner, account=accounts.get((order.partner_id, order.livemode)))
+            reason = payout_hold_reason(partner=order.partner, account=accounts.get((order.partner_id, order.livemode)),
+                                        order=order)
             payout = getattr(order, "payout", None)
             state = (f"held: {reason}" if reason else
                      f"failed ({payout.attempts}/{settings.PAYOUT_MAX_ATTEMPTS}): {payout.error}"

@@ -139,6 +139,9 @@ class Order(models.Model):
     paid_out_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
     amount_refunded_minor = models.PositiveIntegerField(default=0)
+    # An open dispute of the order's charge (charge.dispute.created): its payout is held until the
+    # dispute is won (charge.dispute.closed, status won).
+    disputed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -240,7 +243,8 @@ class ConnectAccount(models.Model):
 
 class Payout(models.Model):
     """The transfer of one order's partner share to the partner's connected account (one per order;
-    the idempotency key is the order's, so a retried transfer is never made twice)."""
+    the idempotency key is the order's, payout-<order>, so a retried transfer is never made twice;
+    after Stripe refused a transfer the next attempt uses payout-<order>-<attempt>, kept here)."""
 
     class Status(models.TextChoices):
         PENDING = "pending"      # claimed, the transfer being made (or to be retried)
@@ -260,6 +264,8 @@ class Payout(models.Model):
     idempotency_key = models.CharField(max_length=100, unique=True)
     stripe_transfer_id = models.CharField(max_length=255, blank=True, default="")
     stripe_reversal_id = models.CharField(max_length=255, blank=True, default="")
+    # The key of the next (or last) reversal when Stripe refused the first one for its target.
+    reversal_idempotency_key = models.CharField(max_length=120, blank=True, default="")
     # How much of the transfer was taken back after refunds (cumulative, never above amount_minor).
     amount_reversed_minor = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
@@ -272,6 +278,7 @@ class Payout(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["partner", "-created_at"], name="payout_partner"),
                    models.Index(fields=["status"], name="payout_status")]
+        permissions = [("retry_payout", "Can retry failed payouts now")]
 
     def __str__(self):
         return f"payout of {self.order_id} ({self.status})"

@@ -38,7 +38,7 @@ from levqor.money import minor_display
 from levqor.site import site_url
 from levqor.tasks_queue import task_enqueue
 from marketplace import signals
-from marketplace.models import CheckoutSession, StripeCustomer, StripeEvent, Subscription
+from marketplace.models import CheckoutSession, Order, StripeCustomer, StripeEvent, Subscription
 from marketplace.selectors import ENTITLING_STATUSES, tier_for_price, tier_rank
 from marketplace.services.connect import connect_account_apply
 from marketplace.stripe_api import stripe_client, stripe_errors
@@ -359,6 +359,16 @@ def _on_checkout_expired(event: StripeEvent) -> Outcome:
     return Outcome(PROCESSED if changed else IGNORED, "" if changed else "no open checkout session of ours")
 
 
+def _on_checkout_async_failed(event: StripeEvent) -> Outcome:
+    """A delayed payment (a bank debit) of a Checkout Session failed: a marketplace order's pending
+    order ends as expired (the buyer can start again); a subscription's is left to its invoice."""
+    from marketplace.services.order_events import order_checkout_expired, order_session_is_ours
+
+    if order_session_is_ours(event.payload["data"]["object"]):
+        return order_checkout_expired(event)
+    return Outcome(IGNORED, "not a marketplace order's session: the subscription's invoice events say what failed")
+
+
 def _invoice_subscription_id(data: dict) -> str:
     found = data.get("subscription") or (((data.get("parent") or {}).get("subscription_details") or {})
                                          .get("subscription")) or ""
@@ -461,15 +471,35 @@ def _on_charge_refunded(event: StripeEvent) -> Outcome:
     return Outcome(PROCESSED, order_charge_refunded(event, refunded_at=refunded_at) or why)
 
 
-def _on_dispute_created(event: StripeEvent) -> Outcome:
-    """A customer disputed a charge: charge_disputed, which intelligence turns into an alert."""
-    data = event.payload["data"]["object"]
+def _dispute_charge_id(data: dict) -> str:
     charge = data.get("charge") or ""
+    return charge.get("id", "") if isinstance(charge, dict) else charge
+
+
+def _on_dispute_created(event: StripeEvent) -> Outcome:
+    """A customer disputed a charge: charge_disputed, which intelligence turns into an alert. A
+    marketplace order's charge: the order's payout is held (disputed) until the dispute is won."""
+    data = event.payload["data"]["object"]
+    charge_id = _dispute_charge_id(data)
     signals.charge_disputed.send(
-        sender=StripeEvent, dispute_id=data["id"], charge_id=charge.get("id", "") if isinstance(charge, dict) else charge,
+        sender=StripeEvent, dispute_id=data["id"], charge_id=charge_id,
         amount_minor=int(data.get("amount") or 0), currency=(data.get("currency") or "").lower(),
         reason=data.get("reason") or "", livemode=event.livemode, event=event)
-    return Outcome(PROCESSED)
+    held = Order.objects.filter(charge_id=charge_id, disputed_at__isnull=True).update(
+        disputed_at=timezone.now(), updated_at=timezone.now()) if charge_id else 0
+    return Outcome(PROCESSED, "the order's payout is held while disputed" if held else "")
+
+
+def _on_dispute_closed(event: StripeEvent) -> Outcome:
+    """A dispute closed: won, the order's payout is no longer held; lost (the money went back to
+    the buyer), the hold stays for an operator (a refund or the partner's share to settle)."""
+    data = event.payload["data"]["object"]
+    charge_id = _dispute_charge_id(data)
+    if data.get("status") != "won" or not charge_id:
+        return Outcome(PROCESSED, f"dispute {data.get('status')}: any payout hold stays")
+    released = Order.objects.filter(charge_id=charge_id, disputed_at__isnull=False).update(
+        disputed_at=None, updated_at=timezone.now())
+    return Outcome(PROCESSED, "dispute won: the order's payout is no longer held" if released else "")
 
 
 def _on_account_updated(event: StripeEvent) -> Outcome:
@@ -491,6 +521,7 @@ HANDLERS = {
     "checkout.session.expired": _on_checkout_expired,
     # A delayed payment method (a bank debit) of a marketplace order succeeded after the session completed.
     "checkout.session.async_payment_succeeded": _on_checkout_completed,
+    "checkout.session.async_payment_failed": _on_checkout_async_failed,
     "customer.subscription.created": _on_subscription,
     "customer.subscription.updated": _on_subscription,
     "customer.subscription.deleted": _on_subscription,
@@ -498,6 +529,7 @@ HANDLERS = {
     "invoice.payment_failed": _on_payment_failed,
     "charge.refunded": _on_charge_refunded,
     "charge.dispute.created": _on_dispute_created,
+    "charge.dispute.closed": _on_dispute_closed,
     "account.updated": _on_account_updated,
 }
 # What a handler needs from Stripe, fetched before the processing transaction: type -> fn(event)

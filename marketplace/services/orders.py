@@ -10,8 +10,9 @@ Starting a paid order: the row is written (pending, no session yet) and committe
 asked, so the Stripe idempotency key can be the order's own id and the session's metadata can name
 it; a Stripe failure deletes that row again (nothing referenced it), so a failed try leaves nothing
 that blocks the next. While a pending order's session is still open, starting again answers that
-order (no second session, no second payment). The listing row is locked while this is decided, so
-two starts at once cannot both make a session."""
+order (no second session, no second payment); an older one too close to its end to be offered is
+expired at Stripe before a new session is made, so it cannot be paid as well. The listing row is
+locked while this is decided, so two starts at once cannot both make a session."""
 
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -151,12 +152,38 @@ def _pending_claim(*, buyer, listing: Listing, livemode: bool) -> tuple[Order, b
     return order, True
 
 
+def _older_sessions_expire(client, order: Order) -> None:
+    """Before a new session: the buyer's older pending sessions of the listing that may still be
+    open (too close to their end to be offered again) expired at Stripe, so they cannot be paid
+    too, and their orders expired. One Stripe no longer lets expire (paid meanwhile, or expired
+    already) is left to its own event. Stripe out of reach: 503, no new session."""
+    since = timezone.now() - timedelta(minutes=_expires_minutes())
+    older = (Order.objects.filter(buyer=order.buyer, listing=order.listing, livemode=order.livemode,
+                                  status=Order.Status.PENDING, created_at__gt=since)
+             .exclude(checkout_session_id="").exclude(pk=order.pk))
+    for old in older:
+        try:
+            with stripe_errors():
+                client.v1.checkout.sessions.expire(old.checkout_session_id)
+        except AppError as exc:
+            if exc.code != ErrorCode.BILLING_PROVIDER_ERROR:
+                raise
+            continue  # not open any more: completed (its event completes it) or expired already
+        Order.objects.filter(pk=old.pk, status=Order.Status.PENDING).update(status=Order.Status.EXPIRED,
+                                                                           updated_at=timezone.now())
+
+
 def _order_paid(*, buyer, listing: Listing, livemode: bool) -> Order:
     client = stripe_client(livemode=livemode)  # 503 billing_not_configured before anything is stored
     customer = stripe_customer_for(user=buyer, livemode=livemode)
     order, created = _pending_claim(buyer=buyer, listing=listing, livemode=livemode)
     if not created:
         return order
+    try:
+        _older_sessions_expire(client, order)
+    except Exception:
+        Order.objects.filter(pk=order.pk, status=Order.Status.PENDING, checkout_session_id="").delete()
+        raise
     metadata = {"order_id": str(order.pk), "listing_id": str(listing.pk)}
     expires_at = order.created_at + timedelta(minutes=_expires_minutes())
     params = {

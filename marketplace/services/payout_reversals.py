@@ -1,13 +1,20 @@
 """Taking a partner's share back after a refund of an order whose payout was made: a reversal of
 the Stripe transfer for the partner's share of what was refunded.
 
-The amount is proportional and cumulative: partner_share_minor * amount_refunded_minor //
-amount_minor of the order, never more than was transferred; each call reverses only what that
-target adds to what was reversed already. The idempotency key names the order and the target
+The amount is proportional and cumulative: the order's refunds owe partner_share_minor *
+amount_refunded_minor // amount_minor (order_refund_share, the same formula that lowers a payout
+made after a partial refund), less what the payout already left out (partner share - payout
+amount), never more than was transferred; each call reverses only what that target adds to what
+was reversed already. The idempotency key names the order and the target
 (payout-reversal-<order>-<target>), so a retried task gets the same reversal from Stripe and a
-later, larger refund makes a new one. Part B's refund handler enqueues
-marketplace.tasks.payout_reverse_for_order(order_id); the daily payouts run sweeps up what a
-failed task left (payout_reversals_due)."""
+later, larger refund makes a new one. A refusal by Stripe (4xx: no reversal was made) is saved by
+Stripe for its key, so the next try uses a new key (-2, -3...; the key in use is kept on the
+payout, reversal_idempotency_key); an unknown outcome (unreachable, 5xx) keeps the key.
+
+The refund handler enqueues marketplace.tasks.payout_reverse_for_order(order_id) on every new
+refund of an order paid out; the daily payouts run sweeps up what a failed task left
+(payout_reversals_due). Every reversal made sends signals.payout_reversed (the ledger records it
+once per Stripe reversal id)."""
 
 import logging
 
@@ -15,6 +22,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from levqor.errors import AppError, ErrorCode
+from marketplace import signals
 from marketplace.models import Order, Payout
 from marketplace.stripe_api import stripe_client, stripe_errors
 
@@ -23,16 +32,37 @@ logger = logging.getLogger("levqor.billing")
 REVERSIBLE = (Payout.Status.PAID, Payout.Status.REVERSED)
 
 
-def payout_reversal_target(*, order: Order, payout: Payout) -> int:
-    """How much of the payout the order's refunds take back in all (minor units)."""
+def order_refund_share(order: Order) -> int:
+    """The partner's share of what the order's refunds gave back (minor units, truncated)."""
     if order.amount_minor <= 0:
         return 0
-    share = order.partner_share_minor * min(order.amount_refunded_minor, order.amount_minor) // order.amount_minor
-    return min(share, payout.amount_minor)
+    return order.partner_share_minor * min(order.amount_refunded_minor, order.amount_minor) // order.amount_minor
 
 
-def payout_reversal_idempotency_key(*, order: Order, target: int) -> str:
-    return f"payout-reversal-{order.pk}-{target}"
+def order_payout_amount(order: Order) -> int:
+    """What the partner is paid for the order now: its share less its share of the refunds."""
+    return max(0, order.partner_share_minor - order_refund_share(order))
+
+
+def payout_reversal_target(*, order: Order, payout: Payout) -> int:
+    """How much of the payout the order's refunds take back in all (minor units): their share of
+    the partner's cut, less what the payout left out already (made after a partial refund)."""
+    withheld = max(0, order.partner_share_minor - payout.amount_minor)
+    return max(0, min(order_refund_share(order) - withheld, payout.amount_minor))
+
+
+def payout_reversal_idempotency_key(*, order: Order, target: int, payout: Payout | None = None) -> str:
+    """The key of the reversal up to `target`: payout-reversal-<order>-<target>, or the newer one
+    kept on the payout after Stripe refused that (…-<target>-2, -3...)."""
+    base = f"payout-reversal-{order.pk}-{target}"
+    kept = payout.reversal_idempotency_key if payout is not None else ""
+    return kept if kept.startswith(base + "-") else base
+
+
+def _reversal_key_next(key: str, *, order: Order, target: int) -> str:
+    base = f"payout-reversal-{order.pk}-{target}"
+    tail = key[len(base) + 1:] if key.startswith(base + "-") else ""
+    return f"{base}-{int(tail) + 1 if tail.isdigit() else 2}"
 
 
 def payout_reverse_for_order(*, order_id) -> int:
@@ -47,16 +77,28 @@ def payout_reverse_for_order(*, order_id) -> int:
     amount = target - payout.amount_reversed_minor
     if amount <= 0:
         return 0
-    with stripe_errors():
-        reversal = stripe_client(livemode=payout.livemode).v1.transfers.reversals.create(
-            payout.stripe_transfer_id,
-            params={"amount": amount, "metadata": {"order_id": str(order.pk), "payout_id": str(payout.pk)}},
-            options={"idempotency_key": payout_reversal_idempotency_key(order=order, target=target)})
+    key = payout_reversal_idempotency_key(order=order, target=target, payout=payout)
+    try:
+        with stripe_errors():
+            reversal = stripe_client(livemode=payout.livemode).v1.transfers.reversals.create(
+                payout.stripe_transfer_id,
+                params={"amount": amount, "metadata": {"order_id": str(order.pk), "payout_id": str(payout.pk)}},
+                options={"idempotency_key": key})
+    except AppError as exc:
+        refused = exc.code == ErrorCode.BILLING_PROVIDER_ERROR and (exc.details or {}).get("stripe_status") != 409
+        if refused:  # nothing made; Stripe keeps that answer for the key (a 409: the key in flight, kept)
+            Payout.objects.filter(pk=payout.pk, reversal_idempotency_key=payout.reversal_idempotency_key).update(
+                reversal_idempotency_key=_reversal_key_next(key, order=order, target=target))
+        raise
     now = timezone.now()
     with transaction.atomic():
         changed = Payout.objects.filter(pk=payout.pk, amount_reversed_minor__lt=target).update(
             status=Payout.Status.REVERSED, amount_reversed_minor=target, stripe_reversal_id=reversal.id,
-            reversed_at=now)
+            reversal_idempotency_key=key, reversed_at=now)
+        if changed:
+            payout.refresh_from_db()
+            signals.payout_reversed.send(sender=Payout, payout=payout, order=order, reversal_id=reversal.id,
+                                         amount_minor=amount, reversed_at=now)
     logger.info("payout %s of order %s: %s reversed (%s in all)", payout.pk, order.pk, amount, target)
     return amount if changed else 0
 

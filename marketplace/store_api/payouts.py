@@ -18,7 +18,8 @@ from marketplace.api import request_livemode
 from marketplace.models import ConnectAccount
 from marketplace.selectors import orders_awaiting_payout, payouts_of
 from marketplace.services.connect import connect_onboarding_link, connect_status
-from marketplace.services.payouts import payout_data, payout_hold_reason
+from marketplace.services.payout_reversals import order_payout_amount
+from marketplace.services.payouts import HOLD_DISPUTED, payout_data, payout_hold_reason
 from partners.authentication import PartnerSignatureAuthentication, partner_from_request
 from partners.selectors import partner_live_for
 
@@ -61,13 +62,18 @@ class PartnerPayoutsView(APIView):
             "account_id": account.stripe_account_id if account else None,
             "payouts_enabled": bool(account and account.payouts_enabled),
             "requirements_due": account.requirements_due if account else [], "held": reason or None}
-        response.data["awaiting"] = [
-            {"order_id": str(o.pk), "listing_id": str(o.listing_id), "amount_minor": o.partner_share_minor,
-             "currency": o.currency, "payout_due_at": o.payout_due_at,
-             "state": ("hold" if o.payout_due_at is None or o.payout_due_at > now else "held" if reason else "due"),
-             "held_reason": reason or None}
-            for o in orders_awaiting_payout(partner, livemode=livemode)[:AWAITING_MAX]]
+        response.data["awaiting"] = [self._awaiting(o, reason=reason or (HOLD_DISPUTED if o.disputed_at else ""), now=now)
+                                     for o in orders_awaiting_payout(partner, livemode=livemode)[:AWAITING_MAX]]
         return response
+
+    @staticmethod
+    def _awaiting(o, *, reason: str, now) -> dict:
+        """An order still to be paid: amount_minor is what will be paid (the share less the share
+        of any partial refund)."""
+        return {"order_id": str(o.pk), "listing_id": str(o.listing_id), "amount_minor": order_payout_amount(o),
+                "currency": o.currency, "payout_due_at": o.payout_due_at,
+                "state": ("hold" if o.payout_due_at is None or o.payout_due_at > now else "held" if reason else "due"),
+                "held_reason": reason or None}
 
 
 class ConnectOnboardingView(APIView):

@@ -85,16 +85,20 @@ def test_a_refund_after_payout_reverses_the_paid_share(fake_stripe, capture):
     deliver(session_completed(order, intent_id=intent["id"]), capture)
     order.refresh_from_db()
     # As the payouts part leaves a paid order, and the signal it sends (its code is not called here).
+    fake_stripe.put("transfers", {"id": "tr_led", "amount": 699, "currency": order.currency, "amount_reversed": 0})
     payout = Payout.objects.create(order=order, partner=order.partner, amount_minor=699, currency=order.currency,
-                                   status=Payout.Status.PAID, idempotency_key=f"payout-{order.pk}")
+                                   status=Payout.Status.PAID, idempotency_key=f"payout-{order.pk}",
+                                   stripe_transfer_id="tr_led")
     Order.objects.filter(pk=order.pk).update(status=Order.Status.PAID_OUT)
     with capture(execute=True):
         signals.payout_paid.send(sender=Payout, payout=payout, order=order)
     assert LedgerEntry.objects.get(kind="payout").pending is False
     assert ledger_report(days=7)["currencies"]["USD"]["payouts_pending"] == 0
     _refund_at_stripe(fake_stripe, order)
-    deliver(charge_refunded(order, customer=customer.stripe_id), capture)
-    assert LedgerEntry.objects.get(kind="payout_reversal").amount_minor == 699
+    deliver(charge_refunded(order, customer=customer.stripe_id), capture)  # the reversal task runs on the workers
+    reversal = LedgerEntry.objects.get(kind="payout_reversal")
+    payout.refresh_from_db()
+    assert (reversal.amount_minor, reversal.source) == (699, f"payout_reversal:{payout.stripe_reversal_id}")
     usd = ledger_report(days=7)["currencies"]["USD"]
     assert (usd["payouts"], usd["payouts_pending"]) == (0, 0)
     deliver(charge_refunded(order, customer=customer.stripe_id), capture)  # again: nothing added

@@ -162,4 +162,4 @@ def test_admin_pages_render_and_show_held_orders_and_why(operator, fake_stripe, 
     payout.refresh_from_db()
     assert payout.status == "paid"
     keys = [r["idempotency_key"] for r in fake_stripe.calls("POST", "/v1/transfers")]
-    assert keys == [f"payout-{payout.order_id}"] * 2
+    assert keys == [f"payout-{payout.order_id}", f"payout-{payout.order_id}-2"]  # a refusal is kept for its key

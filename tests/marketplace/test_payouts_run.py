@@ -92,7 +92,7 @@ def test_a_rerun_pays_nothing_twice(ready, fake_stripe, clock, paid_signals):
 
 def test_a_crash_after_the_transfer_is_finished_by_the_next_run_with_the_same_transfer(ready, fake_stripe, clock):
     """The transfer was made but the run died before recording it (the payout left pending): the
-    next run asks again with the same key and Stripe answers the same transfer."""
+    next run finds it at Stripe (its transfer group) and settles with it, sending nothing again."""
     _, _, order = ready
     clock.advance(HOLD + 1)
     payouts_run()
@@ -101,7 +101,8 @@ def test_a_crash_after_the_transfer_is_finished_by_the_next_run_with_the_same_tr
     assert payouts_run()["paid"] == 1
     assert len(fake_stripe.created("transfers")) == 1
     keys = [r["idempotency_key"] for r in fake_stripe.calls("POST", "/v1/transfers")]
-    assert keys == [f"payout-{order.pk}"] * 2
+    assert keys == [f"payout-{order.pk}"]
+    assert fake_stripe.last("GET", "/v1/transfers")["query"]["transfer_group"] == f"order_{order.pk}"
     assert Payout.objects.get().stripe_transfer_id == fake_stripe.created("transfers")[0]["id"]
 
 
@@ -138,7 +139,7 @@ def test_a_held_order_is_paid_once_payouts_are_enabled(fake_stripe, clock):
     assert payouts_run()["paid"] == 1
 
 
-def test_stripe_refusing_is_failed_and_retried_with_the_same_key_by_the_next_run(ready, fake_stripe, clock):
+def test_stripe_refusing_is_failed_and_retried_with_a_new_key_by_the_next_run(ready, fake_stripe, clock):
     _, _, order = ready
     clock.advance(HOLD + 1)
     fake_stripe.fail_next(1, status=400, code="balance_insufficient", message="Insufficient funds")
@@ -151,8 +152,10 @@ def test_stripe_refusing_is_failed_and_retried_with_the_same_key_by_the_next_run
     assert payouts_run()["paid"] == 1
     payout.refresh_from_db()
     assert (payout.status, payout.attempts, payout.error) == ("paid", 1, "")
+    # Stripe keeps the refusal for its key: the retry asks with the next attempt's key.
     keys = [r["idempotency_key"] for r in fake_stripe.calls("POST", "/v1/transfers")]
-    assert keys == [f"payout-{order.pk}"] * 2
+    assert keys == [f"payout-{order.pk}", f"payout-{order.pk}-2"]
+    assert payout.idempotency_key == f"payout-{order.pk}-2"
 
 
 def test_after_the_last_attempt_a_failed_payout_waits_for_an_operator(ready, fake_stripe, clock, settings):
