@@ -2,8 +2,8 @@
 
 from marketplace.services.billing_events import stripe_event_process as _process
 from marketplace.services.billing_events import stripe_events_sweep as _events_sweep
-from marketplace.services.billing_events import subscriptions_due_sweep as _due_sweep
 from marketplace.services.erasure import subscriptions_cancel_requested as _cancel_requested
+from marketplace.services.subscriptions import subscriptions_due_sweep as _due_sweep
 
 
 def stripe_event_process(event_id: str) -> str | None:

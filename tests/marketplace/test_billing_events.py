@@ -10,7 +10,7 @@ from django.core import mail
 from accounts.models import TierChange
 from intelligence.models import Alert
 from marketplace.models import CheckoutSession, StripeEvent, Subscription
-from marketplace.services.billing_events import subscriptions_due_sweep
+from marketplace.services.subscriptions import subscriptions_due_sweep
 from tests.factories import UserFactory
 from tests.fake_stripe import stripe_event
 from tests.marketplace.support import DAY, customer_for, deliver, signals_recorded, subscription_event, subscription_object
