@@ -1,5 +1,7 @@
 """Request bodies checked against a DRF serializer, with refusals in the project's error shape."""
 
+import json
+
 from levqor.errors import AppError, ErrorCode
 
 
@@ -51,5 +53,32 @@ def text_field_clean(value, errors: list, *, field: str, max_length: int, requir
     value = value.strip()
     if len(value) > max_length:
         errors.append(field_error(field, f"At most {max_length} characters."))
+        return None
+    return value
+
+
+def json_size(value) -> int | None:
+    """The bytes of `value` as compact-enough UTF-8 JSON, or None when it is not JSON (NaN, infinities,
+    objects JSON has no form for)."""
+    try:
+        return len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
+    except (TypeError, ValueError):
+        return None
+
+
+def json_object_field_clean(value, errors: list, *, field: str, max_bytes: int) -> dict | None:
+    """A free-form JSON object field (metadata): {} when absent, the object, or None with the reason
+    appended to `errors` (not an object, not JSON, or more than max_bytes as JSON)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.append(field_error(field, "A JSON object."))
+        return None
+    size = json_size(value)
+    if size is None:
+        errors.append(field_error(field, "A JSON object (no NaN or infinite numbers)."))
+        return None
+    if size > max_bytes:
+        errors.append(field_error(field, f"At most {max_bytes // 1024} KiB as JSON."))
         return None
     return value

@@ -1,7 +1,6 @@
 """The policy checks of a listing's fields, every problem at once: validation_failed with
 details.errors [{field, message}] sorted by field. Used by listing_create and listing_update."""
 
-import json
 import math
 import re
 from decimal import Decimal, DecimalException
@@ -11,7 +10,7 @@ from jsonschema import Draft202012Validator, SchemaError
 
 from levqor.errors import AppError, ErrorCode
 from levqor.money import STRIPE_CURRENCIES, currency_exponent, major_to_minor, minor_display
-from levqor.validation import text_field_clean
+from levqor.validation import json_object_field_clean, json_size, text_field_clean
 from levqor.webhooks.endpoints import webhook_url_reachable_check, webhook_url_shape_check
 from marketplace.models import Listing
 from partners.middleware import path_forbidden
@@ -60,24 +59,8 @@ def _description(value, errors):
     return text_field_clean(value, errors, field="description", max_length=DESCRIPTION_MAX, required=False)
 
 
-def _json_size(value) -> int | None:
-    try:
-        return len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
-    except (TypeError, ValueError):
-        return None
-
-
 def _metadata(value, errors):
-    if value is None:
-        return {}
-    size = _json_size(value) if isinstance(value, dict) else None
-    if size is None:
-        errors.append(_error("metadata", "A JSON object (no NaN or infinite numbers)."))
-        return None
-    if size > METADATA_MAX_BYTES:
-        errors.append(_error("metadata", f"At most {METADATA_MAX_BYTES // 1024} KiB as JSON."))
-        return None
-    return value
+    return json_object_field_clean(value, errors, field="metadata", max_bytes=METADATA_MAX_BYTES)
 
 
 def _json_depth(value, limit: int) -> int:
@@ -125,7 +108,7 @@ def _input_schema(value, errors):
     if not isinstance(value, dict):
         errors.append(_error("input_schema", "A JSON Schema (an object) describing a run's payload."))
         return None
-    size = _json_size(value)
+    size = json_size(value)
     if size is None or size > SCHEMA_MAX_BYTES:
         errors.append(_error("input_schema", f"A JSON object of at most {SCHEMA_MAX_BYTES // 1024} KiB."))
         return None

@@ -1,7 +1,6 @@
 """The partner registry: an account applies (one live partner per account), changes its partner,
 deletes it (soft: the trail stays). Review decisions are partners.services.status."""
 
-import json
 import math
 from decimal import Decimal, InvalidOperation
 
@@ -11,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from levqor.errors import AppError, ErrorCode
-from levqor.validation import text_field_clean
+from levqor.validation import json_object_field_clean, text_field_clean
 from levqor.webhooks.endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_disable,
@@ -102,20 +101,7 @@ def _revenue_share_clean(value, errors: list) -> Decimal | None:
 
 
 def _metadata_clean(value, errors: list) -> dict | None:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        errors.append(_error("metadata", "A JSON object."))
-        return None
-    try:
-        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
-    except (TypeError, ValueError):
-        errors.append(_error("metadata", "A JSON object (no NaN or infinite numbers)."))
-        return None
-    if size > METADATA_MAX_BYTES:
-        errors.append(_error("metadata", f"At most {METADATA_MAX_BYTES // 1024} KiB as JSON."))
-        return None
-    return value
+    return json_object_field_clean(value, errors, field="metadata", max_bytes=METADATA_MAX_BYTES)
 
 
 _CLEANERS = {"name": _name_clean, "email": _email_clean, "revenue_share": _revenue_share_clean,
