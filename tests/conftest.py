@@ -221,6 +221,13 @@ __all__ = ["post_json", "settings"]
 
 
 @pytest.fixture
+def capture(django_capture_on_commit_callbacks):
+    """pytest-django's on-commit capture under a short name: `with capture(execute=True): ...` runs
+    what the block's transactions hand over after commit (a webhook's processing task, deliveries)."""
+    return django_capture_on_commit_callbacks
+
+
+@pytest.fixture
 def clock(monkeypatch):
     """Django's clock (timezone.now), moved forward by the test: clock.advance(seconds)."""
     real_now = timezone.now

@@ -16,11 +16,6 @@ from tests.marketplace.store_support import listing_make
 from tests.marketplace.support import customer_for
 
 
-@pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return django_capture_on_commit_callbacks
-
-
 def _bought(fake_stripe, *, livemode: bool = True, amount: int = 999):
     buyer = UserFactory(terms_accepted=True)
     customer = customer_for(buyer, livemode=livemode)

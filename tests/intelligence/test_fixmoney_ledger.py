@@ -21,11 +21,6 @@ HOLD = settings.PAYOUT_HOLD_DAYS * 86400
 
 
 @pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return django_capture_on_commit_callbacks
-
-
-@pytest.fixture
 def completed(fake_stripe, capture):
     """A live order of 9.99 (partner share 6.99, platform fee 3.00) completed, its partner able to be paid."""
     buyer = UserFactory(terms_accepted=True)

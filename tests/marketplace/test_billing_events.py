@@ -17,11 +17,6 @@ from tests.marketplace.support import DAY, customer_for, deliver, signals_record
 
 
 @pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return django_capture_on_commit_callbacks
-
-
-@pytest.fixture
 def live(db, fake_stripe):
     user = UserFactory(tier="sandbox")
     customer = customer_for(user)

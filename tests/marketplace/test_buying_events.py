@@ -26,11 +26,6 @@ from tests.marketplace.support import customer_for, signals_recorded
 
 
 @pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return django_capture_on_commit_callbacks
-
-
-@pytest.fixture
 def received():
     with signals_recorded("order_completed", "order_refunded", "charge_refunded") as seen:
         yield seen

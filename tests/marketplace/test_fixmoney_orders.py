@@ -15,11 +15,6 @@ SESSIONS = "/v1/checkout/sessions"
 
 
 @pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return django_capture_on_commit_callbacks
-
-
-@pytest.fixture
 def buyer(db, fake_stripe):
     user = UserFactory(terms_accepted=True)
     customer_for(user, livemode=True)

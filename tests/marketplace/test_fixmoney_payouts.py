@@ -23,11 +23,6 @@ HOLD = settings.PAYOUT_HOLD_DAYS * 86400
 
 
 @pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return django_capture_on_commit_callbacks
-
-
-@pytest.fixture
 def ready(fake_stripe):
     partner = partner_make()
     account = account_make(partner, fake=fake_stripe)

@@ -22,11 +22,6 @@ HOLD = settings.PAYOUT_HOLD_DAYS * 86400
 
 
 @pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return django_capture_on_commit_callbacks
-
-
-@pytest.fixture
 def received():
     with signals_recorded("order_completed", "order_refunded", "order_refund_recorded", "payout_reversed") as seen:
         yield seen

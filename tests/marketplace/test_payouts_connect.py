@@ -19,11 +19,6 @@ pytestmark = pytest.mark.django_db
 ONBOARDING = "/api/v1/marketplace/connect/onboarding"
 
 
-@pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    return django_capture_on_commit_callbacks
-
-
 def test_onboarding_creates_an_express_account_once_and_a_link_each_time(fake_stripe, settings):
     settings.SITE_URL = "https://levqor.example"
     partner = partner_make()
