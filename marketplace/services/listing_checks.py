@@ -13,7 +13,7 @@ from levqor.money import STRIPE_CURRENCIES, currency_exponent, major_to_minor, m
 from levqor.validation import json_object_field_clean, json_size, text_field_clean
 from levqor.webhooks.endpoints import webhook_url_reachable_check, webhook_url_shape_check
 from marketplace.models import Listing
-from partners.middleware import path_forbidden
+from partners.paths import path_forbidden
 from partners.services.policy import policy_current, policy_listing_price_check
 
 NAME_MAX = 200

@@ -4,7 +4,7 @@ however the path is written, valid signature or not."""
 import pytest
 from django.test import Client
 
-from partners.middleware import path_forbidden, path_normalised
+from partners.paths import path_forbidden, path_normalised
 from partners.services import policy
 from partners.services.policy import policy_version_create
 from tests.api_asserts import assert_api_error
