@@ -515,6 +515,19 @@ OPS_EMAILS = env_list("OPS_EMAILS")
 ALERT_SLACK_WEBHOOK_URL = os.environ.get("ALERT_SLACK_WEBHOOK_URL", "")
 ALERT_TELEGRAM_BOT_TOKEN = os.environ.get("ALERT_TELEGRAM_BOT_TOKEN", "")
 ALERT_TELEGRAM_CHAT_ID = os.environ.get("ALERT_TELEGRAM_CHAT_ID", "")
+
+# --- Reports, ops emails, Notion ----------------------------------------------------------------
+# Reports and ops emails go to OPS_EMAILS (above) through Django's email framework (Resend when
+# RESEND_API_KEY is set). Their times are in REPORTS_TIME_ZONE (the old service's Europe/London).
+REPORTS_TIME_ZONE = os.environ.get("REPORTS_TIME_ZONE", "Europe/London")
+# Notion: off until NOTION_TOKEN is set; each database id names the Notion database a sync writes.
+NOTION_TOKEN = os.environ.get("NOTION_TOKEN", "")
+NOTION_BASE_URL = os.environ.get("NOTION_BASE_URL", "https://api.notion.com").rstrip("/")
+NOTION_DATABASES = {name: os.environ.get(f"NOTION_DB_{name.upper()}", "") for name in
+                    ("health", "costs", "pulse", "partners", "catalog", "audit")}
+# Notion's documented average limit is 3 requests a second per integration.
+NOTION_REQUESTS_PER_SECOND = float(os.environ.get("NOTION_REQUESTS_PER_SECOND", "3"))
+NOTION_TIMEOUT_SECONDS = float(os.environ.get("NOTION_TIMEOUT_SECONDS", "20"))
 ALERT_TELEGRAM_API_URL = os.environ.get("ALERT_TELEGRAM_API_URL", "https://api.telegram.org")
 ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
 ALERT_WEBHOOK_SECRET = os.environ.get("ALERT_WEBHOOK_SECRET", "")
@@ -549,6 +562,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django-q": {"level": os.environ.get("Q_LOG_LEVEL", "WARNING")},
+        # weasyprint logs each rendering step at INFO; reports keep to warnings (a missing font...).
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
         # One line per request at INFO; LOG_REQUESTS=false leaves them out (e.g. when the proxy logs).
         "levqor.request": {"level": "INFO" if env_bool("LOG_REQUESTS", True) else "WARNING"},
     },

@@ -11,6 +11,7 @@ from intelligence.models.metric_hours import MetricHour
 from intelligence.models.metric_store import MetricBatch, MetricShard
 from intelligence.models.metrics import MetricMinute
 from intelligence.models.pricing import DiscountSuggestion, PriceSuggestion
+from intelligence.models.reports import IntegrityRun, Report
 from intelligence.models.routing import AlertChannel, AlertDelivery, AlertRoute
 from intelligence.models.runtime import RuntimeSetting, RuntimeSettingChange
 from intelligence.models.stabilize import StabilizeEvent
@@ -19,6 +20,7 @@ from intelligence.models.watchdog import AnomalySeries, IncidentRecovery, SloChe
 
 __all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute", "Anomaly", "AnomalySeries", "AutoscaleDecision",
            "DiscountSuggestion", "FlagChange", "GrowthDay", "GrowthEvent", "GrowthRevenueDay", "HeldAction",
-           "Incident", "IncidentEvent", "IncidentRecovery", "InfraCost", "LedgerEntry", "MetricBatch", "MetricHour",
-           "MetricMinute", "MetricShard", "PriceSuggestion", "RetentionCohort", "RetentionDay", "RuntimeSetting",
-           "RuntimeSettingChange", "SloCheck", "StabilizeEvent", "TuneSuggestion"]
+           "Incident", "IncidentEvent", "IncidentRecovery", "InfraCost", "IntegrityRun", "LedgerEntry",
+           "MetricBatch", "MetricHour", "MetricMinute", "MetricShard", "PriceSuggestion", "Report",
+           "RetentionCohort", "RetentionDay", "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent",
+           "TuneSuggestion"]
