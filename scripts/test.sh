@@ -26,6 +26,11 @@ if ! browser_why=$(./scripts/browser_setup.sh 2>&1 >/dev/null); then
   echo "SKIPPED: browser tests ($(printf '%s' "$browser_why" | tail -n 1))"
 fi
 
+echo "== pdf tools: poppler's pdftoppm for the report page images (test-artifacts/reports)"
+if ! pdf_why=$(./scripts/pdf_tools_setup.sh 2>&1 >/dev/null); then
+  echo "SKIPPED: report page images ($(printf '%s' "$pdf_why" | tail -n 1))"
+fi
+
 PG_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/levqor}"
 REDIS="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 SERIAL="${TEST_SERIAL:-0}"
