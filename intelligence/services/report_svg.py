@@ -22,7 +22,7 @@ def _scale_top(peak: float) -> float:
         return 1
     step = 1.0
     while True:
-        for factor in (1, 2, 5):
+        for factor in (1, 2, 2.5, 5):
             if step * factor >= peak:
                 return step * factor
         step *= 10
