@@ -29,7 +29,7 @@ def _scale_top(peak: float) -> float:
 
 
 def _axis_label(value: float) -> str:
-    return f"{value:.0f}" if value == int(value) else f"{value:.2f}"
+    return f"{value:.0f}" if value == int(value) else f"{value:.2f}".rstrip("0")
 
 
 def _frame(top: float, labels: Sequence[str]) -> list[str]:

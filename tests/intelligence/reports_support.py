@@ -37,7 +37,7 @@ def weekly_world(now) -> dict:
     GrowthEvent.objects.filter(user__in=old, kind="signup").delete()  # they signed up long ago
     new = [UserFactory() for _ in range(6)]
     GrowthEvent.objects.create(kind="paid", user=new[0], day=today, at=now, source="")
-    for n in range(12):
+    for _ in range(12):
         GrowthEvent.objects.create(kind="visit", visitor=str(uuid.uuid4()), day=today, at=now, source="direct")
     for n, user in enumerate(new):
         jobs_for(user, "demo.flow", n=n + 1, ms=100 + 10 * n)
