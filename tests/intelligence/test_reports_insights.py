@@ -73,3 +73,24 @@ def test_p95_by_nearest_rank():
     assert p95([]) is None
     assert p95([5]) == 5
     assert p95(list(range(1, 101))) == 95
+
+
+def test_listings_and_orders_by_category_hide_small_groups():
+    from django.utils import timezone
+
+    from marketplace.models import Listing, Order
+    from tests.marketplace.store_support import listing_make
+
+    modules = [listing_make(category=Listing.Category.MODULE) for _ in range(5)]  # 5 partners
+    for _ in range(4):  # 4 partners
+        listing_make(category=Listing.Category.TEMPLATE)
+    now = timezone.now()
+    for n, buyer in enumerate([UserFactory() for _ in range(5)]):
+        Order.objects.create(listing=modules[n], partner=modules[n].partner, buyer=buyer, status="completed",
+                             amount_minor=0, currency="usd", revenue_share="0.700", completed_at=now)
+
+    text = _text(report_generate(kind="insights"))
+
+    assert "module 5 5" in text  # 5 partners, 5 listings; and 5 buyers, 5 orders
+    assert "template" not in text
+    assert "1 category with fewer than 5 partners (together too) not shown." in text
