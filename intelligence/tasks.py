@@ -16,6 +16,8 @@ from intelligence.services.ledger_stripe import ledger_stripe_reconcile as _ledg
 from intelligence.services.metrics import metrics_purge as _metrics_purge
 from intelligence.services.metrics import metrics_rollup as _metrics_rollup
 from intelligence.services.pricing import pricing_monthly_run as _pricing_monthly_run
+from intelligence.services.reports import report_email as _report_email
+from intelligence.services.reports import report_generate as _report_generate
 from levqor.sentry import task_errors_reported
 
 
@@ -95,3 +97,11 @@ def retention_aggregate():
 @task_errors_reported
 def growth_aggregate():
     return _growth_aggregate()
+
+
+@task_errors_reported
+def weekly_report_email():
+    """The weekly governance report (Sun 09:00 London, registered by the London-time schedules):
+    generated, then emailed to OPS_EMAILS. A failed send is kept on the Report row, not raised."""
+    report = _report_generate(kind="weekly", source="schedule")
+    return {"report": report.pk, "emailed_to": _report_email(report=report)}

@@ -31,6 +31,8 @@ class Report(models.Model):
     emailed_to = models.JSONField(default=list, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
     email_error = models.CharField(max_length=500, blank=True, default="")
+    # [[label, value]]: the few figures the email shows above the attachment, as rendered in the PDF.
+    headline = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -14,16 +14,31 @@ class ReportFetchRefused(Exception):
     """A report template asked weasyprint for a resource by URL; reports embed everything."""
 
 
-def _no_fetch(url, *args, **kwargs):
-    raise ReportFetchRefused(f"reports fetch nothing; the template refers to {url!r}")
+def _no_fetch():
+    """weasyprint (>= 68) wants a URLFetcher: a plain function loses its error (weasyprint logs a
+    warning and renders without the resource); with fail_on_errors it stops the rendering with
+    FatalURLFetchingError, caused by our refusal, which pdf_render raises again as itself."""
+    from weasyprint.urls import URLFetcher
+
+    class NoFetch(URLFetcher):
+        def fetch(self, url, headers=None):
+            raise ReportFetchRefused(f"reports fetch nothing; the template refers to {url!r}")
+
+    return NoFetch(fail_on_errors=True)
 
 
 def pdf_render(*, template: str, context: dict) -> bytes:
-    """The PDF of `template` rendered with `context`."""
+    """The PDF of `template` rendered with `context`. ReportFetchRefused when it refers to a URL."""
     from weasyprint import HTML  # imported when used: it loads Pango, which only reports need
+    from weasyprint.urls import FatalURLFetchingError
 
     html = render_to_string(template, context)
-    return HTML(string=html, url_fetcher=_no_fetch).write_pdf()
+    try:
+        return HTML(string=html, url_fetcher=_no_fetch()).write_pdf()
+    except FatalURLFetchingError as exc:
+        if isinstance(exc.__cause__, ReportFetchRefused):
+            raise exc.__cause__ from None
+        raise
 
 
 def pdf_pages(pdf: bytes) -> int:
