@@ -15,6 +15,7 @@ from intelligence.services.ledger_marketplace import ledger_orders_reconcile as 
 from intelligence.services.ledger_stripe import ledger_stripe_reconcile as _ledger_stripe_reconcile
 from intelligence.services.metrics import metrics_purge as _metrics_purge
 from intelligence.services.metrics import metrics_rollup as _metrics_rollup
+from intelligence.services.notion import notion_sync_task_run as _notion_sync_task_run
 from intelligence.services.pricing import pricing_monthly_run as _pricing_monthly_run
 from levqor.sentry import task_errors_reported
 
@@ -95,3 +96,24 @@ def retention_aggregate():
 @task_errors_reported
 def growth_aggregate():
     return _growth_aggregate()
+
+
+# Notion sync (intelligence.services.notion): `attempt` counts the hand-overs after Notion was unavailable.
+@task_errors_reported
+def notion_sync_health(attempt=0):
+    return _notion_sync_task_run(group="health", attempt=int(attempt))
+
+
+@task_errors_reported
+def notion_sync_costs(attempt=0):
+    return _notion_sync_task_run(group="costs", attempt=int(attempt))
+
+
+@task_errors_reported
+def notion_sync_pulse(attempt=0):
+    return _notion_sync_task_run(group="pulse", attempt=int(attempt))
+
+
+@task_errors_reported
+def notion_sync_registry(attempt=0):
+    return _notion_sync_task_run(group="registry", attempt=int(attempt))
