@@ -34,6 +34,8 @@ from intelligence.models import NotionPage, NotionSyncRun
 from intelligence.services.notion_rows import ID_PROPERTY, NOTION_ROWS, NotionRow
 
 logger = logging.getLogger("levqor.notion")
+# notion-client's own log (request failures) into ours: its default adds a console handler per client.
+_client_logger = logging.getLogger("levqor.notion.client")
 
 DATABASES = tuple(NOTION_ROWS)  # health, costs, pulse, partners, catalog, audit
 GROUPS = {"health": ("health",), "costs": ("costs",), "pulse": ("pulse",),
@@ -107,7 +109,8 @@ class _Session:
     def __init__(self, run: NotionSyncRun, database_id: str):
         self.run, self.database_id = run, database_id
         self.client = Client(auth=settings.NOTION_TOKEN, base_url=settings.NOTION_BASE_URL,
-                             timeout_ms=int(settings.NOTION_TIMEOUT_SECONDS * 1000), retry=False)
+                             timeout_ms=int(settings.NOTION_TIMEOUT_SECONDS * 1000), retry=False,
+                             logger=_client_logger, log_level=logging.WARNING)
         self._data_source_id = None
 
     def call(self, endpoint, *args, **kwargs):
@@ -210,7 +213,8 @@ def _row_sync(session: _Session, row: NotionRow, known: NotionPage | None) -> st
 
 def _error_text(error: Exception) -> str:
     if isinstance(error, HTTPResponseError):
-        return f"{error.status} {getattr(error, 'code', '')}: {error}"[:500]
+        code = getattr(error, "code", "")
+        return f"{error.status} {getattr(code, 'value', code)}: {error}"[:500]
     return f"{type(error).__name__}: {error}"[:500]
 
 
