@@ -185,3 +185,16 @@ def test_not_configured_makes_no_request_and_says_why(fake_notion, settings):
     assert fake_notion.requests == []
     assert NotionPage.objects.count() == 0
     assert health.finished_at is not None
+
+
+def test_notion_out_of_reach_is_retried_then_the_run_fails_saying_so(fake_notion, settings, closed_port):
+    settings.NOTION_BASE_URL = f"http://127.0.0.1:{closed_port}"
+    settings.NOTION_MAX_ATTEMPTS = 2
+    _partners("Acme Data")
+
+    with pytest.raises(NotionUnavailable):
+        notion_sync(database="partners")
+
+    run = NotionSyncRun.objects.get()
+    assert run.outcome == "failed" and run.requests == 2 and "ConnectError" in run.error
+    assert NotionPage.objects.count() == 0
