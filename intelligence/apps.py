@@ -56,6 +56,7 @@ class IntelligenceConfig(AppConfig):
         schedule_daily(app_config=self, name="intelligence.pricing", func="intelligence.tasks.pricing_monthly",
                        at=time(1, 15))
         self._ready_growth()
+        self._ready_notion()
 
         self._ready_flags_and_stabilize()
         from intelligence.services.webhook_alerts import webhook_alerts_connect
@@ -75,6 +76,22 @@ class IntelligenceConfig(AppConfig):
                        func="intelligence.tasks.retention_aggregate", at=time(0, 5))
         schedule_daily(app_config=self, name="intelligence.growth_aggregate",
                        func="intelligence.tasks.growth_aggregate", at=time(0, 10))
+
+    def _ready_notion(self):
+        """The Notion sync (intelligence.services.notion): health every 6 h, the ledger's costs after the
+        01:00 reconcile, the partner registry, catalog and audits hourly (the pulse's Friday 14:00
+        London schedule is with the other London-time ones). /status says whether Notion is configured."""
+        from intelligence.services.notion import notion_status
+        from levqor.health import register_status_info
+        from levqor.schedules import schedule_daily, schedule_every
+
+        schedule_every(app_config=self, name="intelligence.notion_sync_health",
+                       func="intelligence.tasks.notion_sync_health", minutes=360)
+        schedule_daily(app_config=self, name="intelligence.notion_sync_costs",
+                       func="intelligence.tasks.notion_sync_costs", at=time(1, 30))
+        schedule_every(app_config=self, name="intelligence.notion_sync_registry",
+                       func="intelligence.tasks.notion_sync_registry", minutes=60)
+        register_status_info("notion", notion_status)
 
     def _ready_flags_and_stabilize(self):
         """Flags and switches audited on every change; stabilize mode recorded and alerted however

@@ -15,6 +15,7 @@ from intelligence.services.ledger_marketplace import ledger_orders_reconcile as 
 from intelligence.services.ledger_stripe import ledger_stripe_reconcile as _ledger_stripe_reconcile
 from intelligence.services.metrics import metrics_purge as _metrics_purge
 from intelligence.services.metrics import metrics_rollup as _metrics_rollup
+from intelligence.services.notion import notion_sync_task_run as _notion_sync_task_run
 from intelligence.services.pricing import pricing_monthly_run as _pricing_monthly_run
 from intelligence.services.reports import report_email as _report_email
 from intelligence.services.reports import report_generate as _report_generate
@@ -105,3 +106,24 @@ def weekly_report_email():
     generated, then emailed to OPS_EMAILS. A failed send is kept on the Report row, not raised."""
     report = _report_generate(kind="weekly", source="schedule")
     return {"report": report.pk, "emailed_to": _report_email(report=report)}
+
+
+# Notion sync (intelligence.services.notion): `attempt` counts the hand-overs after Notion was unavailable.
+@task_errors_reported
+def notion_sync_health(attempt=0):
+    return _notion_sync_task_run(group="health", attempt=int(attempt))
+
+
+@task_errors_reported
+def notion_sync_costs(attempt=0):
+    return _notion_sync_task_run(group="costs", attempt=int(attempt))
+
+
+@task_errors_reported
+def notion_sync_pulse(attempt=0):
+    return _notion_sync_task_run(group="pulse", attempt=int(attempt))
+
+
+@task_errors_reported
+def notion_sync_registry(attempt=0):
+    return _notion_sync_task_run(group="registry", attempt=int(attempt))

@@ -49,6 +49,18 @@ def register_status_info(name: str, info: Callable[[], dict]) -> None:
     _STATUS_INFO[name] = info
 
 
+def readiness_checks() -> dict[str, dict]:
+    """Every registered readiness check, run now: {name: {"ok", "detail"}} (what /status shows)."""
+    checks = {}
+    for name, check in _READINESS_CHECKS.items():
+        try:
+            ok, detail = check()
+        except Exception as exc:  # a check that raises is a failed check, never a 500
+            ok, detail = False, f"{type(exc).__name__}: {exc}"[:200]
+        checks[name] = {"ok": ok, "detail": detail}
+    return checks
+
+
 register_readiness_check("database", _check_database)
 register_readiness_check("cache", _check_cache)
 
@@ -92,13 +104,7 @@ def health(request):
 @read_only_json
 def status(request):
     """Readiness: every registered check must pass, else "fail" and 503."""
-    checks = {}
-    for name, check in _READINESS_CHECKS.items():
-        try:
-            ok, detail = check()
-        except Exception as exc:  # a check that raises is a failed check, never a 500
-            ok, detail = False, f"{type(exc).__name__}: {exc}"[:200]
-        checks[name] = {"ok": ok, "detail": detail}
+    checks = readiness_checks()
     passing = all(c["ok"] for c in checks.values())
     # Optional services that never fail readiness: reported, so "not configured" is visible.
     info = {"sentry": sentry_status()}

@@ -528,6 +528,9 @@ NOTION_DATABASES = {name: os.environ.get(f"NOTION_DB_{name.upper()}", "") for na
 # Notion's documented average limit is 3 requests a second per integration.
 NOTION_REQUESTS_PER_SECOND = float(os.environ.get("NOTION_REQUESTS_PER_SECOND", "3"))
 NOTION_TIMEOUT_SECONDS = float(os.environ.get("NOTION_TIMEOUT_SECONDS", "20"))
+# A row whose request fails (5xx, timeout) is tried this many times, waiting base, 2x base... between.
+NOTION_MAX_ATTEMPTS = int(os.environ.get("NOTION_MAX_ATTEMPTS", "4"))
+NOTION_RETRY_BASE_SECONDS = float(os.environ.get("NOTION_RETRY_BASE_SECONDS", "2"))
 ALERT_TELEGRAM_API_URL = os.environ.get("ALERT_TELEGRAM_API_URL", "https://api.telegram.org")
 ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
 ALERT_WEBHOOK_SECRET = os.environ.get("ALERT_WEBHOOK_SECRET", "")

@@ -10,6 +10,7 @@ from intelligence.models.ledger import InfraCost, LedgerEntry
 from intelligence.models.metric_hours import MetricHour
 from intelligence.models.metric_store import MetricBatch, MetricShard
 from intelligence.models.metrics import MetricMinute
+from intelligence.models.notion import NotionPage, NotionSyncRun
 from intelligence.models.pricing import DiscountSuggestion, PriceSuggestion
 from intelligence.models.reports import IntegrityRun, Report
 from intelligence.models.routing import AlertChannel, AlertDelivery, AlertRoute
@@ -21,6 +22,7 @@ from intelligence.models.watchdog import AnomalySeries, IncidentRecovery, SloChe
 __all__ = ["Alert", "AlertChannel", "AlertDelivery", "AlertRoute", "Anomaly", "AnomalySeries", "AutoscaleDecision",
            "DiscountSuggestion", "FlagChange", "GrowthDay", "GrowthEvent", "GrowthRevenueDay", "HeldAction",
            "Incident", "IncidentEvent", "IncidentRecovery", "InfraCost", "IntegrityRun", "LedgerEntry",
-           "MetricBatch", "MetricHour", "MetricMinute", "MetricShard", "PriceSuggestion", "Report",
+           "MetricBatch", "MetricHour", "MetricMinute", "MetricShard", "NotionPage", "NotionSyncRun", "PriceSuggestion",
+           "Report",
            "RetentionCohort", "RetentionDay", "RuntimeSetting", "RuntimeSettingChange", "SloCheck", "StabilizeEvent",
            "TuneSuggestion"]

@@ -37,6 +37,9 @@ EXPECTED_SCHEDULES = {
     "intelligence.pricing": "daily at 01:15 UTC",  # issue 11 §3: the first run of a month suggests the price
     "intelligence.retention_aggregate": "daily at 00:05 UTC",  # growth: DAU/WAU/MAU, paying users, cohorts
     "intelligence.growth_aggregate": "daily at 00:10 UTC",  # growth by source
+    "intelligence.notion_sync_health": "every 360 minutes",  # issue 13 §3: a health row in Notion
+    "intelligence.notion_sync_costs": "daily at 01:30 UTC",  # the ledger's days per currency, after the reconcile
+    "intelligence.notion_sync_registry": "every 60 minutes",  # partners, catalog, audits
 }
 # The other apps' schedules (app label -> name -> cadence); each app declares its own.
 OTHER_APP_SCHEDULES = {
