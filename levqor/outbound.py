@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
+from django.core.cache import cache
 
 
 class OutboundTargetRefused(Exception):
@@ -57,6 +58,38 @@ def _allowed(allow_private: bool | None) -> bool:
     return settings.OUTBOUND_ALLOW_PRIVATE if allow_private is None else allow_private
 
 
+# The one private target production may reach: the integrity check's own receiver, a loopback
+# origin it opens for the length of its run (in the shared cache, so the worker that delivers the
+# check's callback sees it). Only 127.0.0.1 is looked up, so other targets cost nothing here.
+RECEIVER_HOST = "127.0.0.1"
+
+
+def _receiver_key(scheme: str, host: str, port: int | None) -> str:
+    return f"outbound:receiver:{scheme}://{host}:{port}"
+
+
+def outbound_receiver_allow(*, port: int, seconds: int) -> str:
+    """Allow http://127.0.0.1:<port> as an outbound target for `seconds` (the integrity check's own
+    receiver); returns its base URL. Nothing else private becomes reachable."""
+    cache.set(_receiver_key("http", RECEIVER_HOST, port), True, timeout=max(1, int(seconds)))
+    return f"http://{RECEIVER_HOST}:{port}"
+
+
+def outbound_receiver_forget(*, port: int) -> None:
+    cache.delete(_receiver_key("http", RECEIVER_HOST, port))
+
+
+def outbound_receiver_allowed(url: str) -> bool:
+    """Whether url is a receiver opened by outbound_receiver_allow (and still open)."""
+    try:
+        parts = urlsplit(str(url))
+        if parts.hostname != RECEIVER_HOST or parts.scheme != "http":
+            return False
+        return bool(cache.get(_receiver_key(parts.scheme, parts.hostname, parts.port)))
+    except Exception:  # a bad port, or a cache out of reach: not allowed
+        return False
+
+
 def outbound_url_check(url: str, *, allow_private: bool | None = None) -> None:
     """Raise OutboundTargetRefused unless url is http(s) and every address it resolves to is public.
 
@@ -66,7 +99,7 @@ def outbound_url_check(url: str, *, allow_private: bool | None = None) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OutboundTargetRefused("Only http and https URLs with a host are allowed.")
-    if _allowed(allow_private):
+    if _allowed(allow_private) or outbound_receiver_allowed(url):
         return
     try:
         port = parts.port
@@ -99,7 +132,7 @@ def outbound_request_pin(request: httpx.Request, *, allow_private: bool | None =
     is not public, OutboundLookupFailed when it does not resolve within `lookup_timeout`), keeping the
     host name for the TLS server name: what a transport does just before it connects, so the address
     checked is the address used."""
-    if _allowed(allow_private):
+    if _allowed(allow_private) or outbound_receiver_allowed(request.url):
         return
     url = request.url
     if url.scheme not in ("http", "https") or not url.host:

@@ -37,6 +37,7 @@ EXPECTED_SCHEDULES = {
     "intelligence.pricing": "daily at 01:15 UTC",  # issue 11 §3: the first run of a month suggests the price
     "intelligence.retention_aggregate": "daily at 00:05 UTC",  # growth: DAU/WAU/MAU, paying users, cohorts
     "intelligence.growth_aggregate": "daily at 00:10 UTC",  # growth by source
+    "intelligence.integrity_check": "daily at 05:30 UTC",  # issue 13 §4: end to end, PDF evidence
 }
 # The other apps' schedules (app label -> name -> cadence); each app declares its own.
 OTHER_APP_SCHEDULES = {
