@@ -95,20 +95,15 @@ def test_a_job_no_worker_runs_fails_the_run_and_raises_the_critical_alert():
 
 
 def test_a_cache_out_of_reach_fails_its_step():
-    with override_settings(CACHES={"default": UNREACHABLE_REDIS_CACHE}):
-        from django.core.cache import caches
-
-        caches._settings = None  # noqa: SLF001  re-read CACHES
+    with override_settings(CACHES={"default": UNREACHABLE_REDIS_CACHE}):  # Django re-reads CACHES
         run = integrity_run(source="test", timeout=5, worker=_worker)
     failed = {s["name"]: s["detail"] for s in run.steps if not s["ok"]}
     assert "cache" in failed and not run.ok
     assert Alert.objects.filter(dedup_key="integrity_check", severity="critical").exists()
 
 
-def test_the_command_prints_each_step_and_stores_the_evidence(capsys, monkeypatch):
-    monkeypatch.setattr("intelligence.services.integrity.integrity_run.__kwdefaults__",
-                        {"source": "command", "progress": None, "base_url": None, "timeout": 60, "worker": _worker})
-    call_command("integrity_check", "--timeout", "20")
+def test_the_command_prints_each_step_and_stores_the_evidence(capsys):
+    call_command("integrity_check", "--timeout", "20", "--worker-here")
     out = capsys.readouterr().out.splitlines()
     steps = [line for line in out if line.startswith(("ok", "FAIL"))]
     assert [line.split()[1] for line in steps][:2] == ["job", "job"]
@@ -125,3 +120,21 @@ def test_the_command_exits_non_zero_on_failure_and_no_pdf_stores_none(capsys):
     out = capsys.readouterr().out
     assert "FAIL job run" in out
     assert not Report.objects.exists()
+
+
+@override_settings(OUTBOUND_ALLOW_PRIVATE=False, WEBHOOK_HTTPS_ONLY=True)
+def test_in_production_only_the_check_s_own_receiver_is_opened(fake_server):
+    # Production refuses http and private targets; the check opens its own 127.0.0.1 port for its run.
+    run = integrity_run(source="test", timeout=20, worker=_worker)
+    assert run.ok, [s for s in run.steps if not s["ok"]]
+    # Any other loopback target stays refused, at intake and by the engine.
+    from levqor.outbound import OutboundTargetRefused, outbound_url_check
+
+    with pytest.raises(OutboundTargetRefused):
+        outbound_url_check(fake_server.url + "/x")
+
+
+def test_through_a_running_web_server_with_url(live_server, capsys):
+    call_command("integrity_check", "--url", live_server.url, "--timeout", "20", "--worker-here", "--no-pdf")
+    out = capsys.readouterr().out
+    assert f"HTTP to {live_server.url}" in out and "Integrity check passed" in out
