@@ -3,11 +3,12 @@
 import concurrent.futures
 import ipaddress
 import socket
+import time
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
-from django.core.cache import cache
+from django.core import signing
 
 
 class OutboundTargetRefused(Exception):
@@ -58,35 +59,33 @@ def _allowed(allow_private: bool | None) -> bool:
     return settings.OUTBOUND_ALLOW_PRIVATE if allow_private is None else allow_private
 
 
-# The one private target production may reach: the integrity check's own receiver, a loopback
-# origin it opens for the length of its run (in the shared cache, so the worker that delivers the
-# check's callback sees it). Only 127.0.0.1 is looked up, so other targets cost nothing here.
+# The one private target production may reach: the integrity check's own receiver on 127.0.0.1.
+# Its URL carries a token signed with SECRET_KEY naming its port and expiry, so every process that
+# delivers (a worker on this machine or another) can tell it from any other loopback URL without
+# shared state; it opens nothing else, and only 127.0.0.1 URLs are ever looked at.
 RECEIVER_HOST = "127.0.0.1"
+_RECEIVER_SALT = "levqor.outbound.receiver"
 
 
-def _receiver_key(scheme: str, host: str, port: int | None) -> str:
-    return f"outbound:receiver:{scheme}://{host}:{port}"
+def outbound_receiver_url(*, port: int, seconds: int) -> str:
+    """The base URL (http://127.0.0.1:<port>/receiver/<token>) of a loopback receiver that outbound
+    calls may reach for `seconds`: the integrity check's own."""
+    token = signing.dumps({"port": port, "until": int(time.time()) + int(seconds)}, salt=_RECEIVER_SALT)
+    return f"http://{RECEIVER_HOST}:{port}/receiver/{token}"
 
 
-def outbound_receiver_allow(*, port: int, seconds: int) -> str:
-    """Allow http://127.0.0.1:<port> as an outbound target for `seconds` (the integrity check's own
-    receiver); returns its base URL. Nothing else private becomes reachable."""
-    cache.set(_receiver_key("http", RECEIVER_HOST, port), True, timeout=max(1, int(seconds)))
-    return f"http://{RECEIVER_HOST}:{port}"
-
-
-def outbound_receiver_forget(*, port: int) -> None:
-    cache.delete(_receiver_key("http", RECEIVER_HOST, port))
-
-
-def outbound_receiver_allowed(url: str) -> bool:
-    """Whether url is a receiver opened by outbound_receiver_allow (and still open)."""
+def outbound_receiver_allowed(url) -> bool:
+    """Whether url is under a receiver URL made by outbound_receiver_url that has not expired."""
     try:
         parts = urlsplit(str(url))
         if parts.hostname != RECEIVER_HOST or parts.scheme != "http":
             return False
-        return bool(cache.get(_receiver_key(parts.scheme, parts.hostname, parts.port)))
-    except Exception:  # a bad port, or a cache out of reach: not allowed
+        segments = parts.path.split("/")
+        if len(segments) < 3 or segments[1] != "receiver":
+            return False
+        grant = signing.loads(segments[2], salt=_RECEIVER_SALT)
+        return grant["port"] == parts.port and grant["until"] >= time.time()
+    except (signing.BadSignature, ValueError, KeyError, TypeError):
         return False
 
 

@@ -115,7 +115,7 @@ def _callback_deliver_here(job_id) -> bool:
 def _end_to_end(steps: _Steps, *, base_url: str | None, timeout: float, worker: Callable | None) -> None:
     from accounts.services.keys import api_key_create, api_key_revoke
     from accounts.services.users import user_get_or_create
-    from levqor.outbound import outbound_receiver_allow, outbound_receiver_forget
+    from levqor.outbound import outbound_receiver_url
 
     deadline = time.monotonic() + timeout
     user, _ = user_get_or_create(email=INTEGRITY_EMAIL, name="Integrity check")
@@ -126,73 +126,71 @@ def _end_to_end(steps: _Steps, *, base_url: str | None, timeout: float, worker: 
     api = _Api(created.raw_key, base_url)
     state: dict = {}
     with CallbackReceiver() as receiver:
-        base = outbound_receiver_allow(port=receiver.port, seconds=int(timeout) + 120)
-        try:
-            def submit() -> str:
-                marker = uuid.uuid4().hex
-                status, body = api.call("POST", "/api/v1/jobs", {
-                    "workflow": WORKFLOW, "payload": {"integrity_check": marker},
-                    "callback_url": f"{base}/integrity/callback"})
-                if status not in (200, 201, 202) or "id" not in body:
-                    raise IntegrityFailed(f"POST /api/v1/jobs answered {status} {body.get('error', '')} ({api.how})")
-                state.update(job_id=body["id"], marker=marker)
-                return f"job {body['id']} ({WORKFLOW}, test mode) accepted with {status}, {api.how}"
+        base = outbound_receiver_url(port=receiver.port, seconds=int(timeout) + 120)
 
-            def run() -> str:
-                status = ""
-                while time.monotonic() < deadline:
-                    if worker:
-                        worker(state["job_id"])
-                    code, body = api.call("GET", f"/api/v1/jobs/{state['job_id']}")
-                    status = body.get("status", f"HTTP {code}")
-                    if status in FINAL:
-                        break
-                    time.sleep(0.2)
-                if status != "succeeded":
-                    raise IntegrityFailed(f"job {state['job_id']} is {status or 'unknown'} after {timeout:.0f} s"
-                                          + (" (is a qcluster running?)" if status == "queued" else ""))
-                if body.get("result") != {"echo": {"integrity_check": state["marker"]}}:
-                    raise IntegrityFailed("the job succeeded with a result other than its payload echoed")
-                return f"succeeded on attempt {body.get('attempts', '?')} " + (
-                    "(worker code run by this process)" if worker else "(run by the cluster's workers)")
+        def submit() -> str:
+            marker = uuid.uuid4().hex
+            status, body = api.call("POST", "/api/v1/jobs", {
+                "workflow": WORKFLOW, "payload": {"integrity_check": marker},
+                "callback_url": f"{base}/callback"})
+            if status not in (200, 201, 202) or "id" not in body:
+                raise IntegrityFailed(f"POST /api/v1/jobs answered {status} {body.get('error', '')} ({api.how})")
+            state.update(job_id=body["id"], marker=marker)
+            return f"job {body['id']} ({WORKFLOW}, test mode) accepted with {status}, {api.how}"
 
-            def callback() -> str:
-                by = "a worker"
-                while not receiver.arrived.is_set() and time.monotonic() < deadline:
-                    if worker:
-                        worker(state["job_id"])
-                    if receiver.arrived.wait(0.2):
-                        break
-                    # A worker on another machine cannot reach this one's 127.0.0.1: after a grace
-                    # period the due attempt is made here, by the engine's own code.
-                    if (worker or time.monotonic() > deadline - timeout / 2) and _callback_deliver_here(state["job_id"]):
-                        by = "this process (engine code)"
-                if not receiver.requests:
-                    raise IntegrityFailed(f"no callback reached the receiver within {timeout:.0f} s")
-                request = receiver.requests[-1]
-                code, secret = api.call("GET", "/api/v1/webhooks/secret")
-                if code != 200:
-                    raise IntegrityFailed(f"GET /api/v1/webhooks/secret answered {code}")
-                if receiver.status >= 300:
-                    raise IntegrityFailed(f"the receiver answered {receiver.status}: the callback was not accepted")
-                try:
-                    standardwebhooks.Webhook(secret["secret"]).verify(request["body"], request["headers"])
-                except standardwebhooks.WebhookVerificationError as exc:
-                    raise IntegrityFailed(f"the callback's signature does not verify: {exc}") from exc
-                data = json.loads(request["body"]).get("data", {})
-                if str(data.get("id")) != str(state["job_id"]) or data.get("status") != "succeeded":
-                    raise IntegrityFailed("the signed callback is not the job's final state")
-                return f"signed callback received and verified (Standard Webhooks), sent by {by}"
+        def run() -> str:
+            status = ""
+            while time.monotonic() < deadline:
+                if worker:
+                    worker(state["job_id"])
+                code, body = api.call("GET", f"/api/v1/jobs/{state['job_id']}")
+                status = body.get("status", f"HTTP {code}")
+                if status in FINAL:
+                    break
+                time.sleep(0.2)
+            if status != "succeeded":
+                raise IntegrityFailed(f"job {state['job_id']} is {status or 'unknown'} after {timeout:.0f} s"
+                                      + (" (is a qcluster running?)" if status == "queued" else ""))
+            if body.get("result") != {"echo": {"integrity_check": state["marker"]}}:
+                raise IntegrityFailed("the job succeeded with a result other than its payload echoed")
+            return f"succeeded on attempt {body.get('attempts', '?')} " + (
+                "(worker code run by this process)" if worker else "(run by the cluster's workers)")
 
-            ok = steps.run("job submitted", submit)
-            ok = ok and steps.run("job run", run)
-            if ok:
-                steps.run("callback verified", callback)
-            else:
-                for name in ("job run", "callback verified")[1 if "job_id" in state else 0:]:
-                    steps.fail(name, "not checked: the step before it failed")
-        finally:
-            outbound_receiver_forget(port=receiver.port)
+        def callback() -> str:
+            by = "a worker"
+            while not receiver.arrived.is_set() and time.monotonic() < deadline:
+                if worker:
+                    worker(state["job_id"])
+                if receiver.arrived.wait(0.2):
+                    break
+                # A worker on another machine cannot reach this one's 127.0.0.1: after a grace
+                # period the due attempt is made here, by the engine's own code.
+                if (worker or time.monotonic() > deadline - timeout / 2) and _callback_deliver_here(state["job_id"]):
+                    by = "this process (engine code)"
+            if not receiver.requests:
+                raise IntegrityFailed(f"no callback reached the receiver within {timeout:.0f} s")
+            request = receiver.requests[-1]
+            code, secret = api.call("GET", "/api/v1/webhooks/secret")
+            if code != 200:
+                raise IntegrityFailed(f"GET /api/v1/webhooks/secret answered {code}")
+            if receiver.status >= 300:
+                raise IntegrityFailed(f"the receiver answered {receiver.status}: the callback was not accepted")
+            try:
+                standardwebhooks.Webhook(secret["secret"]).verify(request["body"], request["headers"])
+            except standardwebhooks.WebhookVerificationError as exc:
+                raise IntegrityFailed(f"the callback's signature does not verify: {exc}") from exc
+            data = json.loads(request["body"]).get("data", {})
+            if str(data.get("id")) != str(state["job_id"]) or data.get("status") != "succeeded":
+                raise IntegrityFailed("the signed callback is not the job's final state")
+            return f"signed callback received and verified (Standard Webhooks), sent by {by}"
+
+        ok = steps.run("job submitted", submit)
+        ok = ok and steps.run("job run", run)
+        if ok:
+            steps.run("callback verified", callback)
+        else:
+            for name in ("job run", "callback verified")[1 if "job_id" in state else 0:]:
+                steps.fail(name, "not checked: the step before it failed")
 
     def revoke() -> str:
         api_key_revoke(api_key=created.api_key, details={"via": "integrity_check"})

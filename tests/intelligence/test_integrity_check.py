@@ -127,14 +127,33 @@ def test_in_production_only_the_check_s_own_receiver_is_opened(fake_server):
     # Production refuses http and private targets; the check opens its own 127.0.0.1 port for its run.
     run = integrity_run(source="test", timeout=20, worker=_worker)
     assert run.ok, [s for s in run.steps if not s["ok"]]
-    # Any other loopback target stays refused, at intake and by the engine.
-    from levqor.outbound import OutboundTargetRefused, outbound_url_check
+    # Any other loopback target stays refused: another port, a forged or expired grant, no grant.
+    from levqor.outbound import OutboundTargetRefused, outbound_receiver_url, outbound_url_check
 
-    with pytest.raises(OutboundTargetRefused):
-        outbound_url_check(fake_server.url + "/x")
+    port = int(fake_server.url.rsplit(":", 1)[1])
+    granted = outbound_receiver_url(port=port, seconds=60)
+    outbound_url_check(granted + "/callback")
+    refused = [fake_server.url + "/x", granted.replace(f":{port}/", f":{port + 1}/") + "/callback",
+               granted[:-2] + "xx/callback", outbound_receiver_url(port=port, seconds=-1) + "/callback",
+               granted.replace("http://", "https://")]
+    for url in refused:
+        with pytest.raises(OutboundTargetRefused):
+            outbound_url_check(url)
 
 
 def test_through_a_running_web_server_with_url(live_server, capsys):
     call_command("integrity_check", "--url", live_server.url, "--timeout", "20", "--worker-here", "--no-pdf")
     out = capsys.readouterr().out
     assert f"HTTP to {live_server.url}" in out and "Integrity check passed" in out
+
+
+def test_the_scheduled_task_in_a_cluster_of_one_worker_runs_the_job_itself(monkeypatch):
+    from django_q.conf import Conf
+
+    from intelligence.tasks import integrity_check_run
+
+    monkeypatch.setattr(Conf, "WORKERS", 1)  # the only worker is the one running the check
+    assert integrity_check_run() is True
+    run = IntegrityRun.objects.get(source="schedule")
+    assert run.ok and run.report.source == "schedule" and run.report.kind == "integrity"
+    assert "worker code run by this process" in run.steps[1]["detail"]
