@@ -57,6 +57,9 @@ class IntelligenceConfig(AppConfig):
                        at=time(1, 15))
         self._ready_growth()
         self._ready_notion()
+        # Issue 13 §4: the whole stack checked end to end once a day, with a PDF as evidence.
+        schedule_daily(app_config=self, name="intelligence.integrity_check",
+                       func="intelligence.tasks.integrity_check_run", at=time(5, 30))
 
         self._ready_flags_and_stabilize()
         from intelligence.services.webhook_alerts import webhook_alerts_connect

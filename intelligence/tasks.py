@@ -127,3 +127,17 @@ def notion_sync_pulse(attempt=0):
 @task_errors_reported
 def notion_sync_registry(attempt=0):
     return _notion_sync_task_run(group="registry", attempt=int(attempt))
+
+
+@task_errors_reported
+def integrity_check_run():
+    """The daily integrity check and its evidence PDF. Inside a worker: when no other worker process
+    can take the check's job (one worker, or the sync broker), this process runs it (docs-integrity.md)."""
+    from django_q.conf import Conf
+
+    from intelligence.services.integrity import integrity_report_create, integrity_run, integrity_worker_here
+
+    alone = Conf.SYNC or (Conf.WORKERS or 1) < 2
+    run = integrity_run(source="schedule", worker=integrity_worker_here if alone else None)
+    integrity_report_create(run=run, source="schedule")
+    return run.ok

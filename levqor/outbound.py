@@ -3,10 +3,12 @@
 import concurrent.futures
 import ipaddress
 import socket
+import time
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
+from django.core import signing
 
 
 class OutboundTargetRefused(Exception):
@@ -57,6 +59,36 @@ def _allowed(allow_private: bool | None) -> bool:
     return settings.OUTBOUND_ALLOW_PRIVATE if allow_private is None else allow_private
 
 
+# The one private target production may reach: the integrity check's own receiver on 127.0.0.1.
+# Its URL carries a token signed with SECRET_KEY naming its port and expiry, so every process that
+# delivers (a worker on this machine or another) can tell it from any other loopback URL without
+# shared state; it opens nothing else, and only 127.0.0.1 URLs are ever looked at.
+RECEIVER_HOST = "127.0.0.1"
+_RECEIVER_SALT = "levqor.outbound.receiver"
+
+
+def outbound_receiver_url(*, port: int, seconds: int) -> str:
+    """The base URL (http://127.0.0.1:<port>/receiver/<token>) of a loopback receiver that outbound
+    calls may reach for `seconds`: the integrity check's own."""
+    token = signing.dumps({"port": port, "until": int(time.time()) + int(seconds)}, salt=_RECEIVER_SALT)
+    return f"http://{RECEIVER_HOST}:{port}/receiver/{token}"
+
+
+def outbound_receiver_allowed(url) -> bool:
+    """Whether url is under a receiver URL made by outbound_receiver_url that has not expired."""
+    try:
+        parts = urlsplit(str(url))
+        if parts.hostname != RECEIVER_HOST or parts.scheme != "http":
+            return False
+        segments = parts.path.split("/")
+        if len(segments) < 3 or segments[1] != "receiver":
+            return False
+        grant = signing.loads(segments[2], salt=_RECEIVER_SALT)
+        return grant["port"] == parts.port and grant["until"] >= time.time()
+    except (signing.BadSignature, ValueError, KeyError, TypeError):
+        return False
+
+
 def outbound_url_check(url: str, *, allow_private: bool | None = None) -> None:
     """Raise OutboundTargetRefused unless url is http(s) and every address it resolves to is public.
 
@@ -66,7 +98,7 @@ def outbound_url_check(url: str, *, allow_private: bool | None = None) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OutboundTargetRefused("Only http and https URLs with a host are allowed.")
-    if _allowed(allow_private):
+    if _allowed(allow_private) or outbound_receiver_allowed(url):
         return
     try:
         port = parts.port
@@ -99,7 +131,7 @@ def outbound_request_pin(request: httpx.Request, *, allow_private: bool | None =
     is not public, OutboundLookupFailed when it does not resolve within `lookup_timeout`), keeping the
     host name for the TLS server name: what a transport does just before it connects, so the address
     checked is the address used."""
-    if _allowed(allow_private):
+    if _allowed(allow_private) or outbound_receiver_allowed(request.url):
         return
     url = request.url
     if url.scheme not in ("http", "https") or not url.host:

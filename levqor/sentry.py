@@ -16,11 +16,13 @@ def sentry_release() -> str:
     return f"levqor@{settings.LEVQOR_VERSION}+{settings.LEVQOR_BUILD}"
 
 
-def sentry_init() -> bool:
-    """Start the Sentry client when SENTRY_DSN is set; False (and nothing sent) when it is not."""
+def sentry_init(*, transport=None) -> bool:
+    """Start the Sentry client when SENTRY_DSN is set; False (and nothing sent) when it is not.
+    `transport`: a sentry_sdk Transport class to send with instead of the SDK's default (sentry_test)."""
     if not settings.SENTRY_DSN:
         return False
     sentry_sdk.init(
+        **({"transport": transport} if transport is not None else {}),
         dsn=settings.SENTRY_DSN,
         environment=settings.SENTRY_ENVIRONMENT,
         release=sentry_release(),

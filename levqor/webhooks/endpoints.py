@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from levqor.errors import AppError, ErrorCode
-from levqor.outbound import OutboundTargetRefused, outbound_url_check
+from levqor.outbound import OutboundTargetRefused, outbound_receiver_allowed, outbound_url_check
 from levqor.rotating_secret import ROTATION_OVERLAP_MAX, RotatingSecret, secret_rotate
 from levqor.webhooks.delivery import signing_secret_for
 from levqor.webhooks.events import webhook_audience_allowed, webhook_event_type
@@ -35,7 +35,7 @@ def webhook_url_shape_check(url: str, *, field: str = "url") -> str:
     if parts is None or parts.scheme not in ("http", "https") or not host or len(url) > 1024:
         raise AppError(ErrorCode.INVALID_WEBHOOK_URL, "The webhook URL must be an http(s) URL with a host.",
                        details={"field": field})
-    if webhook_https_required() and parts.scheme != "https":
+    if webhook_https_required() and parts.scheme != "https" and not outbound_receiver_allowed(url):
         raise AppError(ErrorCode.INVALID_WEBHOOK_URL, "The webhook URL must use https.", details={"field": field})
     return url
 

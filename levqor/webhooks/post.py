@@ -18,7 +18,12 @@ import certifi
 import httpcore
 import httpx
 
-from levqor.outbound import OutboundLookupFailed, OutboundTargetRefused, outbound_request_pin
+from levqor.outbound import (
+    OutboundLookupFailed,
+    OutboundTargetRefused,
+    outbound_receiver_allowed,
+    outbound_request_pin,
+)
 from levqor.webhooks.policy import webhook_https_required
 
 logger = logging.getLogger("levqor.webhooks")
@@ -173,7 +178,7 @@ def webhook_target_check(url: str) -> None:
     """Raise OutboundTargetRefused for a target no attempt may reach: not https where it is required,
     or not an http(s) URL httpx can send to. Whether its address is public is checked by the
     transport as it connects (looked up once, within the attempt's deadline)."""
-    if webhook_https_required() and urlsplit(url).scheme != "https":
+    if webhook_https_required() and urlsplit(url).scheme != "https" and not outbound_receiver_allowed(url):
         raise OutboundTargetRefused(HTTPS_REQUIRED)
     try:
         parsed = httpx.URL(url)

@@ -40,6 +40,7 @@ EXPECTED_SCHEDULES = {
     "intelligence.notion_sync_health": "every 360 minutes",  # issue 13 §3: a health row in Notion
     "intelligence.notion_sync_costs": "daily at 01:30 UTC",  # the ledger's days per currency, after the reconcile
     "intelligence.notion_sync_registry": "every 60 minutes",  # partners, catalog, audits
+    "intelligence.integrity_check": "daily at 05:30 UTC",  # issue 13 §4: end to end, PDF evidence
 }
 # The other apps' schedules (app label -> name -> cadence); each app declares its own.
 OTHER_APP_SCHEDULES = {

@@ -38,8 +38,13 @@ def received_events(server, *, count: int, deadline_seconds: float = 10) -> list
         events = []
         for request in list(server.requests):
             body = request["body"]
-            if request["headers"].get("Content-Encoding") == "gzip":
+            encoding = request["headers"].get("Content-Encoding")
+            if encoding == "gzip":
                 body = gzip.decompress(body)
+            elif encoding == "br":  # the SDK's choice once brotli is installed (weasyprint's fonttools[woff])
+                import brotli
+
+                body = brotli.decompress(body)
             lines = body.split(b"\n")
             for header, payload in zip(lines[1:], lines[2:], strict=False):
                 if header.startswith(b"{") and json.loads(header).get("type") == "event":
