@@ -56,6 +56,7 @@ class IntelligenceConfig(AppConfig):
         schedule_daily(app_config=self, name="intelligence.pricing", func="intelligence.tasks.pricing_monthly",
                        at=time(1, 15))
         self._ready_growth()
+        self._ready_reports()
 
         self._ready_flags_and_stabilize()
         from intelligence.services.webhook_alerts import webhook_alerts_connect
@@ -75,6 +76,21 @@ class IntelligenceConfig(AppConfig):
                        func="intelligence.tasks.retention_aggregate", at=time(0, 5))
         schedule_daily(app_config=self, name="intelligence.growth_aggregate",
                        func="intelligence.tasks.growth_aggregate", at=time(0, 10))
+
+    def _ready_reports(self):
+        """Issue 13's emails and pulses at London time (REPORTS_TIME_ZONE), kept there across DST:
+        the daily ops summary, the weekly report (part A), the Notion pulse (part C)."""
+        from django.conf import settings
+
+        from levqor.schedules import schedule_local
+
+        tz = settings.REPORTS_TIME_ZONE
+        schedule_local(app_config=self, name="intelligence.ops_summary_email", func="intelligence.tasks.ops_summary_email",
+                       at=time(9, 0), tz=tz)
+        schedule_local(app_config=self, name="intelligence.weekly_report_email",
+                       func="intelligence.tasks.weekly_report_email", at=time(9, 0), tz=tz, weekday=6)
+        schedule_local(app_config=self, name="intelligence.notion_sync_pulse", func="intelligence.tasks.notion_sync_pulse",
+                       at=time(14, 0), tz=tz, weekday=4)
 
     def _ready_flags_and_stabilize(self):
         """Flags and switches audited on every change; stabilize mode recorded and alerted however

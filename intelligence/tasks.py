@@ -15,6 +15,7 @@ from intelligence.services.ledger_marketplace import ledger_orders_reconcile as 
 from intelligence.services.ledger_stripe import ledger_stripe_reconcile as _ledger_stripe_reconcile
 from intelligence.services.metrics import metrics_purge as _metrics_purge
 from intelligence.services.metrics import metrics_rollup as _metrics_rollup
+from intelligence.services.ops_summary import ops_summary_send as _ops_summary_send
 from intelligence.services.pricing import pricing_monthly_run as _pricing_monthly_run
 from levqor.sentry import task_errors_reported
 
@@ -95,3 +96,8 @@ def retention_aggregate():
 @task_errors_reported
 def growth_aggregate():
     return _growth_aggregate()
+
+
+@task_errors_reported
+def ops_summary_email():
+    return _ops_summary_send()

@@ -37,6 +37,10 @@ EXPECTED_SCHEDULES = {
     "intelligence.pricing": "daily at 01:15 UTC",  # issue 11 §3: the first run of a month suggests the price
     "intelligence.retention_aggregate": "daily at 00:05 UTC",  # growth: DAU/WAU/MAU, paying users, cohorts
     "intelligence.growth_aggregate": "daily at 00:10 UTC",  # growth by source
+    # Issue 13 at London time, kept there across DST (levqor.schedules.schedule_local).
+    "intelligence.ops_summary_email": "daily at 09:00 Europe/London",  # yesterday in figures to OPS_EMAILS
+    "intelligence.weekly_report_email": "Sundays at 09:00 Europe/London",  # part A: the weekly PDF report
+    "intelligence.notion_sync_pulse": "Fridays at 14:00 Europe/London",  # part C: the weekly pulse in Notion
 }
 # The other apps' schedules (app label -> name -> cadence); each app declares its own.
 OTHER_APP_SCHEDULES = {
