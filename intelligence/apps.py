@@ -60,6 +60,7 @@ class IntelligenceConfig(AppConfig):
         # Issue 13 §4: the whole stack checked end to end once a day, with a PDF as evidence.
         schedule_daily(app_config=self, name="intelligence.integrity_check",
                        func="intelligence.tasks.integrity_check_run", at=time(5, 30))
+        self._ready_reports()
 
         self._ready_flags_and_stabilize()
         from intelligence.services.webhook_alerts import webhook_alerts_connect
@@ -95,6 +96,21 @@ class IntelligenceConfig(AppConfig):
         schedule_every(app_config=self, name="intelligence.notion_sync_registry",
                        func="intelligence.tasks.notion_sync_registry", minutes=60)
         register_status_info("notion", notion_status)
+
+    def _ready_reports(self):
+        """Issue 13's emails and pulses at London time (REPORTS_TIME_ZONE), kept there across DST:
+        the daily ops summary, the weekly report (part A), the Notion pulse (part C)."""
+        from django.conf import settings
+
+        from levqor.schedules import schedule_local
+
+        tz = settings.REPORTS_TIME_ZONE
+        schedule_local(app_config=self, name="intelligence.ops_summary_email", func="intelligence.tasks.ops_summary_email",
+                       at=time(9, 0), tz=tz)
+        schedule_local(app_config=self, name="intelligence.weekly_report_email",
+                       func="intelligence.tasks.weekly_report_email", at=time(9, 0), tz=tz, weekday=6)
+        schedule_local(app_config=self, name="intelligence.notion_sync_pulse", func="intelligence.tasks.notion_sync_pulse",
+                       at=time(14, 0), tz=tz, weekday=4)
 
     def _ready_flags_and_stabilize(self):
         """Flags and switches audited on every change; stabilize mode recorded and alerted however

@@ -16,6 +16,7 @@ from intelligence.services.ledger_stripe import ledger_stripe_reconcile as _ledg
 from intelligence.services.metrics import metrics_purge as _metrics_purge
 from intelligence.services.metrics import metrics_rollup as _metrics_rollup
 from intelligence.services.notion import notion_sync_task_run as _notion_sync_task_run
+from intelligence.services.ops_summary import ops_summary_send as _ops_summary_send
 from intelligence.services.pricing import pricing_monthly_run as _pricing_monthly_run
 from intelligence.services.reports import report_email as _report_email
 from intelligence.services.reports import report_generate as _report_generate
@@ -141,3 +142,8 @@ def integrity_check_run():
     run = integrity_run(source="schedule", worker=integrity_worker_here if alone else None)
     integrity_report_create(run=run, source="schedule")
     return run.ok
+
+
+@task_errors_reported
+def ops_summary_email():
+    return _ops_summary_send()

@@ -41,6 +41,10 @@ EXPECTED_SCHEDULES = {
     "intelligence.notion_sync_costs": "daily at 01:30 UTC",  # the ledger's days per currency, after the reconcile
     "intelligence.notion_sync_registry": "every 60 minutes",  # partners, catalog, audits
     "intelligence.integrity_check": "daily at 05:30 UTC",  # issue 13 §4: end to end, PDF evidence
+    # Issue 13 at London time, kept there across DST (levqor.schedules.schedule_local).
+    "intelligence.ops_summary_email": "daily at 09:00 Europe/London",  # yesterday in figures to OPS_EMAILS
+    "intelligence.weekly_report_email": "Sundays at 09:00 Europe/London",  # part A: the weekly PDF report
+    "intelligence.notion_sync_pulse": "Fridays at 14:00 Europe/London",  # part C: the weekly pulse in Notion
 }
 # The other apps' schedules (app label -> name -> cadence); each app declares its own.
 OTHER_APP_SCHEDULES = {
