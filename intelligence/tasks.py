@@ -133,10 +133,11 @@ def notion_sync_registry(attempt=0):
 @task_errors_reported
 def integrity_check_run():
     """The daily integrity check and its evidence PDF. Inside a worker: when no other worker process
-    can take the check's job (one worker, or the sync broker), this process runs it (docs-integrity.md)."""
+    can take the check's job (one worker, or the sync broker), this process runs it (README: Integrity check)."""
     from django_q.conf import Conf
 
-    from intelligence.services.integrity import integrity_report_create, integrity_run, integrity_worker_here
+    from intelligence.integrity_worker import integrity_worker_here
+    from intelligence.services.integrity import integrity_report_create, integrity_run
 
     alone = Conf.SYNC or (Conf.WORKERS or 1) < 2
     run = integrity_run(source="schedule", worker=integrity_worker_here if alone else None)

@@ -7,39 +7,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from levqor.errors import AppError, ErrorCode
 from levqor.http_errors import error_response
+from levqor.readiness import readiness_checks, register_readiness_check  # noqa: F401  (apps register here)
 from levqor.sentry import sentry_status
 
 PROCESS_STARTED_AT = time.time()
-_READINESS_CHECKS: dict[str, Callable[[], tuple[bool, str]]] = {}
-
-
-def register_readiness_check(name: str, check: Callable[[], tuple[bool, str]]) -> None:
-    _READINESS_CHECKS[name] = check
-
-
-def _check_database() -> tuple[bool, str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
-    return True, connection.vendor
-
-
-def _check_cache() -> tuple[bool, str]:
-    key = "levqor:readiness-probe"
-    token = str(time.monotonic_ns())
-    cache.set(key, token, 30)
-    if cache.get(key) != token:
-        return False, "cache did not return what was written"
-    return True, settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
-
-
 _STATUS_INFO: dict[str, Callable[[], dict]] = {}
 
 
@@ -49,20 +25,6 @@ def register_status_info(name: str, info: Callable[[], dict]) -> None:
     _STATUS_INFO[name] = info
 
 
-def readiness_checks() -> dict[str, dict]:
-    """Every registered readiness check, run now: {name: {"ok", "detail"}} (what /status shows)."""
-    checks = {}
-    for name, check in _READINESS_CHECKS.items():
-        try:
-            ok, detail = check()
-        except Exception as exc:  # a check that raises is a failed check, never a 500
-            ok, detail = False, f"{type(exc).__name__}: {exc}"[:200]
-        checks[name] = {"ok": ok, "detail": detail}
-    return checks
-
-
-register_readiness_check("database", _check_database)
-register_readiness_check("cache", _check_cache)
 
 
 READ_ONLY_METHODS = ("GET", "HEAD", "OPTIONS")

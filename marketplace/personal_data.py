@@ -9,7 +9,7 @@ marks, in the erasure's transaction, every subscription that still bills for can
 (cancel_requested_at): a task tries at once after the commit and the cancel sweep again until
 Stripe confirms, so an erased person is never charged again (services/erasure.py). The Stripe
 Customer object itself (which holds the email at Stripe) is
-deleted in the Stripe dashboard by an operator, as docs-billing.md says (its invoices are
+deleted in the Stripe dashboard by an operator, as the README (Billing) says (its invoices are
 Stripe's accounting records)."""
 
 from django.db import transaction

@@ -1,6 +1,6 @@
 """The integrity check (issue 13 §4): one job end to end through the real stack, then the parts
 under it, each step timed and kept in an IntegrityRun; a failed run raises a critical alert; the
-evidence is a PDF Report. docs-integrity.md says how it runs by hand and on its schedule."""
+evidence is a PDF Report. README (Integrity check) says how it runs by hand and on its schedule."""
 
 import json
 import time
@@ -89,16 +89,6 @@ class _Api:
             return status, json.loads(content or b"{}")
         except ValueError:
             return status, {}
-
-
-def integrity_worker_here(job_id) -> None:
-    """Be the worker for the check's own job (when no other worker process can take it: a cluster
-    of one worker, or the sync broker): run the next due job, as a django-q2 task would."""
-    from jobs.execution import job_run_next
-    from jobs.models import Job
-
-    if Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).exists():
-        job_run_next()
 
 
 def _callback_deliver_here(job_id) -> bool:

@@ -80,8 +80,8 @@ def health_rows(*, now: datetime) -> list[NotionRow]:
     """One row per check: /status's readiness checks, the broker, the queue depth and the p95."""
     from intelligence.selectors.metrics import metrics_window
     from jobs.selectors import job_due_count
-    from levqor.health import readiness_checks
     from levqor.metrics import JOB_RUN
+    from levqor.readiness import readiness_checks
 
     checks = readiness_checks()
     at = now.replace(second=0, microsecond=0)

@@ -8,13 +8,13 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from accounts.models import ApiKey
+from intelligence.integrity_worker import integrity_worker_here
 from intelligence.models import Alert, IntegrityRun, Report
 from intelligence.services.integrity import (
     INTEGRITY_EMAIL,
     STEP_NAMES,
     integrity_report_create,
     integrity_run,
-    integrity_worker_here,
 )
 from intelligence.services.pdf import pdf_pages, pdf_text
 from jobs.models import Job

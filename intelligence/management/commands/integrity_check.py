@@ -2,7 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from intelligence.services.integrity import integrity_report_create, integrity_run, integrity_worker_here
+from intelligence.integrity_worker import integrity_worker_here
+from intelligence.services.integrity import integrity_report_create, integrity_run
 
 
 class Command(BaseCommand):
