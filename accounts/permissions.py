@@ -47,6 +47,13 @@ def request_api_key(request) -> ApiKey | None:
     return request.auth if isinstance(request.auth, ApiKey) else None
 
 
+def request_livemode(request) -> bool:
+    """The request's mode: a test-mode key's (lvk_test_: test-mode data, Stripe's test mode), else live
+    (a live key, or a session)."""
+    api_key = request_api_key(request)
+    return api_key.livemode if api_key is not None else True
+
+
 def key_has_scope(request, scope: str) -> bool:
     api_key = request_api_key(request)
     return api_key is not None and scope in (api_key.scopes or [])

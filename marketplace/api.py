@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import request_api_key
+from accounts.permissions import request_livemode
 from accounts.serializers import api_errors
 from levqor.validation import request_validated
 from marketplace.selectors import paid_tiers
@@ -14,11 +14,6 @@ from marketplace.services.checkout import billing_portal_start, checkout_session
 
 BILLING_SCOPE = "billing:write"
 
-
-def request_livemode(request) -> bool:
-    """A test-mode key (lvk_test_) bills in Stripe's test mode; a live key or a session, live."""
-    api_key = request_api_key(request)
-    return api_key.livemode if api_key is not None else True
 
 
 class CheckoutRequestSerializer(serializers.Serializer):

@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import request_api_key
+from accounts.permissions import request_livemode
 from accounts.serializers import api_errors
 from levqor.errors import AppError, ErrorCode
 from levqor.pagination import NewestFirstPagination
@@ -26,11 +26,6 @@ _INSTALL_FIELDS = {
         "description": serializers.CharField(), "payload_schema": serializers.JSONField()}),
 }
 
-
-def request_livemode(request) -> bool:
-    """A test-mode key sees test-mode installs only; a live key or a session, live ones."""
-    api_key = request_api_key(request)
-    return api_key.livemode if api_key is not None else True
 
 
 def install_data(install: Installation) -> dict:

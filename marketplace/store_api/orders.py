@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import request_api_key
+from accounts.permissions import request_livemode
 from accounts.serializers import api_errors
 from levqor.errors import AppError, ErrorCode
 from levqor.pagination import NewestFirstPagination
@@ -19,11 +19,6 @@ from marketplace.services.orders import order_event_data, order_start
 READ_SCOPE = "marketplace:read"
 WRITE_SCOPE = "marketplace:write"
 
-
-def request_livemode(request) -> bool:
-    """A test-mode key (lvk_test_) buys in Stripe's test mode; a live key or a session, live."""
-    api_key = request_api_key(request)
-    return api_key.livemode if api_key is not None else True
 
 
 def order_body(order: Order) -> dict:

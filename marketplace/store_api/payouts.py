@@ -11,10 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import ApiKeyAuthentication
+from accounts.permissions import request_livemode
 from accounts.serializers import api_errors
 from levqor.errors import AppError, ErrorCode
 from levqor.pagination import NewestFirstPagination
-from marketplace.api import request_livemode
 from marketplace.models import ConnectAccount
 from marketplace.selectors import orders_awaiting_payout, payouts_of
 from marketplace.services.connect import connect_onboarding_link, connect_status
