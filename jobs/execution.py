@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs import dispatch
-from jobs.callbacks import job_final_hand_over, job_final_notify
+from jobs.callbacks import FINAL_EVENTS, job_final_hand_over, job_final_notify
 from jobs.fastsql import claim, finish
 from jobs.models import IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
 from jobs.services import idempotency_cutoff, job_callback_schedule, spend_adjust
@@ -130,15 +130,20 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
 def _job_finish_final(job: Job, outcome: Outcome, *, status: str, run_cost: Decimal, now, duration_ms: int) -> str | None:
     """A final state with the prebuilt SQL of jobs.fastsql.finish."""
     job_error = _final_error(status, outcome.error)
-    callback_url = finish.job_finish_final(
+    finished = finish.job_finish_final(
         job, status=status, result=outcome.result, run_cost=run_cost, error_code=job_error.code if job_error else "",
         error_message=job_error.message if job_error else "", now=now,
         events=_finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now, retry_at=None,
-                              run_cost=run_cost))
-    if callback_url is None:
+                              run_cost=run_cost),
+        endpoints_wanted=status in FINAL_EVENTS)
+    if finished is None:
         logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
         return None
-    transaction.on_commit(lambda: job_final_hand_over(job.pk))
+    callback_url, endpoints = finished
+    if callback_url or endpoints:
+        # Something to tell (jobs.callbacks); without a callback_url nor an endpoint of the owner's,
+        # the hand-over would only read the job and the endpoints to find nothing to send.
+        transaction.on_commit(lambda: job_final_hand_over(job.pk))
     return status
 
 

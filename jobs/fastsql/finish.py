@@ -12,20 +12,29 @@ from django.db import transaction
 from jobs.fastsql import build
 from jobs.models import DailySpend, Job, JobEvent
 from jobs.services import spend_adjust
+from levqor.webhooks.models import WebhookEndpoint
+
+# Whether the job's owner has an enabled account endpoint (read in the finishing statement): when it
+# has none and the job no callback_url, the hand-over after the commit (jobs.callbacks, two ORM
+# queries) has nothing to do and is skipped. Which event types an endpoint takes is the hand-over's
+# own check; this only says whether it can find anything.
+_ENDPOINTS_SQL = (f"EXISTS (SELECT 1 FROM {WebhookEndpoint._meta.db_table} e WHERE e.owner_id = {{job}}.owner_id "  # noqa: S608
+                  f"AND e.audience = '{WebhookEndpoint.Audience.ACCOUNT}' AND e.enabled)")
 
 
 def job_finish_final(job: Job, *, status: str, result, run_cost: Decimal, error_code: str, error_message: str,
-                     events: list[JobEvent], now) -> str | None:
+                     events: list[JobEvent], now, endpoints_wanted: bool = True) -> tuple[str, bool] | None:
     """Record a final status for the attempt `job` is on, only if that attempt still holds the job
     (still running, same attempt count): the status, result, error and finish time, run_cost added
     to the actual cost, the events inserted, the day's spend moved by run_cost minus the reserved
     estimate, and a callback marked pending when the job has a callback_url. None when the lease
-    was lost (nothing is written); else the job's callback_url ("" when it has none)."""
+    was lost (nothing is written); else (the job's callback_url, "" when it has none; whether its
+    owner has an enabled account endpoint, asked only when endpoints_wanted, else False)."""
     if build.db().vendor == "postgresql":
         return _finish_postgres(job, status=status, result=result, run_cost=run_cost, error_code=error_code,
-                                error_message=error_message, events=events, now=now)
+                                error_message=error_message, events=events, now=now, endpoints_wanted=endpoints_wanted)
     return _finish_sqlite(job, status=status, result=result, run_cost=run_cost, error_code=error_code,
-                          error_message=error_message, events=events, now=now)
+                          error_message=error_message, events=events, now=now, endpoints_wanted=endpoints_wanted)
 
 
 def _final_update_sql(json_cast: str) -> str:
@@ -47,7 +56,7 @@ def _final_update_params(job: Job, *, status: str, result, run_cost, error_code:
 
 
 def _finish_postgres(job: Job, *, status: str, result, run_cost: Decimal, error_code: str, error_message: str,
-                     events: list[JobEvent], now) -> str | None:
+                     events: list[JobEvent], now, endpoints_wanted: bool) -> tuple[str, bool] | None:
     """All of it as one statement, in one round trip."""
     delta = run_cost - job.estimated_cost
     rows_sql = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb, %s::numeric)"] * len(events))
@@ -68,25 +77,26 @@ def _finish_postgres(job: Job, *, status: str, result, run_cost: Decimal, error_
             WHERE %s AND d.owner_id = finished.owner_id AND d.day = finished.spend_day
               AND d.livemode = finished.livemode
         )
-        SELECT id, callback_url FROM finished
+        SELECT id, callback_url, %s AND {_ENDPOINTS_SQL.format(job="finished")} FROM finished
     """  # noqa: S608  (table names come from our models; every value is a parameter)
     params = [*_final_update_params(job, status=status, result=result, run_cost=run_cost, error_code=error_code,
                                     error_message=error_message, at=now, job_id=job.pk),
-              job.attempts, now, *rows, delta, delta != 0]
+              job.attempts, now, *rows, delta, delta != 0, endpoints_wanted]
     with build.db().cursor() as cursor:
         cursor.execute(statement, params)
         finished = cursor.fetchone()
-    return None if finished is None else finished[1]
+    return None if finished is None else (finished[1], bool(finished[2]))
 
 
 def _finish_sqlite(job: Job, *, status: str, result, run_cost: Decimal, error_code: str, error_message: str,
-                   events: list[JobEvent], now) -> str | None:
+                   events: list[JobEvent], now, endpoints_wanted: bool) -> tuple[str, bool] | None:
     """The compare-and-set with SQL built once, then the events and the spend, in one transaction."""
     connection = build.db()
     at = connection.ops.adapt_datetimefield_value(now)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(f"{_final_update_sql('')} RETURNING callback_url",
+            endpoints = _ENDPOINTS_SQL.format(job=Job._meta.db_table) if endpoints_wanted else "0"
+            cursor.execute(f"{_final_update_sql('')} RETURNING callback_url, {endpoints}",
                            _final_update_params(job, status=status, result=result, run_cost=str(run_cost),
                                                 error_code=error_code, error_message=error_message, at=at,
                                                 job_id=job.pk.hex))
@@ -95,4 +105,4 @@ def _finish_sqlite(job: Job, *, status: str, result, run_cost: Decimal, error_co
             return None
         build.insert_rows(events)
         spend_adjust(job=job, delta=run_cost - job.estimated_cost)
-    return finished[0]
+    return finished[0], bool(finished[1])
