@@ -17,7 +17,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from jobs import dispatch
+from jobs import cluster, dispatch
 from jobs.callbacks import FINAL_EVENTS, job_final_hand_over, job_final_notify
 from jobs.fastsql import claim, finish
 from jobs.models import IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
@@ -247,7 +247,14 @@ def job_run_due(*, max_seconds: float | None = None) -> int:
     budget = settings.WORKER_BATCH_SECONDS if max_seconds is None else max_seconds
     started = time.monotonic()
     ran = 0
-    while job_run_next() is not None:
+    while True:
+        if cluster.stopping():
+            # The cluster is stopping (jobs.cluster): no new job; a token carries on with what is
+            # due (on another cluster, or this one once restarted), as for a batch cut by time.
+            dispatch.run_tokens_enqueue()
+            break
+        if job_run_next() is None:
+            break
         ran += 1
         if time.monotonic() - started >= budget:
             # Jobs may be left: a token carries on with them (intake may have sent none for
