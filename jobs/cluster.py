@@ -27,6 +27,7 @@ import time
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger("levqor.jobs")
 
@@ -83,12 +84,34 @@ def serve(cluster, *, run_once: bool = False) -> None:
     if run_once:
         stop.set()
     interval = settings.JOB_REAPER_INTERVAL_SECONDS
+    last_runs: dict[str, float] = {}
     while not stop.is_set() and cluster.sentinel.is_alive():
         reap_once()
+        sweeps_due_run(last_runs, time.monotonic())
         stop.wait(interval)
     stop_request()
     connections.close_all()
     cluster.stop()
+
+
+def sweeps_due_run(last_runs: dict[str, float], now: float) -> list[str]:
+    """Run each CLUSTER_LOOP_SWEEPS entry whose interval has passed since its last run here (all of
+    them on the first pass); a failing one is logged and tried again at its next interval. Returns
+    the ones run."""
+    ran = []
+    for path, seconds in settings.CLUSTER_LOOP_SWEEPS:
+        last = last_runs.get(path)
+        if last is not None and now - last < seconds:
+            continue
+        last_runs[path] = now
+        ran.append(path)
+        try:
+            close_old_connections()
+            import_string(path)()
+        except Exception:
+            logger.warning("loop sweep %s failed; it runs again in %s s", path, seconds, exc_info=True)
+            connections.close_all()
+    return ran
 
 
 def reap_once() -> dict | None:

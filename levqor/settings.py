@@ -367,6 +367,13 @@ WORKER_ORM_WAKE_MAX_WAIT_SECONDS = float(os.environ.get("WORKER_ORM_WAKE_MAX_WAI
 # The lease reaper (jobs.execution.job_reap) runs in each qcluster's main process this often (jobs/cluster.py):
 # a job whose worker died runs again within its lease plus this, whatever the queue holds.
 JOB_REAPER_INTERVAL_SECONDS = float(os.environ.get("JOB_REAPER_INTERVAL_SECONDS", "5"))
+# Sweeps that hand over again what a lost task left behind, also run by that loop at these intervals
+# (seconds), beside their schedules: their own queued message can be lost with the broker.
+CLUSTER_LOOP_SWEEPS = [
+    ("levqor.webhooks.tasks.webhook_deliveries_sweep", 120),
+    ("intelligence.tasks.alert_deliveries_sweep", 120),
+    ("marketplace.tasks.stripe_events_sweep", 300),
+]
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = int(os.environ.get("WORKER_HEARTBEAT_MAX_AGE_SECONDS", "150"))
 # http.request and callbacks refuse private, loopback and link-local targets unless allowed.
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", DEBUG)

@@ -139,3 +139,34 @@ def test_sigterm_to_the_whole_process_group_stops_the_cluster_in_order(user, tmp
         assert (job.status, job.attempts) in {("succeeded", 1), ("queued", 0)}
     if Job.objects.filter(pk__in=[j.pk for j in behind], status="queued").exists():
         assert dispatch.queue_size() >= 1
+
+
+SWEPT: list[str] = []
+
+
+def probe_sweep() -> None:
+    SWEPT.append("probe")
+
+
+def failing_sweep() -> None:
+    raise RuntimeError("the database blinked")
+
+
+def test_every_loop_sweep_is_a_function_the_cluster_can_call():
+    from django.utils.module_loading import import_string
+
+    assert settings.CLUSTER_LOOP_SWEEPS, "the lost-task sweeps are re-checked by the cluster loop"
+    for path, seconds in settings.CLUSTER_LOOP_SWEEPS:
+        assert callable(import_string(path)) and seconds > 0, path
+
+
+def test_loop_sweeps_run_on_the_first_pass_then_at_their_own_interval(settings):
+    SWEPT.clear()
+    settings.CLUSTER_LOOP_SWEEPS = [(f"{__name__}.probe_sweep", 120), (f"{__name__}.failing_sweep", 60)]
+    last_runs: dict[str, float] = {}
+    assert cluster.sweeps_due_run(last_runs, 1000.0) == [f"{__name__}.probe_sweep", f"{__name__}.failing_sweep"]
+    assert SWEPT == ["probe"], "a failing sweep does not stop the others"
+    assert cluster.sweeps_due_run(last_runs, 1059.0) == []
+    assert cluster.sweeps_due_run(last_runs, 1060.0) == [f"{__name__}.failing_sweep"]
+    assert cluster.sweeps_due_run(last_runs, 1120.0) == [f"{__name__}.probe_sweep", f"{__name__}.failing_sweep"]
+    assert SWEPT == ["probe", "probe"]
