@@ -339,10 +339,12 @@ def job_reap(*, now=None) -> dict:
                 spend_adjust(job=job, delta=-job.estimated_cost)
                 job_callback_schedule(job=job)
     # Jobs a worker would take now: low-priority ones left waiting (paused) need no token.
-    due = Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now,
-                             priority__gte=claim_min_priority()).count()
-    # Each token runs due jobs until none is left: one per worker is enough to drain any backlog.
-    tokens = max(0, min(due, dispatch.tokens_enough()) - dispatch.queue_size())
+    # Each token runs due jobs until none is left: one per worker is enough to drain any backlog. So
+    # the count stops there (the reaper runs every few seconds; a backlog is not counted whole).
+    enough = dispatch.tokens_enough()
+    due = len(Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now,
+                                 priority__gte=claim_min_priority()).values_list("pk", flat=True)[:enough])
+    tokens = max(0, min(due, enough) - dispatch.queue_size())
     if tokens:
         dispatch.run_tokens_enqueue(tokens)
     # A callback whose hand-over to the webhook engine was lost (the process died between the job's
