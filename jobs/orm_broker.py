@@ -63,6 +63,7 @@ class OrmBroker(ORM):
         self._writer: int | None = None
         self._writer_retry_at = 0.0
         self._reader: int | None = None
+        self._reader_failed = False
 
     # --- enqueue (web processes, workers) -----------------------------------------------------
 
@@ -127,7 +128,7 @@ class OrmBroker(ORM):
 
     def _reader_fd(self) -> int | None:
         if self._reader is None:
-            path = wake_path(self.list_key)
+            path = None if self._reader_failed else wake_path(self.list_key)
             if path is None:
                 return None
             try:
@@ -136,8 +137,9 @@ class OrmBroker(ORM):
                 # Read-write: the pipe never reports end-of-file while this pusher holds it, and a
                 # writer's open succeeds as long as one pusher is waiting.
                 self._reader = os.open(path, os.O_RDWR | os.O_NONBLOCK)
-            except OSError as exc:
-                logger.warning("no wake-up FIFO for the ORM queue (%s); polling", exc,
+            except OSError as exc:  # e.g. a read-only directory: poll as django-q2 does, and say it once
+                self._reader_failed = True
+                logger.warning("no wake-up FIFO for the ORM queue (%s); polling every %s s", exc, Conf.POLL,
                                extra={"errno": errno.errorcode.get(exc.errno, "")})
                 return None
         return self._reader

@@ -126,3 +126,15 @@ def test_a_real_embedded_cluster_picks_a_job_up_in_milliseconds(user, tmp_path):
     # A poll of WORKER_ORM_WAKE_MAX_WAIT_SECONDS (1 s) alone would make the median ~500 ms.
     assert statistics.median(pickups) < 0.1, pickups
     assert dispatch.queue_size() == 0
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+def test_without_a_usable_fifo_the_pusher_polls_and_says_so_once(broker, monkeypatch, caplog):
+    pusher, _ = broker
+    monkeypatch.setattr("jobs.orm_broker.wake_path", lambda list_key: Path("/nonexistent-dir/q.fifo"))
+    started = time.monotonic()
+    assert pusher.dequeue() is None
+    assert pusher.dequeue() is None
+    assert time.monotonic() - started < 0.25, "Q_CLUSTER poll (0.05 s), not the wake-up's wait"
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
+    assert "polling" in caplog.records[0].message
