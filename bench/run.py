@@ -327,7 +327,7 @@ def render(results: list[dict], meta: dict) -> str:
             lines.append(f"    {'endpoint':26s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'p50@c1 ms':>10s} "
                          f"{'c1 req/s':>9s} {'non-2xx':>8s} {'CPU ms/req':>10s}")
             labels = {"bare": "bare Django JSON view", "drf": "minimal DRF (schema+SEL+INS)",
-                      "intake": "POST /api/v1/intake"}
+                      "obvious": "obvious DRF intake", "intake": "POST /api/v1/intake"}
             for name, label in labels.items():
                 e = intake["endpoints"].get(name)
                 if not e:
@@ -461,7 +461,7 @@ def git_state() -> dict:
     """Which code was measured: HEAD and the files changed beside it (others edit the tree in parallel)."""
     def git(*cmd):
         proc = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, check=False)
-        return proc.stdout.strip()
+        return proc.stdout.rstrip()  # not strip(): porcelain lines start with a status column that may be a space
 
     dirty = [line[3:] for line in git("status", "--porcelain").splitlines() if not line[3:].startswith("bench/")]
     return {"head": git("rev-parse", "--short", "HEAD"), "dirty_files": dirty}
