@@ -97,9 +97,25 @@ def install(directory: str) -> None:
         return pack_commands(self, commands)
 
     counted_send_packed_command._bench_counted = True
+    _state["originals"] = (send_packed, send_command, pack_commands)
     AbstractConnection.send_packed_command = counted_send_packed_command
     AbstractConnection.send_command = counted_send_command
     AbstractConnection.pack_commands = counted_pack_commands
+
+
+def uninstall() -> None:
+    """Undo install() (tests): redis-py's own methods back, this process's counter file closed."""
+    from redis.connection import AbstractConnection
+
+    originals = _state.pop("originals", None)
+    if originals:
+        (AbstractConnection.send_packed_command, AbstractConnection.send_command,
+         AbstractConnection.pack_commands) = originals
+    _state.pop("array", None)
+    buffer = _state.pop("mmap", None)
+    _state.pop("pid", None)
+    if buffer is not None:
+        buffer.close()
 
 
 def decode(raw: bytes) -> dict:

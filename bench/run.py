@@ -73,9 +73,9 @@ def parse_args(argv=None):
                    help="server to create the bench database on (no database name)")
     p.add_argument("--pg-db", default="levqor_bench")
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    p.add_argument("--quiet-wait", type=float, default=10.0,
+    p.add_argument("--quiet-wait", type=float,
                    help="before each measured window, wait up to this many seconds for other processes to use "
-                        "less than --quiet-threshold cores (0: do not wait)")
+                        "less than --quiet-threshold cores (0: do not wait; default 10, quick 3)")
     p.add_argument("--quiet-threshold", type=float, default=0.3)
     p.add_argument("--keep", action="store_true", help="keep the bench databases and temp files afterwards")
     p.add_argument("--experiment", action="append", default=[], metavar="NAME",
@@ -111,7 +111,7 @@ def config_from(args) -> dict:
         "profile": args.profile,
         "webhook_events": args.webhook_events or (200 if quick else 2000),
         "profile_requests": 300 if quick else 1000,
-        "quiet_wait": args.quiet_wait,
+        "quiet_wait": args.quiet_wait if args.quiet_wait is not None else (3.0 if quick else 10.0),
         "quiet_threshold": args.quiet_threshold,
     }
 
