@@ -170,6 +170,10 @@ class Suite:
         self.intake_request = intake_parse(body=INTAKE_BODY.encode(), content_type="application/json", legacy=True)
         self.vendor = connection.vendor
         self.redis = bool(settings.REDIS_URL)
+        # CPU of the box's shared PostgreSQL / Redis counts as ours only for our database's backends, and
+        # for Redis only when we use it (bench.cpu).
+        self.meter.pg_database = connection.settings_dict["NAME"] if self.vendor == "postgresql" else None
+        self.meter.redis_ours = self.redis
         log(self.db, f"migrated in {time.monotonic() - started:.1f} s; {self.vendor}, broker "
                      f"{'redis' if self.redis else 'orm'}, cluster {Conf.CLUSTER_NAME!r}")
         return {

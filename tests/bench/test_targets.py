@@ -215,3 +215,22 @@ def test_layer_off_quota_count_counts_nothing(monkeypatch):
     key = SimpleNamespace(owner=SimpleNamespace(tier="sandbox", pk=1))
     result = usage.api_usage_count(api_key=key)
     assert result.calls_limit is None and result.calls_used == 0
+
+
+# --- whose CPU: the box's PostgreSQL serves other databases too ----------------------------------------------
+
+def test_postgres_process_titles_name_their_database():
+    from bench.cpu import CpuMeter, postgres_database
+
+    assert postgres_database("postgres: 15/main: postgres lq_bench_bench 127.0.0.1(5555) idle") == "lq_bench_bench"
+    assert postgres_database("postgres: postgres levqor 10.213.0.5(53764) idle in transaction") == "levqor"
+    assert postgres_database("postgres: u d [local] SELECT") == "d"
+    assert postgres_database("postgres: 15/main: autovacuum worker lq_bench_bench") == "lq_bench_bench"
+    assert postgres_database("postgres: 15/main: checkpointer") == ""
+    assert postgres_database("/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main") == ""
+    meter = CpuMeter(pg_database="lq_bench_bench", redis_ours=False)
+    assert meter.label(10, 10, "postgres/lq_bench_bench") == "postgres"
+    assert meter.label(10, 10, "postgres/someone_else") == "other"
+    assert meter.label(10, 10, "postgres/") == "postgres (server)"
+    assert meter.label(10, 10, "redis-server") == "other"
+    assert CpuMeter(redis_ours=True).label(10, 10, "redis-server") == "redis"
