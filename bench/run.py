@@ -49,7 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--phases", default="intake,drain,pickup,sustained,profile,webhooks",
                    help="comma list of intake,drain,pickup,sustained,profile,webhooks (default: all)")
     p.add_argument("--webhook-events", type=int,
-                   help="events of the webhook fan-out, each to 10 endpoints (default 2000, quick 200)")
+                   help="events of the webhook fan-out, each to 10 endpoints (default 2000, quick 100)")
     p.add_argument("--seconds", type=float, help="wrk duration per endpoint (default 10, quick 3)")
     p.add_argument("--rounds", type=int, default=1, help="intake rounds; the median round is reported")
     p.add_argument("--no-metrics-cost", dest="metrics_cost", action="store_false",
@@ -68,7 +68,8 @@ def parse_args(argv=None):
     p.add_argument("--sqlite-web-workers", type=int, default=1, help="as scripts/run.sh: 1 sync worker on SQLite")
     p.add_argument("--pg-web-workers", type=int, default=4, help="gunicorn sync workers on PostgreSQL")
     p.add_argument("--profile", choices=["auto", "on", "off"], default="auto",
-                   help="in-process intake profile; auto = only when intake is below the DRF baseline")
+                   help="in-process intake profile; auto = only when intake is below the DRF baseline "
+                        "(and not with --quick)")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
                    help="server to create the bench database on (no database name)")
     p.add_argument("--pg-db", default="levqor_bench")
@@ -94,7 +95,7 @@ def config_from(args) -> dict:
         "rounds": max(1, args.rounds),
         "metrics_cost": args.metrics_cost,
         "metrics_window_seconds": 1.5 if quick else 3,
-        "metrics_in_process_pairs": 1000 if quick else 3000,
+        "metrics_in_process_pairs": 400 if quick else 3000,
         "backlog": args.backlog or (1000 if quick else 5000),
         "pickup_jobs": args.pickup_jobs or (50 if quick else 200),
         "sustain_seconds": args.sustain_seconds or (30 if quick else 300),
@@ -108,8 +109,9 @@ def config_from(args) -> dict:
         "threads": args.threads,
         "drain_timeout": 180,
         "poll": 0.05,
-        "profile": args.profile,
-        "webhook_events": args.webhook_events or (200 if quick else 2000),
+        # auto: only when the intake is below the minimal DRF row; --quick leaves it to --profile on.
+        "profile": "off" if quick and args.profile == "auto" else args.profile,
+        "webhook_events": args.webhook_events or (100 if quick else 2000),
         "profile_requests": 300 if quick else 1000,
         "quiet_wait": args.quiet_wait if args.quiet_wait is not None else (3.0 if quick else 10.0),
         "quiet_threshold": args.quiet_threshold,
