@@ -806,6 +806,7 @@ def _app_log_to_file(path: Path) -> None:
     in gunicorn, so the profile keeps their cost."""
     import logging
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     stream = open(path, "a")  # noqa: SIM115 (the process's log, open until it exits)
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.__stderr__):
