@@ -485,7 +485,7 @@ class Suite:
                     self.load(spec, seconds=a.warmup)
             self.wait_quiet({})
             windows = self.alternate({state: (webs[state][1], spec) for state in ("off", "on")}, seconds=seconds,
-                                     repeats=4)
+                                     repeats=a.compare_repeats)
         finally:
             for proc, _ in webs.values():
                 proc.stop(grace=10)
@@ -522,13 +522,14 @@ class Suite:
                     self.load(spec, seconds=a.warmup)
             self.wait_quiet({})
             out = self.alternate({state: (webs[state][1], spec) for state in ("off", "on")},
-                                 seconds=a.metrics_window_seconds, repeats=4)
+                                 seconds=a.metrics_window_seconds, repeats=a.compare_repeats)
         finally:
             for proc, _ in webs.values():
                 proc.stop(grace=10)
             self.web_base = ""
         self.reset_state()
         out["window_seconds"] = a.metrics_window_seconds
+        out["repeats"] = a.compare_repeats
         out["off_env"] = LAYER_OFF_ENV
         for state in ("off", "on"):
             log(self.db, f"layer cost: intake, layer {state:3s} {out[state]['rps']:8.1f} req/s, CPU "
