@@ -539,6 +539,17 @@ def render(results: list[dict], meta: dict) -> str:
             lines.append(f"  {db:8s} pickup p50              {r['pickup_p50_ms']:5.2f} ms target <= {target:.0f} ms "
                          f"{note}")
     lines += ["", *targets.render(targets.targets_from(results))]
+    idle = [f"{r['db']} {r['idle_cluster']['qcluster_cores']:.3f}" for r in results if r.get("idle_cluster")]
+    if idle:
+        lines.append(f"  idle cluster CPU (cores, reported, no goal: no busy loop while idle): {', '.join(idle)}")
+    sustained = [r for r in results if (r.get("sustained") or {}).get("finished_per_s") is not None]
+    for r in sustained:
+        sus = r["sustained"]
+        lines.append(f"  sustained {r['db']}: accepted {sus['accepted_per_s']}/s, finished {sus['finished_per_s']}/s over "
+                     f"{sus['seconds']:.0f} s, depth {_f(sus.get('depth_early'), '{:g}')} after "
+                     f"{_f(sus.get('depth_early_at_s'), '{:g}')} s -> {_f(sus.get('depth_end'), '{:g}')} at the end "
+                     f"({'growing' if sus.get('backlog_growing') else 'not growing'}), intake p99 "
+                     f"{_f(sus.get('intake_p99_ms'), '{:.0f}')} ms")
     return "\n".join(lines)
 
 
