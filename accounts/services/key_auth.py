@@ -8,8 +8,8 @@ shared cache that every change to a key or its owner replaces (api_key_cache_for
 rotation, expiry, an owner's tier or status), and a lookup is used only while the generation it
 was made under is still the current one. Each request reads the generation afresh, at no cost of
 its own on Redis: the rate limiter's round trip carries it (levqor.counters.request_trip), along
-with the monthly quota's hit (api_key_trip_extras); without that trip, one round trip reads it and
-counts the quota. So a revoked key is refused by the next request, in every process, and an intake
+with the monthly quota's hit (api_key_trip_extras_for); without that trip (no limit applies, or
+RATELIMIT_ENABLED is off), one GET reads it. So a revoked key is refused by the next request, in every process, and an intake
 makes one round trip for its key, limits and quota, where it made four.
 
 The key's last use is written at most once a minute, and its owner's tier is remembered per
@@ -28,7 +28,7 @@ from django.utils import timezone
 from accounts.models import ApiKey, User
 from accounts.quotas import month_of, quota_limit, usage_cache_key
 from accounts.services import usage
-from levqor.counters import HardLimit, Trip, count_request, request_trip, trip_take_back
+from levqor.counters import HardLimit, Trip, request_trip
 from levqor.errors import AppError, ErrorCode
 from levqor.tokens import secret_digest
 
@@ -106,22 +106,12 @@ def api_key_authenticate_request(raw_key: str, *, ip: str | None, scope: str | N
       API call by a valid key counts, whatever its answer).
 
     On Redis this costs no round trip of its own when the rate limiter's trip carried the
-    generation and the quota's hit (the usual intake), and one otherwise (when this process knows
-    the key: the generation read and the quota counted together)."""
-    trip = request_trip()
-    if trip is None and counted and api_key_looks_valid(raw_key):
-        extras = api_key_trip_extras_for(api_key_hash(raw_key), count=True)
-        if extras[1] is not None:  # this process knows the key: one trip for the generation and the count
-            trip = count_request((), reads=extras[0], hard=extras[1])
-    try:
-        api_key = api_key_authenticate(raw_key, ip=ip, trip=trip)
-        if api_key is None:
-            raise ApiKeyInvalid()
-        if counted:
-            usage.api_usage_count(api_key=api_key, trip=trip)
-    finally:
-        if trip is not request_trip():
-            trip_take_back(trip)  # our own trip counted a call that was not counted in the end
+    generation and the quota's hit (levqor.counters.request_trip: the usual intake)."""
+    api_key = api_key_authenticate(raw_key, ip=ip, trip=request_trip())
+    if api_key is None:
+        raise ApiKeyInvalid()  # a quota hit the trip counted for it is taken back by the rate limiter
+    if counted:
+        usage.api_usage_count(api_key=api_key)
     api_key_scope_check(api_key, scope)
     return api_key
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.fastsql.usage import usage_row_add_one, usage_row_persist
 from accounts.models import ApiKey
 from accounts.quotas import Usage, month_before, month_of, month_reset_at, quota_limit, usage_cache_key
-from levqor.counters import HARD_COUNTED, HARD_OVER, Trip
+from levqor.counters import HARD_COUNTED, HARD_OVER, request_trip
 from levqor.errors import AppError, ErrorCode
 
 # How long a month's counter outlives the month, so a late reader still finds it.
@@ -25,7 +25,7 @@ def reset() -> None:
     _usage_written.clear()
 
 
-def api_usage_count(*, api_key: ApiKey, now: datetime | None = None, trip: Trip | None = None) -> Usage:
+def api_usage_count(*, api_key: ApiKey, now: datetime | None = None) -> Usage:
     """Count one API call by this key against its owner's monthly quota (calendar month, UTC)
     and return the month's usage, this call included. Over quota, the call is not counted and
     AppError quota_exceeded (429, Retry-After until the month resets) is raised: the caller must
@@ -36,15 +36,16 @@ def api_usage_count(*, api_key: ApiKey, now: datetime | None = None, trip: Trip 
     missing (this call is counted in the row and the counter starts from it) and otherwise at
     most once a minute per owner, so a cache restart loses at most the last minute's calls.
 
-    `trip`: the request's round trip (levqor.counters.count_request), which may already have
-    counted this call (or refused it over the limit, not counted) in the same atomic step: then
-    that count is used, and the cache is not asked again."""
+    The request's round trip (levqor.counters.request_trip, the rate limiter's) may already have
+    counted this call (or refused it over the limit, not counted) in one atomic step: then that
+    count is used, and the cache is not asked again."""
     now = now or timezone.now()
     owner = api_key.owner
     month = month_of(now)
     reset_at = month_reset_at(month)
     cache_key = usage_cache_key(owner.pk, month)
     limit = quota_limit(owner.tier)
+    trip = request_trip()
     if (trip is not None and trip.hard is not None and trip.hard.key == cache_key and not trip.consumed
             and trip.hard_outcome in (HARD_COUNTED, HARD_OVER)):
         trip.consumed = True
