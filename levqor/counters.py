@@ -86,6 +86,23 @@ def _cache_key(counter: Counter, window_end: int) -> str:
     return settings.RATELIMIT_CACHE_PREFIX + hashlib.sha256(raw).hexdigest()
 
 
+# (cache alias, counter, window end) -> the counter's key as the cache makes it: the same few
+# buckets are counted all minute long, and a SHA-256 and the cache's key function per counter and
+# request were a good part of the rate limit's own cost.
+_made_keys: dict = {}
+_MADE_KEYS_MAX = 10_000
+
+
+def _made_key(cache, counter: Counter, window_end: int) -> str:
+    memo = (settings.RATELIMIT_CACHE_PREFIX, cache.key_prefix, cache.version, counter, window_end)
+    key = _made_keys.get(memo)
+    if key is None:
+        if len(_made_keys) >= _MADE_KEYS_MAX:
+            _made_keys.clear()  # windows move on: start over rather than grow
+        key = _made_keys[memo] = cache.make_key(_cache_key(counter, window_end))
+    return key
+
+
 def _is_redis(cache) -> bool:
     return type(cache).__module__.startswith("django_redis")
 
@@ -164,8 +181,8 @@ _TRIP_LUA = """
 local n, nr = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out, over = {}, false
 for i = 1, n do
-  redis.call('SET', KEYS[i], 0, 'EX', ARGV[1 + 2 * i], 'NX')
   local c = redis.call('INCR', KEYS[i])
+  if c == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1 + 2 * i]) end  -- a new window's first hit
   out[i] = c
   if c > tonumber(ARGV[2 + 2 * i]) then over = true end
 end
@@ -207,7 +224,7 @@ def _int_or_none(value) -> int | None:
 def _trip_on_redis(cache, counters: Sequence[Counter], ends: list[int], reads: Sequence[str],
                    hard: HardLimit | None) -> tuple[list[int], list, str | None, int | None]:
     """The whole trip as one script call in one pipelined round trip, riders' commands after it."""
-    keys = [cache.make_key(_cache_key(c, end)) for c, end in zip(counters, ends, strict=True)]
+    keys = [_made_key(cache, c, end) for c, end in zip(counters, ends, strict=True)]
     keys += [cache.make_key(name) for name in reads]
     args: list = [len(counters), len(reads)]
     for counter in counters:
