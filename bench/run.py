@@ -49,7 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--phases", default="intake,drain,pickup,sustained,profile,webhooks",
                    help="comma list of intake,drain,pickup,sustained,profile,webhooks (default: all)")
     p.add_argument("--webhook-events", type=int,
-                   help="events of the webhook fan-out, each to 10 endpoints (default 2000, quick 200)")
+                   help="events of the webhook fan-out, each to 10 endpoints (default 500, quick 100)")
     p.add_argument("--seconds", type=float, help="wrk duration per endpoint (default 10, quick 3)")
     p.add_argument("--rounds", type=int, default=1, help="intake rounds; the median round is reported")
     p.add_argument("--no-metrics-cost", dest="metrics_cost", action="store_false",
@@ -60,7 +60,8 @@ def parse_args(argv=None):
     p.add_argument("--no-layer-cost", dest="layer_cost", action="store_false",
                    help="skip the intake with the security layer off beside on (16 more short windows)")
     p.add_argument("--compare-repeats", type=int,
-                   help="ours vs obvious: repeats of the window order obvious, ours, ours, obvious (default 4)")
+                   help="alternating comparisons (ours vs obvious, layer and metrics off/on): repeats of the "
+                        "window order a, b, b, a (default 4, quick 3)")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto",
@@ -68,7 +69,8 @@ def parse_args(argv=None):
     p.add_argument("--sqlite-web-workers", type=int, default=1, help="as scripts/run.sh: 1 sync worker on SQLite")
     p.add_argument("--pg-web-workers", type=int, default=4, help="gunicorn sync workers on PostgreSQL")
     p.add_argument("--profile", choices=["auto", "on", "off"], default="auto",
-                   help="in-process intake profile; auto = only when intake is below the DRF baseline")
+                   help="in-process intake profile; auto = only when intake is below the DRF baseline "
+                        "(and not with --quick)")
     p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
                    help="server to create the bench database on (no database name)")
     p.add_argument("--pg-db", default="levqor_bench")
@@ -94,13 +96,13 @@ def config_from(args) -> dict:
         "rounds": max(1, args.rounds),
         "metrics_cost": args.metrics_cost,
         "metrics_window_seconds": 1.5 if quick else 3,
-        "metrics_in_process_pairs": 1000 if quick else 3000,
+        "metrics_in_process_pairs": 400 if quick else 3000,
         "backlog": args.backlog or (1000 if quick else 5000),
         "pickup_jobs": args.pickup_jobs or (50 if quick else 200),
         "sustain_seconds": args.sustain_seconds or (30 if quick else 300),
         "layer_cost": args.layer_cost,
         "compare_window_seconds": 1.5 if quick else 3,
-        "compare_repeats": args.compare_repeats or 4,
+        "compare_repeats": args.compare_repeats or (3 if quick else 4),
         "idle_seconds": 6 if quick else 10,
         # SQLite's sustained run is context (the target is PostgreSQL + Redis's): kept short.
         "sustain_seconds_sqlite": min(args.sustain_seconds or 300, 20 if quick else 60),
@@ -108,8 +110,10 @@ def config_from(args) -> dict:
         "threads": args.threads,
         "drain_timeout": 180,
         "poll": 0.05,
-        "profile": args.profile,
-        "webhook_events": args.webhook_events or (200 if quick else 2000),
+        # auto: only when the intake is below the minimal DRF row; --quick leaves it to --profile on.
+        "profile": "off" if quick and args.profile == "auto" else args.profile,
+        # 500 x 10 endpoints: the engine's rate settles within seconds; 2,000 took ~8 min on PostgreSQL.
+        "webhook_events": args.webhook_events or (100 if quick else 500),
         "profile_requests": 300 if quick else 1000,
         "quiet_wait": args.quiet_wait if args.quiet_wait is not None else (3.0 if quick else 10.0),
         "quiet_threshold": args.quiet_threshold,
@@ -387,7 +391,7 @@ def render(results: list[dict], meta: dict) -> str:
         if layer:
             lines.append(f"  The security layer's cost on the intake: two gunicorns alike but for the layer (off: "
                          f"RATELIMIT_ENABLED=false, LOG_REQUESTS=false, quotas unlimited and not counted), "
-                         f"{layer['window_seconds']:g} s windows (off, on, on, off) x 4")
+                         f"{layer['window_seconds']:g} s windows (off, on, on, off) x {layer.get('repeats', 4)}")
             for state in ("off", "on"):
                 c = layer[state]
                 lines.append(f"    {'POST /api/v1/intake, ' + state:26s} {c['rps']:9.1f} req/s, CPU "
@@ -401,7 +405,8 @@ def render(results: list[dict], meta: dict) -> str:
         cost = (intake or {}).get("metrics_cost")
         if cost:
             lines.append(f"  Live metrics' cost on the intake: two gunicorns alike but for METRICS_ENABLED, load switched "
-                         f"between them in {cost['window_seconds']:g} s windows (off, on, on, off) x 4")
+                         f"between them in {cost['window_seconds']:g} s windows (off, on, on, off) x "
+                         f"{len(cost['on']['rps_windows']) // 2}")
             for state in ("off", "on"):
                 c = cost[state]
                 lines.append(f"    {'POST /api/v1/intake, ' + state:26s} {c['rps']:9.1f} {c['p50_ms']:8.2f}    windows "
@@ -534,6 +539,17 @@ def render(results: list[dict], meta: dict) -> str:
             lines.append(f"  {db:8s} pickup p50              {r['pickup_p50_ms']:5.2f} ms target <= {target:.0f} ms "
                          f"{note}")
     lines += ["", *targets.render(targets.targets_from(results))]
+    idle = [f"{r['db']} {r['idle_cluster']['qcluster_cores']:.3f}" for r in results if r.get("idle_cluster")]
+    if idle:
+        lines.append(f"  idle cluster CPU (cores, reported, no goal: no busy loop while idle): {', '.join(idle)}")
+    sustained = [r for r in results if (r.get("sustained") or {}).get("finished_per_s") is not None]
+    for r in sustained:
+        sus = r["sustained"]
+        lines.append(f"  sustained {r['db']}: accepted {sus['accepted_per_s']}/s, finished {sus['finished_per_s']}/s over "
+                     f"{sus['seconds']:.0f} s, depth {_f(sus.get('depth_early'), '{:g}')} after "
+                     f"{_f(sus.get('depth_early_at_s'), '{:g}')} s -> {_f(sus.get('depth_end'), '{:g}')} at the end "
+                     f"({'growing' if sus.get('backlog_growing') else 'not growing'}), intake p99 "
+                     f"{_f(sus.get('intake_p99_ms'), '{:.0f}')} ms")
     return "\n".join(lines)
 
 

@@ -106,11 +106,12 @@ class DepthSampler:
         self._thread.join(10)
 
 
-def depth_summary(samples: list[tuple[float, int]], seconds: float) -> dict:
+def depth_summary(samples: list[tuple[float, int]], seconds: float, *, no_backlog: int = 0) -> dict:
     """Queue depth after the first minute (a quarter of the window when it is under 4 minutes) against
     the depth at the end: each the median of the samples in a 5 s span (a single sample moves by a
     few jobs as workers claim), the early one starting at that moment, the end one closing the window.
-    The backlog grows when the end is deeper than the early point."""
+    The backlog grows when the end is deeper than the early point and than no_backlog (jobs the
+    workers hold or are about to claim: a depth that small is no backlog, 1 -> 2 is not growth)."""
     early_at = 60.0 if seconds >= 240 else round(seconds / 4, 1)
     span = 5.0
     early = [d for t, d in samples if early_at <= t < early_at + span]
@@ -118,8 +119,8 @@ def depth_summary(samples: list[tuple[float, int]], seconds: float) -> dict:
     end = [d for t, d in samples if t > last_t - span]
     depth_early = statistics.median(early) if early else None
     depth_end = statistics.median(end) if end else None
-    growing = None if depth_early is None or depth_end is None else depth_end > depth_early
-    return {"depth_samples": samples, "depth_early_at_s": early_at, "depth_early": depth_early,
+    growing = None if depth_early is None or depth_end is None else depth_end > max(depth_early, no_backlog)
+    return {"depth_samples": samples, "depth_early_at_s": early_at, "depth_early": depth_early, "no_backlog": no_backlog,
             "depth_end": depth_end, "depth_max": max((d for _, d in samples), default=None),
             "backlog_growing": growing}
 
@@ -420,14 +421,30 @@ class Suite:
                 result = self.load(spec, seconds=seconds)
             window = {**result.as_dict(), **observed}
             window.pop("notes", None)
+            # gunicorn's sync workers still serve the requests queued when wrk stopped (up to
+            # `connections` of them; a second and more for a slow endpoint): let them finish, so
+            # neither their CPU nor their round trips land in the next window, of the other state.
+            jobs = self.settle()
             if counter_dir:
-                time.sleep(0.3)  # requests wrk left in flight finish (and are counted) before the reading
-                rt, jobs = redis_count.read_totals(str(counter_dir)), self.jobs_total()
+                rt = redis_count.read_totals(str(counter_dir))
                 window["redis"] = redis_count.subtract(rt, before[0])
                 window["jobs"] = jobs - before[1]
             windows[state].append(window)
         self.web_base = ""
         return {state: summarize_windows(runs) for state, runs in windows.items()}
+
+    def settle(self, *, interval: float = 0.25, max_wait: float = 8.0) -> int:
+        """Wait until the server stops creating jobs (two readings alike, interval apart; at most
+        max_wait): the requests left queued after a window have been served. Returns the job count."""
+        deadline = time.monotonic() + max_wait
+        last = self.jobs_total()
+        while time.monotonic() < deadline:
+            time.sleep(interval)
+            now = self.jobs_total()
+            if now == last:
+                return now
+            last = now
+        return last
 
     def versus_obvious(self, specs: dict, counter_dir: Path) -> dict:
         """Ours against the obvious DRF intake on the same gunicorn, alternating windows; the Redis
@@ -468,7 +485,7 @@ class Suite:
                     self.load(spec, seconds=a.warmup)
             self.wait_quiet({})
             windows = self.alternate({state: (webs[state][1], spec) for state in ("off", "on")}, seconds=seconds,
-                                     repeats=4)
+                                     repeats=a.compare_repeats)
         finally:
             for proc, _ in webs.values():
                 proc.stop(grace=10)
@@ -505,13 +522,14 @@ class Suite:
                     self.load(spec, seconds=a.warmup)
             self.wait_quiet({})
             out = self.alternate({state: (webs[state][1], spec) for state in ("off", "on")},
-                                 seconds=a.metrics_window_seconds, repeats=4)
+                                 seconds=a.metrics_window_seconds, repeats=a.compare_repeats)
         finally:
             for proc, _ in webs.values():
                 proc.stop(grace=10)
             self.web_base = ""
         self.reset_state()
         out["window_seconds"] = a.metrics_window_seconds
+        out["repeats"] = a.compare_repeats
         out["off_env"] = LAYER_OFF_ENV
         for state in ("off", "on"):
             log(self.db, f"layer cost: intake, layer {state:3s} {out[state]['rps']:8.1f} req/s, CPU "
@@ -701,7 +719,9 @@ class Suite:
                 drained_at = time.monotonic()
                 break
             time.sleep(a.poll)
-        depth = depth_summary(sampler.samples, seconds)
+        from django.conf import settings
+
+        depth = depth_summary(sampler.samples, seconds, no_backlog=2 * settings.Q_CLUSTER["workers"])
         out = {"seconds": round(seconds, 2), "web_workers": a.web_workers, "accepted": accepted,
                "finished": finished, "accepted_per_s": round(accepted / seconds, 1),
                "finished_per_s": round(finished / seconds, 1), "backlog_at_end": backlog,
@@ -781,6 +801,19 @@ class Suite:
             return None
 
 
+def _app_log_to_file(path: Path) -> None:
+    """The project's log lines written in this process (one per request of the in-process profile)
+    go to a file of the run's logs, not into the bench's report: still formatted and written, as
+    in gunicorn, so the profile keeps their cost."""
+    import logging
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = open(path, "a")  # noqa: SIM115 (the process's log, open until it exits)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.__stderr__):
+            handler.setStream(stream)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", required=True)
@@ -794,6 +827,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
+    _app_log_to_file(Path(args.log_dir) / f"{args.db}-bench-driver.log")
     suite = Suite(args)
     try:
         result = suite.run()

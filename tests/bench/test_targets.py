@@ -202,6 +202,11 @@ def test_depth_summary_growing_or_not():
     short = depth_summary([(float(t), 5) for t in range(0, 30)], 30)
     assert short["depth_early_at_s"] == 7.5 and short["backlog_growing"] is False
     assert depth_summary([], 30)["backlog_growing"] is None
+    # A depth of a few jobs is the workers' own hand, not a backlog: 1 -> 2 is not growth.
+    tiny = [(float(t), 1 if t < 20 else 2) for t in range(0, 30)]
+    assert depth_summary(tiny, 30)["backlog_growing"] is True
+    assert depth_summary(tiny, 30, no_backlog=4)["backlog_growing"] is False
+    assert depth_summary(rising, 300, no_backlog=4)["backlog_growing"] is True
 
 
 # --- the layer-off switch ----------------------------------------------------------------------------------
