@@ -103,6 +103,17 @@ def _made_key(cache, counter: Counter, window_end: int) -> str:
     return key
 
 
+def _plain_key(counter: Counter, window_end: int) -> str:
+    """_cache_key, remembered per window (for caches that make their own keys)."""
+    memo = (settings.RATELIMIT_CACHE_PREFIX, counter, window_end)
+    key = _made_keys.get(memo)
+    if key is None:
+        if len(_made_keys) >= _MADE_KEYS_MAX:
+            _made_keys.clear()
+        key = _made_keys[memo] = _cache_key(counter, window_end)
+    return key
+
+
 def _is_redis(cache) -> bool:
     return type(cache).__module__.startswith("django_redis")
 
@@ -263,18 +274,20 @@ def _count_on_redis(cache, counters: Sequence[Counter], ends: list[int]) -> list
 
 
 def _count_in_cache(cache, counters: Sequence[Counter], ends: list[int]) -> list[int]:
-    """Any other cache: add the counter at 1 for a new window, else incr it."""
+    """Any other cache: incr the window's counter, or add it at 1 for a new window (one step per
+    counter all minute long; two at a window's first hit)."""
     counts = []
     for counter, end in zip(counters, ends, strict=True):
-        key, timeout = _cache_key(counter, end), counter.period + EXPIRY_MARGIN_SECONDS
-        if cache.add(key, 1, timeout):
-            counts.append(1)
-            continue
+        key = _plain_key(counter, end)
         try:
             counts.append(cache.incr(key))
-        except ValueError:  # the counter expired between add and incr: a new window's first hit
-            cache.add(key, 1, timeout)
+            continue
+        except ValueError:  # a new window (or one that expired just now)
+            pass
+        if cache.add(key, 1, counter.period + EXPIRY_MARGIN_SECONDS):
             counts.append(1)
+        else:  # another thread added it first
+            counts.append(cache.incr(key))
     return counts
 
 
