@@ -38,7 +38,7 @@ def make_run(tmp_path):
         proc = subprocess.Popen([str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env, stdout=out,  # noqa: S603
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        yield server_wait(proc, log, _printed_address, timeout=120, what="run.sh"), log
+        yield server_wait(proc, log, _printed_address, timeout=240, what="run.sh"), log
     finally:
         process_stop(proc, timeout=40)  # run.sh stops gunicorn and the worker itself
 
