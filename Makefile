@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint bench chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# The fault rehearsal across hosts (root; not part of make test): docs-chaos.md.
+chaos: setup
+	./scripts/chaos/run.sh $(ARGS)
 
 clean:
 	rm -rf $(VENV) var
