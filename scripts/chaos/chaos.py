@@ -253,7 +253,8 @@ def wait_for(check, seconds: float, what: str) -> None:
 
 class Client:
     """Submits the jobs: each logical submission has one Idempotency-Key and is retried with it on
-    a connection error, a timeout or a 503 (after its Retry-After), until it is answered otherwise.
+    a connection error, a timeout or a 503 (after its Retry-After; any 5xx and 429 too), until it is
+    answered otherwise.
     Every answer (and every connection error) is recorded with its time."""
 
     def __init__(self, key: str, run_id: str, total: int, seconds: float):
@@ -312,7 +313,7 @@ class Client:
             error = parsed.get("error", "") if isinstance(parsed, dict) else ""
             with self.lock:
                 self.answers.append((sent, f"{status}" + (f" {error}" if error else ""), retry_after))
-            if status == 503 or status == 429:
+            if status >= 500 or status == 429:  # a 500 is counted, and retried with the same key too
                 wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 1.0
                 time.sleep(min(wait, 10) * random.uniform(0.8, 1.2))
                 continue
@@ -577,7 +578,6 @@ def print_table(r: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cleanup", action="store_true", help="only remove what a previous run left")
-    parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs) after the run")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("chaos: needs root (network namespaces)", file=sys.stderr)
@@ -660,26 +660,21 @@ def main() -> int:
     finally:
         stopping.set()
         if result is not None:
+            # The table, and the hosts' logs and run logs beside it (the temp dir goes).
             out_dir = REPO / "var" / "chaos"
-            out_dir.mkdir(parents=True, exist_ok=True)
-            if args.keep:
-                log(f"logs kept in {run_dir}")
-            for name in ("w1", "w2", "web"):
-                src = run_dir / f"{name}.log"
-                if src.exists():
-                    shutil.copy(src, out_dir / f"{name}.log")
+            shutil.rmtree(out_dir, ignore_errors=True)
+            out_dir.mkdir(parents=True)
+            for src in [*run_dir.glob("*.log"), *run_dir.glob("*.jsonl")]:
+                shutil.copy(src, out_dir / src.name)
             (out_dir / "latest.json").write_text(json.dumps(result, indent=2, default=str))
         for key in list(cluster.procs):
             cluster.killpg(key, signal.SIGKILL)
-        if not args.keep:
-            cleanup()
-        else:
-            cleanup(run_dir)
+        cleanup()
     if result is None:
         print("chaos: accepted=0 succeeded=0 failed=0 lost=0 overlapping=0 http500=0 (not run to the end)")
         return 1
     print_table(result)
-    print(f"(table as JSON: var/chaos/latest.json; {result['wall_seconds']} s)")
+    print(f"(table as JSON: var/chaos/latest.json, logs beside it; {result['wall_seconds']} s)")
     goal = (result["lost"] == 0 and result["overlapping"] == 0 and result["http500"] == 0
             and result["succeeded"] + result["failed"] + result["cancelled"] == result["accepted"]
             and result["accepted"] == result["accepted_client"] == result["jobs_submitted"]
