@@ -314,7 +314,9 @@ class Client:
             error = parsed.get("error", "") if isinstance(parsed, dict) else ""
             with self.lock:
                 self.answers.append((sent, f"{status}" + (f" {error}" if error else ""), retry_after))
-            if status >= 500 or status == 429:  # a 500 is counted, and retried with the same key too
+            # A 500 is counted, and retried with the same key too; 409 idempotency_in_flight: the
+            # first request (cut on our side) is still being processed.
+            if status >= 500 or status == 429 or status == 409:
                 wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 1.0
                 time.sleep(min(wait, 10) * random.uniform(0.8, 1.2))
                 continue
@@ -543,7 +545,8 @@ def analyse(run_id: str, run_dir: Path, client: Client, faults: Faults, drained_
                 answers[s] += 1
                 if s.startswith("503") and not ra:
                     retry_after_missing += 1
-        host_ends = ends_by_host.get(w.get("host"), []) if w["fault"] in ("worker_kill", "link_cut") else all_ends
+        on_host = w["fault"] in ("worker_kill", "worker_sigterm", "link_cut")
+        host_ends = ends_by_host.get(w.get("host"), []) if on_host else all_ends
         windows.append({**{k: v for k, v in w.items() if k not in ("start", "end")},
                         "fault": w["fault"], "host": w.get("host"), "at_s": round(w["start"] - client.t0, 1),
                         "seconds": round(w["end"] - w["start"], 1), "answers": dict(answers),
