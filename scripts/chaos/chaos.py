@@ -252,6 +252,13 @@ def wait_for(check, seconds: float, what: str) -> None:
 
 # --- the load -----------------------------------------------------------------------------------
 
+def _delay_ms() -> int:
+    """Most runs take 20-150 ms; one in 50 takes 2-6 s, long enough to poll for a cancel (every
+    0.25 s, a database query) while a fault is on: a run blocked in that query through a link cut
+    is one that could outlive its lease."""
+    return random.randint(2000, 6000) if random.random() < 0.02 else random.randint(20, 150)
+
+
 class Client:
     """Submits the jobs: each logical submission has one Idempotency-Key and is retried with it on
     a connection error, a timeout or a 503 (after its Retry-After; any 5xx and 429 too), until it is
@@ -287,7 +294,7 @@ class Client:
             time.sleep(delay)
         idem = f"chaos-{self.run_id}-{n}"
         body = json.dumps({"workflow": "chaos.flow", "payload": {
-            "chaos_run": self.run_id, "n": n, "delay_ms": random.randint(20, 150)}})
+            "chaos_run": self.run_id, "n": n, "delay_ms": _delay_ms()}})
         headers = {"X-Api-Key": self.key, "Content-Type": "application/json", "Idempotency-Key": idem}
         tries = 0
         while not self.stop.is_set():
