@@ -477,7 +477,7 @@ def analyse(run_id: str, run_dir: Path, client: Client, faults: Faults, drained_
                     "extract(epoch from finished_at) FROM jobs_job WHERE payload->>'chaos_run' = %s", (run_id,))
     events = db_query("SELECT e.job_id::text, e.kind, e.attempt, extract(epoch from e.at) FROM jobs_jobevent e "
                       "JOIN jobs_job j ON j.id = e.job_id WHERE j.payload->>'chaos_run' = %s "
-                      "AND e.kind IN ('started', 'lease_expired')", (run_id,))
+                      "AND e.kind IN ('started', 'lease_expired', 'retry_scheduled')", (run_id,))
     by_status = collections.Counter(status for _, status, *_ in jobs)
     server_ids = {job_id for job_id, *_ in jobs}
     per_n = collections.Counter(n for _, _, _, n, _, _ in jobs)
@@ -495,6 +495,7 @@ def analyse(run_id: str, run_dir: Path, client: Client, faults: Faults, drained_
             run["outcome"] = rec.get("outcome")
     started_at = {(j, a): t for j, kind, a, t in events if kind == "started"}
     expired = {(j, a): t for j, kind, a, t in events if kind == "lease_expired"}
+    retried = {(j, a): t for j, kind, a, t in events if kind == "retry_scheduled"}
     by_job: dict[str, list] = collections.defaultdict(list)
     for (job, attempt), run in runs.items():
         if "start" not in run:
@@ -503,7 +504,7 @@ def analyse(run_id: str, run_dir: Path, client: Client, faults: Faults, drained_
         run.update(job=job, attempt=attempt, lease_end=lease_end, until=run.get("end", lease_end))
         by_job[job].append(run)
     rerun_jobs = {job: sorted(rs, key=lambda r: r["start"]) for job, rs in by_job.items() if len(rs) > 1}
-    reruns = after_expiry = 0
+    reruns = after_expiry = after_retry = 0
     not_after_expiry = []
     overlaps = []
     past_lease = []
@@ -512,8 +513,11 @@ def analyse(run_id: str, run_dir: Path, client: Client, faults: Faults, drained_
         for prev, run in zip(rs, rs[1:], strict=False):
             reruns += 1
             exp = expired.get((job, prev["attempt"]))
+            retry = retried.get((job, prev["attempt"]))
             if exp is not None and float(exp) <= run["start"]:
                 after_expiry += 1
+            elif retry is not None and float(retry) <= run["start"]:
+                after_retry += 1  # the attempt's end was recorded as a transient failure (a timeout...)
             else:
                 not_after_expiry.append({"job": job, "attempt": run["attempt"]})
         for i, a in enumerate(rs):
@@ -576,7 +580,8 @@ def analyse(run_id: str, run_dir: Path, client: Client, faults: Faults, drained_
         "cancelled": by_status.get("cancelled", 0), "lost": len(lost), "lost_ids": lost[:20],
         "runs_logged": sum(1 for r in runs.values() if "start" in r),
         "jobs_run_more_than_once": len(rerun_jobs), "reruns": reruns, "reruns_after_expired_lease": after_expiry,
-        "reruns_not_after_expired_lease": not_after_expiry[:20],
+        "reruns_after_recorded_retry": after_retry,
+        "reruns_unexplained": not_after_expiry[:20], "reruns_unexplained_count": len(not_after_expiry),
         "rerun_delay_s": {"min": rerun_delays[0], "median": rerun_delays[len(rerun_delays) // 2],
                           "max": rerun_delays[-1]} if rerun_delays else None,
         "rerun_after_lease_expiry_s": {"min": after_lease[0], "median": after_lease[len(after_lease) // 2],
@@ -604,7 +609,9 @@ def print_table(r: dict) -> None:
             ("lost (accepted, never finished)", r["lost"]),
             ("runs logged by the workflow", r["runs_logged"]),
             ("jobs run more than once", r["jobs_run_more_than_once"]),
-            ("re-runs / after an expired lease", f"{r['reruns']} / {r['reruns_after_expired_lease']}"),
+            ("re-runs / after an expired lease / after a recorded retry / neither",
+             f"{r['reruns']} / {r['reruns_after_expired_lease']} / {r['reruns_after_recorded_retry']} / "
+             f"{r['reruns_unexplained_count']}"),
             ("re-run delay from first start (s)", json.dumps(r["rerun_delay_s"])),
             ("re-run delay after the lease ran out (s)", json.dumps(r["rerun_after_lease_expiry_s"])),
             ("re-runs later than lease + 10 s", r["reruns_later_than_lease_plus_10s"]),
@@ -732,7 +739,8 @@ def main() -> int:
     goal = (result["lost"] == 0 and result["overlapping"] == 0 and result["http500"] == 0
             and result["succeeded"] + result["failed"] + result["cancelled"] == result["accepted"]
             and result["accepted"] == result["accepted_client"] == result["jobs_submitted"]
-            and result["server_jobs_unknown_to_client"] == 0 and result["duplicate_jobs_per_submission"] == 0)
+            and result["server_jobs_unknown_to_client"] == 0 and result["duplicate_jobs_per_submission"] == 0
+            and result["reruns_unexplained_count"] == 0)
     print(f"chaos: accepted={result['accepted']} succeeded={result['succeeded']} failed={result['failed']} "
           f"lost={result['lost']} overlapping={result['overlapping']} http500={result['http500']}")
     return 0 if goal else 1
