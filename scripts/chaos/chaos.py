@@ -290,8 +290,8 @@ class Client:
         # Paced: submission n is due at its share of the submit window.
         due = self.t0 + self.seconds * n / self.total
         delay = due - time.time()
-        if delay > 0:
-            time.sleep(delay)
+        if delay > 0 and self.stop.wait(delay):
+            return
         idem = f"chaos-{self.run_id}-{n}"
         body = json.dumps({"workflow": "chaos.flow", "payload": {
             "chaos_run": self.run_id, "n": n, "delay_ms": _delay_ms()}})
@@ -312,7 +312,7 @@ class Client:
                 self._drop()
                 with self.lock:
                     self.answers.append((sent, f"conn:{type(exc).__name__}", ""))
-                time.sleep(min(0.2 * tries, 2))
+                self.stop.wait(min(0.2 * tries, 2))
                 continue
             try:
                 parsed = json.loads(data or b"{}")
@@ -325,7 +325,7 @@ class Client:
             # first request (cut on our side) is still being processed.
             if status >= 500 or status == 429 or status == 409:
                 wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 1.0
-                time.sleep(min(wait, 10) * random.uniform(0.8, 1.2))
+                self.stop.wait(min(wait, 10) * random.uniform(0.8, 1.2))
                 continue
             with self.lock:
                 self.results[n] = {"status": status, "job_id": parsed.get("job_id") if isinstance(parsed, dict) else None,
@@ -655,6 +655,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     cluster = Cluster(run_dir)
+    client = None
     run_id = uuid.uuid4().hex[:12]
     result = None
     started = time.time()
@@ -720,6 +721,8 @@ def main() -> int:
         log("interrupted")
     finally:
         stopping.set()
+        if client is not None:
+            client.stop.set()  # its threads end (the interpreter waits for them)
         if result is not None:
             # The table, and the hosts' logs and run logs beside it (the temp dir goes).
             out_dir = REPO / "var" / "chaos"

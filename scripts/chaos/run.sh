@@ -30,12 +30,19 @@ id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres || {
   echo "chaos: no 'postgres' user to run PostgreSQL as (it refuses root)" >&2; exit 2; }
 
 cleanup() { "$PY" scripts/chaos/chaos.py --cleanup >/dev/null 2>&1 || true; }
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
+child=""
+# Ctrl-C or SIGTERM: the driver is told (SIGTERM: it tears its cluster down and prints nothing
+# more), then whatever is left is removed.
+stop() {
+  trap - INT TERM
+  if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi
+  cleanup
+  exit "$1"
+}
+trap 'stop 130' INT
+trap 'stop 143' TERM
 "$PY" scripts/chaos/chaos.py "$@" &
 child=$!
 wait "$child"; status=$?
-# wait returns early on a signal: pass it on, let the driver tear down, then make sure.
-while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
 cleanup
 exit "$status"
