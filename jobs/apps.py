@@ -3,6 +3,8 @@ import logging
 from django.apps import AppConfig
 from django.conf import settings
 
+# The reaper was a django-q2 schedule of this name until it moved into each qcluster's main process
+# (jobs/cluster.py); migration 0007 deletes the old row.
 REAPER_SCHEDULE_NAME = "jobs.reap (lease reaper, dispatcher, heartbeat)"
 
 
@@ -47,10 +49,8 @@ class JobsConfig(AppConfig):
         from jobs.personal_data import jobs_personal_data_register
         from jobs.signals import job_finished
         from levqor.health import register_readiness_check
-        from levqor.schedules import schedule_every
 
         register_readiness_check("worker", worker_alive)
-        schedule_every(app_config=self, name=REAPER_SCHEDULE_NAME, func="jobs.tasks.job_reap", minutes=1)
         post_spawn.connect(_worker_process_setup, dispatch_uid="jobs-worker-setup")
         jobs_personal_data_register()
         job_events_register()

@@ -9,12 +9,11 @@ from datetime import datetime
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django_q.brokers import get_broker
-from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from jobs.fastsql.token import orm_queue_insert
+from jobs.orm_broker import OrmBroker
 from levqor.tasks_queue import handed_over, task_enqueue  # noqa: F401  (jobs.dispatch.task_enqueue is used)
 from levqor.tasks_queue import task_push as _task_push
 
@@ -24,11 +23,9 @@ _local = threading.local()
 logger = logging.getLogger("levqor.jobs")
 
 
-class _OrmBroker(ORM):
-    """django-q2's ORM broker writing the same row with SQL built once (jobs.fastsql.token)."""
-
-    def enqueue(self, task):
-        orm_queue_insert(list_key=self.list_key or Conf.CLUSTER_NAME, payload=task)
+# django-q2's ORM broker with the token row in SQL built once and a wake-up for the pusher
+# (jobs.orm_broker); also Q_CLUSTER broker_class in the embedded setup.
+_OrmBroker = OrmBroker
 
 
 def _broker():

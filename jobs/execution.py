@@ -17,8 +17,8 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from jobs import dispatch
-from jobs.callbacks import job_final_hand_over, job_final_notify
+from jobs import cluster, dispatch
+from jobs.callbacks import FINAL_EVENTS, job_final_hand_over, job_final_notify
 from jobs.fastsql import claim, finish
 from jobs.models import IdempotencyRecord, Job, JobEvent, UptimeMinute, WorkerHeartbeat
 from jobs.services import idempotency_cutoff, job_callback_schedule, spend_adjust
@@ -110,6 +110,13 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
     attempt, still running). A transient failure with attempts left goes back to the queue
     with backoff, unless a cancel was requested meanwhile. Returns the new status, or None if
     the lease was lost."""
+    status, _, _ = _job_finish(job, outcome, duration_ms=duration_ms, claim_next=False)
+    return status
+
+
+def _job_finish(job: Job, outcome: Outcome, *, duration_ms: int, claim_next: bool):
+    """job_finish, and with claim_next the worker's next job claimed (in the same round trip when
+    the finish is a final state: jobs.fastsql.finish). (status, next job or None, its claim time)."""
     now = timezone.now()
     error = outcome.error
     status = outcome.status
@@ -122,24 +129,43 @@ def job_finish(job: Job, outcome: Outcome, *, duration_ms: int) -> str | None:
     # What this attempt really cost (tokens used before a failure too) is added to the job.
     run_cost = outcome.cost or Decimal(0)
     if status in Job.FINAL_STATUSES and connection.vendor in ("postgresql", "sqlite"):
-        return _job_finish_final(job, outcome, status=status, run_cost=run_cost, now=now, duration_ms=duration_ms)
-    return job_finish_orm(job, outcome, status=status, retry_at=retry_at, run_cost=run_cost, now=now,
-                          duration_ms=duration_ms)
+        status, following = _job_finish_final(job, outcome, status=status, run_cost=run_cost, now=now,
+                                              duration_ms=duration_ms,
+                                              claim_next=_claim_kwargs(now) if claim_next else None)
+        return status, following, now
+    status = job_finish_orm(job, outcome, status=status, retry_at=retry_at, run_cost=run_cost, now=now,
+                            duration_ms=duration_ms)
+    if not claim_next:
+        return status, None, None
+    claimed_at = timezone.now()
+    return status, job_claim(now=claimed_at), claimed_at
 
 
-def _job_finish_final(job: Job, outcome: Outcome, *, status: str, run_cost: Decimal, now, duration_ms: int) -> str | None:
-    """A final state with the prebuilt SQL of jobs.fastsql.finish."""
+def _claim_kwargs(now) -> dict:
+    leases, default_lease = _leases()
+    return {"now": now, "worker": worker_name(), "leases": leases, "default_lease": default_lease,
+            "min_priority": claim_min_priority()}
+
+
+def _job_finish_final(job: Job, outcome: Outcome, *, status: str, run_cost: Decimal, now, duration_ms: int,
+                      claim_next: dict | None) -> tuple[str | None, Job | None]:
+    """A final state with the prebuilt SQL of jobs.fastsql.finish (and the next claim with it)."""
     job_error = _final_error(status, outcome.error)
-    callback_url = finish.job_finish_final(
+    finished, following = finish.job_finish_final(
         job, status=status, result=outcome.result, run_cost=run_cost, error_code=job_error.code if job_error else "",
         error_message=job_error.message if job_error else "", now=now,
         events=_finish_events(job, outcome, status=status, duration_ms=duration_ms, now=now, retry_at=None,
-                              run_cost=run_cost))
-    if callback_url is None:
+                              run_cost=run_cost),
+        endpoints_wanted=status in FINAL_EVENTS, claim_next=claim_next)
+    if finished is None:
         logger.warning("job lease lost before finishing", extra={"job_id": str(job.pk), "attempt": job.attempts})
-        return None
-    transaction.on_commit(lambda: job_final_hand_over(job.pk))
-    return status
+        return None, following
+    callback_url, endpoints = finished
+    if callback_url or endpoints:
+        # Something to tell (jobs.callbacks); without a callback_url nor an endpoint of the owner's,
+        # the hand-over would only read the job and the endpoints to find nothing to send.
+        transaction.on_commit(lambda: job_final_hand_over(job.pk))
+    return status, following
 
 
 def job_finish_orm(job: Job, outcome: Outcome, *, status: str, retry_at, run_cost: Decimal, now,
@@ -210,12 +236,19 @@ def job_run_next(*, worker: str | None = None) -> Job | None:
     job = job_claim(worker=worker, now=claimed_at)
     if job is None:
         return None
+    _job_run(job, claimed_at, want_next=lambda: False)
+    return job
+
+
+def _job_run(job: Job, claimed_at, *, want_next):
+    """Run a claimed job and record its outcome; when want_next() (asked once the job has run) the
+    next job is claimed with the finish, in one round trip. (next job or None, its claim time)."""
     started = time.monotonic()
     outcome = job_execute(job)
     run_ms = (time.monotonic() - started) * 1000
-    status = job_finish(job, outcome, duration_ms=int(run_ms))
+    status, following, following_at = _job_finish(job, outcome, duration_ms=int(run_ms), claim_next=want_next())
     _job_metrics(job, outcome, status=status, run_ms=run_ms, claimed_at=claimed_at)
-    return job
+    return following, following_at
 
 
 def _job_metrics(job: Job, outcome: Outcome, *, status: str | None, run_ms: float, claimed_at) -> None:
@@ -241,12 +274,28 @@ def job_run_due(*, max_seconds: float | None = None) -> int:
     by time sends a token for what is left."""
     budget = settings.WORKER_BATCH_SECONDS if max_seconds is None else max_seconds
     started = time.monotonic()
+    if cluster.stopping():
+        # The cluster is stopping (jobs.cluster): no new job; a token carries on with what is
+        # due (on another cluster, or this one once restarted), as for a batch cut by time.
+        dispatch.run_tokens_enqueue()
+        return 0
+    claimed_at = timezone.now()
+    job = job_claim(now=claimed_at)
     ran = 0
-    while job_run_next() is not None:
+    carry_on = True
+
+    def want_next() -> bool:
+        nonlocal carry_on
+        carry_on = time.monotonic() - started < budget and not cluster.stopping()
+        return carry_on
+
+    while job is not None:
         ran += 1
-        if time.monotonic() - started >= budget:
-            # Jobs may be left: a token carries on with them (intake may have sent none for
-            # them, as enough tokens were waiting then).
+        # The next job is claimed with this one's finish (one round trip fewer per job).
+        job, claimed_at = _job_run(job, claimed_at, want_next=want_next)
+        if not carry_on:
+            # Cut by time or by a stop: jobs may be left, and a token carries on with them
+            # (intake may have sent none for them, as enough tokens were waiting then).
             dispatch.run_tokens_enqueue()
             break
     return ran
@@ -290,10 +339,12 @@ def job_reap(*, now=None) -> dict:
                 spend_adjust(job=job, delta=-job.estimated_cost)
                 job_callback_schedule(job=job)
     # Jobs a worker would take now: low-priority ones left waiting (paused) need no token.
-    due = Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now,
-                             priority__gte=claim_min_priority()).count()
-    # Each token runs due jobs until none is left: one per worker is enough to drain any backlog.
-    tokens = max(0, min(due, dispatch.tokens_enough()) - dispatch.queue_size())
+    # Each token runs due jobs until none is left: one per worker is enough to drain any backlog. So
+    # the count stops there (the reaper runs every few seconds; a backlog is not counted whole).
+    enough = dispatch.tokens_enough()
+    due = len(Job.objects.filter(status=Job.Status.QUEUED, next_attempt_at__lte=now,
+                                 priority__gte=claim_min_priority()).values_list("pk", flat=True)[:enough])
+    tokens = max(0, min(due, enough) - dispatch.queue_size())
     if tokens:
         dispatch.run_tokens_enqueue(tokens)
     # A callback whose hand-over to the webhook engine was lost (the process died between the job's

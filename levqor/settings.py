@@ -75,7 +75,6 @@ INSTALLED_APPS = [
     "csp",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Redoc's files, served from our static files (the /api/v1/docs page)
-    "django_q",
     "levqor.apps.LevqorConfig",
     "levqor.webhooks.apps.WebhooksConfig",  # the one outbound-webhook engine (endpoints, deliveries)
     "accounts",
@@ -85,6 +84,9 @@ INSTALLED_APPS = [
     "marketplace",  # Stripe billing (customers, subscriptions, Checkout, its webhook); later the marketplace
     "waffle",  # feature flags and switches (intelligence: flags, stabilize mode)
     "intelligence",
+    # After jobs: an app listed earlier wins a management command's name, and jobs' `qcluster`
+    # (django-q2's, plus the reaper and an orderly stop: jobs/cluster.py) must be the one run.
+    "django_q",
 ]
 
 # Order matters: everything that writes headers (correlation id, security headers, CSP, CORS)
@@ -221,7 +223,9 @@ Q_CLUSTER = {
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
-    Q_CLUSTER.update({"orm": "default", "bulk": 10, "poll": 0.05})
+    # The embedded queue: a table in our SQLite database, read by a broker whose pusher sleeps on a
+    # wake-up poked by each enqueue after its commit (jobs/orm_broker.py), not polling every `poll`.
+    Q_CLUSTER.update({"orm": "default", "bulk": 10, "poll": 0.05, "broker_class": "jobs.orm_broker.OrmBroker"})
 
 # --- Auth --------------------------------------------------------------------------------
 LOGIN_URL = "/login"
@@ -366,6 +370,19 @@ FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 WORKER_ASYNC_COMMIT = env_bool("WORKER_ASYNC_COMMIT", True)
 # One run token runs due jobs one after another for up to this long (see jobs.execution.job_run_due).
 WORKER_BATCH_SECONDS = float(os.environ.get("WORKER_BATCH_SECONDS", "5"))
+# The embedded (ORM) queue's pusher waits this long at most for an enqueue's wake-up before it looks
+# at the table anyway (jobs/orm_broker.py): what a lost wake-up costs, and the idle cluster's only poll.
+WORKER_ORM_WAKE_MAX_WAIT_SECONDS = float(os.environ.get("WORKER_ORM_WAKE_MAX_WAIT_SECONDS", "1"))
+# The lease reaper (jobs.execution.job_reap) runs in each qcluster's main process this often (jobs/cluster.py):
+# a job whose worker died runs again within its lease plus this, whatever the queue holds.
+JOB_REAPER_INTERVAL_SECONDS = float(os.environ.get("JOB_REAPER_INTERVAL_SECONDS", "5"))
+# Sweeps that hand over again what a lost task left behind, also run by that loop at these intervals
+# (seconds), beside their schedules: their own queued message can be lost with the broker.
+CLUSTER_LOOP_SWEEPS = [
+    ("levqor.webhooks.tasks.webhook_deliveries_sweep", 120),
+    ("intelligence.tasks.alert_deliveries_sweep", 120),
+    ("marketplace.tasks.stripe_events_sweep", 300),
+]
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = int(os.environ.get("WORKER_HEARTBEAT_MAX_AGE_SECONDS", "150"))
 # http.request and callbacks refuse private, loopback and link-local targets unless allowed.
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", DEBUG)

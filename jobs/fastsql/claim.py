@@ -48,12 +48,23 @@ def _claim_postgres(*, now, worker: str, leases: Mapping[str, float], default_le
                     min_priority: int) -> Job | None:
     """The claim as one statement: pick (SKIP LOCKED), mark running under a lease, log the
     'started' event. One round trip and one commit instead of five (see bench/README.md)."""
+    ctes, params = claim_postgres_ctes(now=now, worker=worker, leases=leases, default_lease=default_lease,
+                                       min_priority=min_priority)
+    with build.db().cursor() as cursor:  # one statement: atomic on its own
+        cursor.execute(f"WITH {ctes} SELECT * FROM claimed", params)  # noqa: S608 (our SQL; values are parameters)
+        return claimed_read(cursor.fetchone())
+
+
+def claim_postgres_ctes(*, now, worker: str, leases: Mapping[str, float], default_lease: float,
+                        min_priority: int) -> tuple[str, list]:
+    """The claim's common table expressions (picked, claimed: the job's CLAIM_FIELDS, claim_logged)
+    and their parameters, to put in a WITH clause: alone, or after a finish (jobs.fastsql.finish)."""
     # The lease length per workflow as a SQL CASE, so the claim needs no second round trip.
     lease_sql = "CASE j.workflow " + " ".join("WHEN %s THEN %s" for _ in leases) + " ELSE %s END"
     lease_params = [v for name, seconds in leases.items() for v in (name, seconds)] + [default_lease]
     event_table, job_table = JobEvent._meta.db_table, Job._meta.db_table
-    statement = f"""
-        WITH picked AS (
+    ctes = f"""
+        picked AS (
             SELECT id FROM {job_table}
             WHERE status = 'queued' AND next_attempt_at <= %s AND priority >= %s
             ORDER BY priority DESC, created_at ASC
@@ -64,17 +75,19 @@ def _claim_postgres(*, now, worker: str, leases: Mapping[str, float], default_le
                 lease_expires_at = %s + make_interval(secs => {lease_sql}), worker = %s, updated_at = %s
             FROM picked WHERE j.id = picked.id
             RETURNING {_returning("j")}
-        ), logged AS (
+        ), claim_logged AS (
             INSERT INTO {event_table} (job_id, kind, attempt, from_status, to_status, duration_ms, error_code,
                                        error_message, data, at)
             SELECT id, 'started', attempts, 'queued', 'running', NULL, '', '', %s::jsonb, %s FROM claimed
         )
-        SELECT * FROM claimed
     """  # noqa: S608  (table names come from our models; every value is a parameter)
     params = [now, int(min_priority), now, now, *lease_params, worker, now, json.dumps({"worker": worker}), now]
-    with build.db().cursor() as cursor:  # one statement: atomic on its own
-        cursor.execute(statement, params)
-        return _claimed(cursor.fetchone())
+    return ctes, params
+
+
+def claimed_read(row) -> Job | None:
+    """The claimed job from the claim's CLAIM_FIELDS (None: nothing was due)."""
+    return _claimed(row)
 
 
 def _claim_sqlite(*, now, worker: str, leases: Mapping[str, float], default_lease: float,
@@ -84,7 +97,8 @@ def _claim_sqlite(*, now, worker: str, leases: Mapping[str, float], default_leas
     connection = build.db()
     ops, table = connection.ops, Job._meta.db_table
     at = ops.adapt_datetimefield_value(now)
-    with transaction.atomic():
+    # savepoint=False: inside a finish's transaction (jobs.fastsql.finish) the claim adds no savepoint.
+    with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT id, workflow FROM {table} WHERE status = 'queued' AND next_attempt_at <= %s "  # noqa: S608
                            "AND priority >= %s ORDER BY priority DESC, created_at ASC LIMIT 1", [at, int(min_priority)])

@@ -9,23 +9,39 @@ from decimal import Decimal
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from jobs.fastsql import build
+from jobs.fastsql import build, claim
 from jobs.models import DailySpend, Job, JobEvent
 from jobs.services import spend_adjust
+from levqor.webhooks.models import WebhookEndpoint
+
+# Whether the job's owner has an enabled account endpoint (read in the finishing statement): when it
+# has none and the job no callback_url, the hand-over after the commit (jobs.callbacks, two ORM
+# queries) has nothing to do and is skipped. Which event types an endpoint takes is the hand-over's
+# own check; this only says whether it can find anything.
+_ENDPOINTS_SQL = (f"EXISTS (SELECT 1 FROM {WebhookEndpoint._meta.db_table} e WHERE e.owner_id = {{job}}.owner_id "  # noqa: S608
+                  f"AND e.audience = '{WebhookEndpoint.Audience.ACCOUNT}' AND e.enabled)")
 
 
 def job_finish_final(job: Job, *, status: str, result, run_cost: Decimal, error_code: str, error_message: str,
-                     events: list[JobEvent], now) -> str | None:
+                     events: list[JobEvent], now, endpoints_wanted: bool = True,
+                     claim_next: dict | None = None) -> tuple[tuple[str, bool] | None, Job | None]:
     """Record a final status for the attempt `job` is on, only if that attempt still holds the job
     (still running, same attempt count): the status, result, error and finish time, run_cost added
     to the actual cost, the events inserted, the day's spend moved by run_cost minus the reserved
     estimate, and a callback marked pending when the job has a callback_url. None when the lease
-    was lost (nothing is written); else the job's callback_url ("" when it has none)."""
+    was lost (nothing is written); else (the job's callback_url, "" when it has none; whether its
+    owner has an enabled account endpoint, asked only when endpoints_wanted, else False).
+
+    With claim_next (jobs.fastsql.claim.job_claim's keyword arguments, its `now` this `now`), the
+    worker's next job is claimed in the same round trip (PostgreSQL: the same statement; SQLite:
+    the same IMMEDIATE transaction), starting when this one ends: its lease starts as it does alone.
+    Returns (what is said above, the next job claimed or None)."""
+    kwargs = {"status": status, "result": result, "run_cost": run_cost, "error_code": error_code,
+              "error_message": error_message, "events": events, "now": now, "endpoints_wanted": endpoints_wanted,
+              "claim_next": claim_next}
     if build.db().vendor == "postgresql":
-        return _finish_postgres(job, status=status, result=result, run_cost=run_cost, error_code=error_code,
-                                error_message=error_message, events=events, now=now)
-    return _finish_sqlite(job, status=status, result=result, run_cost=run_cost, error_code=error_code,
-                          error_message=error_message, events=events, now=now)
+        return _finish_postgres(job, **kwargs)
+    return _finish_sqlite(job, **kwargs)
 
 
 def _final_update_sql(json_cast: str) -> str:
@@ -47,8 +63,8 @@ def _final_update_params(job: Job, *, status: str, result, run_cost, error_code:
 
 
 def _finish_postgres(job: Job, *, status: str, result, run_cost: Decimal, error_code: str, error_message: str,
-                     events: list[JobEvent], now) -> str | None:
-    """All of it as one statement, in one round trip."""
+                     events: list[JobEvent], now, endpoints_wanted: bool, claim_next: dict | None):
+    """All of it as one statement, in one round trip (with the next claim when asked)."""
     delta = run_cost - job.estimated_cost
     rows_sql = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb, %s::numeric)"] * len(events))
     rows = [v for e in events for v in (e.kind, e.to_status, e.duration_ms, e.error_code, e.error_message,
@@ -68,31 +84,57 @@ def _finish_postgres(job: Job, *, status: str, result, run_cost: Decimal, error_
             WHERE %s AND d.owner_id = finished.owner_id AND d.day = finished.spend_day
               AND d.livemode = finished.livemode
         )
-        SELECT id, callback_url FROM finished
+        {{claim_ctes}}
+        SELECT f.id, f.callback_url, f.endpoints{{claimed_columns}} FROM (SELECT 1) AS one
+        LEFT JOIN (SELECT id, callback_url, %s AND {_ENDPOINTS_SQL.format(job="finished")} AS endpoints
+                   FROM finished) AS f ON true
+        {{claimed_join}}
     """  # noqa: S608  (table names come from our models; every value is a parameter)
     params = [*_final_update_params(job, status=status, result=result, run_cost=run_cost, error_code=error_code,
                                     error_message=error_message, at=now, job_id=job.pk),
               job.attempts, now, *rows, delta, delta != 0]
+    if claim_next is None:
+        statement = statement.format(claim_ctes="", claimed_columns="", claimed_join="")
+    else:
+        ctes, claim_params = claim.claim_postgres_ctes(**claim_next)
+        statement = statement.format(claim_ctes=", " + ctes, claimed_columns=", c.*",
+                                     claimed_join="LEFT JOIN claimed AS c ON true")
+        params += claim_params
+    params.append(endpoints_wanted)
     with build.db().cursor() as cursor:
         cursor.execute(statement, params)
-        finished = cursor.fetchone()
-    return None if finished is None else finished[1]
+        row = cursor.fetchone()
+    finished = None if row[0] is None else (row[1], bool(row[2]))
+    following = None if claim_next is None or row[3] is None else claim.claimed_read(row[3:])
+    return finished, following
 
 
 def _finish_sqlite(job: Job, *, status: str, result, run_cost: Decimal, error_code: str, error_message: str,
-                   events: list[JobEvent], now) -> str | None:
-    """The compare-and-set with SQL built once, then the events and the spend, in one transaction."""
+                   events: list[JobEvent], now, endpoints_wanted: bool, claim_next: dict | None):
+    """The compare-and-set with SQL built once, then the events and the spend, in one transaction
+    (and the next claim in it when asked)."""
+    with transaction.atomic():
+        finished = _finish_sqlite_writes(job, status=status, result=result, run_cost=run_cost, error_code=error_code,
+                                         error_message=error_message, events=events, now=now,
+                                         endpoints_wanted=endpoints_wanted)
+        following = None if claim_next is None else claim.job_claim(**claim_next)
+    return finished, following
+
+
+def _finish_sqlite_writes(job: Job, *, status: str, result, run_cost: Decimal, error_code: str, error_message: str,
+                          events: list[JobEvent], now, endpoints_wanted: bool) -> tuple[str, bool] | None:
+    """The finish's writes, inside the caller's transaction."""
     connection = build.db()
     at = connection.ops.adapt_datetimefield_value(now)
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"{_final_update_sql('')} RETURNING callback_url",
-                           _final_update_params(job, status=status, result=result, run_cost=str(run_cost),
-                                                error_code=error_code, error_message=error_message, at=at,
-                                                job_id=job.pk.hex))
-            finished = cursor.fetchone()
-        if finished is None:
-            return None
-        build.insert_rows(events)
-        spend_adjust(job=job, delta=run_cost - job.estimated_cost)
-    return finished[0]
+    with connection.cursor() as cursor:
+        endpoints = _ENDPOINTS_SQL.format(job=Job._meta.db_table) if endpoints_wanted else "0"
+        cursor.execute(f"{_final_update_sql('')} RETURNING callback_url, {endpoints}",
+                       _final_update_params(job, status=status, result=result, run_cost=str(run_cost),
+                                            error_code=error_code, error_message=error_message, at=at,
+                                            job_id=job.pk.hex))
+        finished = cursor.fetchone()
+    if finished is None:
+        return None
+    build.insert_rows(events)
+    spend_adjust(job=job, delta=run_cost - job.estimated_cost)
+    return finished[0], bool(finished[1])

@@ -89,7 +89,10 @@ def test_a_repeated_event_answers_200_and_does_nothing(fake_stripe, django_captu
     with django_capture_on_commit_callbacks(execute=True) as second:
         response = webhook_post(event)
     assert response.status_code == 200 and response.json()["duplicate"] is True
-    assert len(first) == 1 and second == []  # one task for the one event
+    # One task for the one event. (In the embedded mode the queue's wake-up is itself an on-commit hook
+    # when a task is enqueued inside a transaction, as everything is in a test: jobs.orm_broker.)
+    first = [hook for hook in first if getattr(hook, "__qualname__", "") != "OrmBroker.wake"]
+    assert len(first) == 1 and second == []
     tasks_drain()
     processed_at = StripeEvent.objects.get().processed_at
     webhook_post(event)
