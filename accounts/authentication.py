@@ -1,5 +1,6 @@
 """DRF authentication by API key: X-Api-Key, or Authorization: Bearer <key>."""
 
+from django.urls import Resolver404, resolve
 from rest_framework import authentication, exceptions
 
 from accounts.services import key_auth
@@ -31,6 +32,38 @@ def api_key_rate_bucket(request) -> tuple[str, str] | None:
     digest = key_auth.api_key_hash(raw)
     tier = key_auth.api_key_owner_tier(digest)
     return (digest, tier) if tier else None
+
+
+def api_key_trip_extras(request):
+    """What the rate limiter's round trip carries for a request presenting a key (levqor.ratelimit's
+    RATELIMIT_TRIP_FUNCTION): the keys' generation, and the owner's monthly quota hit when the
+    request goes to a view that is counted from the start (`quota_counted_early`: the intake,
+    whose every call by a valid key counts). None without a plausible key. A hit counted for a
+    request that is then not counted (answered before its key is checked) is taken back."""
+    raw = api_key_from_headers(request.headers)
+    if not raw or not key_auth.api_key_looks_valid(raw):
+        return None
+    return key_auth.api_key_trip_extras_for(key_auth.api_key_hash(raw), count=_counted_early(request.path_info))
+
+
+_EARLY_PATHS_MAX = 1_000
+_counted_early_paths: dict[str, bool] = {}
+
+
+def _counted_early(path: str) -> bool:
+    """Whether the view at this path is marked quota_counted_early (remembered per path)."""
+    early = _counted_early_paths.get(path)
+    if early is None:
+        try:
+            match = resolve(path)
+        except Resolver404:
+            early = False
+        else:
+            early = path.startswith(API_PREFIX) and bool(getattr(match.func, "quota_counted_early", False))
+        if len(_counted_early_paths) >= _EARLY_PATHS_MAX:
+            _counted_early_paths.clear()
+        _counted_early_paths[path] = early
+    return early
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):

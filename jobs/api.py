@@ -237,6 +237,9 @@ def intake_fast_path(view_class: type[APIView], *, legacy: bool, render):
         response["Vary"] = "Accept"
         return response
 
+    # Every POST by a valid key counts against the quota (the DRF view's too): the rate limiter's
+    # round trip may count it (accounts.authentication.api_key_trip_extras).
+    view.quota_counted_early = True
     return view
 
 

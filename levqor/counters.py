@@ -18,16 +18,19 @@ into the same buckets, and all counters of a call are counted in one pipelined r
 local-memory cache in the embedded single-process mode (an add, then an incr, per counter).
 """
 
+import contextlib
 import hashlib
 import logging
 import zlib
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
 from django.utils import timezone
 from django_redis import get_redis_connection
+from redis.exceptions import NoScriptError
 
 from levqor.store import STORE_DOWN
 
@@ -83,6 +86,34 @@ def _cache_key(counter: Counter, window_end: int) -> str:
     return settings.RATELIMIT_CACHE_PREFIX + hashlib.sha256(raw).hexdigest()
 
 
+# (cache alias, counter, window end) -> the counter's key as the cache makes it: the same few
+# buckets are counted all minute long, and a SHA-256 and the cache's key function per counter and
+# request were a good part of the rate limit's own cost.
+_made_keys: dict = {}
+_MADE_KEYS_MAX = 10_000
+
+
+def _made_key(cache, counter: Counter, window_end: int) -> str:
+    memo = (settings.RATELIMIT_CACHE_PREFIX, cache.key_prefix, cache.version, counter, window_end)
+    key = _made_keys.get(memo)
+    if key is None:
+        if len(_made_keys) >= _MADE_KEYS_MAX:
+            _made_keys.clear()  # windows move on: start over rather than grow
+        key = _made_keys[memo] = cache.make_key(_cache_key(counter, window_end))
+    return key
+
+
+def _plain_key(counter: Counter, window_end: int) -> str:
+    """_cache_key, remembered per window (for caches that make their own keys)."""
+    memo = (settings.RATELIMIT_CACHE_PREFIX, counter, window_end)
+    key = _made_keys.get(memo)
+    if key is None:
+        if len(_made_keys) >= _MADE_KEYS_MAX:
+            _made_keys.clear()
+        key = _made_keys[memo] = _cache_key(counter, window_end)
+    return key
+
+
 def _is_redis(cache) -> bool:
     return type(cache).__module__.startswith("django_redis")
 
@@ -116,15 +147,105 @@ def _riders_join(pipe) -> list[tuple[Callable, int, int]]:
     return joined
 
 
-def _count_on_redis(cache, counters: Sequence[Counter], ends: list[int]) -> list[int]:
-    """INCR every counter in one round trip; SET NX EX first gives a new window's counter its
-    expiry. The keys are the cache's own (its KEY_PREFIX and version), so the cache API reads
-    and clears them like any other entry. Riders' commands (if any) follow in the same trip."""
-    pipe = get_redis_connection(settings.RATELIMIT_USE_CACHE, write=True).pipeline(transaction=False)
-    for counter, end in zip(counters, ends, strict=True):
-        key = cache.make_key(_cache_key(counter, end))
-        pipe.set(key, 0, ex=counter.period + EXPIRY_MARGIN_SECONDS, nx=True)
-        pipe.incr(key)
+# --- a request's round trip: its counters, a few reads and one hard limit ---------------------------
+
+
+@dataclass(frozen=True)
+class HardLimit:
+    """One hit against a hard limit (a monthly quota), sent in the same round trip as the counters.
+    It is counted only when none of the counters is over its limit (a refused request is not
+    counted), when `guard_key` still holds `guard_value` (e.g. the API keys' generation the caller's
+    idea of the owner came from) and when its counter exists (a missing one must first be seeded
+    from its durable copy, by the caller). A hit over `limit` is taken back at once, atomically."""
+
+    key: str  # cache key of the count (the cache's own prefix is added)
+    limit: int | None  # None: unlimited
+    guard_key: str
+    guard_value: int
+
+
+# What became of a HardLimit's hit (Trip.hard_outcome).
+HARD_COUNTED = "counted"  # counted: Trip.hard_count is the count, this hit included
+HARD_OVER = "over"  # over the limit: not counted (taken back); Trip.hard_count is what it would have been
+HARD_SKIPPED = "skipped"  # not tried: a counter was over its limit, or the guard changed
+HARD_MISSING = "missing"  # not tried: the count is not in the cache (seed it first)
+
+
+@dataclass
+class Trip:
+    """What one round trip counted and read (count_request)."""
+
+    usages: list[Usage]
+    reads: dict[str, int | None]  # each read key's integer value (None: absent or not an integer)
+    hard: HardLimit | None = None
+    hard_outcome: str | None = None
+    hard_count: int | None = None
+    consumed: bool = False  # the hard hit's count was used by whoever it was counted for (trip_take_back)
+
+
+# One script for the whole trip, so the hard hit can depend on the counters and the guard. KEYS: the
+# n counters' keys, the reads' keys, then (with a hard hit) its guard key and its key. ARGV: n, the
+# number of reads, each counter's expiry and limit, then (with a hard hit) its limit (-1: none) and
+# the guard's expected value. Returns the n counts, the reads ('' when absent), then the hard hit's
+# outcome and count.
+_TRIP_LUA = """
+local n, nr = tonumber(ARGV[1]), tonumber(ARGV[2])
+local out, over = {}, false
+for i = 1, n do
+  local c = redis.call('INCR', KEYS[i])
+  if c == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1 + 2 * i]) end  -- a new window's first hit
+  out[i] = c
+  if c > tonumber(ARGV[2 + 2 * i]) then over = true end
+end
+for j = 1, nr do
+  out[n + j] = redis.call('GET', KEYS[n + j]) or ''
+end
+if #KEYS > n + nr then
+  local guard, hard = KEYS[n + nr + 1], KEYS[n + nr + 2]
+  local limit, expected = tonumber(ARGV[3 + 2 * n]), ARGV[4 + 2 * n]
+  if over or redis.call('GET', guard) ~= expected then
+    out[n + nr + 1], out[n + nr + 2] = 'skipped', 0
+  elseif redis.call('EXISTS', hard) == 0 then
+    out[n + nr + 1], out[n + nr + 2] = 'missing', 0
+  else
+    local calls = redis.call('INCR', hard)
+    if limit >= 0 and calls > limit then
+      redis.call('DECR', hard)
+      out[n + nr + 1] = 'over'
+    else
+      out[n + nr + 1] = 'counted'
+    end
+    out[n + nr + 2] = calls
+  end
+end
+return out
+"""
+_TRIP_SHA = hashlib.sha1(_TRIP_LUA.encode()).hexdigest()  # noqa: S324 (Redis names scripts by SHA-1)
+
+
+def _int_or_none(value) -> int | None:
+    if value is None or value == b"" or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _trip_on_redis(cache, counters: Sequence[Counter], ends: list[int], reads: Sequence[str],
+                   hard: HardLimit | None) -> tuple[list[int], list, str | None, int | None]:
+    """The whole trip as one script call in one pipelined round trip, riders' commands after it."""
+    keys = [_made_key(cache, c, end) for c, end in zip(counters, ends, strict=True)]
+    keys += [cache.make_key(name) for name in reads]
+    args: list = [len(counters), len(reads)]
+    for counter in counters:
+        args += [counter.period + EXPIRY_MARGIN_SECONDS, counter.limit]
+    if hard is not None:
+        keys += [cache.make_key(hard.guard_key), cache.make_key(hard.key)]
+        args += [-1 if hard.limit is None else hard.limit, hard.guard_value]
+    connection = get_redis_connection(settings.RATELIMIT_USE_CACHE, write=True)
+    pipe = connection.pipeline(transaction=False)
+    pipe.evalsha(_TRIP_SHA, len(keys), *keys, *args)
     riders = _riders_join(pipe) if _pipeline_riders else []
     try:
         replies = pipe.execute(raise_on_error=False)
@@ -134,27 +255,104 @@ def _count_on_redis(cache, counters: Sequence[Counter], ends: list[int]) -> list
         raise
     for done, start, end in riders:
         done(not any(isinstance(reply, Exception) for reply in replies[start:end]))
-    own = replies[:2 * len(counters)]
-    for reply in own:
-        if isinstance(reply, Exception):
-            raise reply
-    return [int(n) for n in own[1::2]]
+    reply = replies[0]
+    if isinstance(reply, NoScriptError):  # Redis restarted (or its scripts were flushed): send the script itself
+        reply = connection.eval(_TRIP_LUA, len(keys), *keys, *args)
+    elif isinstance(reply, Exception):
+        raise reply
+    n, nr = len(counters), len(reads)
+    outcome = count = None
+    if hard is not None:
+        raw = reply[n + nr]
+        outcome, count = (raw.decode() if isinstance(raw, bytes) else raw), int(reply[n + nr + 1])
+    return [int(x) for x in reply[:n]], list(reply[n:n + nr]), outcome, count
+
+
+def _count_on_redis(cache, counters: Sequence[Counter], ends: list[int]) -> list[int]:
+    """The counters alone, in one round trip (the trip's script, with nothing else)."""
+    return _trip_on_redis(cache, counters, ends, (), None)[0]
 
 
 def _count_in_cache(cache, counters: Sequence[Counter], ends: list[int]) -> list[int]:
-    """Any other cache: add the counter at 1 for a new window, else incr it."""
+    """Any other cache: incr the window's counter, or add it at 1 for a new window (one step per
+    counter all minute long; two at a window's first hit)."""
     counts = []
     for counter, end in zip(counters, ends, strict=True):
-        key, timeout = _cache_key(counter, end), counter.period + EXPIRY_MARGIN_SECONDS
-        if cache.add(key, 1, timeout):
-            counts.append(1)
-            continue
+        key = _plain_key(counter, end)
         try:
             counts.append(cache.incr(key))
-        except ValueError:  # the counter expired between add and incr: a new window's first hit
-            cache.add(key, 1, timeout)
+            continue
+        except ValueError:  # a new window (or one that expired just now)
+            pass
+        if cache.add(key, 1, counter.period + EXPIRY_MARGIN_SECONDS):
             counts.append(1)
+        else:  # another thread added it first
+            counts.append(cache.incr(key))
     return counts
+
+
+def _trip_in_cache(cache, counters: Sequence[Counter], ends: list[int], reads: Sequence[str],
+                   hard: HardLimit | None) -> tuple[list[int], list, str | None, int | None]:
+    """The same trip, one step at a time, on a cache in this process (the local-memory cache of the
+    embedded mode, one web process): nothing else counts in between that could see a half."""
+    counts = _count_in_cache(cache, counters, ends)
+    values = [cache.get(name) for name in reads]
+    if hard is None:
+        return counts, values, None, None
+    if any(n > c.limit for n, c in zip(counts, counters, strict=True)) or cache.get(hard.guard_key) != hard.guard_value:
+        return counts, values, HARD_SKIPPED, 0
+    try:
+        calls = cache.incr(hard.key)
+    except ValueError:
+        return counts, values, HARD_MISSING, 0
+    if hard.limit is not None and calls > hard.limit:
+        with contextlib.suppress(ValueError):
+            cache.decr(hard.key)
+        return counts, values, HARD_OVER, calls
+    return counts, values, HARD_COUNTED, calls
+
+
+def count_request(counters: Sequence[Counter], *, reads: Sequence[str] = (), hard: HardLimit | None = None) -> Trip:
+    """Everything a request counts and reads in the shared cache, in one round trip on Redis (one
+    script): a hit into each counter's current window (as count_hits), the integer values of `reads`,
+    and the hard limit's hit (see HardLimit), plus the pipeline riders' commands. Raises the cache's
+    error when it cannot be reached."""
+    now = _now()
+    ends = [_window_end(c, now) for c in counters]
+    cache = caches[settings.RATELIMIT_USE_CACHE]
+    if not counters and not reads and hard is None:
+        return Trip([], {})
+    counts, values, outcome, count = (_trip_on_redis if _is_redis(cache) else _trip_in_cache)(
+        cache, counters, ends, reads, hard)
+    return Trip([Usage(c, n, end) for c, n, end in zip(counters, counts, ends, strict=True)],
+                {name: _int_or_none(v) for name, v in zip(reads, values, strict=True)}, hard, outcome, count)
+
+
+def trip_take_back(trip: Trip | None) -> None:
+    """The hard hit was counted for a call that, in the end, was not one to count (answered before
+    its key was checked, or its key turned out unusable): take it back, once."""
+    if trip is None or trip.consumed or trip.hard_outcome != HARD_COUNTED:
+        return
+    trip.consumed = True
+    with contextlib.suppress(ValueError, *COUNTERS_DOWN):
+        caches[settings.RATELIMIT_USE_CACHE].decr(trip.hard.key)
+
+
+# The trip of the request being served (set by levqor.ratelimit's middleware around the rest of the
+# request), for the code below it that would otherwise ask the cache again (key authentication).
+_current_trip: ContextVar[Trip | None] = ContextVar("levqor_request_trip", default=None)
+
+
+def request_trip() -> Trip | None:
+    return _current_trip.get()
+
+
+def request_trip_set(trip: Trip | None):
+    return _current_trip.set(trip)
+
+
+def request_trip_reset(token) -> None:
+    _current_trip.reset(token)
 
 
 def count_hits(counters: Sequence[Counter]) -> list[Usage]:
@@ -163,11 +361,7 @@ def count_hits(counters: Sequence[Counter]) -> list[Usage]:
     Counts whatever RATELIMIT_ENABLE says: that setting switches off the middleware's limits only."""
     if not counters:
         return []
-    now = _now()
-    ends = [_window_end(c, now) for c in counters]
-    cache = caches[settings.RATELIMIT_USE_CACHE]
-    counts = (_count_on_redis if _is_redis(cache) else _count_in_cache)(cache, counters, ends)
-    return [Usage(c, n, end) for c, n, end in zip(counters, counts, ends, strict=True)]
+    return count_request(counters).usages
 
 
 def last_to_reset(usages: Sequence[Usage]) -> Usage | None:

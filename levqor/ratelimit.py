@@ -1,7 +1,10 @@
 """The site's rate limits, as one middleware (so the intake fast path, which skips DRF, is covered
 as much as any DRF view): per minute, writes per client IP on /api/, all of /api/ together, per
 client IP on the old service's sensitive prefixes, and per API key by its owner's tier. Counted
-by levqor.counters (one pipelined round trip on Redis)."""
+by levqor.counters in one round trip on Redis, which also carries what the rest of the request
+would otherwise ask the cache for (RATELIMIT_TRIP_FUNCTION: the API keys' generation and the
+monthly quota's hit, see accounts.authentication.api_key_trip_extras); the trip is left for the
+code below (levqor.counters.request_trip) for the length of the request."""
 
 from functools import lru_cache
 
@@ -10,7 +13,16 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from levqor.client_ip import client_ip
-from levqor.counters import COUNTERS_DOWN, Counter, Usage, count_hits, last_to_reset
+from levqor.counters import (
+    COUNTERS_DOWN,
+    Counter,
+    Usage,
+    count_request,
+    last_to_reset,
+    request_trip_reset,
+    request_trip_set,
+    trip_take_back,
+)
 from levqor.errors import AppError, ErrorCode
 from levqor.http_errors import error_response, store_down_response
 
@@ -62,9 +74,23 @@ def _key_tier_function():
     return import_string(settings.RATELIMIT_KEY_TIER_FUNCTION)
 
 
+@lru_cache(maxsize=1)
+def _trip_function():
+    return import_string(settings.RATELIMIT_TRIP_FUNCTION) if settings.RATELIMIT_TRIP_FUNCTION else None
+
+
 def _clear(*, setting, **kwargs):
     if setting == "RATELIMIT_KEY_TIER_FUNCTION":
         _key_tier_function.cache_clear()
+    if setting == "RATELIMIT_TRIP_FUNCTION":
+        _trip_function.cache_clear()
+
+
+def _trip_extras(request) -> tuple[tuple[str, ...], object]:
+    """(reads, hard limit) the rest of the request wants in the counters' round trip."""
+    function = _trip_function()
+    extras = function(request) if function is not None else None
+    return extras if extras is not None else ((), None)
 
 
 setting_changed.connect(_clear)
@@ -85,13 +111,15 @@ class RateLimitMiddleware:
 
     def __call__(self, request):
         try:
-            counters = counters_for(request)
-            usages = count_hits(counters) if settings.RATELIMIT_ENABLE else []
+            counters = counters_for(request) if settings.RATELIMIT_ENABLE else []
+            if not counters:
+                return self.get_response(request)
+            reads, hard = _trip_extras(request)
+            trip = count_request(counters, reads=reads, hard=hard)
         except COUNTERS_DOWN:
             # Without its counters no limit can be kept: say so rather than serve unlimited.
             return store_down_response()
-        if not usages:
-            return self.get_response(request)
+        usages = trip.usages
         usage = last_to_reset(usages)
         if usage is not None:
             retry_after = usage.retry_after
@@ -103,6 +131,12 @@ class RateLimitMiddleware:
             ))
             _headers(response, usage)
             return response
-        response = self.get_response(request)
+        token = request_trip_set(trip)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_trip_reset(token)
+            # A quota hit counted for a request answered before its key was checked (413, 404...).
+            trip_take_back(trip)
         _headers(response, min(usages, key=lambda u: (u.remaining, u.counter.limit)))
         return response

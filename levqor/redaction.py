@@ -2,6 +2,7 @@
 tokens, passwords, Authorization and Cookie headers, and query or form parameters named like
 key/token/secret/password are replaced by [REDACTED] wherever they appear."""
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -26,8 +27,20 @@ _PATTERNS = [
 ]
 
 
+_PLAIN, _SAFE, _SECRET = 0, 1, 2
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_kind(name: str) -> int:
+    """What a name says of its value, remembered: the same few names (log extras, dict keys) come
+    again on every line, and the regex was most of a request line's cost."""
+    if name.lower() in _SAFE_NAMES:
+        return _SAFE
+    return _SECRET if _SECRET_NAME.search(name) else _PLAIN
+
+
 def secret_name(name) -> bool:
-    return isinstance(name, str) and name.lower() not in _SAFE_NAMES and bool(_SECRET_NAME.search(name))
+    return isinstance(name, str) and _name_kind(name) == _SECRET
 
 
 # Every pattern above needs one of these words: text without any (most log fields: paths,
@@ -36,12 +49,24 @@ _MAY_HOLD_SECRET = re.compile(r"bearer|basic|token|lvk_|whsec_|pass|pwd|secret|k
                               re.I)
 
 
+_MEMO_TEXT_MAX = 256
+
+
 def redact_text(text: str) -> str:
+    # Short texts come again and again (methods, paths, addresses, user agents): their answer is
+    # remembered; a long one (a traceback, a message) is worked out each time.
+    return _redact_text_short(text) if len(text) <= _MEMO_TEXT_MAX else _redact_text(text)
+
+
+def _redact_text(text: str) -> str:
     if not _MAY_HOLD_SECRET.search(text):
         return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+_redact_text_short = functools.lru_cache(maxsize=4096)(_redact_text)
 
 
 def redact_value(value, name=None, _depth: int = 0):
@@ -50,9 +75,10 @@ def redact_value(value, name=None, _depth: int = 0):
     query string)."""
     if value is None or isinstance(value, bool | int | float):
         return value
-    if isinstance(name, str) and name.lower() in _SAFE_NAMES:
+    kind = _name_kind(name) if isinstance(name, str) else _PLAIN
+    if kind == _SAFE:
         return value if isinstance(value, str) and len(value) <= 20 else REDACTED
-    if secret_name(name):
+    if kind == _SECRET:
         return REDACTED
     if _depth > 8:
         return REDACTED

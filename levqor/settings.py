@@ -513,6 +513,8 @@ RATELIMIT_PER_KEY_BY_TIER = {
 # How the middleware learns a request's key bucket and tier without authenticating (levqor knows
 # no app, so it is named here): a function(request) -> (bucket, tier) or None.
 RATELIMIT_KEY_TIER_FUNCTION = "accounts.authentication.api_key_rate_bucket"
+# What else the rate limiter's round trip carries for the rest of the request (reads, the quota's hit).
+RATELIMIT_TRIP_FUNCTION = "accounts.authentication.api_key_trip_extras"
 
 # --- Operations (intelligence): flags, stabilize mode, alerts ------------------------------------
 # django-waffle keeps flags and switches in the default cache (Redis with REDIS_URL: every process

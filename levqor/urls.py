@@ -28,13 +28,9 @@ urlpatterns = [
     path("api/v1/schema", SpectacularAPIView.as_view(), name="openapi"),
     path("api/v1/docs", docs_view, name="api-docs"),
     # Each app's pages and its API (its urls and api_urls modules).
-    path("", include("accounts.urls")),
-    path("", include("jobs.urls")),
-    path("", include("compliance.urls")),
-    path("", include("intelligence.urls")),
-    path("", include("partners.urls")),
-    path("", include("levqor.webhooks.urls")),
-    path("", include("marketplace.urls")),
+    # The API first: the resolver tries patterns in order, and every API request (the intake above
+    # all) would otherwise be matched against each page's pattern before its own. No page pattern
+    # starts with api/v1/, so the order changes no route.
     path("api/v1/", include("jobs.api_urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("compliance.api_urls")),
@@ -43,6 +39,13 @@ urlpatterns = [
     path("api/v1/billing/", include("marketplace.api_urls")),
     path("api/v1/marketplace/", include("marketplace.store_api_urls")),
     path("api/v1/webhooks/", include("levqor.webhooks.api_urls")),
+    path("", include("accounts.urls")),
+    path("", include("jobs.urls")),
+    path("", include("compliance.urls")),
+    path("", include("intelligence.urls")),
+    path("", include("partners.urls")),
+    path("", include("levqor.webhooks.urls")),
+    path("", include("marketplace.urls")),
     path("api/partners", include("partners.legacy_api_urls")),  # the old service's paths
     path("api/marketplace/", include("marketplace.legacy_api_urls")),  # the old service's paths
     path("admin/operations/", include("intelligence.admin_dashboard")),  # the operations dashboard (staff)

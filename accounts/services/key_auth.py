@@ -1,22 +1,45 @@
 """Authenticating an API key: the hot path of every API request. api_key_authenticate_request
 is the one check of a request's key, whichever way the request is served (DRF's authentication
-class, the intake fast path). A key's lookup is cached (shared cache, as plain column values),
-its last use is written at most once a minute, and its owner's tier is remembered per process
-for the rate limit. reset() forgets what this process remembers."""
+class, the intake fast path). reset() forgets what this process remembers.
+
+A key's lookup is kept at two levels: in the shared cache (as plain column values) and, for
+LOCAL_KEY_SECONDS, in this process. Both are stamped with the keys' *generation*, a number in the
+shared cache that every change to a key or its owner replaces (api_key_cache_forget: revocation,
+rotation, expiry, an owner's tier or status), and a lookup is used only while the generation it
+was made under is still the current one. Each request reads the generation afresh, at no cost of
+its own on Redis: the rate limiter's round trip carries it (levqor.counters.request_trip), along
+with the monthly quota's hit (api_key_trip_extras_for); without that trip (no limit applies, or
+RATELIMIT_ENABLED is off), one GET reads it. So a revoked key is refused by the next request, in every process, and an intake
+makes one round trip for its key, limits and quota, where it made four.
+
+The key's last use is written at most once a minute, and its owner's tier is remembered per
+process for the rate limit's bucket."""
 
 import hashlib
+import secrets
+import threading
 import time
 
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
+from accounts.quotas import month_of, quota_limit, usage_cache_key
 from accounts.services import usage
+from levqor.counters import HardLimit, Trip, request_trip
 from levqor.errors import AppError, ErrorCode
 from levqor.tokens import secret_digest
 
 KEY_CACHE_SECONDS = 60
+# How long this process uses its own copy of a key's lookup (always checked against the current
+# generation first; this bounds what a change made behind the services' back, which forgets nothing,
+# takes to show).
+LOCAL_KEY_SECONDS = 10
+LOCAL_KEY_MAX = 10_000
+# The shared cache entry holding the keys' generation (an integer; any change replaces it).
+GENERATION_KEY = "apikey-generation"
 LAST_USED_WRITE_INTERVAL_SECONDS = 60
 # What a presented key must look like before we hash it and ask the cache: our lvk_ keys and the
 # keys imported from the old service's env lists (any printable ASCII, no spaces), within sane lengths.
@@ -31,14 +54,19 @@ _MISS = "miss"
 _last_used_asked: dict = {}
 # Key hash -> (owner's tier or None, when it was looked up), for the per-key rate limit.
 _tier_memo: dict[str, tuple[str | None, float]] = {}
+# Key hash -> (the key with its owner, or None for no such key; the generation it was looked up
+# under; when, time.monotonic). Read-only once stored: a request gets a copy (_key_copy).
+_local_keys: dict[str, tuple[ApiKey | None, int, float]] = {}
+_local_lock = threading.Lock()
 
 
 def reset() -> None:
     """Forget everything this process remembers about keys and their use (last-use asks, tiers,
-    the quota count's write memo), as a fresh process would. For tests; the shared cache is the
-    cache's own business."""
+    looked-up keys, the quota count's write memo), as a fresh process would. For tests; the shared
+    cache is the cache's own business."""
     _last_used_asked.clear()
     _tier_memo.clear()
+    _local_keys.clear()
     usage.reset()
 
 
@@ -75,14 +103,37 @@ def api_key_authenticate_request(raw_key: str, *, ip: str | None, scope: str | N
     - ApiKeyInvalid, 401 invalid_api_key, for a key that is not valid, revoked or expired;
     - AppError 429 quota_exceeded when the month's calls are used up (the call is not counted);
     - AppError 403 insufficient_scope when the key lacks the scope (the call still counts: every
-      API call by a valid key counts, whatever its answer)."""
-    api_key = api_key_authenticate(raw_key, ip=ip)
+      API call by a valid key counts, whatever its answer).
+
+    On Redis this costs no round trip of its own when the rate limiter's trip carried the
+    generation and the quota's hit (levqor.counters.request_trip: the usual intake)."""
+    api_key = api_key_authenticate(raw_key, ip=ip, trip=request_trip())
     if api_key is None:
-        raise ApiKeyInvalid()
+        raise ApiKeyInvalid()  # a quota hit the trip counted for it is taken back by the rate limiter
     if counted:
         usage.api_usage_count(api_key=api_key)
     api_key_scope_check(api_key, scope)
     return api_key
+
+
+def api_key_trip_extras_for(key_hash: str, *, count: bool) -> tuple[tuple[str, ...], HardLimit | None]:
+    """What a request presenting the key with this hash wants in its counters' round trip: the
+    keys' generation, and (count: the request is one the quota counts) the hit of its owner's
+    monthly quota, guarded by the generation this process's copy of the key was made under, so a
+    key changed meanwhile is not counted by a stale idea of whose it is. No hit when this process
+    does not know the key, or knows it unusable (authentication then decides, as without the trip)."""
+    if not count:
+        return (GENERATION_KEY,), None
+    entry = _local_keys.get(key_hash)
+    if entry is None or entry[0] is None:
+        return (GENERATION_KEY,), None
+    api_key, generation = entry[0], entry[1]
+    owner = api_key.owner
+    if not api_key.is_usable() or not owner.is_active:
+        return (GENERATION_KEY,), None
+    hard = HardLimit(usage_cache_key(owner.pk, month_of(timezone.now())), quota_limit(owner.tier), GENERATION_KEY,
+                     generation)
+    return (GENERATION_KEY,), hard
 
 
 def api_key_hash(raw_key: str) -> str:
@@ -94,10 +145,32 @@ def api_key_cache_key(key_hash: str) -> str:
 
 
 def api_key_cache_forget(*key_hashes: str) -> None:
-    """Drop cached key lookups, so a change to a key or its owner bites on the next request
-    rather than up to KEY_CACHE_SECONDS later."""
+    """Drop cached key lookups, so a change to a key or its owner bites on the next request, in
+    every process, rather than up to KEY_CACHE_SECONDS later: the shared entries go, and the keys'
+    generation is replaced, which every process's own copies (and any shared entry written from a
+    read made before the change) were stamped with."""
+    cache.set(GENERATION_KEY, _generation_new(), None)
+    _local_keys.clear()
     if key_hashes:
         cache.delete_many([api_key_cache_key(h) for h in key_hashes])
+
+
+def _generation_new() -> int:
+    return secrets.randbits(62)
+
+
+def _generation(trip: Trip | None) -> int:
+    """The keys' current generation: as this request's round trip read it, else read now. A cache
+    without one (new, restarted, flushed) gets a fresh one, so nothing stamped before counts."""
+    generation = trip.reads.get(GENERATION_KEY) if trip is not None else None
+    if generation is None:
+        generation = cache.get(GENERATION_KEY)
+    if not isinstance(generation, int) or isinstance(generation, bool):
+        fresh = _generation_new()
+        generation = fresh if cache.add(GENERATION_KEY, fresh, None) else cache.get(GENERATION_KEY)
+        if not isinstance(generation, int):
+            generation = fresh
+    return generation
 
 
 def api_key_looks_valid(raw_key: str) -> bool:
@@ -106,13 +179,15 @@ def api_key_looks_valid(raw_key: str) -> bool:
             and " " not in raw_key)
 
 
-def api_key_authenticate(raw_key: str, *, ip: str | None = None) -> ApiKey | None:
-    """The usable key for this raw value, or None. Hot path: cached, at most one query; a value
-    that matches no key is remembered as a miss, so repeating it costs no query either.
-    ip, when given, is recorded as the key's last_used_ip along with last_used_at."""
+def api_key_authenticate(raw_key: str, *, ip: str | None = None, trip: Trip | None = None) -> ApiKey | None:
+    """The usable key for this raw value, or None. Hot path: no query and, given the request's trip
+    (which read the keys' generation), no round trip while this process's copy is current; else
+    the shared cache, else one query. A value that matches no key is remembered as a miss, so
+    repeating it costs no query either. ip, when given, is recorded as the key's last_used_ip along
+    with last_used_at."""
     if not api_key_looks_valid(raw_key):
         return None
-    api_key = _api_key_lookup(api_key_hash(raw_key))
+    api_key = _api_key_current(api_key_hash(raw_key), trip)
     if api_key is None:
         return None
     now = timezone.now()
@@ -131,20 +206,57 @@ def api_key_authenticate(raw_key: str, *, ip: str | None = None) -> ApiKey | Non
     return api_key
 
 
-def _api_key_lookup(digest: str) -> ApiKey | None:
-    """The key with this hash (usable or not) with its owner: from the cache, else one query. A
-    hash that matches no key is remembered as a miss, so repeating it costs no query either."""
+def _api_key_current(digest: str, trip: Trip | None) -> ApiKey | None:
+    """The key with this hash (usable or not) with its owner, as of the current generation: this
+    process's copy while it is of this generation and young enough, else the shared cache's (also
+    of this generation), else one query. Each caller gets its own copy of the instances."""
+    generation = _generation(trip)
+    tick = time.monotonic()
+    entry = _local_keys.get(digest)
+    if entry is not None and entry[1] == generation and tick - entry[2] < LOCAL_KEY_SECONDS:
+        return _key_copy(entry[0])
+    api_key = _api_key_lookup(digest, generation)
+    with _local_lock:
+        if len(_local_keys) >= LOCAL_KEY_MAX:
+            _local_keys.clear()  # many keys (or made-up ones) seen: start over rather than grow without end
+        _local_keys[digest] = (api_key, generation, tick)
+    return _key_copy(api_key)
+
+
+def _key_copy(api_key: ApiKey | None) -> ApiKey | None:
+    """A request's own instances of a remembered key and owner (a view may set attributes on them),
+    made by copying their attributes: a fraction of building them from their column values."""
+    if api_key is None:
+        return None
+    copy = _instance_copy(api_key)
+    copy.scopes = list(api_key.scopes)
+    copy.owner = _instance_copy(api_key.owner)
+    return copy
+
+
+def _instance_copy(instance):
+    copy = instance.__class__.__new__(instance.__class__)
+    copy.__dict__.update({name: value for name, value in instance.__dict__.items() if name != "_state"})
+    copy._state = ModelState()
+    copy._state.adding, copy._state.db = False, instance._state.db
+    return copy
+
+
+def _api_key_lookup(digest: str, generation: int) -> ApiKey | None:
+    """The key with this hash (usable or not) with its owner: from the shared cache when its entry
+    is of this generation, else one query. A hash that matches no key is remembered as a miss, so
+    repeating it costs no query either."""
     cache_key = api_key_cache_key(digest)
     record = cache.get(cache_key)
-    if record == _MISS:
+    if record == (_MISS, generation):
         return None
-    api_key = _key_from_record(record)
+    api_key = _key_from_record(record, generation)
     if api_key is None:
         api_key = ApiKey.objects.select_related("owner").filter(key_hash=digest).first()
         if api_key is None:
-            cache.set(cache_key, _MISS, KEY_CACHE_SECONDS)
+            cache.set(cache_key, (_MISS, generation), KEY_CACHE_SECONDS)
             return None
-        cache.set(cache_key, _key_record(api_key), KEY_CACHE_SECONDS)
+        cache.set(cache_key, _key_record(api_key, generation), KEY_CACHE_SECONDS)
     return api_key
 
 
@@ -159,7 +271,7 @@ def api_key_owner_tier(key_hash: str) -> str | None:
     memo = _tier_memo.get(key_hash)
     if memo is not None and tick - memo[1] < TIER_MEMO_SECONDS:
         return memo[0]
-    api_key = _api_key_lookup(key_hash)
+    api_key = _api_key_current(key_hash, None)
     usable = api_key is not None and api_key.is_usable() and api_key.owner.is_active
     tier = api_key.owner.tier if usable else None
     if len(_tier_memo) >= TIER_MEMO_MAX:
@@ -176,17 +288,20 @@ _OWNER_FIELDS = tuple(f.attname for f in User._meta.concrete_fields)
 _RECORD_LAYOUT = hashlib.sha256(repr((_KEY_FIELDS, _OWNER_FIELDS)).encode()).hexdigest()[:16]
 
 
-def _key_record(api_key: ApiKey) -> tuple:
+def _key_record(api_key: ApiKey, generation: int) -> tuple:
     owner = api_key.owner
-    return (_RECORD_LAYOUT, tuple(getattr(api_key, name) for name in _KEY_FIELDS),
+    return (_RECORD_LAYOUT, generation, tuple(getattr(api_key, name) for name in _KEY_FIELDS),
             tuple(getattr(owner, name) for name in _OWNER_FIELDS))
 
 
-def _key_from_record(record) -> ApiKey | None:
-    if not isinstance(record, tuple) or len(record) != 3 or record[0] != _RECORD_LAYOUT:
+def _key_from_record(record, generation: int) -> ApiKey | None:
+    """The key of a cached record made under this generation (None for any other: a record read
+    from the database before a change, written after it, must not outlive the change)."""
+    if (not isinstance(record, tuple) or len(record) != 4 or record[0] != _RECORD_LAYOUT
+            or record[1] != generation):
         return None
-    api_key = ApiKey.from_db(DEFAULT_DB_ALIAS, _KEY_FIELDS, record[1])
-    api_key.owner = User.from_db(DEFAULT_DB_ALIAS, _OWNER_FIELDS, record[2])
+    api_key = ApiKey.from_db(DEFAULT_DB_ALIAS, _KEY_FIELDS, record[2])
+    api_key.owner = User.from_db(DEFAULT_DB_ALIAS, _OWNER_FIELDS, record[3])
     return api_key
 
 

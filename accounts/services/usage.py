@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.fastsql.usage import usage_row_add_one, usage_row_persist
 from accounts.models import ApiKey
 from accounts.quotas import Usage, month_before, month_of, month_reset_at, quota_limit, usage_cache_key
+from levqor.counters import HARD_COUNTED, HARD_OVER, request_trip
 from levqor.errors import AppError, ErrorCode
 
 # How long a month's counter outlives the month, so a late reader still finds it.
@@ -33,22 +34,34 @@ def api_usage_count(*, api_key: ApiKey, now: datetime | None = None) -> Usage:
     The count is one atomic increment in the shared cache (Redis: one round trip, shared by all
     processes). The month's row in ApiUsage is its durable copy: written when the counter is
     missing (this call is counted in the row and the counter starts from it) and otherwise at
-    most once a minute per owner, so a cache restart loses at most the last minute's calls."""
+    most once a minute per owner, so a cache restart loses at most the last minute's calls.
+
+    The request's round trip (levqor.counters.request_trip, the rate limiter's) may already have
+    counted this call (or refused it over the limit, not counted) in one atomic step: then that
+    count is used, and the cache is not asked again."""
     now = now or timezone.now()
     owner = api_key.owner
     month = month_of(now)
     reset_at = month_reset_at(month)
     cache_key = usage_cache_key(owner.pk, month)
-    try:
-        calls = cache.incr(cache_key)
-    except ValueError:
-        calls = _usage_seed(owner_id=owner.pk, month=month, cache_key=cache_key, now=now, reset_at=reset_at)
     limit = quota_limit(owner.tier)
-    if limit is not None and calls > limit:
-        # A refused call is not executed, so it is not counted either.
-        with contextlib.suppress(ValueError):
-            cache.decr(cache_key)
-        raise _quota_exceeded(tier=owner.tier, limit=limit, reset_at=reset_at, now=now)
+    trip = request_trip()
+    if (trip is not None and trip.hard is not None and trip.hard.key == cache_key and not trip.consumed
+            and trip.hard_outcome in (HARD_COUNTED, HARD_OVER)):
+        trip.consumed = True
+        calls = trip.hard_count
+        if trip.hard_outcome == HARD_OVER:  # already taken back, atomically
+            raise _quota_exceeded(tier=owner.tier, limit=trip.hard.limit, reset_at=reset_at, now=now)
+    else:
+        try:
+            calls = cache.incr(cache_key)
+        except ValueError:
+            calls = _usage_seed(owner_id=owner.pk, month=month, cache_key=cache_key, now=now, reset_at=reset_at)
+        if limit is not None and calls > limit:
+            # A refused call is not executed, so it is not counted either.
+            with contextlib.suppress(ValueError):
+                cache.decr(cache_key)
+            raise _quota_exceeded(tier=owner.tier, limit=limit, reset_at=reset_at, now=now)
     minute = int(now.timestamp() // 60)
     if _usage_written.get(owner.pk) != minute:
         _usage_written[owner.pk] = minute

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import ApiKey
+from levqor.request_log import request_log_flush
 from tests.conftest import post_json
 from tests.factories import api_key_for
 
@@ -31,6 +32,7 @@ def log_output(caplog):
 
 
 def request_lines(stream):
+    request_log_flush()  # the lines are written off the request path
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
     return [line for line in lines if line["logger"] == "levqor.request"]
 
@@ -93,6 +95,7 @@ def test_secrets_never_reach_any_log_line(log_output, client_for, django_user_mo
     except ValueError:
         logging.getLogger("levqor.test").exception("an error carrying secrets")
 
+    request_log_flush()  # the request lines are written off the request path
     console = stream.getvalue()
     formatted = "\n".join(logging.root.handlers[0].format(record) for record in caplog.records)
     captured = caplog.text + console + formatted
