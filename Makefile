@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint bench chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: setup
 bench: setup
 	./scripts/bench_setup.sh || echo "bench: wrk is missing (see above): the Python load generator is used" >&2
 	$(BIN)/python bench/run.py
+
+# The fault rehearsal across hosts (root; not part of make test): docs-chaos.md.
+chaos: setup
+	./scripts/chaos/run.sh $(ARGS)
 
 clean:
 	rm -rf $(VENV) var

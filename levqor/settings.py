@@ -150,6 +150,15 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(
         DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "600")),
         conn_health_checks=env_bool("CONN_HEALTH_CHECKS", False))}
+    if "postgresql" in DATABASES["default"]["ENGINE"]:
+        # A connection that stops answering (its host's link cut, a dead server) fails within
+        # seconds instead of waiting out TCP's retransmissions (~100 s after a 60 s cut, ~2 min
+        # for a connect): a worker's cancel poll blocked that long let its run go on past its
+        # lease (`make chaos`). tcp_user_timeout only counts unacknowledged data: a slow query on
+        # a live server is not cut.
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            connect_timeout=int(os.environ.get("DB_CONNECT_TIMEOUT", "5")),
+            tcp_user_timeout=int(os.environ.get("DB_TCP_USER_TIMEOUT_MS", "10000")))
     if env_bool("DB_SERVER_SIDE_BINDING", True):
         # Server-side parameters let psycopg prepare statements that a connection repeats (the
         # claim, the finish, intake), so PostgreSQL stops planning them on every job.

@@ -8,6 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry
 from referencing.exceptions import Unresolvable
@@ -33,6 +34,7 @@ class JobErrorCode(StrEnum):
     PROVIDER_ERROR = "provider_error"
     PROVIDER_REJECTED = "provider_rejected"
     PROVIDER_BAD_RESPONSE = "provider_bad_response"
+    DATABASE_UNREACHABLE = "database_unreachable"
 
 
 def schema_validator(schema: dict) -> Draft202012Validator:
@@ -105,8 +107,19 @@ class JobContext:
         now = self._clock()
         if now - self._last_cancel_poll >= self.CANCEL_POLL_SECONDS:
             self._last_cancel_poll = now
-            if self._cancel_requested():
+            try:
+                cancelled = self._cancel_requested()
+            except (OperationalError, InterfaceError) as exc:
+                # The worker lost the database (its link cut, PostgreSQL restarting): the run stops
+                # here and is retried, rather than carrying on blind past its lease (`make chaos`).
+                raise TransientJobError(JobErrorCode.DATABASE_UNREACHABLE,
+                                        "The worker lost its database connection while running the job.") from exc
+            if cancelled:
                 raise JobCancelled()
+            # The poll itself may have taken long (a connection that stopped answering): the
+            # handler goes on only within its time, so never past its lease.
+            if self.remaining() <= 0:
+                raise JobTimedOut(self.timeout_seconds)
 
     def sleep(self, seconds: float) -> None:
         """Sleep in small steps, checking for cancel and the deadline between them."""
