@@ -21,7 +21,7 @@ import threading
 import time
 
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models.base import ModelState
 from django.utils import timezone
 
@@ -148,7 +148,16 @@ def api_key_cache_forget(*key_hashes: str) -> None:
     """Drop cached key lookups, so a change to a key or its owner bites on the next request, in
     every process, rather than up to KEY_CACHE_SECONDS later: the shared entries go, and the keys'
     generation is replaced, which every process's own copies (and any shared entry written from a
-    read made before the change) were stamped with."""
+    read made before the change) were stamped with.
+
+    Inside a transaction it forgets again once the change is committed: until then another process
+    still reads the old row, and would cache it under the new generation."""
+    _forget(key_hashes)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _forget(key_hashes))
+
+
+def _forget(key_hashes) -> None:
     cache.set(GENERATION_KEY, _generation_new(), None)
     _local_keys.clear()
     if key_hashes:
@@ -317,4 +326,10 @@ def owner_saved_forget_keys(sender, instance, created=False, update_fields=None,
     if created or (update_fields is not None and not _OWNER_FIELDS_THAT_AUTHORISE & set(update_fields)):
         return  # e.g. a sign-in's last_login: nothing a key may do changed
     api_key_cache_forget(*ApiKey.objects.filter(owner=instance).values_list("key_hash", flat=True))
+
+
+def api_key_deleted_forget(sender, instance, **kwargs) -> None:
+    """post_delete receiver of ApiKey (its owner's deletion cascades to it, one signal per key): a
+    deleted key is refused on the next request in every process, like a revoked one."""
+    api_key_cache_forget(instance.key_hash)
 

@@ -261,3 +261,74 @@ def test_two_processes_counting_intakes_in_their_trips_stop_exactly_at_the_quota
     assert set(here + there) <= {202, 429}
     assert here.count(202) + there.count(202) == 30, (here, there)
     assert _calls(user) == 30
+
+
+# --- Changes saved inside a transaction, and deletions (review of issue 14) -----------------------
+
+def _auth_as_another_process(raw, out):
+    """A request served meanwhile by another process: its own connection, nothing of this one's copies."""
+    import threading
+
+    from django.db import connections
+
+    def run():
+        try:
+            key_auth._local_keys.clear()
+            out.append(api_key_authenticate(raw))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_owner_deactivated_in_a_transaction_is_refused_after_the_commit_though_read_before_it():
+    # The admin's change form saves in a transaction: a request elsewhere between the save and the
+    # commit reads the old row under the new generation; the forget after the commit drops it.
+    from django.db import transaction
+
+    user, raw = api_key_for()
+    assert api_key_authenticate(raw) is not None
+    seen = []
+    with transaction.atomic():
+        user.is_active = False
+        user.save()
+        _auth_as_another_process(raw, seen)
+    assert seen[0] is not None, "before the commit the old row is what there is"
+    key_auth._local_keys.clear()
+    assert api_key_authenticate(raw) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_key_expired_in_a_transaction_is_refused_after_the_commit():
+    from django.db import transaction
+
+    user, raw = api_key_for()
+    key = ApiKey.objects.get(owner=user)
+    assert api_key_authenticate(raw) is not None
+    seen = []
+    with transaction.atomic():
+        key.expires_at = timezone.now()
+        key.save()
+        key_auth.api_key_cache_forget(key.key_hash)
+        _auth_as_another_process(raw, seen)
+    key_auth._local_keys.clear()
+    assert api_key_authenticate(raw) is None
+
+
+def test_a_deleted_key_is_refused_on_the_next_request_everywhere():
+    user, raw = api_key_for()
+    assert api_key_authenticate(raw) is not None  # cached, shared and local
+    ApiKey.objects.filter(owner=user).delete()
+    key_auth._local_keys.clear()  # another process (or this one once its copy is old)
+    assert api_key_authenticate(raw) is None
+
+
+def test_a_deleted_owner_s_keys_are_refused_on_the_next_request():
+    user, raw = api_key_for()
+    assert api_key_authenticate(raw) is not None
+    user.delete()
+    key_auth._local_keys.clear()
+    assert api_key_authenticate(raw) is None
