@@ -19,7 +19,7 @@ from rest_framework.views import exception_handler
 
 from levqor.errors import API_KEY_CHALLENGE, AppError, ErrorCode
 from levqor.request_context import current_correlation_id
-from levqor.store import DATABASE_DOWN, STORE_DOWN
+from levqor.store import STORE_DOWN, database_down
 
 logger = logging.getLogger("levqor.errors")
 
@@ -87,7 +87,7 @@ def _from_drf(exc: exceptions.APIException, status: int) -> AppError:
 
 def api_exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every error of a DRF view in the project's shape."""
-    if isinstance(exc, (*STORE_DOWN, *DATABASE_DOWN)):
+    if isinstance(exc, STORE_DOWN) or database_down(exc):
         exc = store_down_error()
     if not isinstance(exc, AppError):
         # DRF maps Django's own Http404/PermissionDenied only inside its handler; map them first, so
@@ -121,7 +121,8 @@ def handler404(request, exception=None):
 def handler500(request):
     # Django calls this while handling the exception (a plain view's, such as the intake fast
     # path's, or a middleware's): a store or the database out of reach is a 503, not our fault.
-    if isinstance(sys.exc_info()[1], (*STORE_DOWN, *DATABASE_DOWN)):
+    exc = sys.exc_info()[1]
+    if isinstance(exc, STORE_DOWN) or database_down(exc):
         return error_response(store_down_error())
     return error_response(AppError(ErrorCode.INTERNAL_ERROR, "Something went wrong on our side."))
 

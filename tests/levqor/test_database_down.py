@@ -66,3 +66,57 @@ def test_a_bug_is_still_a_500(api, monkeypatch):
     response = post_json(_no_raise(api), "/api/v1/intake", {"workflow": "demo.flow", "payload": {}})
     assert response.status_code == 500
     assert response.json()["error"] == "internal_error"
+
+
+def _sqlite_error(sql: str) -> OperationalError:
+    import sqlite3
+
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+    except OperationalError as exc:
+        return exc
+    raise AssertionError(f"{sql!r} did not fail")
+
+
+@pytest.mark.parametrize("sql", ["SELEC 1", "SELECT * FROM no_such_table"])
+def test_our_own_sql_error_is_still_a_500_not_a_retry_later(api, monkeypatch, sql):
+    """An OperationalError that is our fault (SQLite's syntax error, a missing table or migration)
+    must not tell clients to retry: it is a bug, logged as one."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's OperationalError for our own mistakes")
+    error = _sqlite_error(sql)
+
+    def job_create(**kwargs):
+        raise error
+
+    monkeypatch.setattr(services, "job_create", job_create)
+    response = post_json(_no_raise(api), "/api/v1/intake", {"workflow": "demo.flow", "payload": {}})
+    assert response.status_code == 500
+    assert response.json()["error"] == "internal_error"
+
+
+def test_postgres_errors_are_told_apart_by_their_sqlstate():
+    from levqor.store import database_down
+
+    class PgError(Exception):
+        def __init__(self, sqlstate):
+            super().__init__("x")
+            self.sqlstate = sqlstate
+
+    def wrapped(sqlstate):
+        exc = OperationalError("x")
+        exc.__cause__ = PgError(sqlstate)
+        return exc
+
+    assert database_down(wrapped("08006"))  # connection failure
+    assert database_down(wrapped("57P01"))  # terminated by an administrator (fast restart)
+    assert database_down(wrapped("57P03"))  # cannot connect now (starting up)
+    assert not database_down(wrapped("57014"))  # a statement timeout: ours to fix
+    assert not database_down(wrapped("53300"))  # too many connections... is a capacity problem, still ours
+    assert database_down(InterfaceError("connection already closed"))
+    assert not database_down(RuntimeError("a bug"))
