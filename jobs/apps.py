@@ -24,7 +24,10 @@ def _worker_process_setup(sender, proc_name=None, **kwargs):
     from django.db import connections
     from django.db.backends.signals import connection_created
 
+    from jobs.cluster import worker_signals_ordinary
     from jobs.execution import worker_heartbeat
+
+    worker_signals_ordinary()
 
     connection_created.connect(_worker_connection_tune, dispatch_uid="jobs-worker-connection")
     for connection in connections.all(initialized_only=True):

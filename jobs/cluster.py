@@ -9,8 +9,11 @@ process, also signalled, asked the (dead) sentinel to stop through a multiproces
 notify waits for its dead sleeper: it hung until SIGKILL. Here every process forked from the main
 one blocks SIGTERM and SIGINT (an at-fork hook, so django-q2's own code is untouched): only the main
 process takes them, and stops the cluster in django-q2's order (pusher, then the workers after
-their task, then the monitor). A worker between two jobs of a run token sees the stop flag (shared
-memory, set by the main process) and hands the rest back as a new token instead of running on.
+their task, then the monitor). Workers unblock them again when they start (worker_signals_ordinary):
+a worker's SIGTERM waits briefly for the main process's stop flag and is ignored when the whole
+cluster is stopping, else it ends the worker (django-q2 terminating a worker past its timeout). A
+worker between two jobs of a run token sees the stop flag (shared memory, set by the main process)
+and hands the rest back as a new token instead of running on.
 
 The reaper (jobs.execution.job_reap) runs in the main process every JOB_REAPER_INTERVAL_SECONDS,
 from the cluster's start: not a django-q2 schedule, which waited for the scheduler's first tick
@@ -55,6 +58,36 @@ def stopping() -> bool:
 
 def _child_after_fork() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+# How long a worker given SIGTERM waits for the main process's stop flag before it takes the signal
+# as meant for itself alone (django-q2's sentinel terminating a worker past its timeout).
+WORKER_SIGTERM_GRACE_SECONDS = 2.0
+
+
+def _worker_sigterm(signum, frame) -> None:
+    """A worker's SIGTERM: when the whole group was signalled the main process raises the stop flag
+    at once, and the worker finishes its job in hand (the orderly stop takes it from there);
+    otherwise the signal was for this worker alone and it goes, as django-q2 expects of it."""
+    deadline = time.monotonic() + WORKER_SIGTERM_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        if stopping():
+            return
+        time.sleep(0.02)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def worker_signals_ordinary() -> None:
+    """In a worker process of our cluster (django-q2's post_spawn): SIGTERM and SIGINT unblocked
+    again, so django-q2's terminate of a worker past its timeout works, and a program a workflow
+    starts inherits an ordinary signal mask (a blocked mask survives exec). SIGTERM goes through
+    _worker_sigterm; SIGINT is ignored, as django-q2 has it in its children."""
+    if _stop_flag is None:
+        return  # not under our qcluster (django-q2's own, a test's in-process worker)
+    signal.signal(signal.SIGTERM, _worker_sigterm)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 def children_shield() -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -43,6 +44,37 @@ def _group_kill(proc: subprocess.Popen) -> None:
     if _group_alive(proc.pid):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below pid (from /proc: each process's parent)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def _sigterm_blocked(pid: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigBlk:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    raise AssertionError("no SigBlk line")
 
 
 def _wait_for(predicate, *, timeout: float, what: str, log) -> float:
@@ -175,3 +207,29 @@ def test_loop_sweeps_run_on_the_first_pass_then_at_their_own_interval(settings):
     assert cluster.sweeps_due_run(last_runs, 1060.0) == [f"{__name__}.failing_sweep"]
     assert cluster.sweeps_due_run(last_runs, 1120.0) == [f"{__name__}.probe_sweep", f"{__name__}.failing_sweep"]
     assert SWEPT == ["probe", "probe"]
+
+
+@pytest.mark.slow
+def test_workers_keep_ordinary_signals_and_a_worker_terminated_alone_goes(user, tmp_path):
+    """Review of issue 14: with SIGTERM blocked in every child, django-q2's terminate of a worker
+    past its timeout did nothing (and the stop then hung on it), and programs a workflow starts
+    inherited the blocked mask. Workers unblock it: SIGTERM to one worker alone (the cluster not
+    stopping) ends it, and the cluster carries on with a new one."""
+    log = tmp_path / "qcluster.log"
+    proc = _cluster_start(log)
+    try:
+        warm = job_submit(user)
+        _wait_for(lambda: Job.objects.filter(pk=warm.pk, status="succeeded").exists(), timeout=30,
+                  what="the cluster to run a first job", log=log)
+        family = _descendants(proc.pid)
+        workers = {pid for pid in family if not _sigterm_blocked(pid)}
+        assert len(workers) == settings.Q_CLUSTER["workers"], "the workers, and only they, unblocked"
+        assert family - workers, "the sentinel, pusher and monitor keep it blocked"
+        victim = min(workers)
+        os.kill(victim, signal.SIGTERM)  # what django-q2's sentinel does to a worker past its timeout
+        _wait_for(lambda: not _alive(victim), timeout=10, what="the terminated worker to go", log=log)
+        after = job_submit(user)
+        _wait_for(lambda: Job.objects.filter(pk=after.pk, status="succeeded").exists(), timeout=30,
+                  what="the cluster to run a job after losing a worker", log=log)
+    finally:
+        _group_kill(proc)
