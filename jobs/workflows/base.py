@@ -1,6 +1,7 @@
 """What a workflow is: a name, a payload schema, a cost estimate, a timeout, a retry policy
 and a handler. Handlers get a JobContext and raise JobError subclasses to fail."""
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -8,10 +9,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry
 from referencing.exceptions import Unresolvable
+
+logger = logging.getLogger("levqor.jobs")
 
 
 class JobErrorCode(StrEnum):
@@ -112,6 +115,13 @@ class JobContext:
             except (OperationalError, InterfaceError) as exc:
                 # The worker lost the database (its link cut, PostgreSQL restarting): the run stops
                 # here and is retried, rather than carrying on blind past its lease (`make chaos`).
+                # The dead connection goes, so recording the retry opens a new one (else the finish
+                # fails on it too and the job waits out its lease).
+                try:
+                    if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
+                        connection.close()
+                except Exception:  # closing a broken connection may fail as well: it is gone either way
+                    logger.warning("closing a lost database connection failed", exc_info=True)
                 raise TransientJobError(JobErrorCode.DATABASE_UNREACHABLE,
                                         "The worker lost its database connection while running the job.") from exc
             if cancelled:

@@ -84,3 +84,34 @@ def test_postgresql_connections_fail_within_seconds_when_the_server_stops_answer
     assert options["connect_timeout"] == 5 and options["tcp_user_timeout"] == 10000
     # Well inside a run's lease (its timeout + 30 s grace): a poll that hangs cannot outlive it.
     assert options["tcp_user_timeout"] / 1000 < 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_whose_connection_is_killed_mid_run_records_the_retry_at_once(user):
+    """Review of issue 14: the poll's error became a retry, but the finish then ran on the same dead
+    connection and failed too, so the job waited out its whole lease. The dead connection is closed:
+    the retry is recorded on a new one, at once."""
+    import psycopg
+    from django.db import connection
+
+    from jobs.models import Job
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: a backend to terminate")
+
+    def work(ctx, payload):
+        settings_dict = connection.settings_dict
+        with psycopg.connect(host=settings_dict["HOST"], port=settings_dict["PORT"] or 5432,
+                             user=settings_dict["USER"], dbname=settings_dict["NAME"], autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+        ctx.sleep(1)
+        return {}
+
+    flow = Workflow(name="test.connection_killed", description="t", payload_schema={"type": "object"}, handler=work,
+                    estimate_cost=lambda payload: Decimal("0.001"), timeout_seconds=5, max_attempts=3)
+    with workflow_registered(flow):
+        job = job_submit(user, "test.connection_killed")
+        job_run_next()
+    connection.close()
+    job = Job.objects.get(pk=job.pk)
+    assert (job.status, job.attempts, job.error_code) == ("queued", 1, "database_unreachable")
