@@ -154,7 +154,9 @@ def reap_once() -> dict | None:
     started = time.monotonic()
     try:
         close_old_connections()
-        report = job_reap()
+        # The heartbeat comes from a worker (jobs.dispatch.heartbeat_enqueue, a loop sweep): beating
+        # here would say the cluster's main process is up, not that its workers take tasks.
+        report = job_reap(heartbeat=False)
     except Exception:
         logger.warning("reaper pass failed; the next one tries again", exc_info=True)
         connections.close_all()

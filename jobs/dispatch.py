@@ -105,3 +105,10 @@ def queue_size() -> int:
         return _broker().queue_size() or 0
     except Exception:
         return 0
+
+
+def heartbeat_enqueue() -> None:
+    """A cluster loop sweep (CLUSTER_LOOP_SWEEPS): the worker heartbeat as a task through the
+    broker, so readiness and the uptime minutes say that workers take tasks, not merely that a
+    cluster's main process is up. Lost with the broker, the next one comes at the next interval."""
+    task_enqueue("jobs.tasks.worker_heartbeat")

@@ -301,7 +301,7 @@ def job_run_due(*, max_seconds: float | None = None) -> int:
     return ran
 
 
-def job_reap(*, now=None) -> dict:
+def job_reap(*, now=None, heartbeat: bool = True) -> dict:
     """The recurring safety net. Jobs whose lease ran out (their worker died) go back to the
     queue while attempts remain, else fail; due jobs without a waiting task get one; callbacks
     whose hand-over to the webhook engine was lost are handed over. Also the worker's heartbeat."""
@@ -358,7 +358,8 @@ def job_reap(*, now=None) -> dict:
     # Idempotency answers are kept for 24 hours; older ones go, a bounded batch per run.
     stale = IdempotencyRecord.objects.filter(created_at__lt=idempotency_cutoff(now))
     expired_keys, _ = IdempotencyRecord.objects.filter(pk__in=list(stale.values_list("pk", flat=True)[:5000])).delete()
-    worker_heartbeat()
+    if heartbeat:
+        worker_heartbeat()
     return {"requeued": requeued, "failed": failed, "tokens": tokens, "callbacks": len(lost_callbacks),
             "idempotency_expired": expired_keys}
 

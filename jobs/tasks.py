@@ -3,6 +3,7 @@
 from jobs.callbacks import job_final_notify as _final_notify
 from jobs.execution import job_reap as _reap
 from jobs.execution import job_run_due as _run_due
+from jobs.execution import worker_heartbeat as _heartbeat
 from levqor.sentry import task_errors_reported
 
 
@@ -22,3 +23,9 @@ def job_callback_deliver(job_id):
 @task_errors_reported
 def job_reap():
     return _reap()
+
+
+@task_errors_reported
+def worker_heartbeat():
+    """Sent by each cluster's loop (jobs.dispatch.heartbeat_enqueue): run by a worker, it proves one takes tasks."""
+    return _heartbeat()

@@ -379,6 +379,7 @@ JOB_REAPER_INTERVAL_SECONDS = float(os.environ.get("JOB_REAPER_INTERVAL_SECONDS"
 # Sweeps that hand over again what a lost task left behind, also run by that loop at these intervals
 # (seconds), beside their schedules: their own queued message can be lost with the broker.
 CLUSTER_LOOP_SWEEPS = [
+    ("jobs.dispatch.heartbeat_enqueue", 30),  # a worker's heartbeat, through the broker (readiness, uptime)
     ("levqor.webhooks.tasks.webhook_deliveries_sweep", 120),
     ("intelligence.tasks.alert_deliveries_sweep", 120),
     ("marketplace.tasks.stripe_events_sweep", 300),
