@@ -147,6 +147,17 @@ def _riders_join(pipe) -> list[tuple[Callable, int, int]]:
     return joined
 
 
+def _riders_done(riders, replies) -> None:
+    """Tell each rider whether its commands went through, with its own replies (None: none came)."""
+    for done, start, end in riders:
+        own = None if replies is None else replies[start:end]
+        ok = own is not None and not any(isinstance(reply, Exception) for reply in own)
+        try:
+            done(ok, own) if getattr(done, "wants_replies", False) else done(ok)
+        except Exception:  # a rider never costs the counters their answer
+            logger.warning("a pipeline rider's callback failed", exc_info=True)
+
+
 # --- a request's round trip: its counters, a few reads and one hard limit ---------------------------
 
 
@@ -181,6 +192,8 @@ class Trip:
     hard_outcome: str | None = None
     hard_count: int | None = None
     consumed: bool = False  # the hard hit's count was used by whoever it was counted for (trip_take_back)
+    added: dict[str, bool] | None = None  # each `adds` key: whether this trip set it (None: not tried)
+    added_used: set[str] | None = None  # the added keys whose owner used them (trip_add_taken)
 
 
 # One script for the whole trip, so the hard hit can depend on the counters and the guard. KEYS: the
@@ -188,6 +201,9 @@ class Trip:
 # number of reads, each counter's expiry and limit, then (with a hard hit) its limit (-1: none) and
 # the guard's expected value. Returns the n counts, the reads ('' when absent), then the hard hit's
 # outcome and count.
+# Between the reads and the hard hit: `na` adds (SET key 1 EX ttl NX, as the cache's add), KEYS
+# their keys, ARGV na (after the counters) then their expiries; each answers 1 (set), 0 (it was
+# there) or -1 (not tried: a counter refused the request).
 _TRIP_LUA = """
 local n, nr = tonumber(ARGV[1]), tonumber(ARGV[2])
 local out, over = {}, false
@@ -200,9 +216,17 @@ end
 for j = 1, nr do
   out[n + j] = redis.call('GET', KEYS[n + j]) or ''
 end
+local na = tonumber(ARGV[3 + 2 * n])
+for j = 1, na do  -- SET NX, only for a request no counter refused
+  local k = KEYS[n + nr + j]
+  if over then out[n + nr + j] = -1
+  elseif redis.call('SET', k, '1', 'EX', ARGV[3 + 2 * n + j], 'NX') then out[n + nr + j] = 1
+  else out[n + nr + j] = 0 end
+end
+nr = nr + na
 if #KEYS > n + nr then
   local guard, hard = KEYS[n + nr + 1], KEYS[n + nr + 2]
-  local limit, expected = tonumber(ARGV[3 + 2 * n]), ARGV[4 + 2 * n]
+  local limit, expected = tonumber(ARGV[4 + 2 * n + na]), ARGV[5 + 2 * n + na]
   if over or redis.call('GET', guard) ~= expected then
     out[n + nr + 1], out[n + nr + 2] = 'skipped', 0
   elseif redis.call('EXISTS', hard) == 0 then
@@ -233,13 +257,16 @@ def _int_or_none(value) -> int | None:
 
 
 def _trip_on_redis(cache, counters: Sequence[Counter], ends: list[int], reads: Sequence[str],
-                   hard: HardLimit | None) -> tuple[list[int], list, str | None, int | None]:
+                   hard: HardLimit | None, adds: Sequence[tuple[str, int]] = ()) -> tuple:
     """The whole trip as one script call in one pipelined round trip, riders' commands after it."""
     keys = [_made_key(cache, c, end) for c, end in zip(counters, ends, strict=True)]
     keys += [cache.make_key(name) for name in reads]
+    keys += [cache.make_key(name) for name, _ in adds]
     args: list = [len(counters), len(reads)]
     for counter in counters:
         args += [counter.period + EXPIRY_MARGIN_SECONDS, counter.limit]
+    args.append(len(adds))
+    args += [int(ttl) for _, ttl in adds]
     if hard is not None:
         keys += [cache.make_key(hard.guard_key), cache.make_key(hard.key)]
         args += [-1 if hard.limit is None else hard.limit, hard.guard_value]
@@ -250,22 +277,21 @@ def _trip_on_redis(cache, counters: Sequence[Counter], ends: list[int], reads: S
     try:
         replies = pipe.execute(raise_on_error=False)
     except BaseException:
-        for done, _, _ in riders:
-            done(False)
+        _riders_done(riders, None)
         raise
-    for done, start, end in riders:
-        done(not any(isinstance(reply, Exception) for reply in replies[start:end]))
+    _riders_done(riders, replies)
     reply = replies[0]
     if isinstance(reply, NoScriptError):  # Redis restarted (or its scripts were flushed): send the script itself
         reply = connection.eval(_TRIP_LUA, len(keys), *keys, *args)
     elif isinstance(reply, Exception):
         raise reply
-    n, nr = len(counters), len(reads)
+    n, nr, na = len(counters), len(reads), len(adds)
+    added = [int(x) for x in reply[n + nr:n + nr + na]]
     outcome = count = None
     if hard is not None:
-        raw = reply[n + nr]
-        outcome, count = (raw.decode() if isinstance(raw, bytes) else raw), int(reply[n + nr + 1])
-    return [int(x) for x in reply[:n]], list(reply[n:n + nr]), outcome, count
+        raw = reply[n + nr + na]
+        outcome, count = (raw.decode() if isinstance(raw, bytes) else raw), int(reply[n + nr + na + 1])
+    return [int(x) for x in reply[:n]], list(reply[n:n + nr]), outcome, count, added
 
 
 def _count_on_redis(cache, counters: Sequence[Counter], ends: list[int]) -> list[int]:
@@ -292,46 +318,75 @@ def _count_in_cache(cache, counters: Sequence[Counter], ends: list[int]) -> list
 
 
 def _trip_in_cache(cache, counters: Sequence[Counter], ends: list[int], reads: Sequence[str],
-                   hard: HardLimit | None) -> tuple[list[int], list, str | None, int | None]:
+                   hard: HardLimit | None, adds: Sequence[tuple[str, int]] = ()) -> tuple:
     """The same trip, one step at a time, on a cache in this process (the local-memory cache of the
     embedded mode, one web process): nothing else counts in between that could see a half."""
     counts = _count_in_cache(cache, counters, ends)
     values = [cache.get(name) for name in reads]
+    over = any(n > c.limit for n, c in zip(counts, counters, strict=True))
+    added = [-1 if over else int(cache.add(name, 1, ttl)) for name, ttl in adds]
     if hard is None:
-        return counts, values, None, None
-    if any(n > c.limit for n, c in zip(counts, counters, strict=True)) or cache.get(hard.guard_key) != hard.guard_value:
-        return counts, values, HARD_SKIPPED, 0
+        return counts, values, None, None, added
+    if over or cache.get(hard.guard_key) != hard.guard_value:
+        return counts, values, HARD_SKIPPED, 0, added
     try:
         calls = cache.incr(hard.key)
     except ValueError:
-        return counts, values, HARD_MISSING, 0
+        return counts, values, HARD_MISSING, 0, added
     if hard.limit is not None and calls > hard.limit:
         with contextlib.suppress(ValueError):
             cache.decr(hard.key)
-        return counts, values, HARD_OVER, calls
-    return counts, values, HARD_COUNTED, calls
+        return counts, values, HARD_OVER, calls, added
+    return counts, values, HARD_COUNTED, calls, added
 
 
-def count_request(counters: Sequence[Counter], *, reads: Sequence[str] = (), hard: HardLimit | None = None) -> Trip:
+def count_request(counters: Sequence[Counter], *, reads: Sequence[str] = (), hard: HardLimit | None = None,
+                  adds: Sequence[tuple[str, int]] = ()) -> Trip:
     """Everything a request counts and reads in the shared cache, in one round trip on Redis (one
     script): a hit into each counter's current window (as count_hits), the integer values of `reads`,
-    and the hard limit's hit (see HardLimit), plus the pipeline riders' commands. Raises the cache's
-    error when it cannot be reached."""
+    `adds` ((key, seconds): the cache's add of 1, done only when no counter refused the request;
+    Trip.added says which were set, for trip_add_taken) and the hard limit's hit (see HardLimit),
+    plus the pipeline riders' commands. Raises the cache's error when it cannot be reached."""
     now = _now()
     ends = [_window_end(c, now) for c in counters]
     cache = caches[settings.RATELIMIT_USE_CACHE]
-    if not counters and not reads and hard is None:
+    if not counters and not reads and hard is None and not adds:
         return Trip([], {})
-    counts, values, outcome, count = (_trip_on_redis if _is_redis(cache) else _trip_in_cache)(
-        cache, counters, ends, reads, hard)
+    counts, values, outcome, count, added = (_trip_on_redis if _is_redis(cache) else _trip_in_cache)(
+        cache, counters, ends, reads, hard, adds)
     return Trip([Usage(c, n, end) for c, n, end in zip(counters, counts, ends, strict=True)],
-                {name: _int_or_none(v) for name, v in zip(reads, values, strict=True)}, hard, outcome, count)
+                {name: _int_or_none(v) for name, v in zip(reads, values, strict=True)}, hard, outcome, count,
+                added={name: a == 1 for (name, _), a in zip(adds, added, strict=True) if a >= 0} if adds else None)
+
+
+def trip_add_taken(trip: Trip | None, key: str) -> bool | None:
+    """Whether the request's trip set `key` (the cache's add, done for the caller): True (set: the
+    caller does what the add guards), False (it was there), None (not in the trip: add it yourself).
+    Each key is taken once; a key set and never taken is removed at the end (trip_take_back)."""
+    if trip is None or not trip.added or key not in trip.added:
+        return None
+    if trip.added_used is None:
+        trip.added_used = set()
+    if key in trip.added_used:
+        return None
+    trip.added_used.add(key)
+    return trip.added[key]
 
 
 def trip_take_back(trip: Trip | None) -> None:
     """The hard hit was counted for a call that, in the end, was not one to count (answered before
     its key was checked, or its key turned out unusable): take it back, once."""
-    if trip is None or trip.consumed or trip.hard_outcome != HARD_COUNTED:
+    if trip is None:
+        return
+    if trip.added:
+        # A once-a-minute marker set for code that never ran (a 404, a 413): remove it, so that
+        # the minute's write is still done by the next request that gets there.
+        left = [name for name, was_set in trip.added.items() if was_set and name not in (trip.added_used or ())]
+        if left:
+            trip.added_used = (trip.added_used or set()) | set(left)
+            with contextlib.suppress(*COUNTERS_DOWN):
+                caches[settings.RATELIMIT_USE_CACHE].delete_many(left)
+    if trip.consumed or trip.hard_outcome != HARD_COUNTED:
         return
     trip.consumed = True
     with contextlib.suppress(ValueError, *COUNTERS_DOWN):

@@ -86,11 +86,14 @@ def _clear(*, setting, **kwargs):
         _trip_function.cache_clear()
 
 
-def _trip_extras(request) -> tuple[tuple[str, ...], object]:
-    """(reads, hard limit) the rest of the request wants in the counters' round trip."""
+def _trip_extras(request) -> tuple[tuple[str, ...], object, tuple]:
+    """(reads, hard limit, adds) the rest of the request wants in the counters' round trip (the trip
+    function may leave out the adds)."""
     function = _trip_function()
     extras = function(request) if function is not None else None
-    return extras if extras is not None else ((), None)
+    if extras is None:
+        return (), None, ()
+    return extras if len(extras) == 3 else (*extras, ())
 
 
 setting_changed.connect(_clear)
@@ -114,8 +117,8 @@ class RateLimitMiddleware:
             counters = counters_for(request) if settings.RATELIMIT_ENABLE else []
             if not counters:
                 return self.get_response(request)
-            reads, hard = _trip_extras(request)
-            trip = count_request(counters, reads=reads, hard=hard)
+            reads, hard, adds = _trip_extras(request)
+            trip = count_request(counters, reads=reads, hard=hard, adds=adds)
         except COUNTERS_DOWN:
             # Without its counters no limit can be kept: say so rather than serve unlimited.
             return store_down_response()

@@ -28,7 +28,7 @@ from django.utils import timezone
 from accounts.models import ApiKey, User
 from accounts.quotas import month_of, quota_limit, usage_cache_key
 from accounts.services import usage
-from levqor.counters import HardLimit, Trip, request_trip
+from levqor.counters import HardLimit, Trip, request_trip, trip_add_taken
 from levqor.errors import AppError, ErrorCode
 from levqor.tokens import secret_digest
 
@@ -116,24 +116,36 @@ def api_key_authenticate_request(raw_key: str, *, ip: str | None, scope: str | N
     return api_key
 
 
-def api_key_trip_extras_for(key_hash: str, *, count: bool) -> tuple[tuple[str, ...], HardLimit | None]:
+def api_key_trip_extras_for(key_hash: str, *, count: bool) -> tuple[tuple[str, ...], HardLimit | None, tuple]:
     """What a request presenting the key with this hash wants in its counters' round trip: the
     keys' generation, and (count: the request is one the quota counts) the hit of its owner's
     monthly quota, guarded by the generation this process's copy of the key was made under, so a
     key changed meanwhile is not counted by a stale idea of whose it is. No hit when this process
-    does not know the key, or knows it unusable (authentication then decides, as without the trip)."""
-    if not count:
-        return (GENERATION_KEY,), None
+    does not know the key, or knows it unusable (authentication then decides, as without the trip).
+    Adds: the once-a-minute markers this request would otherwise set with a round trip of its own
+    (the key's last use; the quota count's durable write, usage.usage_written_marker), when due."""
     entry = _local_keys.get(key_hash)
     if entry is None or entry[0] is None:
-        return (GENERATION_KEY,), None
+        return (GENERATION_KEY,), None, ()
     api_key, generation = entry[0], entry[1]
     owner = api_key.owner
     if not api_key.is_usable() or not owner.is_active:
-        return (GENERATION_KEY,), None
-    hard = HardLimit(usage_cache_key(owner.pk, month_of(timezone.now())), quota_limit(owner.tier), GENERATION_KEY,
-                     generation)
-    return (GENERATION_KEY,), hard
+        return (GENERATION_KEY,), None, ()
+    adds = []
+    if time.monotonic() - _last_used_asked.get(api_key.pk, float("-inf")) >= LAST_USED_WRITE_INTERVAL_SECONDS:
+        adds.append((_last_used_marker(api_key.pk), LAST_USED_WRITE_INTERVAL_SECONDS))
+    if not count:
+        return (GENERATION_KEY,), None, tuple(adds)
+    now = timezone.now()
+    marker = usage.usage_written_marker(owner.pk, now)
+    if marker is not None:
+        adds.append(marker)
+    hard = HardLimit(usage_cache_key(owner.pk, month_of(now)), quota_limit(owner.tier), GENERATION_KEY, generation)
+    return (GENERATION_KEY,), hard, tuple(adds)
+
+
+def _last_used_marker(key_id) -> str:
+    return f"apikey-used:{key_id}"
 
 
 def api_key_hash(raw_key: str) -> str:
@@ -209,7 +221,11 @@ def api_key_authenticate(raw_key: str, *, ip: str | None = None, trip: Trip | No
     tick = time.monotonic()
     if tick - _last_used_asked.get(api_key.pk, float("-inf")) >= LAST_USED_WRITE_INTERVAL_SECONDS:
         _last_used_asked[api_key.pk] = tick
-        if cache.add(f"apikey-used:{api_key.pk}", 1, LAST_USED_WRITE_INTERVAL_SECONDS):
+        marker = _last_used_marker(api_key.pk)
+        added = trip_add_taken(trip, marker)  # the request's round trip may have asked already
+        if added is None:
+            added = cache.add(marker, 1, LAST_USED_WRITE_INTERVAL_SECONDS)
+        if added:
             changes = {"last_used_at": now} if ip is None else {"last_used_at": now, "last_used_ip": ip}
             ApiKey.objects.filter(pk=api_key.pk).update(**changes)
     return api_key

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.fastsql.usage import usage_row_add_one, usage_row_persist
 from accounts.models import ApiKey
 from accounts.quotas import Usage, month_before, month_of, month_reset_at, quota_limit, usage_cache_key
-from levqor.counters import HARD_COUNTED, HARD_OVER, request_trip
+from levqor.counters import HARD_COUNTED, HARD_OVER, request_trip, trip_add_taken
 from levqor.errors import AppError, ErrorCode
 
 # How long a month's counter outlives the month, so a late reader still finds it.
@@ -23,6 +23,23 @@ def reset() -> None:
     """Forget what this process remembers of recent writes, as a fresh process would (tests; the
     shared cache is left alone). key_auth.reset() calls it."""
     _usage_written.clear()
+
+
+USAGE_WRITTEN_MARKER_SECONDS = 120
+
+
+def _usage_written_key(owner_id, minute: int) -> str:
+    return f"usage-written:{owner_id}:{minute}"
+
+
+def usage_written_marker(owner_id, now: datetime) -> tuple[str, int] | None:
+    """(key, seconds) of the marker api_usage_count would add this minute for this owner (one
+    process per owner and minute writes the durable copy), or None when this process already
+    asked this minute: for the request's round trip to carry (levqor.counters.count_request adds)."""
+    minute = int(now.timestamp() // 60)
+    if _usage_written.get(owner_id) == minute:
+        return None
+    return _usage_written_key(owner_id, minute), USAGE_WRITTEN_MARKER_SECONDS
 
 
 def api_usage_count(*, api_key: ApiKey, now: datetime | None = None) -> Usage:
@@ -65,8 +82,13 @@ def api_usage_count(*, api_key: ApiKey, now: datetime | None = None) -> Usage:
     minute = int(now.timestamp() // 60)
     if _usage_written.get(owner.pk) != minute:
         _usage_written[owner.pk] = minute
-        # One process per owner and minute writes; the others only asked the cache.
-        if cache.add(f"usage-written:{owner.pk}:{minute}", 1, 120):
+        # One process per owner and minute writes; the others only asked the cache (or the
+        # request's round trip asked for them).
+        marker = _usage_written_key(owner.pk, minute)
+        added = trip_add_taken(trip, marker)
+        if added is None:
+            added = cache.add(marker, 1, USAGE_WRITTEN_MARKER_SECONDS)
+        if added:
             usage_row_persist(owner_id=owner.pk, month=month, calls=calls)
     return Usage(tier=owner.tier, calls_used=calls, calls_limit=limit, reset_at=reset_at)
 

@@ -27,3 +27,8 @@ def ops_hooks_register() -> None:
 
     ops_state.register_low_priority_paused(low_priority_paused)
     ops_state.register_intake_queue_max(intake_queue_max)
+    # queue_max is read on every intake's path: on Redis its read rides in the counters' round trip.
+    from intelligence.services.runtime import pipeline_rider
+    from levqor.counters import pipeline_rider_register
+
+    pipeline_rider_register(pipeline_rider)

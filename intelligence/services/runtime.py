@@ -23,6 +23,11 @@ RUNTIME_DEFAULTS: dict[str, tuple[object, type]] = {
 }
 PROCESS_MEMO_SECONDS = 1.0
 _memo: dict[str, tuple[float, object]] = {}
+# The settings read on the intake's path (backpressure's queue_max): on Redis their memo is renewed
+# by a GET riding in the rate limiter's round trip (levqor.counters' pipeline riders) once it is
+# older than this, so the read after it in the same request finds it fresh and sends nothing.
+RIDING_SETTINGS = ("queue_max",)
+RIDE_AFTER_SECONDS = PROCESS_MEMO_SECONDS / 2
 
 
 def _cache_key(name: str) -> str:
@@ -45,6 +50,41 @@ def runtime_setting_get(name: str):
         cache.set(_cache_key(name), cached, None if settings.REDIS_URL else PROCESS_MEMO_SECONDS)
     _memo[name] = (now, cached["v"])
     return cached["v"]
+
+
+def pipeline_rider(pipe):
+    """Joins the counters' Redis pipeline (levqor.counters.pipeline_rider_register): a GET of each
+    riding setting whose memo is about to run out; its reply renews the memo as of the moment the
+    GET was sent, so a value is never older than PROCESS_MEMO_SECONDS, as when read on its own. An
+    absent entry (just changed: a change clears it) renews nothing: the next read goes to the database."""
+    now = time.monotonic()
+    due = [name for name in RIDING_SETTINGS
+           if (memo := _memo.get(name)) is None or now - memo[0] >= RIDE_AFTER_SECONDS]
+    if not due or not _rides_with_default_cache():
+        return None
+    for name in due:
+        pipe.get(cache.make_key(_cache_key(name)))
+
+    def done(ok: bool, replies) -> None:
+        if not ok:
+            return
+        for name, raw in zip(due, replies, strict=True):
+            if raw is None:
+                continue
+            value = cache.client.decode(raw)
+            if isinstance(value, dict) and "v" in value:
+                memo = _memo.get(name)
+                if memo is None or memo[0] < now:  # never over a newer read
+                    _memo[name] = (now, value["v"])
+
+    done.wants_replies = True
+    return done
+
+
+def _rides_with_default_cache() -> bool:
+    """The counters' pipeline talks to the cache these settings live in (Redis, the default cache)."""
+    return bool(settings.REDIS_URL) and settings.RATELIMIT_USE_CACHE == "default" and hasattr(cache, "client") \
+        and hasattr(cache.client, "decode")
 
 
 def runtime_setting_set(name: str, value, *, actor=None, source: str, reason: str) -> RuntimeSettingChange | None:

@@ -178,14 +178,80 @@ def _round_trips():
 
 
 @pytest.mark.redis
-def test_an_intake_makes_at_most_two_round_trips_to_redis():
-    _, raw = api_key_for()
-    for _ in range(2):  # the key known in this process; its last use and the count's minute written
-        assert _intake(raw).status_code == 202
-    with _round_trips() as sent:
+def test_an_intake_makes_at_most_two_round_trips_to_redis(django_capture_on_commit_callbacks):
+    user, raw = api_key_for()
+    # the key known in this process; its last use and the count's minute written; the run tokens'
+    # connection made
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(2):
+            assert _intake(raw).status_code == 202
+    with _round_trips() as sent, django_capture_on_commit_callbacks(execute=True) as run_tokens:
         answers = [_intake(raw).status_code for _ in range(10)]
     assert answers == [202] * 10
+    assert len(run_tokens) >= 10  # the run tokens' pushes are counted too
     assert len(sent) <= 20, f"{len(sent)} round trips for 10 intakes"
+    # The once-a-second read of the intake's limit (queue_max) and the once-a-minute markers (the
+    # key's last use, the quota count's durable write) ride in the counters' trip: still two.
+    key = ApiKey.objects.get(owner=user)
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=None)
+    for _ in range(3):
+        _memos_expire(key, user)
+        with _round_trips() as sent, django_capture_on_commit_callbacks(execute=True):
+            assert _intake(raw).status_code == 202
+        assert len(sent) <= 2, f"{len(sent)} round trips for an intake whose memos ran out: {sent}"
+    assert ApiKey.objects.get(pk=key.pk).last_used_at is not None  # the minute's write was still done
+
+
+def _memos_expire(key, user):
+    """As a second, and a minute, later in this process: the runtime setting's memo and
+    backpressure's count ran out, the key's last use and the owner's count are due again."""
+    from accounts.services import usage
+    from intelligence.services import runtime
+    from jobs import backpressure
+
+    runtime._memo.update({name: (stamp - 2 * runtime.PROCESS_MEMO_SECONDS, value)
+                          for name, (stamp, value) in runtime._memo.items()})
+    backpressure.reset()
+    key_auth._last_used_asked.clear()
+    usage.reset()
+    cache.delete_many([f"apikey-used:{key.pk}"] + [k for k in cache.keys(f"usage-written:{user.pk}:*")])
+
+
+@pytest.mark.redis
+def test_a_changed_intake_limit_read_in_the_counters_trip_applies_at_the_next_refresh():
+    from intelligence.services import runtime
+    from jobs import backpressure
+
+    user, raw = api_key_for()
+    for _ in range(3):
+        assert _intake(raw).status_code == 202
+    assert runtime._memo["queue_max"][1] == 5000
+    cache.set("runtime-setting:queue_max", {"v": 1}, None)  # as another process's change leaves it, re-read
+    try:
+        runtime._memo["queue_max"] = (runtime._memo["queue_max"][0] - 2 * runtime.PROCESS_MEMO_SECONDS, 5000)
+        backpressure.reset()
+        with _round_trips() as sent:
+            answer = _intake(raw)
+        assert_api_error(answer, 503, "queue_full")  # three due jobs wait, the limit is now 1
+        assert len(sent) == 1  # the counters' trip read the limit; a refused intake sends no run token
+        assert runtime._memo["queue_max"][1] == 1
+    finally:
+        cache.delete("runtime-setting:queue_max")
+        runtime.reset()
+        backpressure.reset()
+
+
+def test_a_last_use_marker_set_in_the_trip_for_a_request_that_never_checked_its_key_is_removed():
+    user, raw = api_key_for()
+    assert _intake(raw).status_code == 202  # the key known in this process
+    key = ApiKey.objects.get(owner=user)
+    cache.delete(f"apikey-used:{key.pk}")
+    key_auth._last_used_asked.clear()
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=None)
+    assert Client().get("/api/v1/no-such-thing", HTTP_X_API_KEY=raw).status_code == 404
+    assert cache.get(f"apikey-used:{key.pk}") is None  # the next request still writes the minute's last use
+    assert _intake(raw).status_code == 202
+    assert ApiKey.objects.get(pk=key.pk).last_used_at is not None
 
 
 # --- another process --------------------------------------------------------------------------------

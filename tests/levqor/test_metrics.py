@@ -158,8 +158,10 @@ def test_on_redis_a_finished_minute_rides_in_the_rate_limiters_round_trip(frozen
     pipelines.clear()
     assert client.get("/api/v1/workflows").status_code == 401
     assert len(pipelines) == 1, "one round trip: the counters and the metrics together"
-    # The counters' script (levqor.counters: the limits, the keys' generation, the quota), then the minute.
-    assert pipelines[0] == ["EVALSHA", "EVAL"]
+    # The counters' script (levqor.counters: the limits, the keys' generation, the quota), then the
+    # minute; a runtime setting's read may ride after them (intelligence.services.runtime.pipeline_rider).
+    assert pipelines[0][:2] == ["EVALSHA", "EVAL"]
+    assert set(pipelines[0][2:]) <= {"GET"}
     [group] = redis_store_groups(before=frozen_clock.minute)
     assert (group.minute, group.series, group.count, group.labels) == (
         int(minute.timestamp()), HTTP_REQUEST, 3,
