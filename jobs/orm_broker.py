@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import select
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -60,8 +61,6 @@ class OrmBroker(ORM):
 
     def __init__(self, list_key: str = None):
         super().__init__(list_key=list_key or Conf.CLUSTER_NAME)
-        self._writer: int | None = None
-        self._writer_retry_at = 0.0
         self._reader: int | None = None
         self._reader_failed = False
 
@@ -77,30 +76,11 @@ class OrmBroker(ORM):
 
     def wake(self) -> None:
         """Poke the waiting pusher(s): one byte in the FIFO. Never raises; without a cluster (no
-        FIFO, or nobody reading it) it does nothing, trying to open again at most once a second."""
-        fd = self._writer
-        if fd is None:
-            now = time.monotonic()
-            if now < self._writer_retry_at:
-                return
-            path = wake_path(self.list_key)
-            if path is None:
-                self._writer_retry_at = float("inf")
-                return
-            try:
-                fd = self._writer = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:  # ENOENT: no cluster made it yet; ENXIO: no cluster reads it now
-                self._writer_retry_at = now + _OPEN_RETRY_SECONDS
-                return
-        try:
-            os.write(fd, b"\0")
-        except BlockingIOError:
-            pass  # the pipe is full of pokes: the pusher has plenty to wake for
-        except OSError:  # EPIPE: the readers are gone (cluster stopped)
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            self._writer = None
-            self._writer_retry_at = time.monotonic() + _OPEN_RETRY_SECONDS
+        FIFO, or nobody reading it) it does nothing, trying to open again at most once a second.
+        One write end per FIFO and process, whatever the number of broker objects (one per thread)."""
+        path = wake_path(self.list_key)
+        if path is not None:
+            _poke(str(path))
 
     # --- dequeue (the cluster's pusher) ---------------------------------------------------------
 
@@ -161,3 +141,31 @@ class OrmBroker(ORM):
             cursor.execute(sql, [adapt(lock_until), self.list_key, adapt(now), Conf.BULK])
             rows = cursor.fetchall()
         return sorted(rows)
+
+
+_writers: dict[str, int] = {}  # FIFO path -> this process's write end
+_writers_retry_at: dict[str, float] = {}
+_writers_lock = threading.Lock()
+
+
+def _poke(path: str) -> None:
+    with _writers_lock:
+        fd = _writers.get(path)
+        if fd is None:
+            now = time.monotonic()
+            if now < _writers_retry_at.get(path, 0.0):
+                return
+            try:
+                fd = _writers[path] = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENOENT: no cluster made it yet; ENXIO: no cluster reads it now
+                _writers_retry_at[path] = now + _OPEN_RETRY_SECONDS
+                return
+        try:
+            os.write(fd, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full of pokes: the pusher has plenty to wake for
+        except OSError:  # EPIPE: the readers are gone (cluster stopped)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            del _writers[path]
+            _writers_retry_at[path] = time.monotonic() + _OPEN_RETRY_SECONDS

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from jobs import dispatch
+from jobs import dispatch, orm_broker
 from jobs.models import Job
 from jobs.orm_broker import OrmBroker, wake_path
 from tests.jobs.support import job_submit, worker_env
@@ -32,9 +32,13 @@ def broker(settings):
     pusher = OrmBroker(list_key=f"{Conf.CLUSTER_NAME}-unit")
     enqueuer = OrmBroker(list_key=pusher.list_key)
     yield pusher, enqueuer
-    for fd in (pusher._reader, enqueuer._writer):
-        if fd is not None:
+    if pusher._reader is not None:
+        os.close(pusher._reader)
+    with orm_broker._writers_lock:
+        for fd in orm_broker._writers.values():
             os.close(fd)
+        orm_broker._writers.clear()
+        orm_broker._writers_retry_at.clear()
 
 
 def test_the_wake_up_fifo_sits_beside_the_sqlite_file():
@@ -138,3 +142,14 @@ def test_without_a_usable_fifo_the_pusher_polls_and_says_so_once(broker, monkeyp
     assert time.monotonic() - started < 0.25, "Q_CLUSTER poll (0.05 s), not the wake-up's wait"
     assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
     assert "polling" in caplog.records[0].message
+
+
+def test_many_broker_objects_share_one_write_end_per_process(broker):
+    """Review of issue 14: each broker object (one per thread) opened its own write end of the FIFO
+    and kept it: 200 short-lived brokers held 200 descriptors."""
+    pusher, _ = broker
+    assert pusher._reader_fd() is not None  # a pusher reads: the FIFO can be opened for writing
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(50):
+        OrmBroker(list_key=pusher.list_key).wake()
+    assert len(os.listdir("/proc/self/fd")) - before <= 1

@@ -69,7 +69,6 @@ def test_a_bug_is_still_a_500(api, monkeypatch):
 
 
 def _sqlite_error(sql: str) -> OperationalError:
-    import sqlite3
 
     from django.db import connection
 
