@@ -27,6 +27,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 bench: setup
+	./scripts/bench_setup.sh || echo "bench: wrk is missing (see above): the Python load generator is used" >&2
 	$(BIN)/python bench/run.py
 
 clean:

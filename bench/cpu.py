@@ -26,8 +26,36 @@ def _machine_ticks() -> tuple[int, int]:
     return sum(fields[:8]) - idle, sum(fields[:8])
 
 
-def _processes() -> dict[int, tuple[int, str, int]]:
-    """pid -> (pgid, name, utime+stime ticks)."""
+def postgres_database(title: str) -> str | None:
+    """The database a PostgreSQL process serves, from its process title ("postgres: [cluster:] user db
+    host(port) state", or "... autovacuum worker db"); "" for the server's own processes (postmaster,
+    checkpointer, WAL writer, ...), which serve every database; None when title is not PostgreSQL's."""
+    title = title.strip()
+    if not title.startswith("postgres: "):
+        return "" if "postgres" in title.split(" ", 1)[0] else None
+    words = title[len("postgres: "):].split()
+    if words and words[0].endswith(":"):  # the cluster name (Debian: "15/main:")
+        words = words[1:]
+    if len(words) >= 3 and words[:2] == ["autovacuum", "worker"]:
+        return words[2]
+    if len(words) >= 3 and ("(" in words[2] or words[2] == "[local]"):
+        return words[1]
+    return ""
+
+
+def _title(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _processes() -> dict[int, tuple[int, str, int, int]]:
+    """pid -> (pgid, name, utime+stime ticks, start time in ticks since boot: a reused pid has another).
+    A PostgreSQL process's name carries the database it serves ("postgres/<db>", "postgres/" for the
+    server's own processes): the box's one PostgreSQL serves other people's databases too, and their
+    load is not ours."""
     out = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -40,7 +68,10 @@ def _processes() -> dict[int, tuple[int, str, int]]:
         name = raw[raw.index("(") + 1: raw.rindex(")")]
         rest = raw[raw.rindex(")") + 2:].split()
         # rest[0] is field 3 (state): pgid is field 5, utime 14, stime 15
-        out[int(entry)] = (int(rest[2]), name, int(rest[11]) + int(rest[12]))
+        if name.startswith("postgres"):
+            database = postgres_database(_title(entry))
+            name = f"postgres/{database or ''}"
+        out[int(entry)] = (int(rest[2]), name, int(rest[11]) + int(rest[12]), int(rest[19]))
     return out
 
 
@@ -50,12 +81,17 @@ def _children_cpu() -> float:
 
 
 class CpuMeter:
-    """groups: pgid -> label for our own process groups (gunicorn, qcluster)."""
+    """groups: pgid -> label for our own process groups (gunicorn, qcluster). pg_database: the bench's
+    PostgreSQL database: its backends are "postgres", other databases' backends "other", the server's
+    own processes "postgres (server)" (shared by every database: shown, not counted as ours). redis_ours:
+    whether the box's Redis serves the bench (PostgreSQL + Redis run) or only others (SQLite run: "other")."""
 
     SAMPLE_SECONDS = 0.25
 
-    def __init__(self):
+    def __init__(self, *, pg_database: str | None = None, redis_ours: bool = True):
         self.groups: dict[int, str] = {}
+        self.pg_database = pg_database
+        self.redis_ours = redis_ours
 
     def label(self, pid: int, pgid: int, name: str) -> str:
         if pid == os.getpid():
@@ -63,9 +99,12 @@ class CpuMeter:
         if pgid in self.groups:
             return self.groups[pgid]
         if name.startswith("postgres"):
-            return "postgres"
+            database = name.partition("/")[2]
+            if not database:
+                return "postgres (server)"
+            return "postgres" if database == self.pg_database else "other"
         if name.startswith("redis"):
-            return "redis"
+            return "redis" if self.redis_ours else "other"
         if pgid == 0:
             return "kernel threads"  # e.g. the ext4 journal and writeback threads that SQLite's fsyncs wake
         return "other"
@@ -94,7 +133,7 @@ class CpuMeter:
         children0 = _children_cpu()
         # Processes come and go inside a window (django-q2 recycles a worker every 500 tasks):
         # a sampler keeps the last figure of each, so an exited worker's CPU is not lost.
-        seen: dict[int, tuple[int, str, int]] = dict(procs0)
+        seen: dict[int, tuple[int, str, int, int]] = dict(procs0)
         stop = threading.Event()
 
         def sample():
@@ -113,9 +152,11 @@ class CpuMeter:
             busy1, _ = _machine_ticks()
             seen.update(_processes())
             by_label: dict[str, float] = {}
-            for pid, (pgid, name, ticks) in seen.items():
+            for pid, (pgid, name, ticks, start) in seen.items():
                 before = procs0.get(pid)
-                delta = ticks - (before[2] if before and before[1] == name else 0)
+                # The same process (not a reused pid) by its start time: kernel threads change their
+                # names (kworker/1:0H-kblockd), so a name is no proof and counted their whole life.
+                delta = ticks - (before[2] if before and before[3] == start else 0)
                 if delta > 0:
                     label = self.label(pid, pgid, name)
                     by_label[label] = by_label.get(label, 0.0) + delta / TICK

@@ -9,6 +9,8 @@ import os
 from levqor.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
+# The bench's instruments (Redis round-trip counter, the layer-off quota switch): bench/apps.py.
+INSTALLED_APPS = [*INSTALLED_APPS, "bench.apps.BenchConfig"]  # noqa: F405
 
 # --- experiments: off unless `run.py --experiment NAME` asks; the report names any in force ----------
 # They answer "what would this settings change buy?" with a measurement, without touching the

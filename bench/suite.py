@@ -26,11 +26,103 @@ from pathlib import Path
 
 import django
 
-from bench import cpu, loadgen, pgwait
+from bench import cpu, loadgen, pgwait, redis_count
 from bench.procs import ROOT, Proc, free_port, wait_http_ok
 
 INTAKE_BODY = json.dumps({"workflow": "demo.flow", "payload": {"hello": "world"}})
 FINAL = ("succeeded", "failed", "cancelled")
+
+
+# The layer-off state of the layer-cost measurement (the on state is the bench's normal environment).
+LAYER_OFF_ENV = {"RATELIMIT_ENABLED": "false", "LOG_REQUESTS": "false", "API_QUOTA_SANDBOX": "unlimited",
+                 "API_QUOTA_PRO": "unlimited", "API_QUOTA_ENTERPRISE": "unlimited", "BENCH_QUOTA_COUNT_OFF": "1"}
+
+
+def _fmt(value, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def summarize_windows(runs: list[dict]) -> dict:
+    """One state of an alternating comparison: req/s (mean of its windows), CPU ms per request (the
+    serving side's CPU over its windows / its requests), latency, errors, and when counted the Redis
+    round trips per request served."""
+    cpu_ms_windows = []
+    for r in runs:
+        cores = cpu.server_cores(r.get("cpu"))
+        cpu_ms_windows.append(round(cores / r["rps"] * 1000, 3) if cores and r.get("rps") else None)
+    cores_total = sum(cpu.server_cores(r.get("cpu")) or 0.0 for r in runs)
+    rps_total = sum(r.get("rps") or 0.0 for r in runs)
+    out = {"rps_windows": [round(r["rps"], 1) for r in runs],
+           "rps": statistics.fmean(r["rps"] for r in runs),
+           "p50_ms": statistics.fmean(r["p50_ms"] for r in runs if r.get("p50_ms") is not None)
+           if any(r.get("p50_ms") is not None for r in runs) else None,
+           "p99_ms": max((r["p99_ms"] for r in runs if r.get("p99_ms") is not None), default=None),
+           "cpu": [r.get("cpu") for r in runs],
+           "cpu_ms_windows": cpu_ms_windows,
+           "cpu_ms": cores_total / rps_total * 1000 if cores_total and rps_total else None,
+           "non_2xx": sum(r["non_2xx"] + r["socket_errors"] for r in runs)}
+    if any("redis" in r for r in runs):
+        total = {"round_trips": 0, "commands": 0, "by_first_command": {}}
+        for r in runs:
+            total = redis_count.add(total, r.get("redis") or {})
+        jobs = sum(r.get("jobs") or 0 for r in runs)
+        out["jobs"] = jobs
+        out["redis"] = total
+        out["redis_per_request"] = redis_count.per_request(total, jobs) if total["round_trips"] else None
+    return out
+
+
+class DepthSampler:
+    """The queue depth (jobs queued or running) once a second, on its own thread and connection."""
+
+    def __init__(self, interval: float = 1.0):
+        import threading
+
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="depth-sampler", daemon=True)
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        from jobs.models import Job
+
+        started = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                depth = Job.objects.filter(status__in=["queued", "running"]).count()
+                self.samples.append((round(time.monotonic() - started, 2), depth))
+                self._stop.wait(self.interval)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+
+def depth_summary(samples: list[tuple[float, int]], seconds: float, *, no_backlog: int = 0) -> dict:
+    """Queue depth after the first minute (a quarter of the window when it is under 4 minutes) against
+    the depth at the end: each the median of the samples in a 5 s span (a single sample moves by a
+    few jobs as workers claim), the early one starting at that moment, the end one closing the window.
+    The backlog grows when the end is deeper than the early point and than no_backlog (jobs the
+    workers hold or are about to claim: a depth that small is no backlog, 1 -> 2 is not growth)."""
+    early_at = 60.0 if seconds >= 240 else round(seconds / 4, 1)
+    span = 5.0
+    early = [d for t, d in samples if early_at <= t < early_at + span]
+    last_t = samples[-1][0] if samples else 0.0
+    end = [d for t, d in samples if t > last_t - span]
+    depth_early = statistics.median(early) if early else None
+    depth_end = statistics.median(end) if end else None
+    growing = None if depth_early is None or depth_end is None else depth_end > max(depth_early, no_backlog)
+    return {"depth_samples": samples, "depth_early_at_s": early_at, "depth_early": depth_early, "no_backlog": no_backlog,
+            "depth_end": depth_end, "depth_max": max((d for _, d in samples), default=None),
+            "backlog_growing": growing}
 
 
 def log(db: str, message: str) -> None:
@@ -62,18 +154,27 @@ class Suite:
         from accounts.services.keys import api_key_create
         from accounts.services.users import user_get_or_create
         from bench.baseline import BASELINE_TABLE_DDL
+        from intelligence.services.runtime import runtime_setting_set
         from jobs.intake import intake_parse
 
         started = time.monotonic()
         call_command("migrate", verbosity=0, interactive=False)
         with connection.cursor() as cursor:
             cursor.execute(BASELINE_TABLE_DDL)
+        # The intake phase queues tens of thousands of jobs with the cluster stopped: intake's backpressure
+        # (runtime setting queue_max, 5,000 due jobs by default) would answer 503 queue_full, fast errors
+        # that are no result. Raised in the bench's own database, as an operator would.
+        runtime_setting_set("queue_max", 10**9, source="bench", reason="bench: jobs queue with the cluster stopped")
         self.user, _ = user_get_or_create(email="bench@levqor.local", name="Bench")
         created = api_key_create(owner=self.user, name="bench", livemode=False)
         self.api_key, self.raw_key = created.api_key, created.raw_key
         self.intake_request = intake_parse(body=INTAKE_BODY.encode(), content_type="application/json", legacy=True)
         self.vendor = connection.vendor
         self.redis = bool(settings.REDIS_URL)
+        # CPU of the box's shared PostgreSQL / Redis counts as ours only for our database's backends, and
+        # for Redis only when we use it (bench.cpu).
+        self.meter.pg_database = connection.settings_dict["NAME"] if self.vendor == "postgresql" else None
+        self.meter.redis_ours = self.redis
         log(self.db, f"migrated in {time.monotonic() - started:.1f} s; {self.vendor}, broker "
                      f"{'redis' if self.redis else 'orm'}, cluster {Conf.CLUSTER_NAME!r}")
         return {
@@ -99,6 +200,8 @@ class Suite:
 
         tables = ["jobs_jobevent", "jobs_callbackdelivery", "jobs_idempotencyrecord", "jobs_job", "jobs_dailyspend",
                   BASELINE_TABLE, "django_q_ormq", "django_q_task"]
+        existing = set(connection.introspection.table_names())
+        tables = [t for t in tables if t in existing]  # models move between apps; empty what is there
         with connection.cursor() as cursor:
             if self.vendor == "postgresql":
                 cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
@@ -164,6 +267,8 @@ class Suite:
         return {
             "bare": {"path": "/bench/bare", "method": "GET", "body": None, "headers": {}, "expect": 200},
             "drf": {"path": "/bench/drf", "method": "POST", "body": INTAKE_BODY, "headers": key, "expect": 202},
+            "obvious": {"path": "/api/v1/bench/obvious-intake", "method": "POST", "body": INTAKE_BODY, "headers": key,
+                        "expect": 202},
             "intake": {"path": "/api/v1/intake", "method": "POST", "body": INTAKE_BODY, "headers": key, "expect": 202},
         }
 
@@ -238,7 +343,12 @@ class Suite:
     def phase_intake(self) -> dict:
         a = self.args
         self.reset_state()
-        self.start_web(a.web_workers)
+        # The intake's gunicorn counts its Redis round trips (bench.redis_count), in files of its workers.
+        counter_dir = self.log_dir / f"redis-round-trips-{self.db}"
+        counter_dir.mkdir(parents=True, exist_ok=True)
+        for stale in counter_dir.glob("*.bin"):
+            stale.unlink()
+        self.web, self.web_base = self.spawn_web(a.web_workers, env={"BENCH_REDIS_COUNTER_DIR": str(counter_dir)})
         out: dict = {"seconds": a.seconds, "connections": a.connections, "threads": a.threads, "rounds": a.rounds,
                      "endpoints": {}}
         try:
@@ -269,11 +379,90 @@ class Suite:
             from jobs.models import Job
 
             out["jobs_created"] = Job.objects.count()
+            out["vs_obvious"] = self.guarded_part(out, "vs_obvious", lambda: self.versus_obvious(specs, counter_dir))
         finally:
             self.stop_web()
         self.reset_state()
         if a.metrics_cost:
-            out["metrics_cost"] = self.metrics_cost(self.endpoints()["intake"])
+            out["metrics_cost"] = self.guarded_part(out, "metrics_cost",
+                                                    lambda: self.metrics_cost(self.endpoints()["intake"]))
+        if a.layer_cost:
+            out["layer_cost"] = self.guarded_part(out, "layer_cost", lambda: self.layer_cost(self.endpoints()["intake"]))
+        return out
+
+    def guarded_part(self, out: dict, name: str, fn):
+        """One part of a phase failing keeps the phase's other figures (the error is recorded beside them)."""
+        try:
+            return fn()
+        except Exception as exc:
+            out.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"
+            log(self.db, f"{name} FAILED: {traceback.format_exc()}")
+            return None
+
+    def jobs_total(self) -> int:
+        from jobs.models import Job
+
+        return Job.objects.count()
+
+    def alternate(self, states: dict, *, seconds: float, repeats: int, counter_dir: Path | None = None) -> dict:
+        """Load switched between two states in short windows, in the order a, b, b, a, `repeats` times:
+        a drift of the box (or the job table growing) weighs on both alike, which a few long windows
+        one after another cannot promise on a shared box. states: name -> (base URL, endpoint spec).
+        With counter_dir, each window also counts the Redis round trips of the gunicorn's workers and
+        the jobs it created (the requests served, in-flight ones included: counted after they end)."""
+        first, second = list(states)
+        windows: dict[str, list] = {first: [], second: []}
+        for state in (first, second, second, first) * repeats:
+            base, spec = states[state]
+            self.web_base = base
+            before = (redis_count.read_totals(str(counter_dir)), self.jobs_total()) if counter_dir else None
+            observed: dict = {}
+            with self.observe(observed, quiet=False):
+                result = self.load(spec, seconds=seconds)
+            window = {**result.as_dict(), **observed}
+            window.pop("notes", None)
+            # gunicorn's sync workers still serve the requests queued when wrk stopped (up to
+            # `connections` of them; a second and more for a slow endpoint): let them finish, so
+            # neither their CPU nor their round trips land in the next window, of the other state.
+            jobs = self.settle()
+            if counter_dir:
+                rt = redis_count.read_totals(str(counter_dir))
+                window["redis"] = redis_count.subtract(rt, before[0])
+                window["jobs"] = jobs - before[1]
+            windows[state].append(window)
+        self.web_base = ""
+        return {state: summarize_windows(runs) for state, runs in windows.items()}
+
+    def settle(self, *, interval: float = 0.25, max_wait: float = 8.0) -> int:
+        """Wait until the server stops creating jobs (two readings alike, interval apart; at most
+        max_wait): the requests left queued after a window have been served. Returns the job count."""
+        deadline = time.monotonic() + max_wait
+        last = self.jobs_total()
+        while time.monotonic() < deadline:
+            time.sleep(interval)
+            now = self.jobs_total()
+            if now == last:
+                return now
+            last = now
+        return last
+
+    def versus_obvious(self, specs: dict, counter_dir: Path) -> dict:
+        """Ours against the obvious DRF intake on the same gunicorn, alternating windows; the Redis
+        round trips per request of each from the workers' own counts."""
+        a = self.args
+        base = self.web_base
+        self.wait_quiet({})
+        out = self.alternate({"obvious": (base, specs["obvious"]), "ours": (base, specs["intake"])},
+                             seconds=a.compare_window_seconds, repeats=a.compare_repeats, counter_dir=counter_dir)
+        out["window_seconds"] = a.compare_window_seconds
+        out["repeats"] = a.compare_repeats
+        for state in ("obvious", "ours"):
+            s = out[state]
+            log(self.db, f"vs obvious: {state:7s} {s['rps']:8.1f} req/s, non-2xx {s['non_2xx']}, CPU "
+                         f"{_fmt(s['cpu_ms'])} ms/req, Redis round "
+                         f"trips/req {_fmt((s.get('redis_per_request') or {}).get('round_trips'))} (windows "
+                         f"{s['rps_windows']})")
+        self.web_base = base
         return out
 
     def metrics_cost(self, spec: dict) -> dict:
@@ -284,7 +473,6 @@ class Suite:
         without the socket (bench.profile_intake.metrics_cost_in_process): steadier still."""
         a = self.args
         webs: dict[str, tuple[Proc, str]] = {}
-        windows: dict[str, list] = {"off": [], "on": []}
         seconds = a.metrics_window_seconds
         try:
             for state in ("off", "on"):
@@ -296,12 +484,8 @@ class Suite:
                 if a.warmup:
                     self.load(spec, seconds=a.warmup)
             self.wait_quiet({})
-            for state in ("off", "on", "on", "off") * 4:
-                self.web_base = webs[state][1]
-                observed: dict = {}
-                with self.observe(observed, quiet=False):
-                    result = self.load(spec, seconds=seconds)
-                windows[state].append({**result.as_dict(), **observed})
+            windows = self.alternate({state: (webs[state][1], spec) for state in ("off", "on")}, seconds=seconds,
+                                     repeats=a.compare_repeats)
         finally:
             for proc, _ in webs.values():
                 proc.stop(grace=10)
@@ -313,14 +497,43 @@ class Suite:
             raw_key=self.raw_key, body=INTAKE_BODY, intake_pairs=a.metrics_in_process_pairs,
             bare_pairs=3 * a.metrics_in_process_pairs, log=lambda m: log(self.db, m))}
         self.reset_state()
-        for state, runs in windows.items():
-            out[state] = {"rps_windows": [round(r["rps"], 1) for r in runs],
-                          "rps": statistics.fmean(r["rps"] for r in runs),
-                          "p50_ms": statistics.fmean(r["p50_ms"] for r in runs),
-                          "cpu": [r.get("cpu") for r in runs],
-                          "non_2xx": sum(r["non_2xx"] + r["socket_errors"] for r in runs)}
+        for state, summary in windows.items():
+            out[state] = summary
             log(self.db, f"metrics cost: intake, metrics {state:3s} {out[state]['rps']:8.1f} req/s (windows "
                          f"{out[state]['rps_windows']})")
+        return out
+
+    def layer_cost(self, spec: dict) -> dict:
+        """What the security layer (rate limits, the quota count, the request log) costs the intake:
+        two gunicorns alike, both up at once, one with the layer off (RATELIMIT_ENABLED=false,
+        LOG_REQUESTS=false, every tier's quota unlimited and, bench-only, the quota count skipped:
+        bench/apps.py), the load switched between them in windows off, on, on, off, four times
+        over. The target compares CPU ms per request (on / off - 1)."""
+        a = self.args
+        webs: dict[str, tuple[Proc, str]] = {}
+        try:
+            for state in ("off", "on"):
+                env = LAYER_OFF_ENV if state == "off" else {}
+                webs[state] = self.spawn_web(a.web_workers, env=env, name=f"gunicorn-layer-{state}")
+            for state, (_, base) in webs.items():
+                self.web_base = base
+                self.check_endpoint(f"intake (layer {state})", spec)
+                if a.warmup:
+                    self.load(spec, seconds=a.warmup)
+            self.wait_quiet({})
+            out = self.alternate({state: (webs[state][1], spec) for state in ("off", "on")},
+                                 seconds=a.metrics_window_seconds, repeats=a.compare_repeats)
+        finally:
+            for proc, _ in webs.values():
+                proc.stop(grace=10)
+            self.web_base = ""
+        self.reset_state()
+        out["window_seconds"] = a.metrics_window_seconds
+        out["repeats"] = a.compare_repeats
+        out["off_env"] = LAYER_OFF_ENV
+        for state in ("off", "on"):
+            log(self.db, f"layer cost: intake, layer {state:3s} {out[state]['rps']:8.1f} req/s, CPU "
+                         f"{_fmt(out[state]['cpu_ms'])} ms/req (windows {out[state]['rps_windows']})")
         return out
 
     # --- phase 2: drain -------------------------------------------------------------------------
@@ -470,6 +683,11 @@ class Suite:
     # --- phase 4: sustained -----------------------------------------------------------------------
 
     def phase_sustained(self) -> dict:
+        """gunicorn and the cluster together on the box, the whole layer on, wrk on the intake for
+        sustain_seconds: jobs accepted and finished per second, the queue depth (jobs queued or
+        running) sampled every second, the depth after the first minute (a quarter of the window
+        when it is shorter than 4 minutes) against the depth at the end (a growing backlog shows as
+        a deeper queue at the end), and the intake's p99."""
         from django.utils import timezone
 
         from jobs.models import Job
@@ -483,13 +701,13 @@ class Suite:
         self.reset_state()
         observed: dict = {}
         self.wait_quiet(observed)
+        sampler = DepthSampler()
         window_start = timezone.now()
-        with self.observe(observed, quiet=False):
-            result = self.load(spec, seconds=a.sustain_seconds)
+        with self.observe(observed, quiet=False), sampler:
+            result = self.load(spec, seconds=self.sustain_seconds())
         window_end = timezone.now()
         seconds = (window_end - window_start).total_seconds()
-        in_window = Job.objects.filter(created_at__gte=window_start, created_at__lte=window_end)
-        accepted = in_window.count()
+        accepted = Job.objects.filter(created_at__gte=window_start, created_at__lte=window_end).count()
         finished = Job.objects.filter(finished_at__gte=window_start, finished_at__lte=window_end).count()
         backlog = self.job_counts()["open"]
         self.stop_web()
@@ -501,13 +719,38 @@ class Suite:
                 drained_at = time.monotonic()
                 break
             time.sleep(a.poll)
+        from django.conf import settings
+
+        depth = depth_summary(sampler.samples, seconds, no_backlog=2 * settings.Q_CLUSTER["workers"])
         out = {"seconds": round(seconds, 2), "web_workers": a.web_workers, "accepted": accepted,
                "finished": finished, "accepted_per_s": round(accepted / seconds, 1),
                "finished_per_s": round(finished / seconds, 1), "backlog_at_end": backlog,
                "backlog_drain_s": round(drained_at - after, 2) if drained_at else None,
                "intake_rps": round(result.rps, 1), "intake_p50_ms": result.p50_ms, "intake_p99_ms": result.p99_ms,
-               "non_2xx": result.non_2xx, "succeeded_total": self.job_counts()["succeeded"], **observed}
-        log(self.db, f"sustained: {out}")
+               "non_2xx": result.non_2xx, "socket_errors": result.socket_errors,
+               "succeeded_total": self.job_counts()["succeeded"], **depth, **observed}
+        log(self.db, f"sustained: accepted {out['accepted_per_s']}/s finished {out['finished_per_s']}/s depth after "
+                     f"{depth['depth_early_at_s']} s {depth['depth_early']} -> end {depth['depth_end']} (growing: "
+                     f"{depth['backlog_growing']}), p99 {result.p99_ms} ms")
+        return out
+
+    def sustain_seconds(self) -> float:
+        """The full length on PostgreSQL + Redis (the target's); SQLite's run is context, kept short."""
+        return self.args.sustain_seconds if self.vendor == "postgresql" else self.args.sustain_seconds_sqlite
+
+    # --- idle cluster -------------------------------------------------------------------------------
+
+    def idle_cluster_cpu(self) -> dict:
+        """The cluster's CPU while it has nothing to do: a warmed-up cluster, nothing queued, for
+        idle_seconds. A polling loop that spins shows here (the ORM broker polls its table)."""
+        observed: dict = {}
+        self.wait_quiet(observed)
+        with self.meter.window() as usage:
+            time.sleep(self.args.idle_seconds)
+        out = {"seconds": self.args.idle_seconds, "qcluster_cores": usage.get("qcluster", 0.0),
+               "postgres_cores": usage.get("postgres", 0.0), "redis_cores": usage.get("redis", 0.0), "cpu": usage}
+        log(self.db, f"idle cluster: {out['qcluster_cores']:.3f} cores qcluster (postgres {out['postgres_cores']:.3f}, "
+                     f"redis {out['redis_cores']:.3f}) over {out['seconds']:g} s")
         return out
 
     # --- all ----------------------------------------------------------------------------------------
@@ -522,9 +765,11 @@ class Suite:
             self.reset_state()
             self.start_cluster()
             try:
-                self.wait_cluster_ready()
+                ready = self.guarded(result, "cluster_start", lambda: self.wait_cluster_ready() or True)
+                if ready and "pickup" in phases:
+                    result["idle_cluster"] = self.guarded(result, "idle_cluster", self.idle_cluster_cpu)
                 for phase in ("pickup", "sustained"):
-                    if phase in phases:
+                    if ready and phase in phases:
                         result[phase] = self.guarded(result, phase, getattr(self, f"phase_{phase}"))
             finally:
                 self.stop_web()
@@ -556,6 +801,19 @@ class Suite:
             return None
 
 
+def _app_log_to_file(path: Path) -> None:
+    """The project's log lines written in this process (one per request of the in-process profile)
+    go to a file of the run's logs, not into the bench's report: still formatted and written, as
+    in gunicorn, so the profile keeps their cost."""
+    import logging
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stream = open(path, "a")  # noqa: SIM115 (the process's log, open until it exits)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.__stderr__):
+            handler.setStream(stream)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", required=True)
@@ -569,6 +827,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
+    _app_log_to_file(Path(args.log_dir) / f"{args.db}-bench-driver.log")
     suite = Suite(args)
     try:
         result = suite.run()
