@@ -279,6 +279,8 @@ def job_run_due(*, max_seconds: float | None = None) -> int:
         # due (on another cluster, or this one once restarted), as for a batch cut by time.
         dispatch.run_tokens_enqueue()
         return 0
+    if settings.WORKER_CLAIM_BATCH > 1 and connection.vendor in ("postgresql", "sqlite"):
+        return _job_run_due_batched(budget=budget, started=started, limit=settings.WORKER_CLAIM_BATCH)
     claimed_at = timezone.now()
     job = job_claim(now=claimed_at)
     ran = 0
@@ -299,6 +301,129 @@ def job_run_due(*, max_seconds: float | None = None) -> int:
             dispatch.run_tokens_enqueue()
             break
     return ran
+
+
+@dataclass
+class _Done:
+    """A job run to a final state whose finish waits to be written with others (grouped finishes)."""
+    job: Job
+    outcome: Outcome
+    status: str
+    run_ms: float
+    claimed_at: object
+    ended_at: object
+    lease_left_at: float  # time.monotonic() when its lease runs out
+    ended_mono: float
+
+
+# How long a worker has seen a workflow's runs take in this process (ms): a finish waits to be written
+# with the next ones only while the job that would follow is known to be quick.
+_RUN_MS: dict[str, float] = {}
+
+
+def _job_run_due_batched(*, budget: float, started: float, limit: int) -> int:
+    """job_run_due with jobs claimed `limit` at a time and final finishes written in groups.
+
+    Leases: each claimed job's lease is its workflow's timeout plus the grace from the claim, and a
+    job is only started while less than half the grace has passed since the claim, so the lease
+    still covers its whole timeout; jobs not started then (or when the batch is cut by time or by a
+    stop) go back to the queue with a compare-and-set (jobs.fastsql.claim.job_release_unstarted). A
+    worker killed in the middle of a batch leaves its unstarted jobs running under their leases: the
+    reaper re-queues them when they run out, as for the job it was running.
+
+    Grouped finishes: a final state is written with the next group's claim (one statement on
+    PostgreSQL, one transaction on SQLite), or sooner: once the oldest waiting finish is
+    WORKER_FINISH_FLUSH_SECONDS old, before a job whose workflow is not known to be quick in this
+    process (its last run took longer than that, or it has not run here yet), and before a job whose
+    timeout could outlast a waiting finish's lease. So a finished job's record and its hand-over
+    wait at most about that. A retry (re-queue with backoff) is written at once, as before."""
+    half_grace = settings.JOB_LEASE_GRACE_SECONDS / 2
+    flush_after = settings.WORKER_FINISH_FLUSH_SECONDS
+    flush_ms = flush_after * 1000
+    leases, default_lease = _leases()
+    worker = worker_name()
+    pending: list[_Done] = []
+    ran = 0
+
+    def claim_kwargs(now) -> dict:
+        return {"now": now, "worker": worker, "leases": leases, "default_lease": default_lease,
+                "min_priority": claim_min_priority(), "limit": limit}
+
+    claimed_at, claimed_mono = timezone.now(), time.monotonic()
+    batch = claim.job_claim_batch(**claim_kwargs(claimed_at))
+    while batch:
+        left: list[Job] = []
+        for index, job in enumerate(batch):
+            now_mono = time.monotonic()
+            if now_mono - claimed_mono >= half_grace or (ran and (now_mono - started >= budget or cluster.stopping())):
+                left = batch[index:]
+                break
+            timeout = leases.get(job.workflow, default_lease) - settings.JOB_LEASE_GRACE_SECONDS
+            if pending and (
+                    now_mono - pending[0].ended_mono >= flush_after
+                    or _RUN_MS.get(job.workflow, flush_ms + 1) > flush_ms
+                    or now_mono + timeout + 1 >= min(d.lease_left_at for d in pending)):
+                _flush(pending)
+                pending = []
+            ran += 1
+            run_started = time.monotonic()
+            outcome = job_execute(job)
+            ended_mono = time.monotonic()
+            run_ms = (ended_mono - run_started) * 1000
+            _RUN_MS[job.workflow] = run_ms
+            status = outcome.status
+            if status in Job.FINAL_STATUSES and not (
+                    status == Job.Status.FAILED and outcome.error is not None and outcome.error.retryable
+                    and job.attempts < job.max_attempts):
+                pending.append(_Done(job, outcome, status, run_ms, claimed_at, timezone.now(),
+                                     claimed_mono + leases.get(job.workflow, default_lease), ended_mono))
+            else:
+                new_status, _, _ = _job_finish(job, outcome, duration_ms=int(run_ms), claim_next=False)
+                _job_metrics(job, outcome, status=new_status, run_ms=run_ms, claimed_at=claimed_at)
+        if left:
+            claim.job_release_unstarted(left, now=timezone.now())
+        if left or time.monotonic() - started >= budget or cluster.stopping():
+            _flush(pending)
+            # Cut by time, by a stop or by the lease bound: what is left is due, and a token carries on.
+            dispatch.run_tokens_enqueue()
+            break
+        claimed_at, claimed_mono = timezone.now(), time.monotonic()
+        batch = _flush(pending, claim_next=claim_kwargs(claimed_at))
+        pending = []
+    else:
+        _flush(pending)
+    return ran
+
+
+def _flush(pending: list[_Done], *, claim_next: dict | None = None) -> list[Job]:
+    """Write the waiting finishes (and claim the next jobs when asked) in one round trip; then each
+    job's hand-over after the commit and its metrics. Returns the jobs claimed."""
+    if not pending and claim_next is None:
+        return []
+    items = []
+    for d in pending:
+        job_error = _final_error(d.status, d.outcome.error)
+        run_cost = d.outcome.cost or Decimal(0)
+        items.append({"job": d.job, "status": d.status, "result": d.outcome.result, "run_cost": run_cost,
+                      "error_code": job_error.code if job_error else "",
+                      "error_message": job_error.message if job_error else "", "now": d.ended_at,
+                      "events": _finish_events(d.job, d.outcome, status=d.status, duration_ms=int(d.run_ms),
+                                               now=d.ended_at, retry_at=None, run_cost=run_cost),
+                      "endpoints_wanted": d.status in FINAL_EVENTS})
+    if items:
+        finished, following = finish.jobs_finish_final_many(items, claim_next=claim_next)
+    else:
+        finished, following = [], claim.job_claim_batch(**claim_next)
+    for d, done in zip(pending, finished, strict=True):
+        status = d.status
+        if done is None:
+            logger.warning("job lease lost before finishing", extra={"job_id": str(d.job.pk), "attempt": d.job.attempts})
+            status = None
+        elif done[0] or done[1]:
+            job_id = d.job.pk
+            transaction.on_commit(lambda job_id=job_id: job_final_hand_over(job_id))
+        _job_metrics(d.job, d.outcome, status=status, run_ms=d.run_ms, claimed_at=d.claimed_at)
+    return following
 
 
 def job_reap(*, now=None) -> dict:
