@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -211,23 +212,45 @@ def _final_error(status: str, error: JobError | None) -> JobError | None:
     return _CANCELLED_WHILE_RUNNING if status == Job.Status.CANCELLED else error
 
 
-def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int, now, retry_at,
-                   run_cost: Decimal) -> list[JobEvent]:
+class _EventRow(NamedTuple):
+    """An event row an attempt's end adds, before it is a JobEvent (the grouped finishes insert these
+    as they are)."""
+    kind: str
+    attempt: int
+    from_status: str
+    to_status: str
+    duration_ms: int
+    error_code: str
+    error_message: str
+    data: dict
+    cost: Decimal | None
+
+
+def _finish_event_rows(job: Job, outcome: Outcome, *, status: str, duration_ms: int, retry_at,
+                       run_cost: Decimal) -> list[_EventRow]:
     """The event rows an attempt's end adds: the failure (if any), then the transition, which
     carries what the attempt cost (the day it was spent, whatever happens to the job later)."""
     error = outcome.error
     events = []
     if error is not None and outcome.status != Job.Status.CANCELLED:
-        events.append(JobEvent(job=job, kind=JobEvent.Kind.ATTEMPT_FAILED, attempt=job.attempts,
-                               from_status=Job.Status.RUNNING, to_status=status, duration_ms=duration_ms,
-                               error_code=error.code, error_message=error.message, at=now,
-                               data={"retryable": error.retryable, **error.details}))
-    kind = {Job.Status.SUCCEEDED: JobEvent.Kind.SUCCEEDED, Job.Status.FAILED: JobEvent.Kind.FAILED,
-            Job.Status.CANCELLED: JobEvent.Kind.CANCELLED, Job.Status.QUEUED: JobEvent.Kind.RETRY_SCHEDULED}[status]
-    events.append(JobEvent(job=job, kind=kind, attempt=job.attempts, from_status=Job.Status.RUNNING,
-                           to_status=status, duration_ms=duration_ms, at=now, cost=run_cost,
-                           data={"next_attempt_at": retry_at.isoformat()} if retry_at else {}))
+        events.append(_EventRow(JobEvent.Kind.ATTEMPT_FAILED, job.attempts, Job.Status.RUNNING, status, duration_ms,
+                                error.code, error.message, {"retryable": error.retryable, **error.details}, None))
+    kind = _FINAL_KINDS[status]
+    events.append(_EventRow(kind, job.attempts, Job.Status.RUNNING, status, duration_ms, "", "",
+                            {"next_attempt_at": retry_at.isoformat()} if retry_at else {}, run_cost))
     return events
+
+
+_FINAL_KINDS = {Job.Status.SUCCEEDED: JobEvent.Kind.SUCCEEDED, Job.Status.FAILED: JobEvent.Kind.FAILED,
+                Job.Status.CANCELLED: JobEvent.Kind.CANCELLED, Job.Status.QUEUED: JobEvent.Kind.RETRY_SCHEDULED}
+
+
+def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int, now, retry_at,
+                   run_cost: Decimal) -> list[JobEvent]:
+    """_finish_event_rows as JobEvent instances, at `now`."""
+    return [JobEvent(job=job, at=now, **row._asdict())
+            for row in _finish_event_rows(job, outcome, status=status, duration_ms=duration_ms, retry_at=retry_at,
+                                          run_cost=run_cost)]
 
 
 def job_run_next(*, worker: str | None = None) -> Job | None:
@@ -316,9 +339,11 @@ class _Done:
     ended_mono: float
 
 
-# How long a worker has seen a workflow's runs take in this process (ms): a finish waits to be written
-# with the next ones only while the job that would follow is known to be quick.
+# How long the last run of each workflow took in this process (ms; "": the last run of any): a finish
+# waits to be written with the next ones only while the job that follows is known to be quick, and a
+# worker claims several jobs at once only while its last run was quick.
 _RUN_MS: dict[str, float] = {}
+_clock = time.monotonic
 
 
 def _job_run_due_batched(*, budget: float, started: float, limit: int) -> int:
@@ -345,17 +370,25 @@ def _job_run_due_batched(*, budget: float, started: float, limit: int) -> int:
     pending: list[_Done] = []
     ran = 0
 
-    def claim_kwargs(now) -> dict:
+    def claim_kwargs(now, limit: int) -> dict:
         return {"now": now, "worker": worker, "leases": leases, "default_lease": default_lease,
                 "min_priority": claim_min_priority(), "limit": limit}
 
-    claimed_at, claimed_mono = timezone.now(), time.monotonic()
-    batch = claim.job_claim_batch(**claim_kwargs(claimed_at))
+    def limit_now() -> int:
+        # Several jobs at once only while this process sees quick runs: a slow job would keep the
+        # others of its batch from workers that are free.
+        return limit if _RUN_MS.get("", flush_ms + 1) <= flush_ms else 1
+
+    claimed_at, claimed_mono = timezone.now(), _clock()
+    batch = claim.job_claim_batch(**claim_kwargs(claimed_at, limit_now()))
     while batch:
         left: list[Job] = []
         for index, job in enumerate(batch):
-            now_mono = time.monotonic()
-            if now_mono - claimed_mono >= half_grace or (ran and (now_mono - started >= budget or cluster.stopping())):
+            now_mono = _clock()
+            if index and (now_mono - claimed_mono >= half_grace or _RUN_MS[""] > flush_ms) or (
+                    ran and (now_mono - started >= budget or cluster.stopping())):
+                # Its lease would no longer cover its whole timeout, the job before took long (the rest
+                # go to workers that are free), or the token's time is spent or the cluster stops.
                 left = batch[index:]
                 break
             timeout = leases.get(job.workflow, default_lease) - settings.JOB_LEASE_GRACE_SECONDS
@@ -366,11 +399,11 @@ def _job_run_due_batched(*, budget: float, started: float, limit: int) -> int:
                 _flush(pending)
                 pending = []
             ran += 1
-            run_started = time.monotonic()
+            run_started = _clock()
             outcome = job_execute(job)
-            ended_mono = time.monotonic()
+            ended_mono = _clock()
             run_ms = (ended_mono - run_started) * 1000
-            _RUN_MS[job.workflow] = run_ms
+            _RUN_MS[job.workflow] = _RUN_MS[""] = run_ms
             status = outcome.status
             if status in Job.FINAL_STATUSES and not (
                     status == Job.Status.FAILED and outcome.error is not None and outcome.error.retryable
@@ -382,13 +415,13 @@ def _job_run_due_batched(*, budget: float, started: float, limit: int) -> int:
                 _job_metrics(job, outcome, status=new_status, run_ms=run_ms, claimed_at=claimed_at)
         if left:
             claim.job_release_unstarted(left, now=timezone.now())
-        if left or time.monotonic() - started >= budget or cluster.stopping():
+        if left or _clock() - started >= budget or cluster.stopping():
             _flush(pending)
-            # Cut by time, by a stop or by the lease bound: what is left is due, and a token carries on.
+            # What is left is due again, and a token carries on with it (on any free worker).
             dispatch.run_tokens_enqueue()
             break
-        claimed_at, claimed_mono = timezone.now(), time.monotonic()
-        batch = _flush(pending, claim_next=claim_kwargs(claimed_at))
+        claimed_at, claimed_mono = timezone.now(), _clock()
+        batch = _flush(pending, claim_next=claim_kwargs(claimed_at, limit_now()))
         pending = []
     else:
         _flush(pending)
@@ -407,8 +440,8 @@ def _flush(pending: list[_Done], *, claim_next: dict | None = None) -> list[Job]
         items.append({"job": d.job, "status": d.status, "result": d.outcome.result, "run_cost": run_cost,
                       "error_code": job_error.code if job_error else "",
                       "error_message": job_error.message if job_error else "", "now": d.ended_at,
-                      "events": _finish_events(d.job, d.outcome, status=d.status, duration_ms=int(d.run_ms),
-                                               now=d.ended_at, retry_at=None, run_cost=run_cost),
+                      "events": _finish_event_rows(d.job, d.outcome, status=d.status, duration_ms=int(d.run_ms),
+                                                   retry_at=None, run_cost=run_cost),
                       "endpoints_wanted": d.status in FINAL_EVENTS})
     if items:
         finished, following = finish.jobs_finish_final_many(items, claim_next=claim_next)

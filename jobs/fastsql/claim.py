@@ -139,15 +139,52 @@ def job_claim_batch(*, now, worker: str, leases: Mapping[str, float], default_le
         with build.db().cursor() as cursor:  # one statement: atomic on its own
             cursor.execute(f"WITH {ctes} SELECT * FROM claimed", params)  # noqa: S608
             return claimed_sorted([_claimed(row) for row in cursor.fetchall()])
-    jobs = []
-    with transaction.atomic(savepoint=False):
-        for _ in range(limit):
-            job = _claim_sqlite(now=now, worker=worker, leases=leases, default_lease=default_lease,
-                                min_priority=min_priority)
-            if job is None:
-                break
-            jobs.append(job)
-    return jobs
+    return _claim_batch_sqlite(now=now, worker=worker, leases=leases, default_lease=default_lease,
+                               min_priority=min_priority, limit=limit)
+
+
+def _claim_batch_sqlite(*, now, worker: str, leases: Mapping[str, float], default_lease: float, min_priority: int,
+                        limit: int) -> list[Job]:
+    """The batch claim on SQLite: pick, one UPDATE for the batch (each its own lease), one multi-row
+    INSERT of the 'started' events, in one IMMEDIATE transaction (the write lock from its start)."""
+    connection = build.db()
+    ops, table = connection.ops, Job._meta.db_table
+    at = ops.adapt_datetimefield_value(now)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, workflow FROM {table} WHERE status = 'queued' AND next_attempt_at <= %s "  # noqa: S608
+                       "AND priority >= %s ORDER BY priority DESC, created_at ASC LIMIT %s",
+                       [at, int(min_priority), int(limit)])
+        picked = cursor.fetchall()
+        if not picked:
+            return []
+        lease_params = []
+        for pk, workflow in picked:
+            lease_params += [pk, ops.adapt_datetimefield_value(now + timedelta(seconds=leases.get(workflow,
+                                                                                                   default_lease)))]
+        cursor.execute(
+            f"UPDATE {table} SET status = 'running', attempts = attempts + 1, "  # noqa: S608
+            "started_at = COALESCE(started_at, %s), lease_expires_at = CASE id "
+            + " ".join(["WHEN %s THEN %s"] * len(picked)) + " END, worker = %s, updated_at = %s "
+            f"WHERE id IN ({', '.join(['%s'] * len(picked))}) AND status = 'queued' RETURNING {_returning()}",
+            [at, *lease_params, worker, at, *[pk for pk, _ in picked]])
+        jobs = [_claimed(row) for row in cursor.fetchall()]
+        data = json.dumps({"worker": worker})
+        events_insert_sqlite(cursor, [(job.pk.hex, "started", job.attempts, "queued", "running", None, "", "", data,
+                                       None, at) for job in jobs])
+    return claimed_sorted(jobs)
+
+
+EVENT_COLUMNS = ("job_id", "kind", "attempt", "from_status", "to_status", "duration_ms", "error_code",
+                 "error_message", "data", "cost", "at")
+
+
+def events_insert_sqlite(cursor, rows: list[tuple]) -> None:
+    """Event rows (values prepared for SQLite, in EVENT_COLUMNS order) in one multi-row INSERT."""
+    if not rows:
+        return
+    marks = "(" + ", ".join(["%s"] * len(EVENT_COLUMNS)) + ")"
+    cursor.execute(f"INSERT INTO {JobEvent._meta.db_table} ({', '.join(EVENT_COLUMNS)}) VALUES "  # noqa: S608
+                   + ", ".join([marks] * len(rows)), [v for row in rows for v in row])
 
 
 def job_release_unstarted(jobs: list[Job], *, now) -> int:

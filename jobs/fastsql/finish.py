@@ -152,14 +152,40 @@ def jobs_finish_final_many(items: list[dict], *, claim_next: dict | None = None
     if build.db().vendor == "postgresql":
         return _finish_many_postgres(items, claim_next=claim_next)
     with transaction.atomic():
-        finished = [_finish_sqlite_writes(item["job"], **_sqlite_kwargs(item)) for item in items]
+        finished = _finish_many_sqlite(items)
         following = [] if claim_next is None else claim.job_claim_batch(**claim_next)
     return finished, following
 
 
-def _sqlite_kwargs(item: dict) -> dict:
-    return {k: item[k] for k in ("status", "result", "run_cost", "error_code", "error_message", "events", "now",
-                                 "endpoints_wanted")}
+def _finish_many_sqlite(items: list[dict]) -> list[tuple[str, bool] | None]:
+    """Each finish's compare-and-set, then the events of those that held in one INSERT, and the
+    spend, inside the caller's transaction."""
+    connection = build.db()
+    ops = connection.ops
+    out, events = [], []
+    with connection.cursor() as cursor:
+        for item in items:
+            job = item["job"]
+            at = ops.adapt_datetimefield_value(item["now"])
+            endpoints = _ENDPOINTS_SQL.format(job=Job._meta.db_table) if item["endpoints_wanted"] else "0"
+            cursor.execute(f"{_final_update_sql('')} RETURNING callback_url, {endpoints}",
+                           _final_update_params(job, status=item["status"], result=item["result"],
+                                                run_cost=str(item["run_cost"]), error_code=item["error_code"],
+                                                error_message=item["error_message"], at=at, job_id=job.pk.hex))
+            row = cursor.fetchone()
+            if row is None:
+                out.append(None)
+                continue
+            out.append((row[0], bool(row[1])))
+            for e in item["events"]:
+                events.append((job.pk.hex, e.kind, e.attempt, e.from_status, e.to_status, e.duration_ms, e.error_code,
+                               e.error_message, json.dumps(e.data, cls=DjangoJSONEncoder),
+                               None if e.cost is None else ops.adapt_decimalfield_value(e.cost, 12, 6), at))
+        claim.events_insert_sqlite(cursor, events)
+    for item, done in zip(items, out, strict=True):
+        if done is not None:
+            spend_adjust(job=item["job"], delta=item["run_cost"] - item["job"].estimated_cost)
+    return out
 
 
 def _finish_many_postgres(items: list[dict], *, claim_next: dict | None):

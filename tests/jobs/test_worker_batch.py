@@ -2,6 +2,7 @@
 while that lease still covers its whole timeout, gives back what it did not start, and writes the
 finishes of quick jobs in groups (jobs.execution._job_run_due_batched)."""
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -56,20 +57,60 @@ def test_a_batch_claim_takes_at_most_its_limit(user):
     assert Job.objects.filter(status="queued").count() == 2
 
 
-def test_jobs_of_a_batch_not_started_within_half_the_grace_go_back_to_the_queue_unrun(user, settings):
-    settings.JOB_LEASE_GRACE_SECONDS = 0.2  # half the grace: 0.1 s; each job takes 0.15 s
-    jobs = [job_submit(user, payload={"delay_ms": 150, "n": n}) for n in range(3)]
-    get_broker().purge_queue()
-    assert job_run_due() == 1, "the second job would start after half the grace: not started"
-    first, *rest = [Job.objects.get(pk=j.pk) for j in jobs]
-    assert first.status == "succeeded"
-    for job in rest:
-        assert (job.status, job.attempts, job.started_at, job.lease_expires_at) == ("queued", 0, None, None)
-        assert event_kinds(job) == ["created"], "the claim's 'started' is taken back: it never ran"
-    assert dispatch.queue_size() == 1, "a token carries on with what was given back"
-    settings.JOB_LEASE_GRACE_SECONDS = 30
-    assert job_run_due() == 2
+class _Clock:
+    """execution._clock for a test: a millisecond per reading, plus what a handler adds."""
+
+    def __init__(self):
+        self.now, self.extra = time.monotonic(), 0.0
+
+    def __call__(self):
+        self.now += 0.001
+        return self.now + self.extra
+
+
+def test_jobs_of_a_batch_not_started_within_half_the_grace_go_back_to_the_queue_unrun(user, settings, monkeypatch):
+    settings.JOB_LEASE_GRACE_SECONDS = 0.05  # half the grace: 25 ms
+    clock = _Clock()
+    monkeypatch.setattr(execution, "_clock", clock)
+    monkeypatch.setitem(execution._RUN_MS, "", 0.1)  # quick runs so far: a batch is claimed
+
+    def takes_30_ms(ctx, payload):
+        clock.extra += 0.03  # quick (under the 50 ms of a slow run), but past half the grace
+        return {}
+
+    workflow = Workflow(name="test.batch-30ms", description="test", payload_schema={"type": "object"},
+                        handler=takes_30_ms, estimate_cost=lambda payload: Decimal("0.001"), timeout_seconds=5)
+    with workflow_registered(workflow):
+        jobs = [job_submit(user, "test.batch-30ms", payload={"n": n}) for n in range(3)]
+        get_broker().purge_queue()
+        assert job_run_due() == 1, "the second job would start after half the grace: not started"
+        first, *rest = [Job.objects.get(pk=j.pk) for j in jobs]
+        assert first.status == "succeeded"
+        for job in rest:
+            assert (job.status, job.attempts, job.started_at, job.lease_expires_at) == ("queued", 0, None, None)
+            assert event_kinds(job) == ["created"], "the claim's 'started' is taken back: it never ran"
+        assert dispatch.queue_size() == 1, "a token carries on with what was given back"
+        monkeypatch.setattr(execution, "_clock", time.monotonic)
+        settings.JOB_LEASE_GRACE_SECONDS = 30
+        assert job_run_due() == 2
     assert sorted(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("attempts", flat=True)) == [1, 1, 1]
+
+
+def test_after_a_slow_job_the_rest_of_its_batch_goes_to_free_workers_and_claims_are_single(user, monkeypatch):
+    monkeypatch.setitem(execution._RUN_MS, "", 0.1)
+    slow = job_submit(user, payload={"delay_ms": 80}, priority="high")
+    quick = [job_submit(user, payload={"n": n}) for n in range(2)]
+    get_broker().purge_queue()
+    assert job_run_due() == 1, "the slow job ran; the two claimed with it were given back"
+    assert Job.objects.get(pk=slow.pk).status == "succeeded"
+    assert list(Job.objects.filter(pk__in=[j.pk for j in quick]).values_list("status", flat=True)) == ["queued"] * 2
+    assert dispatch.queue_size() == 1, "a token for a free worker"
+    with CaptureQueriesContext(connection) as captured:
+        assert job_run_due() == 2
+    if connection.vendor == "postgresql":
+        claims = [q["sql"] for q in captured.captured_queries if "FOR UPDATE SKIP LOCKED" in q["sql"]]
+        assert "LIMIT 1 FOR UPDATE" in claims[0], "the first claim after a slow run takes one job"
+        assert "LIMIT 8 FOR UPDATE" in claims[-1], "after a quick one, a batch again"
 
 
 def test_giving_back_is_a_compare_and_set_on_the_claims_own_lease(user):
@@ -100,10 +141,11 @@ def test_a_worker_killed_mid_batch_leaves_its_jobs_to_the_reaper_and_none_runs_t
         assert event_kinds(job) == ["created", "started", "lease_expired", "started", "succeeded"]
 
 
-def test_quick_jobs_finishes_are_written_together_with_the_next_claim(user, settings):
+def test_quick_jobs_finishes_are_written_together_with_the_next_claim(user, monkeypatch):
     jobs = [job_submit(user, payload={"n": n}) for n in range(5)]
     spent_before = DailySpend.objects.get(owner=user).amount
-    execution._RUN_MS["demo.flow"] = 0.1  # known quick in this process
+    monkeypatch.setitem(execution._RUN_MS, "demo.flow", 0.1)  # known quick in this process
+    monkeypatch.setitem(execution._RUN_MS, "", 0.1)
     with CaptureQueriesContext(connection) as captured:
         assert job_run_due() == 5
     job_writes = [q["sql"] for q in captured.captured_queries
@@ -122,7 +164,7 @@ def test_quick_jobs_finishes_are_written_together_with_the_next_claim(user, sett
     assert DailySpend.objects.get(owner=user).amount == spent_before, "the reservation settled to what ran"
 
 
-def test_a_waiting_finish_is_written_before_a_job_not_known_to_be_quick(user):
+def test_a_waiting_finish_is_written_before_a_job_not_known_to_be_quick(user, monkeypatch):
     seen = {}
 
     def slow(ctx, payload):
@@ -132,8 +174,9 @@ def test_a_waiting_finish_is_written_before_a_job_not_known_to_be_quick(user):
     workflow = Workflow(name="test.batch-unknown", description="test", payload_schema={"type": "object"},
                         handler=slow, estimate_cost=lambda payload: Decimal("0.001"), timeout_seconds=5)
     with workflow_registered(workflow):
-        execution._RUN_MS["demo.flow"] = 0.1
-        execution._RUN_MS.pop("test.batch-unknown", None)
+        monkeypatch.setitem(execution._RUN_MS, "demo.flow", 0.1)
+        monkeypatch.setitem(execution._RUN_MS, "", 0.1)
+        monkeypatch.delitem(execution._RUN_MS, "test.batch-unknown", raising=False)
         quick = job_submit(user, priority="high")
         job_submit(user, "test.batch-unknown", payload={"quick": str(quick.pk)})
         assert job_run_due() == 2

@@ -24,7 +24,9 @@ def _statements(queries) -> list[str]:
             if '"jobs_job' in q["sql"] or "jobs_job" in q["sql"].split(" WHERE ")[0]]
 
 
-def test_each_next_job_is_claimed_in_the_round_trip_that_finishes_the_last(user, monkeypatch):
+def test_each_next_job_is_claimed_in_the_round_trip_that_finishes_the_last(user, monkeypatch, settings):
+    # One job per claim (WORKER_CLAIM_BATCH=1); claims of several at once: test_worker_batch.py.
+    settings.WORKER_CLAIM_BATCH = 1
     monkeypatch.setattr(execution, "job_final_hand_over", lambda job_id: None)
     jobs = [job_submit(user) for _ in range(5)]
     with CaptureQueriesContext(connection) as captured:
