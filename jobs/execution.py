@@ -79,14 +79,17 @@ def _cancel_requested(job_id) -> bool:
     return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
 
 
-def job_execute(job: Job) -> Outcome:
-    """Run the workflow's handler for a claimed job and say how it ended. No database writes."""
+def job_execute(job: Job, *, claim_age: float = 0.0) -> Outcome:
+    """Run the workflow's handler for a claimed job and say how it ended. No database writes.
+    claim_age: seconds since the claim read the job (a batch's later jobs): the claim's read of
+    its cancel request stands for the handler's first cancel poll only while it is that fresh."""
     workflow = workflow_for(job.workflow, owner_id=job.owner_id, livemode=job.livemode)
     if workflow is None:
         return Outcome(Job.Status.FAILED, error=JobError(JobErrorCode.UNKNOWN_WORKFLOW, f"No workflow {job.workflow!r}."))
     ctx = JobContext(job_id=job.pk, attempt=job.attempts, livemode=job.livemode,
                      timeout_seconds=workflow.timeout_seconds, cancel_requested=lambda: _cancel_requested(job.pk),
-                     cancel_known_clear=job.cancel_requested_at is None)
+                     cancel_known_clear=job.cancel_requested_at is None
+                     and claim_age < JobContext.CANCEL_POLL_SECONDS)
     try:
         result = workflow.handler(ctx, job.payload)
         if ctx.remaining() < 0:
@@ -400,7 +403,7 @@ def _job_run_due_batched(*, budget: float, started: float, limit: int) -> int:
                 pending = []
             ran += 1
             run_started = _clock()
-            outcome = job_execute(job)
+            outcome = job_execute(job, claim_age=run_started - claimed_mono)
             ended_mono = _clock()
             run_ms = (ended_mono - run_started) * 1000
             _RUN_MS[job.workflow] = _RUN_MS[""] = run_ms

@@ -193,9 +193,9 @@ def test_a_grouped_finish_of_a_job_whose_lease_was_lost_changes_nothing(user, ca
 
     original = execution.job_execute
 
-    def execute(claimed):
+    def execute(claimed, **kwargs):
         reaped_meanwhile()
-        return original(claimed)
+        return original(claimed, **kwargs)
 
     execution.job_execute, saved = execute, execution.job_execute
     try:
@@ -206,3 +206,29 @@ def test_a_grouped_finish_of_a_job_whose_lease_was_lost_changes_nothing(user, ca
     assert (job.status, job.attempts) == ("running", 2), "the late finish refused by the compare-and-set"
     assert "succeeded" not in event_kinds(job)
     assert "job lease lost before finishing" in caplog.text
+
+
+def test_a_cancel_asked_after_the_batch_claim_stops_a_job_that_starts_later(user, monkeypatch, settings):
+    settings.WORKER_FINISH_FLUSH_SECONDS = 1.0  # a 0.3 s run still counts as quick here: no slow cut
+    clock = _Clock()
+    monkeypatch.setattr(execution, "_clock", clock)
+    monkeypatch.setitem(execution._RUN_MS, "", 0.1)
+
+    def first(ctx, payload):
+        # While the first job runs, a cancel is asked for the second (claimed with it, not started).
+        from jobs.services import job_cancel
+
+        job_cancel(job=Job.objects.get(pk=payload["other"]))
+        clock.extra += 0.3  # the next job starts later than one cancel poll after the claim
+        return {}
+
+    workflow = Workflow(name="test.batch-canceller", description="test", payload_schema={"type": "object"},
+                        handler=first, estimate_cost=lambda payload: Decimal("0.001"), timeout_seconds=5)
+    with workflow_registered(workflow):
+        second = job_submit(user)
+        job_submit(user, "test.batch-canceller", payload={"other": str(second.pk)}, priority="high")
+        monkeypatch.setitem(execution._RUN_MS, "test.batch-canceller", 0.1)
+        get_broker().purge_queue()
+        job_run_due()
+    second.refresh_from_db()
+    assert second.status == "cancelled", "the claim's stale read of 'no cancel' did not stand for a poll"
