@@ -294,8 +294,9 @@ def job_run_due(*, max_seconds: float | None = None) -> int:
     """Run due jobs one after another, best first, until none is due or max_seconds have passed;
     returns how many ran. What one run token does: under a backlog one django-q2 task serves many
     jobs, so django-q2's per-task cost (unpack, sign check, result queue, acknowledgement) is paid
-    once per batch instead of once per job. Each job is still claimed alone, under its own lease,
-    so a batch cut short by a crash loses nothing. The system check levqor.E101 keeps
+    once per batch instead of once per job. Each job runs under its own lease, so a batch cut short
+    by a crash loses nothing; with WORKER_CLAIM_BATCH > 1 jobs are claimed a few at a time and quick
+    jobs' finishes written together (_job_run_due_batched). The system check levqor.E101 keeps
     max_seconds plus the longest workflow timeout under django-q2's hard timeout. A batch cut
     by time sends a token for what is left."""
     budget = settings.WORKER_BATCH_SECONDS if max_seconds is None else max_seconds
@@ -364,7 +365,13 @@ def _job_run_due_batched(*, budget: float, started: float, limit: int) -> int:
     WORKER_FINISH_FLUSH_SECONDS old, before a job whose workflow is not known to be quick in this
     process (its last run took longer than that, or it has not run here yet), and before a job whose
     timeout could outlast a waiting finish's lease. So a finished job's record and its hand-over
-    wait at most about that. A retry (re-queue with backoff) is written at once, as before."""
+    wait at most about that. A retry (re-queue with backoff) is written at once, as before.
+
+    Only while runs are quick: a worker claims several jobs only while its last run took less than
+    WORKER_FINISH_FLUSH_SECONDS; after a slow job the rest of its batch is given back (with a token)
+    for workers that are free, and the next claims take one job until runs are quick again.
+    A job given back whose cancel was asked meanwhile is queued with the request set: its next run
+    stops at its first checkpoint, as a running job's would."""
     half_grace = settings.JOB_LEASE_GRACE_SECONDS / 2
     flush_after = settings.WORKER_FINISH_FLUSH_SECONDS
     flush_ms = flush_after * 1000
