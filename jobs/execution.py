@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -78,14 +79,17 @@ def _cancel_requested(job_id) -> bool:
     return Job.objects.filter(pk=job_id, cancel_requested_at__isnull=False).exists()
 
 
-def job_execute(job: Job) -> Outcome:
-    """Run the workflow's handler for a claimed job and say how it ended. No database writes."""
+def job_execute(job: Job, *, claim_age: float = 0.0) -> Outcome:
+    """Run the workflow's handler for a claimed job and say how it ended. No database writes.
+    claim_age: seconds since the claim read the job (a batch's later jobs): the claim's read of
+    its cancel request stands for the handler's first cancel poll only while it is that fresh."""
     workflow = workflow_for(job.workflow, owner_id=job.owner_id, livemode=job.livemode)
     if workflow is None:
         return Outcome(Job.Status.FAILED, error=JobError(JobErrorCode.UNKNOWN_WORKFLOW, f"No workflow {job.workflow!r}."))
     ctx = JobContext(job_id=job.pk, attempt=job.attempts, livemode=job.livemode,
                      timeout_seconds=workflow.timeout_seconds, cancel_requested=lambda: _cancel_requested(job.pk),
-                     cancel_known_clear=job.cancel_requested_at is None)
+                     cancel_known_clear=job.cancel_requested_at is None
+                     and claim_age < JobContext.CANCEL_POLL_SECONDS)
     try:
         result = workflow.handler(ctx, job.payload)
         if ctx.remaining() < 0:
@@ -211,23 +215,45 @@ def _final_error(status: str, error: JobError | None) -> JobError | None:
     return _CANCELLED_WHILE_RUNNING if status == Job.Status.CANCELLED else error
 
 
-def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int, now, retry_at,
-                   run_cost: Decimal) -> list[JobEvent]:
+class _EventRow(NamedTuple):
+    """An event row an attempt's end adds, before it is a JobEvent (the grouped finishes insert these
+    as they are)."""
+    kind: str
+    attempt: int
+    from_status: str
+    to_status: str
+    duration_ms: int
+    error_code: str
+    error_message: str
+    data: dict
+    cost: Decimal | None
+
+
+def _finish_event_rows(job: Job, outcome: Outcome, *, status: str, duration_ms: int, retry_at,
+                       run_cost: Decimal) -> list[_EventRow]:
     """The event rows an attempt's end adds: the failure (if any), then the transition, which
     carries what the attempt cost (the day it was spent, whatever happens to the job later)."""
     error = outcome.error
     events = []
     if error is not None and outcome.status != Job.Status.CANCELLED:
-        events.append(JobEvent(job=job, kind=JobEvent.Kind.ATTEMPT_FAILED, attempt=job.attempts,
-                               from_status=Job.Status.RUNNING, to_status=status, duration_ms=duration_ms,
-                               error_code=error.code, error_message=error.message, at=now,
-                               data={"retryable": error.retryable, **error.details}))
-    kind = {Job.Status.SUCCEEDED: JobEvent.Kind.SUCCEEDED, Job.Status.FAILED: JobEvent.Kind.FAILED,
-            Job.Status.CANCELLED: JobEvent.Kind.CANCELLED, Job.Status.QUEUED: JobEvent.Kind.RETRY_SCHEDULED}[status]
-    events.append(JobEvent(job=job, kind=kind, attempt=job.attempts, from_status=Job.Status.RUNNING,
-                           to_status=status, duration_ms=duration_ms, at=now, cost=run_cost,
-                           data={"next_attempt_at": retry_at.isoformat()} if retry_at else {}))
+        events.append(_EventRow(JobEvent.Kind.ATTEMPT_FAILED, job.attempts, Job.Status.RUNNING, status, duration_ms,
+                                error.code, error.message, {"retryable": error.retryable, **error.details}, None))
+    kind = _FINAL_KINDS[status]
+    events.append(_EventRow(kind, job.attempts, Job.Status.RUNNING, status, duration_ms, "", "",
+                            {"next_attempt_at": retry_at.isoformat()} if retry_at else {}, run_cost))
     return events
+
+
+_FINAL_KINDS = {Job.Status.SUCCEEDED: JobEvent.Kind.SUCCEEDED, Job.Status.FAILED: JobEvent.Kind.FAILED,
+                Job.Status.CANCELLED: JobEvent.Kind.CANCELLED, Job.Status.QUEUED: JobEvent.Kind.RETRY_SCHEDULED}
+
+
+def _finish_events(job: Job, outcome: Outcome, *, status: str, duration_ms: int, now, retry_at,
+                   run_cost: Decimal) -> list[JobEvent]:
+    """_finish_event_rows as JobEvent instances, at `now`."""
+    return [JobEvent(job=job, at=now, **row._asdict())
+            for row in _finish_event_rows(job, outcome, status=status, duration_ms=duration_ms, retry_at=retry_at,
+                                          run_cost=run_cost)]
 
 
 def job_run_next(*, worker: str | None = None) -> Job | None:
@@ -268,8 +294,9 @@ def job_run_due(*, max_seconds: float | None = None) -> int:
     """Run due jobs one after another, best first, until none is due or max_seconds have passed;
     returns how many ran. What one run token does: under a backlog one django-q2 task serves many
     jobs, so django-q2's per-task cost (unpack, sign check, result queue, acknowledgement) is paid
-    once per batch instead of once per job. Each job is still claimed alone, under its own lease,
-    so a batch cut short by a crash loses nothing. The system check levqor.E101 keeps
+    once per batch instead of once per job. Each job runs under its own lease, so a batch cut short
+    by a crash loses nothing; with WORKER_CLAIM_BATCH > 1 jobs are claimed a few at a time and quick
+    jobs' finishes written together (_job_run_due_batched). The system check levqor.E101 keeps
     max_seconds plus the longest workflow timeout under django-q2's hard timeout. A batch cut
     by time sends a token for what is left."""
     budget = settings.WORKER_BATCH_SECONDS if max_seconds is None else max_seconds
@@ -279,6 +306,8 @@ def job_run_due(*, max_seconds: float | None = None) -> int:
         # due (on another cluster, or this one once restarted), as for a batch cut by time.
         dispatch.run_tokens_enqueue()
         return 0
+    if settings.WORKER_CLAIM_BATCH > 1 and connection.vendor in ("postgresql", "sqlite"):
+        return _job_run_due_batched(budget=budget, started=started, limit=settings.WORKER_CLAIM_BATCH)
     claimed_at = timezone.now()
     job = job_claim(now=claimed_at)
     ran = 0
@@ -299,6 +328,145 @@ def job_run_due(*, max_seconds: float | None = None) -> int:
             dispatch.run_tokens_enqueue()
             break
     return ran
+
+
+@dataclass
+class _Done:
+    """A job run to a final state whose finish waits to be written with others (grouped finishes)."""
+    job: Job
+    outcome: Outcome
+    status: str
+    run_ms: float
+    claimed_at: object
+    ended_at: object
+    lease_left_at: float  # time.monotonic() when its lease runs out
+    ended_mono: float
+
+
+# How long the last run of each workflow took in this process (ms; "": the last run of any): a finish
+# waits to be written with the next ones only while the job that follows is known to be quick, and a
+# worker claims several jobs at once only while its last run was quick.
+_RUN_MS: dict[str, float] = {}
+_clock = time.monotonic
+
+
+def _job_run_due_batched(*, budget: float, started: float, limit: int) -> int:
+    """job_run_due with jobs claimed `limit` at a time and final finishes written in groups.
+
+    Leases: each claimed job's lease is its workflow's timeout plus the grace from the claim, and a
+    job is only started while less than half the grace has passed since the claim, so the lease
+    still covers its whole timeout; jobs not started then (or when the batch is cut by time or by a
+    stop) go back to the queue with a compare-and-set (jobs.fastsql.claim.job_release_unstarted). A
+    worker killed in the middle of a batch leaves its unstarted jobs running under their leases: the
+    reaper re-queues them when they run out, as for the job it was running.
+
+    Grouped finishes: a final state is written with the next group's claim (one statement on
+    PostgreSQL, one transaction on SQLite), or sooner: once the oldest waiting finish is
+    WORKER_FINISH_FLUSH_SECONDS old, before a job whose workflow is not known to be quick in this
+    process (its last run took longer than that, or it has not run here yet), and before a job whose
+    timeout could outlast a waiting finish's lease. So a finished job's record and its hand-over
+    wait at most about that. A retry (re-queue with backoff) is written at once, as before.
+
+    Only while runs are quick: a worker claims several jobs only while its last run took less than
+    WORKER_FINISH_FLUSH_SECONDS; after a slow job the rest of its batch is given back (with a token)
+    for workers that are free, and the next claims take one job until runs are quick again.
+    A job given back whose cancel was asked meanwhile is queued with the request set: its next run
+    stops at its first checkpoint, as a running job's would."""
+    half_grace = settings.JOB_LEASE_GRACE_SECONDS / 2
+    flush_after = settings.WORKER_FINISH_FLUSH_SECONDS
+    flush_ms = flush_after * 1000
+    leases, default_lease = _leases()
+    worker = worker_name()
+    pending: list[_Done] = []
+    ran = 0
+
+    def claim_kwargs(now, limit: int) -> dict:
+        return {"now": now, "worker": worker, "leases": leases, "default_lease": default_lease,
+                "min_priority": claim_min_priority(), "limit": limit}
+
+    def limit_now() -> int:
+        # Several jobs at once only while this process sees quick runs: a slow job would keep the
+        # others of its batch from workers that are free.
+        return limit if _RUN_MS.get("", flush_ms + 1) <= flush_ms else 1
+
+    claimed_at, claimed_mono = timezone.now(), _clock()
+    batch = claim.job_claim_batch(**claim_kwargs(claimed_at, limit_now()))
+    while batch:
+        left: list[Job] = []
+        for index, job in enumerate(batch):
+            now_mono = _clock()
+            if index and (now_mono - claimed_mono >= half_grace or _RUN_MS[""] > flush_ms) or (
+                    ran and (now_mono - started >= budget or cluster.stopping())):
+                # Its lease would no longer cover its whole timeout, the job before took long (the rest
+                # go to workers that are free), or the token's time is spent or the cluster stops.
+                left = batch[index:]
+                break
+            timeout = leases.get(job.workflow, default_lease) - settings.JOB_LEASE_GRACE_SECONDS
+            if pending and (
+                    now_mono - pending[0].ended_mono >= flush_after
+                    or _RUN_MS.get(job.workflow, flush_ms + 1) > flush_ms
+                    or now_mono + timeout + 1 >= min(d.lease_left_at for d in pending)):
+                _flush(pending)
+                pending = []
+            ran += 1
+            run_started = _clock()
+            outcome = job_execute(job, claim_age=run_started - claimed_mono)
+            ended_mono = _clock()
+            run_ms = (ended_mono - run_started) * 1000
+            _RUN_MS[job.workflow] = _RUN_MS[""] = run_ms
+            status = outcome.status
+            if status in Job.FINAL_STATUSES and not (
+                    status == Job.Status.FAILED and outcome.error is not None and outcome.error.retryable
+                    and job.attempts < job.max_attempts):
+                pending.append(_Done(job, outcome, status, run_ms, claimed_at, timezone.now(),
+                                     claimed_mono + leases.get(job.workflow, default_lease), ended_mono))
+            else:
+                new_status, _, _ = _job_finish(job, outcome, duration_ms=int(run_ms), claim_next=False)
+                _job_metrics(job, outcome, status=new_status, run_ms=run_ms, claimed_at=claimed_at)
+        if left:
+            claim.job_release_unstarted(left, now=timezone.now())
+        if left or _clock() - started >= budget or cluster.stopping():
+            _flush(pending)
+            # What is left is due again, and a token carries on with it (on any free worker).
+            dispatch.run_tokens_enqueue()
+            break
+        claimed_at, claimed_mono = timezone.now(), _clock()
+        batch = _flush(pending, claim_next=claim_kwargs(claimed_at, limit_now()))
+        pending = []
+    else:
+        _flush(pending)
+    return ran
+
+
+def _flush(pending: list[_Done], *, claim_next: dict | None = None) -> list[Job]:
+    """Write the waiting finishes (and claim the next jobs when asked) in one round trip; then each
+    job's hand-over after the commit and its metrics. Returns the jobs claimed."""
+    if not pending and claim_next is None:
+        return []
+    items = []
+    for d in pending:
+        job_error = _final_error(d.status, d.outcome.error)
+        run_cost = d.outcome.cost or Decimal(0)
+        items.append({"job": d.job, "status": d.status, "result": d.outcome.result, "run_cost": run_cost,
+                      "error_code": job_error.code if job_error else "",
+                      "error_message": job_error.message if job_error else "", "now": d.ended_at,
+                      "events": _finish_event_rows(d.job, d.outcome, status=d.status, duration_ms=int(d.run_ms),
+                                                   retry_at=None, run_cost=run_cost),
+                      "endpoints_wanted": d.status in FINAL_EVENTS})
+    if items:
+        finished, following = finish.jobs_finish_final_many(items, claim_next=claim_next)
+    else:
+        finished, following = [], claim.job_claim_batch(**claim_next)
+    for d, done in zip(pending, finished, strict=True):
+        status = d.status
+        if done is None:
+            logger.warning("job lease lost before finishing", extra={"job_id": str(d.job.pk), "attempt": d.job.attempts})
+            status = None
+        elif done[0] or done[1]:
+            job_id = d.job.pk
+            transaction.on_commit(lambda job_id=job_id: job_final_hand_over(job_id))
+        _job_metrics(d.job, d.outcome, status=status, run_ms=d.run_ms, claimed_at=d.claimed_at)
+    return following
 
 
 def job_reap(*, now=None, heartbeat: bool = True) -> dict:

@@ -370,6 +370,11 @@ FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
 WORKER_ASYNC_COMMIT = env_bool("WORKER_ASYNC_COMMIT", True)
 # One run token runs due jobs one after another for up to this long (see jobs.execution.job_run_due).
 WORKER_BATCH_SECONDS = float(os.environ.get("WORKER_BATCH_SECONDS", "5"))
+# A run token claims up to this many due jobs in one statement, each under its own lease, and writes
+# the finishes of quick jobs in groups, at the latest WORKER_FINISH_FLUSH_SECONDS after the oldest
+# (jobs.execution._job_run_due_batched). 1: one job per claim, each finish written before the next.
+WORKER_CLAIM_BATCH = int(os.environ.get("WORKER_CLAIM_BATCH", "8"))
+WORKER_FINISH_FLUSH_SECONDS = float(os.environ.get("WORKER_FINISH_FLUSH_SECONDS", "0.05"))
 # The embedded (ORM) queue's pusher waits this long at most for an enqueue's wake-up before it looks
 # at the table anyway (jobs/orm_broker.py): what a lost wake-up costs, and the idle cluster's only poll.
 WORKER_ORM_WAKE_MAX_WAIT_SECONDS = float(os.environ.get("WORKER_ORM_WAKE_MAX_WAIT_SECONDS", "1"))

@@ -4,6 +4,7 @@ One statement on PostgreSQL, prebuilt statements in one transaction on SQLite. I
 is jobs.execution.job_finish_orm."""
 
 import json
+import uuid
 from decimal import Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -138,3 +139,120 @@ def _finish_sqlite_writes(job: Job, *, status: str, result, run_cost: Decimal, e
     build.insert_rows(events)
     spend_adjust(job=job, delta=run_cost - job.estimated_cost)
     return finished[0], bool(finished[1])
+
+
+def jobs_finish_final_many(items: list[dict], *, claim_next: dict | None = None
+                           ) -> tuple[list[tuple[str, bool] | None], list[Job]]:
+    """job_finish_final for several jobs at once (a worker's grouped finishes, jobs.execution), each
+    with its own compare-and-set, events, finish time and spend, all in one statement on PostgreSQL
+    and one IMMEDIATE transaction on SQLite; with claim_next (job_claim_batch's keyword arguments,
+    `limit` among them) the worker's next jobs are claimed in the same round trip. items: the keyword
+    arguments of job_finish_final plus `job`. Returns (per item what job_finish_final returns for it,
+    the jobs claimed)."""
+    if build.db().vendor == "postgresql":
+        return _finish_many_postgres(items, claim_next=claim_next)
+    with transaction.atomic():
+        finished = _finish_many_sqlite(items)
+        following = [] if claim_next is None else claim.job_claim_batch(**claim_next)
+    return finished, following
+
+
+def _finish_many_sqlite(items: list[dict]) -> list[tuple[str, bool] | None]:
+    """Each finish's compare-and-set, then the events of those that held in one INSERT, and the
+    spend, inside the caller's transaction."""
+    connection = build.db()
+    ops = connection.ops
+    out, events = [], []
+    with connection.cursor() as cursor:
+        for item in items:
+            job = item["job"]
+            at = ops.adapt_datetimefield_value(item["now"])
+            endpoints = _ENDPOINTS_SQL.format(job=Job._meta.db_table) if item["endpoints_wanted"] else "0"
+            cursor.execute(f"{_final_update_sql('')} RETURNING callback_url, {endpoints}",
+                           _final_update_params(job, status=item["status"], result=item["result"],
+                                                run_cost=str(item["run_cost"]), error_code=item["error_code"],
+                                                error_message=item["error_message"], at=at, job_id=job.pk.hex))
+            row = cursor.fetchone()
+            if row is None:
+                out.append(None)
+                continue
+            out.append((row[0], bool(row[1])))
+            for e in item["events"]:
+                events.append((job.pk.hex, e.kind, e.attempt, e.from_status, e.to_status, e.duration_ms, e.error_code,
+                               e.error_message, json.dumps(e.data, cls=DjangoJSONEncoder),
+                               None if e.cost is None else ops.adapt_decimalfield_value(e.cost, 12, 6), at))
+        claim.events_insert_sqlite(cursor, events)
+    for item, done in zip(items, out, strict=True):
+        if done is not None:
+            spend_adjust(job=item["job"], delta=item["run_cost"] - item["job"].estimated_cost)
+    return out
+
+
+def _finish_many_postgres(items: list[dict], *, claim_next: dict | None):
+    """One statement: the finishes as a VALUES list joined to the compare-and-set update, their
+    events, the day's spend settled per owner and day, and the next claim."""
+    job_rows, event_rows, params_jobs, params_events = [], [], [], []
+    n = 0
+    for item in items:
+        job = item["job"]
+        result = item["result"]
+        job_rows.append("(%s::uuid, %s::int, %s, %s::timestamptz, %s::jsonb, %s::numeric, %s, %s, %s::numeric, %s::bool)")
+        params_jobs += [job.pk, job.attempts, item["status"], item["now"],
+                        None if result is None else json.dumps(result, cls=DjangoJSONEncoder), item["run_cost"],
+                        item["error_code"], item["error_message"], item["run_cost"] - job.estimated_cost,
+                        item.get("endpoints_wanted", True)]
+        for e in item["events"]:
+            n += 1
+            event_rows.append("(%s::int, %s::uuid, %s::int, %s::timestamptz, %s, %s, %s::int, %s, %s, %s::jsonb, "
+                              "%s::numeric)")
+            params_events += [n, job.pk, job.attempts, item["now"], e.kind, e.to_status, e.duration_ms, e.error_code,
+                              e.error_message, json.dumps(e.data, cls=DjangoJSONEncoder), e.cost]
+    job_table, event_table, spend_table = Job._meta.db_table, JobEvent._meta.db_table, DailySpend._meta.db_table
+    statement = f"""
+        WITH v(id, attempts, status, at, result, run_cost, error_code, error_message, delta, endpoints_wanted) AS (
+            VALUES {", ".join(job_rows)}
+        ), finished AS (
+            UPDATE {job_table} j SET status = v.status, lease_expires_at = NULL, finished_at = v.at,
+                result = v.result, actual_cost = COALESCE(j.actual_cost, 0) + v.run_cost,
+                error_code = v.error_code, error_message = v.error_message, updated_at = v.at,
+                callback_status = CASE WHEN j.callback_url <> '' THEN 'pending' ELSE j.callback_status END,
+                callback_attempts = CASE WHEN j.callback_url <> '' THEN 0 ELSE j.callback_attempts END,
+                callback_next_at = CASE WHEN j.callback_url <> '' THEN v.at ELSE j.callback_next_at END
+            FROM v WHERE j.id = v.id AND j.status = 'running' AND j.attempts = v.attempts
+            RETURNING j.id, j.owner_id, j.spend_day, j.livemode, j.callback_url, v.delta, v.endpoints_wanted
+        ), ev(n, job_id, attempt, at, kind, to_status, duration_ms, error_code, error_message, data, cost) AS (
+            VALUES {", ".join(event_rows)}
+        ), logged AS (
+            INSERT INTO {event_table} (job_id, attempt, from_status, at, kind, to_status, duration_ms, error_code,
+                                       error_message, data, cost)
+            SELECT ev.job_id, ev.attempt, 'running', ev.at, ev.kind, ev.to_status, ev.duration_ms, ev.error_code,
+                   ev.error_message, ev.data, ev.cost
+            FROM ev JOIN finished ON finished.id = ev.job_id ORDER BY ev.n
+        ), settled AS (
+            UPDATE {spend_table} d SET amount = d.amount + s.delta
+            FROM (SELECT owner_id, spend_day, livemode, sum(delta) AS delta FROM finished
+                  GROUP BY owner_id, spend_day, livemode) AS s
+            WHERE s.delta <> 0 AND d.owner_id = s.owner_id AND d.day = s.spend_day AND d.livemode = s.livemode
+        )
+        {{claim_ctes}}
+        SELECT (SELECT json_agg(json_build_array(f.id, f.callback_url,
+                                                 f.endpoints_wanted AND {_ENDPOINTS_SQL.format(job="f")}))
+                FROM finished f){{claimed_columns}}
+        FROM (SELECT 1) AS one {{claimed_join}}
+    """  # noqa: S608  (table names come from our models; every value is a parameter)
+    params = [*params_jobs, *params_events]
+    if claim_next is None:
+        statement = statement.format(claim_ctes="", claimed_columns="", claimed_join="")
+    else:
+        ctes, claim_params = claim.claim_postgres_ctes(**claim_next)
+        statement = statement.format(claim_ctes=", " + ctes, claimed_columns=", c.*",
+                                     claimed_join="LEFT JOIN claimed AS c ON true")
+        params += claim_params
+    with build.db().cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    done = {uuid.UUID(str(pk)): (url, bool(endpoints)) for pk, url, endpoints in (rows[0][0] or [])}
+    finished = [done.get(item["job"].pk) for item in items]
+    following = [] if claim_next is None else claim.claimed_sorted(
+        [claim.claimed_read(row[1:]) for row in rows if row[1] is not None])
+    return finished, following

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from jobs import execution
@@ -24,6 +25,8 @@ def _statements(queries) -> list[str]:
             if '"jobs_job' in q["sql"] or "jobs_job" in q["sql"].split(" WHERE ")[0]]
 
 
+# One job per claim; claims of several at once: test_worker_batch.py.
+@override_settings(WORKER_CLAIM_BATCH=1)
 def test_each_next_job_is_claimed_in_the_round_trip_that_finishes_the_last(user, monkeypatch):
     monkeypatch.setattr(execution, "job_final_hand_over", lambda job_id: None)
     jobs = [job_submit(user) for _ in range(5)]
