@@ -225,7 +225,13 @@ def test_workers_keep_ordinary_signals_and_a_worker_terminated_alone_goes(user, 
         workers = {pid for pid in family if not _sigterm_blocked(pid)}
         assert len(workers) == settings.Q_CLUSTER["workers"], "the workers, and only they, unblocked"
         assert family - workers, "the sentinel, pusher and monitor keep it blocked"
-        victim = min(workers)
+        # A worker busy with a job past its time (django-q2 terminates one only while it runs a task:
+        # a worker killed while it waits holds the task queue's lock, as any process would).
+        stuck = job_submit(user, payload={"delay_ms": 20000})
+        _wait_for(lambda: Job.objects.filter(pk=stuck.pk, status="running").exists(), timeout=15,
+                  what="the long job to start", log=log)
+        victim = int(Job.objects.get(pk=stuck.pk).worker.rsplit(":", 1)[1])
+        assert victim in workers
         os.kill(victim, signal.SIGTERM)  # what django-q2's sentinel does to a worker past its timeout
         _wait_for(lambda: not _alive(victim), timeout=10, what="the terminated worker to go", log=log)
         after = job_submit(user)
