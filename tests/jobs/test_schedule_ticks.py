@@ -169,3 +169,38 @@ def test_a_schedule_with_an_intended_date_is_left_alone(daily):
     age(daily, 3600)
     assert schedule_ticks_resend()["resent"] == 0
     assert queued() == []
+
+
+@pytest.mark.slow
+def test_a_real_worker_records_the_start_of_a_scheduler_tick(tmp_path):
+    """A real `qcluster`: its scheduler creates the tick's task, a worker runs it, and the start is
+    in the database under the task id the Schedule holds (django-q2's pre_execute in the worker)."""
+    import subprocess
+    import sys
+    import time
+
+    from django.conf import settings
+
+    from tests.jobs.support import worker_env
+    from tests.processes import process_stop
+
+    Schedule.objects.all().delete()
+    get_broker().purge_queue()
+    s = Schedule.objects.create(name="test.ticks.real", func="math.floor", args="1.5", schedule_type=Schedule.DAILY,
+                                next_run=timezone.now() - timedelta(seconds=1), repeats=-1)
+    log = tmp_path / "qcluster.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "manage.py", "qcluster"],  # noqa: S603
+                                env={**worker_env(), "Q_WORKERS": "1"}, cwd=settings.BASE_DIR, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90  # the scheduler's first look is ~30 s after the start
+        started = False
+        while time.monotonic() < deadline and not started:
+            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+            s.refresh_from_db()
+            started = bool(s.task) and ScheduleTickStart.objects.filter(task_id=s.task).exists()
+            time.sleep(0.2)
+    finally:
+        process_stop(proc)
+    assert started, log.read_text(errors="replace")[-3000:]
