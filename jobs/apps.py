@@ -44,17 +44,19 @@ class JobsConfig(AppConfig):
     name = "jobs"
 
     def ready(self):
-        from django_q.signals import post_spawn
+        from django_q.signals import post_spawn, pre_execute
 
         from jobs import checks  # noqa: F401  (registers the system checks)
         from jobs.callbacks import job_events_register, job_finished_receiver
         from jobs.execution import worker_alive
         from jobs.personal_data import jobs_personal_data_register
+        from jobs.schedule_ticks import tick_start_record
         from jobs.signals import job_finished
         from levqor.health import register_readiness_check
 
         register_readiness_check("worker", worker_alive)
         post_spawn.connect(_worker_process_setup, dispatch_uid="jobs-worker-setup")
+        pre_execute.connect(tick_start_record, dispatch_uid="jobs-schedule-tick-start")
         jobs_personal_data_register()
         job_events_register()
         job_finished.connect(job_finished_receiver, dispatch_uid="jobs-callbacks-job-finished")

@@ -19,6 +19,8 @@ The reaper (jobs.execution.job_reap) runs in the main process every JOB_REAPER_I
 from the cluster's start: not a django-q2 schedule, which waited for the scheduler's first tick
 (~30 s after the start) and then queued behind every run token, and which a broker outage could
 lose. Every cluster runs it; it is idempotent (compare-and-set per job), so two at once are fine.
+The loop also runs CLUSTER_LOOP_SWEEPS, among them jobs.schedule_ticks.schedule_ticks_resend: a
+django-q2 schedule's tick whose queued task was lost with the broker is sent again, once.
 """
 
 import logging

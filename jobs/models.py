@@ -191,3 +191,38 @@ class UptimeMinute(models.Model):
 
     def __str__(self):
         return f"{self.minute:%Y-%m-%d %H:%M}"
+
+
+class ScheduleTick(models.Model):
+    """The latest tick of a django-q2 Schedule as the cluster loop saw it (jobs.schedule_ticks): the
+    task id the scheduler stored on the Schedule, when the loop first saw it, and whether it was
+    sent again because it never started. One row per Schedule; `state` moves only by
+    compare-and-set, so two clusters never both re-send a tick."""
+
+    class State(models.TextChoices):
+        BASELINE = "baseline"  # the task the Schedule held when first seen: never re-sent
+        WATCHING = "watching"
+        STARTED = "started"
+        RESENT = "resent"
+
+    schedule_id = models.IntegerField(primary_key=True)
+    task_id = models.CharField(max_length=100)
+    seen_at = models.DateTimeField()
+    state = models.CharField(max_length=8, choices=State.choices)
+    resent_at = models.DateTimeField(null=True, blank=True)
+    resent_task_id = models.CharField(max_length=100, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"schedule {self.schedule_id}: {self.task_id} {self.state}"
+
+
+class ScheduleTickStart(models.Model):
+    """A task that carries a group (every task django-q2's scheduler creates does) started on a
+    worker: written by the django-q2 `pre_execute` receiver, in the database so it survives the
+    broker. Rows older than a day are deleted by the cluster loop."""
+
+    task_id = models.CharField(max_length=100, primary_key=True)
+    started_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.task_id} started {self.started_at:%Y-%m-%d %H:%M:%S}"

@@ -388,7 +388,12 @@ CLUSTER_LOOP_SWEEPS = [
     ("levqor.webhooks.tasks.webhook_deliveries_sweep", 120),
     ("intelligence.tasks.alert_deliveries_sweep", 120),
     ("marketplace.tasks.stripe_events_sweep", 300),
+    ("jobs.schedule_ticks.schedule_ticks_resend", 60),
 ]
+# A django-q2 Schedule's tick whose task has not started this long after the cluster loop first saw
+# it, with the broker's queue empty, is taken as lost with the broker and sent again once
+# (jobs/schedule_ticks.py).
+SCHEDULE_TICK_LOST_AFTER_SECONDS = int(os.environ.get("SCHEDULE_TICK_LOST_AFTER_SECONDS", "600"))
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = int(os.environ.get("WORKER_HEARTBEAT_MAX_AGE_SECONDS", "150"))
 # http.request and callbacks refuse private, loopback and link-local targets unless allowed.
 OUTBOUND_ALLOW_PRIVATE = env_bool("OUTBOUND_ALLOW_PRIVATE", DEBUG)
