@@ -384,9 +384,7 @@ def render(results: list[dict], meta: dict) -> str:
                 lines.append(f"    {label:26s} {c['rps']:9.1f} req/s, CPU {_f(c.get('cpu_ms'), '{:.2f}')} ms/req, p99 "
                              f"{_f(c.get('p99_ms'), '{:.1f}')} ms, non-2xx {c['non_2xx']}{redis}")
                 lines.append(f"      windows req/s {c['rps_windows']}; CPU ms/req {c['cpu_ms_windows']}")
-                for i, usage in enumerate(c["cpu"]):
-                    if usage and usage.get("other", 0) >= NOISE_CORES:
-                        noisy.append(f"{result['db']} vs obvious {state} window {i + 1} ({usage['other']:.2f})")
+                noisy += _noisy_windows(c["cpu"], f"{result['db']} vs obvious {state}")
         layer = (intake or {}).get("layer_cost")
         if layer:
             lines.append(f"  The security layer's cost on the intake: two gunicorns alike but for the layer (off: "
@@ -397,9 +395,7 @@ def render(results: list[dict], meta: dict) -> str:
                 lines.append(f"    {'POST /api/v1/intake, ' + state:26s} {c['rps']:9.1f} req/s, CPU "
                              f"{_f(c.get('cpu_ms'), '{:.3f}')} ms/req; windows {c['rps_windows']} req/s, CPU "
                              f"{c['cpu_ms_windows']} ms/req, non-2xx {c['non_2xx']}")
-                for i, usage in enumerate(c["cpu"]):
-                    if usage and usage.get("other", 0) >= NOISE_CORES:
-                        noisy.append(f"{result['db']} layer {state} window {i + 1} ({usage['other']:.2f})")
+                noisy += _noisy_windows(c["cpu"], f"{result['db']} layer {state}")
         for part, error in ((intake or {}).get("errors") or {}).items():
             lines.append(f"  ! intake {part} failed: {error}")
         cost = (intake or {}).get("metrics_cost")
@@ -606,5 +602,12 @@ def main(argv=None) -> int:
     return 1 if any(r.get("errors") for r in results) else 0
 
 
+def _noisy_windows(cpu_windows: list, label: str) -> list[str]:
+    """The windows in which other processes used NOISE_CORES or more, named for the NOISE list."""
+    return [f"{label} window {i + 1} ({usage['other']:.2f})" for i, usage in enumerate(cpu_windows)
+            if usage and usage.get("other", 0) >= NOISE_CORES]
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

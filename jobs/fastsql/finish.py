@@ -94,13 +94,7 @@ def _finish_postgres(job: Job, *, status: str, result, run_cost: Decimal, error_
     params = [*_final_update_params(job, status=status, result=result, run_cost=run_cost, error_code=error_code,
                                     error_message=error_message, at=now, job_id=job.pk),
               job.attempts, now, *rows, delta, delta != 0]
-    if claim_next is None:
-        statement = statement.format(claim_ctes="", claimed_columns="", claimed_join="")
-    else:
-        ctes, claim_params = claim.claim_postgres_ctes(**claim_next)
-        statement = statement.format(claim_ctes=", " + ctes, claimed_columns=", c.*",
-                                     claimed_join="LEFT JOIN claimed AS c ON true")
-        params += claim_params
+    statement = _with_claim(statement, params, claim_next)
     params.append(endpoints_wanted)
     with build.db().cursor() as cursor:
         cursor.execute(statement, params)
@@ -241,13 +235,7 @@ def _finish_many_postgres(items: list[dict], *, claim_next: dict | None):
         FROM (SELECT 1) AS one {{claimed_join}}
     """  # noqa: S608  (table names come from our models; every value is a parameter)
     params = [*params_jobs, *params_events]
-    if claim_next is None:
-        statement = statement.format(claim_ctes="", claimed_columns="", claimed_join="")
-    else:
-        ctes, claim_params = claim.claim_postgres_ctes(**claim_next)
-        statement = statement.format(claim_ctes=", " + ctes, claimed_columns=", c.*",
-                                     claimed_join="LEFT JOIN claimed AS c ON true")
-        params += claim_params
+    statement = _with_claim(statement, params, claim_next)
     with build.db().cursor() as cursor:
         cursor.execute(statement, params)
         rows = cursor.fetchall()
@@ -256,3 +244,14 @@ def _finish_many_postgres(items: list[dict], *, claim_next: dict | None):
     following = [] if claim_next is None else claim.claimed_sorted(
         [claim.claimed_read(row[1:]) for row in rows if row[1] is not None])
     return finished, following
+
+
+def _with_claim(statement: str, params: list, claim_next: dict | None) -> str:
+    """A finishing statement with the next job's claim joined in (its CTEs, parameters appended to
+    params), or without one."""
+    if claim_next is None:
+        return statement.format(claim_ctes="", claimed_columns="", claimed_join="")
+    ctes, claim_params = claim.claim_postgres_ctes(**claim_next)
+    params += claim_params
+    return statement.format(claim_ctes=", " + ctes, claimed_columns=", c.*",
+                            claimed_join="LEFT JOIN claimed AS c ON true")
