@@ -6,28 +6,12 @@
 # and says so. `make test` calls it; alone: ./scripts/browser_setup.sh
 set -uo pipefail
 CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
+. "$(dirname "$0")/apt_install.sh"
 
 works() { "$CHROMIUM" --headless --no-sandbox --disable-gpu --version >/dev/null 2>&1; }
 
-if [ -x "$CHROMIUM" ] && works; then
-  exit 0
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "no $CHROMIUM and no apt-get to install it" >&2; exit 1
-fi
-if [ "$(id -u)" != 0 ]; then
-  echo "no $CHROMIUM, and installing it needs root (apt-get install -y chromium)" >&2; exit 1
-fi
-echo "== installing Debian's chromium for the browser tests (apt-get)" >&2
-export DEBIAN_FRONTEND=noninteractive
-if ! apt-get update -qq >/dev/null 2>&1; then
-  echo "apt-get update failed" >&2; exit 1
-fi
-if ! apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null 2>&1; then
-  echo "apt-get install chromium failed" >&2; exit 1
-fi
-if [ -x "$CHROMIUM" ] && works; then
-  exit 0
-fi
+[ -x "$CHROMIUM" ] && works && exit 0
+apt_install "the browser tests" chromium fonts-dejavu-core || exit 1
+[ -x "$CHROMIUM" ] && works && exit 0
 echo "$CHROMIUM installed but does not start" >&2
 exit 1

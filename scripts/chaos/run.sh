@@ -19,12 +19,9 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 [ -x "$PG_BIN/initdb" ] && [ -x "$PG_BIN/pg_ctl" ] || missing+=(postgresql-15)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "== chaos: installing ${missing[*]} (apt-get)" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  if ! command -v apt-get >/dev/null 2>&1 || ! apt-get update -qq >/dev/null 2>&1 \
-      || ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
-    echo "chaos: missing ${missing[*]} and could not install them with apt-get" >&2; exit 2
-  fi
+  . scripts/apt_install.sh
+  apt_install "the fault rehearsal" "${missing[@]}" || {
+    echo "chaos: missing ${missing[*]} and could not install them with apt-get" >&2; exit 2; }
 fi
 id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres || {
   echo "chaos: no 'postgres' user to run PostgreSQL as (it refuses root)" >&2; exit 2; }
